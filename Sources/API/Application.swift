@@ -1,0 +1,190 @@
+public import FastCGI
+public import Logging
+public import Storage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Settings of the API layer (the transport has its own).
+public struct APISettings: Sendable {
+    /// Reported by `/api/health`.
+    public var version: String
+    /// Write one access-log line per request.
+    public var accessLog: Bool
+    /// Seconds between writes of coalesced API-key usage.
+    public var usageFlushInterval: Double
+
+    public init(version: String, accessLog: Bool = true, usageFlushInterval: Double = 5) {
+        self.version = version
+        self.accessLog = accessLog
+        self.usageFlushInterval = usageFlushInterval
+    }
+}
+
+/// The product: routes every request through auth, rate limit and scope
+/// checks to its domain handler, and turns every outcome into a JSON response
+/// with an `X-Request-Id` and one access-log line.
+public final class Application: Responder {
+    public let router: Router
+    private let store: any Store
+    private let authenticator: Authenticator
+    private let rateLimiter: RateLimiter?
+    private let usage: UsageRecorder
+    private let settings: APISettings
+    private let logger: Logger
+    private let pid = getpid()
+
+    public init(store: any Store, sessionTokens: SessionTokenVerifier, rateLimiter: RateLimiter?, settings: APISettings, logger: Logger) {
+        self.store = store
+        self.authenticator = Authenticator(keys: store.apiKeys, sessionTokens: sessionTokens)
+        self.rateLimiter = rateLimiter?.isEnabled == true ? rateLimiter : nil
+        self.usage = UsageRecorder(store: store.apiKeys, logger: logger)
+        self.settings = settings
+        self.logger = logger
+        var router = Router()
+        HealthController(store: store, version: settings.version).register(on: &router)
+        TrainingController(jobs: store.trainingJobs).register(on: &router)
+        APIKeyController(keys: store.apiKeys).register(on: &router)
+        self.router = router
+    }
+
+    /// Starts the thread that flushes API-key usage every `usageFlushInterval`.
+    public func startBackgroundWork() throws {
+        let usage = self.usage
+        let interval = settings.usageFlushInterval
+        try BackgroundThread.start(name: "usage-flush") {
+            while true {
+                sleepSeconds(interval)
+                usage.flush()
+            }
+        }
+    }
+
+    public func workerDidStop() {
+        usage.flush()
+    }
+
+    /// Writes pending API-key usage now (tests and shutdown).
+    public func flushUsage() {
+        usage.flush()
+    }
+
+    public func respond(to request: Request) -> Response {
+        let started = monotonicSeconds()
+        let requestID = Self.requestID(from: request.headers["x-request-id"])
+        var principal: Principal?
+        var response: Response
+        do {
+            response = try route(request, requestID: requestID, principal: &principal)
+        } catch let error as APIError {
+            response = .error(error)
+        } catch {
+            logger.error(
+                "unexpected error",
+                metadata: ["request.id": "\(requestID)", "error": "\(error)", "http.path": "\(request.path)"]
+            )
+            response = .error(.internalError)
+        }
+        response.headers.append(("X-Request-Id", requestID))
+        if request.method == "HEAD" { response.body = [] }
+        if settings.accessLog {
+            var metadata: Logger.Metadata = [
+                "request.id": "\(requestID)", "http.method": "\(request.method)", "http.path": "\(request.path)",
+                "http.status": "\(response.status.code)",
+                "duration_ms": "\(Double(Int((monotonicSeconds() - started) * 100_000)) / 100)",
+                "worker.pid": "\(pid)",
+            ]
+            if let principal {
+                metadata["user.id"] = "\(principal.userID)"
+                if case .apiKey(let id, _) = principal.credential { metadata["key.id"] = "\(id)" }
+            }
+            logger.info("request", metadata: metadata)
+        }
+        return response
+    }
+
+    private func route(_ request: Request, requestID: String, principal: inout Principal?) throws -> Response {
+        if let rejection = request.rejection {
+            switch rejection {
+            case .bodyTooLarge(let limit):
+                throw APIError(.contentTooLarge, "Request body too large", details: "the limit is \(limit) bytes", code: "PAYLOAD_TOO_LARGE")
+            case .paramsTooLarge(let limit):
+                throw APIError(.headerFieldsTooLarge, "Request headers too large", details: "the limit is \(limit) bytes")
+            case .bodyIncomplete:
+                throw APIError.badRequest("the body ended before Content-Length bytes", message: "Incomplete request body")
+            }
+        }
+        let route: Router.Route
+        let parameters: [String: String]
+        switch router.match(method: request.method, path: request.path) {
+        case .notFound:
+            throw APIError.notFound
+        case .methodNotAllowed(let allow):
+            throw APIError(.methodNotAllowed, "Method not allowed", details: "\(request.method) is not allowed here", code: "METHOD_NOT_ALLOWED")
+                .adding(header: "Allow", allow.joined(separator: ", "))
+        case .found(let found, let bound):
+            route = found
+            parameters = bound
+        }
+
+        var rateHeaders: [(name: String, value: String)] = []
+        if route.auth != .none {
+            let caller = try authenticator.authenticate(request.headers, now: wallClockSeconds())
+            principal = caller
+            if case .apiKey(let keyID, _) = caller.credential {
+                let now = Timestamp.now()
+                if let rateLimiter {
+                    let decision = rateLimiter.check(keyID: keyID, nowMilliseconds: now.millisecondsSinceEpoch)
+                    rateHeaders = decision.headers
+                    guard decision.allowed else {
+                        var error = APIError(.tooManyRequests, "Rate limit exceeded", details: "at most \(decision.limit) requests per window", code: "RATE_LIMITED")
+                        error.headers = rateHeaders.map { APIError.Header(name: $0.name, value: $0.value) }
+                        throw error
+                    }
+                }
+                usage.record(keyID: keyID, at: now)
+            }
+            switch route.auth {
+            case .scope(let scope):
+                guard caller.allows(scope) else { throw APIError.insufficientScope.withHeaders(rateHeaders) }
+            case .session:
+                guard caller.credential == .session else {
+                    throw APIError(.forbidden, "Insufficient scope", details: "API keys are managed with a session token", code: "INSUFFICIENT_SCOPE")
+                        .withHeaders(rateHeaders)
+                }
+            case .none:
+                break
+            }
+        }
+        let context = RequestContext(request: request, parameters: parameters, principal: principal, requestID: requestID)
+        do {
+            var response = try route.handler(context)
+            response.headers.append(contentsOf: rateHeaders)
+            return response
+        } catch let error as APIError {
+            throw error.withHeaders(rateHeaders)
+        }
+    }
+
+    /// The caller's `X-Request-Id` when it is short and plain, else a new random one.
+    static func requestID(from incoming: String?) -> String {
+        if let incoming, (1...64).contains(incoming.utf8.count),
+            incoming.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 45 || $0 == 95 })
+        {
+            return incoming
+        }
+        var generator = SystemRandomNumberGenerator()
+        let value = generator.next() as UInt64
+        let hex = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+}
+
+extension APIError {
+    func withHeaders(_ headers: [(name: String, value: String)]) -> APIError {
+        var copy = self
+        copy.headers.append(contentsOf: headers.map { Header(name: $0.name, value: $0.value) })
+        return copy
+    }
+}

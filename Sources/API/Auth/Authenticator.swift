@@ -1,0 +1,49 @@
+public import FastCGI
+public import Storage
+
+/// Turns a request's credential headers into a `Principal`, exactly as the
+/// contract orders them: `X-API-Key`, then `X-Workspace-API-Key`, then
+/// `Authorization: Bearer` (an API key when it starts with `wak_`, else a session token).
+public struct Authenticator: Sendable {
+    public let keys: any APIKeyStore
+    public let sessionTokens: SessionTokenVerifier
+
+    public init(keys: any APIKeyStore, sessionTokens: SessionTokenVerifier) {
+        self.keys = keys
+        self.sessionTokens = sessionTokens
+    }
+
+    public func authenticate(_ headers: HeaderFields, now: Double) throws -> Principal {
+        if let key = headers["x-api-key"] ?? headers["x-workspace-api-key"] {
+            return try apiKey(key)
+        }
+        guard let authorization = headers["authorization"] else { throw APIError.missingAuthorization }
+        let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { throw APIError.unauthorized }
+        let credential = String(parts[1]).trimmingSpaces()
+        if credential.hasPrefix(APIKeyFormat.prefix) { return try apiKey(credential) }
+        guard let userID = sessionTokens.userID(fromToken: credential, now: now) else { throw APIError.unauthorized }
+        return Principal(userID: userID, credential: .session)
+    }
+
+    private func apiKey(_ key: String) throws -> Principal {
+        let key = key.trimmingSpaces()
+        guard APIKeyFormat.isWellFormed(key) else { throw APIError.unauthorized }
+        let hash = APIKeyFormat.hash(key)
+        // Looked up by its unique hash; compared again in constant time so the
+        // check never depends on how much of a guess matched.
+        guard let record = try keys.find(keyHash: hash), record.revokedAt == nil,
+            constantTimeEquals(record.keyHash.utf8, hash.utf8)
+        else { throw APIError.unauthorized }
+        return Principal(userID: record.userID, credential: .apiKey(id: record.id, scopes: record.scopes))
+    }
+}
+
+extension String {
+    func trimmingSpaces() -> String {
+        var view = Substring(self)
+        while let first = view.first, first == " " || first == "\t" { view.removeFirst() }
+        while let last = view.last, last == " " || last == "\t" { view.removeLast() }
+        return String(view)
+    }
+}

@@ -1,0 +1,50 @@
+public import Logging
+import Storage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Writes each log event as one JSON line to stderr (one `write` per line,
+/// so lines from threads and worker processes never interleave):
+/// `{"ts":"…","level":"info","msg":"request","request.id":"…",…}`.
+public struct JSONLogHandler: LogHandler {
+    public var metadata: Logger.Metadata = [:]
+    public var logLevel: Logger.Level
+    private let label: String
+
+    public init(label: String, level: Logger.Level) {
+        self.label = label
+        self.logLevel = level
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var object = JSONObject([
+            ("ts", .string(Timestamp.now().iso8601)), ("level", .string(event.level.rawValue)),
+            ("msg", .string(event.message.description)), ("logger", .string(label)),
+        ])
+        for (key, value) in metadata { object[key] = Self.json(value) }
+        if let extra = event.metadata {
+            for (key, value) in extra.sorted(by: { $0.key < $1.key }) { object[key] = Self.json(value) }
+        }
+        var line = JSONValue.object(object).serialized()
+        line.append(0x0A)
+        line.withUnsafeBytes { _ = write(2, $0.baseAddress, $0.count) }
+    }
+
+    private static func json(_ value: Logger.Metadata.Value) -> JSONValue {
+        switch value {
+        case .string(let text):
+            if let number = Int64(text), String(number) == text { return .int(number) }
+            return .string(text)
+        case .stringConvertible(let convertible): return .string(convertible.description)
+        case .array(let values): return .array(values.map(json))
+        case .dictionary(let dictionary): return .object(JSONObject(dictionary.sorted { $0.key < $1.key }.map { ($0.key, json($0.value)) }))
+        }
+    }
+}

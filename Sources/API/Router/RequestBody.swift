@@ -1,0 +1,77 @@
+/// Reading and checking JSON request bodies, with 4xx errors that say what is wrong.
+extension RequestContext {
+    /// The body as a JSON object: 415 for another content type, 400 for an
+    /// empty, malformed or non-object body.
+    public func jsonObject() throws(APIError) -> JSONObject {
+        if let type = request.headers["content-type"] {
+            let mediaType = type.split(separator: ";").first.map { $0.trimmingCharacters() }?.lowercased() ?? ""
+            guard mediaType == "application/json" else {
+                throw APIError(.unsupportedMediaType, "Unsupported content type", details: "send application/json, not \(mediaType)")
+            }
+        }
+        guard !request.body.isEmpty else { throw APIError.badRequest("a JSON object body is required", message: "Missing request body") }
+        let value: JSONValue
+        do {
+            value = try JSONValue.parse(request.body)
+        } catch {
+            throw APIError(.badRequest, "Malformed JSON", details: error.description, code: "INVALID_JSON")
+        }
+        guard case .object(let object) = value else {
+            throw APIError.badRequest("the body must be a JSON object, not \(value.typeName)")
+        }
+        return object
+    }
+}
+
+extension Substring {
+    func trimmingCharacters() -> String {
+        String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
+    }
+}
+
+/// Reads the fields of a JSON object with messages that name the field.
+public struct FieldReader {
+    public let object: JSONObject
+
+    public init(_ object: JSONObject) { self.object = object }
+
+    /// Refuses any field not in `known`.
+    public func rejectUnknown(_ known: Set<String>) throws(APIError) {
+        if let unknown = object.keys.first(where: { !known.contains($0) }) {
+            throw APIError.badRequest("unknown field \(unknown)")
+        }
+    }
+
+    public func string(_ name: String, required: Bool, length: ClosedRange<Int>) throws(APIError) -> String? {
+        switch object[name] {
+        case nil, .null?:
+            if required { throw APIError.badRequest("\(name) is required") }
+            return nil
+        case .string(let text)?:
+            guard length.contains(text.count) else {
+                throw APIError.badRequest("\(name) must be \(length.lowerBound) to \(length.upperBound) characters")
+            }
+            return text
+        case let other?:
+            throw APIError.badRequest("\(name) must be a string, not \(other.typeName)")
+        }
+    }
+
+    public func stringArray(_ name: String) throws(APIError) -> [String]? {
+        switch object[name] {
+        case nil, .null?:
+            return nil
+        case .array(let elements)?:
+            var strings: [String] = []
+            for (index, element) in elements.enumerated() {
+                guard case .string(let text) = element else {
+                    throw APIError.badRequest("\(name)[\(index)] must be a string, not \(element.typeName)")
+                }
+                strings.append(text)
+            }
+            return strings
+        case let other?:
+            throw APIError.badRequest("\(name) must be an array of strings, not \(other.typeName)")
+        }
+    }
+}

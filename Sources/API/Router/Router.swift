@@ -1,0 +1,176 @@
+public import FastCGI
+public import Storage
+
+/// Who made a request, once authenticated.
+public struct Principal: Sendable, Equatable {
+    public enum Credential: Sendable, Equatable {
+        /// An API key with its id and granted scopes.
+        case apiKey(id: String, scopes: [Scope])
+        /// A session token (JWT): every scope.
+        case session
+    }
+
+    public var userID: String
+    public var credential: Credential
+
+    public init(userID: String, credential: Credential) {
+        self.userID = userID
+        self.credential = credential
+    }
+
+    /// Whether this principal may use routes that need `scope`.
+    public func allows(_ scope: Scope) -> Bool {
+        switch credential {
+        case .session: true
+        case .apiKey(_, let scopes): scopes.contains(.all) || scopes.contains(scope)
+        }
+    }
+}
+
+/// What a route demands of the caller.
+public enum AuthRequirement: Sendable, Equatable {
+    /// No credential needed.
+    case none
+    /// An API key with this scope, or a session token.
+    case scope(Scope)
+    /// A session token only (API keys can't manage API keys).
+    case session
+}
+
+/// Everything a handler gets: the request, its typed path parameters, the
+/// caller, and the request id.
+public struct RequestContext: Sendable {
+    public var request: Request
+    public var parameters: [String: String]
+    public var principal: Principal?
+    public var requestID: String
+
+    /// The authenticated caller; routes with a requirement always have one.
+    public var user: Principal {
+        get throws(APIError) {
+            guard let principal else { throw APIError.unauthorized }
+            return principal
+        }
+    }
+
+    public var query: QueryParameters { QueryParameters(request.query) }
+
+    /// A path parameter that the route declared (already validated by its type).
+    public func parameter(_ name: String) -> String { parameters[name] ?? "" }
+}
+
+/// A handler: synchronous, called on the accept thread that holds the request.
+public typealias Handler = @Sendable (RequestContext) throws -> Response
+
+/// The type a path parameter must have.
+public enum ParameterType: Sendable {
+    /// A UUID, matched case-insensitively and handed over in lowercase.
+    case uuid
+    /// Any non-empty segment.
+    case string
+}
+
+/// Maps `/api/<domain>/<resource>[/<id>][/<action>]` paths to handlers.
+///
+/// Patterns are written with typed parameters: `/api/training/jobs/{id:uuid}/cancel`.
+/// A path that no route matches is a 404; a path some route matches with
+/// another method is a 405 with `Allow`.
+public struct Router: Sendable {
+    enum Segment: Sendable, Equatable {
+        case literal(String)
+        case parameter(String, ParameterType)
+
+        static func == (lhs: Segment, rhs: Segment) -> Bool {
+            switch (lhs, rhs) {
+            case (.literal(let a), .literal(let b)): a == b
+            case (.parameter(let a, _), .parameter(let b, _)): a == b
+            default: false
+            }
+        }
+    }
+
+    public struct Route: Sendable {
+        public let method: String
+        public let pattern: String
+        public let auth: AuthRequirement
+        let segments: [Segment]
+        let handler: Handler
+    }
+
+    public private(set) var routes: [Route] = []
+
+    public init() {}
+
+    public mutating func add(_ method: String, _ pattern: String, auth: AuthRequirement, _ handler: @escaping Handler) {
+        let segments = pattern.split(separator: "/").map { part -> Segment in
+            guard part.hasPrefix("{"), part.hasSuffix("}") else { return .literal(String(part)) }
+            let inner = part.dropFirst().dropLast().split(separator: ":", maxSplits: 1)
+            let type: ParameterType = inner.count > 1 && inner[1] == "string" ? .string : .uuid
+            return .parameter(String(inner[0]), type)
+        }
+        routes.append(Route(method: method, pattern: pattern, auth: auth, segments: segments, handler: handler))
+    }
+
+    public mutating func get(_ pattern: String, auth: AuthRequirement, _ handler: @escaping Handler) { add("GET", pattern, auth: auth, handler) }
+    public mutating func post(_ pattern: String, auth: AuthRequirement, _ handler: @escaping Handler) { add("POST", pattern, auth: auth, handler) }
+    public mutating func patch(_ pattern: String, auth: AuthRequirement, _ handler: @escaping Handler) { add("PATCH", pattern, auth: auth, handler) }
+    public mutating func delete(_ pattern: String, auth: AuthRequirement, _ handler: @escaping Handler) { add("DELETE", pattern, auth: auth, handler) }
+
+    public enum Match {
+        case found(Route, parameters: [String: String])
+        case methodNotAllowed(allow: [String])
+        case notFound
+    }
+
+    /// Finds the route for `method` and `path`.
+    public func match(method: String, path: String) -> Match {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true)
+        var allowed: [String] = []
+        for route in routes {
+            guard let parameters = Self.bind(route.segments, to: parts) else { continue }
+            if route.method == method || (method == "HEAD" && route.method == "GET") {
+                return .found(route, parameters: parameters)
+            }
+            if !allowed.contains(route.method) { allowed.append(route.method) }
+        }
+        return allowed.isEmpty ? .notFound : .methodNotAllowed(allow: allowed)
+    }
+
+    private static func bind(_ segments: [Segment], to parts: [Substring]) -> [String: String]? {
+        guard segments.count == parts.count else { return nil }
+        var parameters: [String: String] = [:]
+        for (segment, part) in zip(segments, parts) {
+            switch segment {
+            case .literal(let literal):
+                guard part == literal else { return nil }
+            case .parameter(let name, .string):
+                parameters[name] = String(part)
+            case .parameter(let name, .uuid):
+                guard let uuid = canonicalUUID(part) else { return nil }
+                parameters[name] = uuid
+            }
+        }
+        return parameters
+    }
+}
+
+/// The lowercase form of a UUID string (8-4-4-4-12 hex digits), or nil.
+public func canonicalUUID(_ text: some StringProtocol) -> String? {
+    let utf8 = Array(text.utf8)
+    guard utf8.count == 36 else { return nil }
+    var result: [UInt8] = []
+    result.reserveCapacity(36)
+    for (index, byte) in utf8.enumerated() {
+        if index == 8 || index == 13 || index == 18 || index == 23 {
+            guard byte == UInt8(ascii: "-") else { return nil }
+            result.append(byte)
+            continue
+        }
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "f"): result.append(byte)
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): result.append(byte + 32)
+        default: return nil
+        }
+    }
+    return String(decoding: result, as: UTF8.self)
+}

@@ -1,0 +1,252 @@
+// The one file that talks to libfcgi. Everything above it sees plain
+// `Request` and `Response` values.
+private import CFastCGI
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Process-wide libfcgi set-up.
+enum FastCGILibrary {
+    /// `FCGX_Init`: must run once before any accept. It installs libfcgi's own
+    /// SIGTERM/SIGUSR1/SIGPIPE handlers, so the worker sets its signal
+    /// dispositions after calling it.
+    static func initialize() -> Bool {
+        FCGX_Init() == 0
+    }
+
+    /// Makes libfcgi stop accepting: a thread that comes back to
+    /// `FCGX_Accept_r` no longer calls `accept()`.
+    static func markShutdownPending() {
+        FCGX_ShutdownPending()
+    }
+}
+
+/// Limits the transport enforces before the application sees a request.
+public struct TransportLimits: Sendable {
+    /// Longest body read into memory; a longer one is drained and refused (413).
+    public var maxBodyBytes: Int
+    /// Largest total size of all FastCGI params (names and values); more is refused (431).
+    public var maxParamsBytes: Int
+
+    public init(maxBodyBytes: Int, maxParamsBytes: Int) {
+        self.maxBodyBytes = maxBodyBytes
+        self.maxParamsBytes = maxParamsBytes
+    }
+}
+
+/// One accept thread's FastCGI request slot: accepts requests from the
+/// listening socket (or the kept connection), reads them into `Request`
+/// values and writes `Response`s.
+///
+/// Used by exactly one thread, except `connectionFD`, which the worker's
+/// supervisor reads while draining.
+final class FastCGISlot: @unchecked Sendable {
+    // @unchecked: `request` is only touched by the owning accept thread; the
+    // only cross-thread state is the atomic `connectionFDMirror`.
+    private let request: UnsafeMutablePointer<FCGX_Request>
+    private let limits: TransportLimits
+    private var scratch = [UInt8](repeating: 0, count: 16 * 1024)
+    private let connectionFDMirror = Atomic<Int32>(-1)
+
+    init(listenFD: Int32, limits: TransportLimits) {
+        self.limits = limits
+        request = .allocate(capacity: 1)
+        request.initialize(to: FCGX_Request())
+        // FAIL_ACCEPT_ON_INTR: a signal wakes a thread blocked in accept() so
+        // it can notice the drain.
+        FCGX_InitRequest(request, listenFD, CFastCGI_FailAcceptOnIntr)
+    }
+
+    deinit {
+        FCGX_Free(request, 1)
+        request.deallocate()
+    }
+
+    /// The fd of the connection this slot holds open between requests, or -1.
+    var connectionFD: Int32 { connectionFDMirror.load(ordering: .acquiring) }
+
+    /// Blocks until a request arrives. Returns nil when accepting failed
+    /// (interrupted, listening socket shut down, or libfcgi shutting down).
+    func accept() -> Request? {
+        let rc = FCGX_Accept_r(request)
+        connectionFDMirror.store(CFastCGI_RequestConnectionFD(request), ordering: .releasing)
+        guard rc >= 0 else { return nil }
+        return readRequest()
+    }
+
+    /// Writes the response, drains unread input so the kept connection stays
+    /// in step, and finishes the request. With `closeConnection` the
+    /// connection is closed instead of kept for the next request.
+    func finish(with response: Response, closeConnection: Bool) {
+        let head = response.serializedHead()
+        if response.body.count <= 4096 {
+            // One buffer, one FastCGI record for small responses.
+            let whole = head + response.body
+            put(whole)
+        } else {
+            put(head)
+            put(response.body)
+        }
+        drainInput()
+        if closeConnection { CFastCGI_RequestDropConnection(request) }
+        FCGX_Finish_r(request)
+        connectionFDMirror.store(CFastCGI_RequestConnectionFD(request), ordering: .releasing)
+    }
+
+    private func put(_ bytes: [UInt8]) {
+        bytes.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress, buffer.count > 0 else { return }
+            base.withMemoryRebound(to: CChar.self, capacity: buffer.count) {
+                _ = FCGX_PutStr($0, Int32(buffer.count), request.pointee.out)
+            }
+        }
+    }
+
+    private func drainInput() {
+        guard let input = request.pointee.in else { return }
+        scratch.withUnsafeMutableBufferPointer { buffer in
+            buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) { base in
+                while FCGX_GetStr(base, Int32(buffer.count), input) > 0 {}
+            }
+        }
+    }
+
+    /// Reads up to `maxBytes` of the body; returns nil if there is more.
+    private func readBody(maxBytes: Int, expected: Int?) -> [UInt8]? {
+        guard let input = request.pointee.in else { return [] }
+        var body: [UInt8] = []
+        if let expected { body.reserveCapacity(min(expected, maxBytes)) }
+        var tooLarge = false
+        scratch.withUnsafeMutableBufferPointer { buffer in
+            buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) { base in
+                while true {
+                    let n = Int(FCGX_GetStr(base, Int32(buffer.count), input))
+                    if n <= 0 { break }
+                    if body.count + n > maxBytes {
+                        tooLarge = true
+                        break
+                    }
+                    body.append(contentsOf: UnsafeRawBufferPointer(start: base, count: n))
+                }
+            }
+        }
+        return tooLarge ? nil : body
+    }
+
+    private func readRequest() -> Request {
+        var params: [String: String] = [:]
+        var headers: [String: String] = [:]
+        var paramsBytes = 0
+        if var cursor = request.pointee.envp {
+            while let entry = cursor.pointee {
+                let length = strlen(entry)
+                paramsBytes += length
+                if paramsBytes <= limits.maxParamsBytes {
+                    let pair = UnsafeRawBufferPointer(start: entry, count: length)
+                    if let equals = pair.firstIndex(of: UInt8(ascii: "=")) {
+                        let name = String(decoding: pair[..<equals], as: UTF8.self)
+                        let value = String(decoding: pair[(equals + 1)...], as: UTF8.self)
+                        if name.hasPrefix("HTTP_") {
+                            headers[Self.headerName(fromParam: name)] = value
+                        } else {
+                            params[name] = value
+                        }
+                    }
+                }
+                cursor += 1
+            }
+        }
+
+        let method = params["REQUEST_METHOD"] ?? "GET"
+        let (path, query) = Self.pathAndQuery(params)
+        var request = Request(
+            method: method,
+            path: path,
+            query: query,
+            headers: HeaderFields(),
+            remoteAddress: params["REMOTE_ADDR"] ?? ""
+        )
+        if paramsBytes > limits.maxParamsBytes {
+            request.rejection = .paramsTooLarge(limit: limits.maxParamsBytes)
+            return request
+        }
+        if let contentType = params["CONTENT_TYPE"], !contentType.isEmpty {
+            headers["content-type"] = contentType
+        }
+        let declaredLength = params["CONTENT_LENGTH"].flatMap { Int($0) }
+        if let declaredLength { headers["content-length"] = String(declaredLength) }
+        request.headers = HeaderFields(headers)
+
+        if let declaredLength, declaredLength > limits.maxBodyBytes {
+            request.rejection = .bodyTooLarge(limit: limits.maxBodyBytes)
+            return request
+        }
+        guard let body = readBody(maxBytes: limits.maxBodyBytes, expected: declaredLength) else {
+            request.rejection = .bodyTooLarge(limit: limits.maxBodyBytes)
+            return request
+        }
+        if let declaredLength, body.count < declaredLength {
+            request.rejection = .bodyIncomplete
+            return request
+        }
+        request.body = body
+        return request
+    }
+
+    /// `HTTP_X_API_KEY` → `x-api-key`.
+    static func headerName(fromParam name: String) -> String {
+        var result = ""
+        result.reserveCapacity(name.utf8.count - 5)
+        for scalar in name.unicodeScalars.dropFirst(5) {
+            if scalar == "_" {
+                result.append("-")
+            } else {
+                result.unicodeScalars.append(scalar.properties.lowercaseMapping.unicodeScalars.first ?? scalar)
+            }
+        }
+        return result
+    }
+
+    /// The decoded path (nginx's `DOCUMENT_URI`, else the path of `REQUEST_URI`) and the raw query.
+    static func pathAndQuery(_ params: [String: String]) -> (String, String) {
+        let query = params["QUERY_STRING"] ?? ""
+        if let documentURI = params["DOCUMENT_URI"], !documentURI.isEmpty {
+            return (documentURI, query)
+        }
+        let requestURI = params["REQUEST_URI"] ?? params["SCRIPT_NAME"] ?? "/"
+        let path = requestURI.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? "/"
+        return (path.removingPercentEncodingLeniently(), query)
+    }
+}
+
+extension String {
+    /// Percent-decodes; an invalid escape is kept as it is.
+    func removingPercentEncodingLeniently() -> String {
+        guard contains("%") else { return self }
+        var bytes: [UInt8] = []
+        var iterator = Array(utf8)[...]
+        while let byte = iterator.popFirst() {
+            if byte == UInt8(ascii: "%"), iterator.count >= 2,
+                let high = hexValue(iterator[iterator.startIndex]),
+                let low = hexValue(iterator[iterator.startIndex + 1])
+            {
+                bytes.append(high << 4 | low)
+                iterator = iterator.dropFirst(2)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+private func hexValue(_ byte: UInt8) -> UInt8? {
+    switch byte {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+    default: nil
+    }
+}

@@ -1,0 +1,135 @@
+/// An HTTP status code with its reason phrase.
+public struct HTTPStatus: Sendable, Equatable, CustomStringConvertible {
+    public let code: Int
+    public let reason: String
+
+    public init(_ code: Int, _ reason: String) {
+        self.code = code
+        self.reason = reason
+    }
+
+    public var description: String { "\(code) \(reason)" }
+
+    public static let ok = HTTPStatus(200, "OK")
+    public static let created = HTTPStatus(201, "Created")
+    public static let noContent = HTTPStatus(204, "No Content")
+    public static let badRequest = HTTPStatus(400, "Bad Request")
+    public static let unauthorized = HTTPStatus(401, "Unauthorized")
+    public static let forbidden = HTTPStatus(403, "Forbidden")
+    public static let notFound = HTTPStatus(404, "Not Found")
+    public static let methodNotAllowed = HTTPStatus(405, "Method Not Allowed")
+    public static let conflict = HTTPStatus(409, "Conflict")
+    public static let contentTooLarge = HTTPStatus(413, "Content Too Large")
+    public static let unsupportedMediaType = HTTPStatus(415, "Unsupported Media Type")
+    public static let unprocessableContent = HTTPStatus(422, "Unprocessable Content")
+    public static let tooManyRequests = HTTPStatus(429, "Too Many Requests")
+    public static let headerFieldsTooLarge = HTTPStatus(431, "Request Header Fields Too Large")
+    public static let internalServerError = HTTPStatus(500, "Internal Server Error")
+    public static let badGateway = HTTPStatus(502, "Bad Gateway")
+    public static let serviceUnavailable = HTTPStatus(503, "Service Unavailable")
+    public static let gatewayTimeout = HTTPStatus(504, "Gateway Timeout")
+}
+
+/// Request header fields, looked up case-insensitively.
+///
+/// FastCGI hands headers over as `HTTP_*` params; they are stored here with
+/// lowercase, dash-separated names (`HTTP_X_API_KEY` → `x-api-key`).
+public struct HeaderFields: Sendable {
+    private var storage: [String: String]
+
+    public init(_ fields: [String: String] = [:]) {
+        storage = [:]
+        for (name, value) in fields { storage[name.lowercased()] = value }
+    }
+
+    /// The value of the header `name` (any case), or nil.
+    public subscript(name: String) -> String? {
+        get { storage[name.lowercased()] }
+        set { storage[name.lowercased()] = newValue }
+    }
+
+    public var all: [String: String] { storage }
+}
+
+/// Why the transport refused to hand over a complete request.
+public enum TransportRejection: Sendable, Equatable {
+    /// The body was longer than the configured limit (it was drained, not kept).
+    case bodyTooLarge(limit: Int)
+    /// The FastCGI params (headers and CGI variables) exceeded the configured total.
+    case paramsTooLarge(limit: Int)
+    /// The body ended before `CONTENT_LENGTH` bytes arrived.
+    case bodyIncomplete
+}
+
+/// A request as the application sees it: plain Swift values, no FastCGI.
+public struct Request: Sendable {
+    public var method: String
+    /// The decoded path without the query string, e.g. `/api/training/stats`.
+    public var path: String
+    /// The raw query string (without `?`), percent-encoded as received.
+    public var query: String
+    public var headers: HeaderFields
+    public var remoteAddress: String
+    public var body: [UInt8]
+    /// Set when the transport could not deliver the request whole; the body is then empty.
+    public var rejection: TransportRejection?
+
+    public init(
+        method: String,
+        path: String,
+        query: String = "",
+        headers: HeaderFields = HeaderFields(),
+        remoteAddress: String = "",
+        body: [UInt8] = [],
+        rejection: TransportRejection? = nil
+    ) {
+        self.method = method
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.remoteAddress = remoteAddress
+        self.body = body
+        self.rejection = rejection
+    }
+}
+
+/// A complete response: status, headers and body bytes.
+public struct Response: Sendable {
+    public var status: HTTPStatus
+    /// Header name/value pairs in the order they are written. `Content-Length` is added on write.
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]
+
+    public init(status: HTTPStatus, headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// The first value of header `name` (case-insensitive), or nil.
+    public func header(_ name: String) -> String? {
+        let lowered = name.lowercased()
+        return headers.first { $0.name.lowercased() == lowered }?.value
+    }
+
+    /// The CGI-style head that FastCGI responders write before the body.
+    public func serializedHead() -> [UInt8] {
+        var head = "Status: \(status.code) \(status.reason)\r\n"
+        for (name, value) in headers {
+            head += name
+            head += ": "
+            head += value
+            head += "\r\n"
+        }
+        head += "Content-Length: \(body.count)\r\n\r\n"
+        return Array(head.utf8)
+    }
+}
+
+/// Turns requests into responses. Called concurrently from every accept
+/// thread of a worker, so implementations must be thread-safe.
+public protocol Responder: Sendable {
+    func respond(to request: Request) -> Response
+    /// Called once when the worker has stopped serving, before it exits.
+    func workerDidStop()
+}

@@ -1,0 +1,132 @@
+public import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How one worker process serves.
+public struct WorkerSettings: Sendable {
+    /// Accept threads. With `fastcgi_keep_conn on`, libfcgi binds a thread to
+    /// each kept nginx connection, so workers × threads must cover nginx's
+    /// upstream connections (see the README).
+    public var threads: Int
+    public var limits: TransportLimits
+    /// How long in-flight requests may run after SIGTERM before the worker exits anyway.
+    public var drainTimeout: Double
+
+    public init(threads: Int, limits: TransportLimits, drainTimeout: Double) {
+        self.threads = threads
+        self.limits = limits
+        self.drainTimeout = drainTimeout
+    }
+}
+
+/// One accept thread and what the supervisor needs to know about it.
+private final class AcceptThread: Sendable {
+    let slot: FastCGISlot
+    /// True while a request is being handled; guarded so the supervisor never
+    /// interrupts a thread in the middle of a request.
+    let busy = Mutex<Bool>(false)
+    let finished = Atomic<Bool>(false)
+    let handle = Mutex<pthread_t?>(nil)
+
+    init(slot: FastCGISlot) { self.slot = slot }
+}
+
+private final class StopFlag: Sendable {
+    let value = Atomic<Bool>(false)
+}
+
+/// A worker process: T threads, each looping on `FCGX_Accept_r`, and a
+/// supervisor (the main thread) that waits for SIGTERM/SIGINT and drains.
+public enum PoolWorker {
+    /// Serves on `listenFD` until told to stop; returns the exit status.
+    public static func run(listenFD: Int32, settings: WorkerSettings, responder: any Responder, logger: Logger) -> Int32 {
+        guard FastCGILibrary.initialize() else {
+            logger.critical("FCGX_Init failed")
+            return 1
+        }
+        // After FCGX_Init: take SIGTERM/SIGINT/SIGHUP away from libfcgi's
+        // handlers and receive them with sigwait on this thread alone (the
+        // mask is inherited by the threads started below).
+        var stopSignals = signalSet([SIGTERM, SIGINT, SIGHUP])
+        pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
+        signal(SIGPIPE, SIG_IGN)
+        // SIGUSR2 only interrupts a blocking accept()/read(): no SA_RESTART.
+        var wake = sigaction()
+        wake.__sigaction_handler.sa_handler = { _ in }
+        sigemptyset(&wake.sa_mask)
+        wake.sa_flags = 0
+        sigaction(SIGUSR2, &wake, nil)
+
+        let stopping = StopFlag()
+        var threads: [AcceptThread] = []
+        for _ in 0..<max(1, settings.threads) {
+            let thread = AcceptThread(slot: FastCGISlot(listenFD: listenFD, limits: settings.limits))
+            threads.append(thread)
+            do {
+                let handle = try startThread { serve(thread, responder: responder, stopping: stopping) }
+                thread.handle.withLock { $0 = handle }
+            } catch {
+                logger.critical("cannot start accept thread", metadata: ["error": "\(error)"])
+                return 1
+            }
+        }
+        logger.info("worker serving", metadata: ["worker.threads": "\(threads.count)"])
+
+        let parent = getppid()
+        while true {
+            var timeout = timespec(tv_sec: 1, tv_nsec: 0)
+            let received = sigtimedwait(&stopSignals, nil, &timeout)
+            if received == SIGTERM || received == SIGINT {
+                logger.info("worker draining", metadata: ["signal": "\(received)"])
+                break
+            }
+            if received == -1 && getppid() != parent {
+                logger.warning("master is gone; worker draining")
+                break
+            }
+        }
+
+        stopping.value.store(true, ordering: .sequentiallyConsistent)
+        FastCGILibrary.markShutdownPending()
+        let deadline = monotonicSeconds() + settings.drainTimeout
+        while monotonicSeconds() < deadline {
+            var running = 0
+            for thread in threads where !thread.finished.load(ordering: .acquiring) {
+                running += 1
+                // Idle threads sit in accept() or in a read on a kept
+                // connection with no request: interrupt those only.
+                thread.busy.withLock { busy in
+                    if !busy, let handle = thread.handle.withLock({ $0 }) { pthread_kill(handle, SIGUSR2) }
+                }
+            }
+            if running == 0 { break }
+            sleep(seconds: 0.02)
+        }
+        let unfinished = threads.filter { !$0.finished.load(ordering: .acquiring) }.count
+        if unfinished > 0 {
+            logger.warning("drain deadline passed with requests in flight", metadata: ["worker.unfinished_threads": "\(unfinished)"])
+        }
+        responder.workerDidStop()
+        logger.info("worker stopped")
+        return 0
+    }
+
+    private static func serve(_ thread: AcceptThread, responder: any Responder, stopping: StopFlag) {
+        defer { thread.finished.store(true, ordering: .releasing) }
+        while !stopping.value.load(ordering: .acquiring) {
+            guard let request = thread.slot.accept() else {
+                if stopping.value.load(ordering: .acquiring) { return }
+                // A transient accept failure (EMFILE, ECONNABORTED...): don't spin.
+                sleep(seconds: 0.01)
+                continue
+            }
+            thread.busy.withLock { $0 = true }
+            let response = responder.respond(to: request)
+            thread.slot.finish(with: response, closeConnection: stopping.value.load(ordering: .acquiring))
+            thread.busy.withLock { $0 = false }
+        }
+    }
+}

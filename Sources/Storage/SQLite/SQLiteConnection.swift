@@ -1,0 +1,169 @@
+private import CSQLite
+
+/// A value bound to or read from an SQLite statement.
+enum SQLiteValue: Sendable, Equatable {
+    case integer(Int64)
+    case real(Double)
+    case text(String)
+    case null
+}
+
+extension Optional where Wrapped == String {
+    var sqlite: SQLiteValue { map(SQLiteValue.text) ?? .null }
+}
+
+extension Optional where Wrapped == Int64 {
+    var sqlite: SQLiteValue { map(SQLiteValue.integer) ?? .null }
+}
+
+extension Optional where Wrapped == Double {
+    var sqlite: SQLiteValue { map(SQLiteValue.real) ?? .null }
+}
+
+extension Optional where Wrapped == Timestamp {
+    var sqlite: SQLiteValue { map { .integer($0.millisecondsSinceEpoch) } ?? .null }
+}
+
+/// An SQLite error with the library's code and message.
+struct SQLiteError: Error, CustomStringConvertible {
+    let code: Int32
+    let message: String
+
+    var isBusy: Bool { code & 0xff == SQLITE_BUSY || code & 0xff == SQLITE_LOCKED }
+    // SQLITE_CONSTRAINT_UNIQUE and _PRIMARYKEY are function-like macros Swift can't import.
+    var isUniqueViolation: Bool { code == SQLITE_CONSTRAINT | (8 << 8) || code == SQLITE_CONSTRAINT | (6 << 8) }
+    var description: String { "SQLite error \(code): \(message)" }
+}
+
+/// One row of a result, read by column index.
+struct SQLiteRow {
+    fileprivate let statement: OpaquePointer
+
+    func isNull(_ column: Int32) -> Bool { sqlite3_column_type(statement, column) == SQLITE_NULL }
+    func int(_ column: Int32) -> Int64 { sqlite3_column_int64(statement, column) }
+    func double(_ column: Int32) -> Double { sqlite3_column_double(statement, column) }
+
+    func string(_ column: Int32) -> String {
+        guard let text = sqlite3_column_text(statement, column) else { return "" }
+        let count = Int(sqlite3_column_bytes(statement, column))
+        return String(decoding: UnsafeBufferPointer(start: text, count: count), as: UTF8.self)
+    }
+
+    func optionalString(_ column: Int32) -> String? { isNull(column) ? nil : string(column) }
+    func optionalInt(_ column: Int32) -> Int64? { isNull(column) ? nil : int(column) }
+    func optionalDouble(_ column: Int32) -> Double? { isNull(column) ? nil : double(column) }
+    func timestamp(_ column: Int32) -> Timestamp { Timestamp(millisecondsSinceEpoch: int(column)) }
+    func optionalTimestamp(_ column: Int32) -> Timestamp? { isNull(column) ? nil : timestamp(column) }
+}
+
+/// One SQLite connection with a cache of prepared statements.
+///
+/// Not thread-safe: a connection is used by one thread at a time (the
+/// `SQLiteDatabase` pool hands it out), so it is opened with NOMUTEX.
+final class SQLiteConnection: @unchecked Sendable {
+    // @unchecked: the pool gives a connection to one thread at a time and
+    // takes it back before another thread can have it; it is never shared.
+    private var handle: OpaquePointer?
+    private var statements: [String: OpaquePointer] = [:]
+
+    init(path: String, busyTimeoutMilliseconds: Int32, cacheKiB: Int) throws {
+        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+        let rc = sqlite3_open_v2(path, &handle, flags, nil)
+        guard rc == SQLITE_OK else {
+            let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
+            sqlite3_close_v2(handle)
+            throw SQLiteError(code: rc, message: "open \(path): \(message)")
+        }
+        sqlite3_extended_result_codes(handle, 1)
+        sqlite3_busy_timeout(handle, busyTimeoutMilliseconds)
+        try execute("PRAGMA journal_mode=WAL")
+        // NORMAL in WAL mode: a commit survives a process crash; only a power
+        // loss can take back the last transactions.
+        try execute("PRAGMA synchronous=NORMAL")
+        try execute("PRAGMA foreign_keys=ON")
+        try execute("PRAGMA cache_size=-\(cacheKiB)")
+    }
+
+    deinit {
+        for statement in statements.values { sqlite3_finalize(statement) }
+        sqlite3_close_v2(handle)
+    }
+
+    private func error(_ rc: Int32) -> SQLiteError {
+        SQLiteError(code: rc, message: String(cString: sqlite3_errmsg(handle)))
+    }
+
+    /// Runs one or more statements that return no rows.
+    func execute(_ sql: String) throws {
+        var message: UnsafeMutablePointer<CChar>?
+        let rc = sqlite3_exec(handle, sql, nil, nil, &message)
+        guard rc == SQLITE_OK else {
+            let text = message.map { String(cString: $0) } ?? "error"
+            sqlite3_free(message)
+            throw SQLiteError(code: rc, message: text)
+        }
+    }
+
+    private func prepared(_ sql: String) throws -> OpaquePointer {
+        if let statement = statements[sql] { return statement }
+        var statement: OpaquePointer?
+        let rc = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
+        guard rc == SQLITE_OK, let statement else { throw error(rc) }
+        statements[sql] = statement
+        return statement
+    }
+
+    private func bind(_ values: [SQLiteValue], to statement: OpaquePointer) throws {
+        for (offset, value) in values.enumerated() {
+            let index = Int32(offset + 1)
+            let rc: Int32
+            switch value {
+            case .integer(let number): rc = sqlite3_bind_int64(statement, index, number)
+            case .real(let number): rc = sqlite3_bind_double(statement, index, number)
+            case .null: rc = sqlite3_bind_null(statement, index)
+            case .text(let text):
+                var text = text
+                rc = text.withUTF8 { utf8 in
+                    utf8.withMemoryRebound(to: CChar.self) { chars in
+                        // An empty buffer may have no base address; bind a zero-length text then.
+                        guard let base = chars.baseAddress else { return CSQLite_bind_text_transient(statement, index, "", 0) }
+                        return CSQLite_bind_text_transient(statement, index, base, Int32(chars.count))
+                    }
+                }
+            }
+            guard rc == SQLITE_OK else { throw error(rc) }
+        }
+    }
+
+    /// Runs a statement, calling `row` for each result row.
+    func query(_ sql: String, _ values: [SQLiteValue] = [], row: (SQLiteRow) throws -> Void) throws {
+        let statement = try prepared(sql)
+        defer {
+            sqlite3_reset(statement)
+            sqlite3_clear_bindings(statement)
+        }
+        try bind(values, to: statement)
+        while true {
+            let rc = sqlite3_step(statement)
+            if rc == SQLITE_DONE { return }
+            guard rc == SQLITE_ROW else { throw error(rc) }
+            try row(SQLiteRow(statement: statement))
+        }
+    }
+
+    /// Runs a statement that returns no rows; returns the number of rows changed.
+    @discardableResult
+    func run(_ sql: String, _ values: [SQLiteValue] = []) throws -> Int {
+        try query(sql, values) { _ in }
+        return Int(sqlite3_changes(handle))
+    }
+
+    /// The first row mapped by `transform`, or nil.
+    func first<T>(_ sql: String, _ values: [SQLiteValue] = [], _ transform: (SQLiteRow) throws -> T) throws -> T? {
+        var result: T?
+        try query(sql, values) { row in
+            if result == nil { result = try transform(row) }
+        }
+        return result
+    }
+}

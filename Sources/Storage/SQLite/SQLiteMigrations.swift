@@ -1,0 +1,53 @@
+/// The schema, as numbered steps. A step is never edited once released:
+/// changes go into a new step.
+enum SQLiteMigrations {
+    static let steps: [(version: Int, sql: String)] = [
+        (
+            1,
+            """
+            CREATE TABLE api_keys (
+                id TEXT PRIMARY KEY,
+                user_id TEXT NOT NULL,
+                name TEXT NOT NULL,
+                key_hash TEXT NOT NULL UNIQUE,
+                key_prefix TEXT NOT NULL,
+                scopes TEXT NOT NULL,
+                created_at INTEGER NOT NULL,
+                last_used_at INTEGER,
+                request_count INTEGER NOT NULL DEFAULT 0,
+                revoked_at INTEGER
+            );
+            CREATE UNIQUE INDEX api_keys_active_name ON api_keys (user_id, name) WHERE revoked_at IS NULL;
+            CREATE INDEX api_keys_user_created ON api_keys (user_id, created_at);
+
+            CREATE TABLE training_jobs (
+                id TEXT PRIMARY KEY,
+                user_id TEXT NOT NULL,
+                model_name TEXT NOT NULL,
+                dataset_id TEXT,
+                status TEXT NOT NULL CHECK (status IN ('pending', 'running', 'paused', 'completed', 'failed', 'cancelled')),
+                config TEXT NOT NULL DEFAULT '{}',
+                progress REAL NOT NULL DEFAULT 0,
+                current_step INTEGER NOT NULL DEFAULT 0,
+                total_steps INTEGER,
+                current_epoch INTEGER NOT NULL DEFAULT 0,
+                total_epochs INTEGER,
+                train_loss REAL,
+                eval_loss REAL,
+                best_eval_loss REAL,
+                error_message TEXT,
+                resumed_from_job_id TEXT REFERENCES training_jobs (id),
+                job_token_hash TEXT UNIQUE,
+                created_at INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL,
+                started_at INTEGER,
+                completed_at INTEGER
+            );
+            CREATE INDEX training_jobs_user_status ON training_jobs (user_id, status);
+            CREATE INDEX training_jobs_user_created ON training_jobs (user_id, created_at DESC, id DESC);
+            """
+        )
+    ]
+
+    static var latestVersion: Int { steps.last?.version ?? 0 }
+}

@@ -1,0 +1,149 @@
+/// The embedded default store: one SQLite file in WAL mode, shared safely by
+/// every thread and every worker process.
+public final class SQLiteStore: Store {
+    private let database: SQLiteDatabase
+    public let apiKeys: any APIKeyStore
+    public let trainingJobs: any TrainingJobStore
+
+    public init(configuration: SQLiteConfiguration) {
+        database = SQLiteDatabase(configuration: configuration)
+        apiKeys = SQLiteAPIKeyStore(database: database)
+        trainingJobs = SQLiteTrainingJobStore(database: database)
+    }
+
+    public func migrate() throws {
+        try database.write { connection in
+            try connection.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
+            let current = try connection.first("SELECT coalesce(max(version), 0) FROM schema_migrations") { Int($0.int(0)) } ?? 0
+            if current > SQLiteMigrations.latestVersion {
+                throw StoreError.schemaTooNew(found: current, known: SQLiteMigrations.latestVersion)
+            }
+            for step in SQLiteMigrations.steps where step.version > current {
+                try connection.execute(step.sql)
+                try connection.run(
+                    "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                    [.integer(Int64(step.version)), .integer(Int64(wallClockMilliseconds()))]
+                )
+            }
+        }
+    }
+
+    public func schemaVersion() throws -> Int {
+        try database.read { connection in
+            let exists = try connection.first("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'") { $0.int(0) } ?? 0
+            guard exists > 0 else { return 0 }
+            return try connection.first("SELECT coalesce(max(version), 0) FROM schema_migrations") { Int($0.int(0)) } ?? 0
+        }
+    }
+
+    public func ping() throws {
+        _ = try database.read { try $0.first("SELECT 1") { $0.int(0) } }
+    }
+}
+
+final class SQLiteAPIKeyStore: APIKeyStore {
+    private let database: SQLiteDatabase
+
+    init(database: SQLiteDatabase) { self.database = database }
+
+    private static let columns = "id, user_id, name, key_hash, key_prefix, scopes, created_at, last_used_at, request_count, revoked_at"
+
+    private static func record(_ row: SQLiteRow) -> APIKeyRecord {
+        APIKeyRecord(
+            id: row.string(0), userID: row.string(1), name: row.string(2), keyHash: row.string(3),
+            keyPrefix: row.string(4), scopes: ScopeList.decode(row.string(5)), createdAt: row.timestamp(6),
+            lastUsedAt: row.optionalTimestamp(7), requestCount: row.int(8), revokedAt: row.optionalTimestamp(9)
+        )
+    }
+
+    func insert(_ key: APIKeyRecord) throws {
+        _ = try database.write { connection in
+            try connection.run(
+                "INSERT INTO api_keys (\(Self.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    .text(key.id), .text(key.userID), .text(key.name), .text(key.keyHash), .text(key.keyPrefix),
+                    .text(ScopeList.encode(key.scopes)), .integer(key.createdAt.millisecondsSinceEpoch),
+                    key.lastUsedAt.sqlite, .integer(key.requestCount), key.revokedAt.sqlite,
+                ]
+            )
+        }
+    }
+
+    func find(keyHash: String) throws -> APIKeyRecord? {
+        try database.read { connection in
+            try connection.first("SELECT \(Self.columns) FROM api_keys WHERE key_hash = ?", [.text(keyHash)], Self.record)
+        }
+    }
+
+    func list(userID: String, limit: Int, offset: Int) throws -> (keys: [APIKeyRecord], total: Int) {
+        try database.read { connection in
+            var keys: [APIKeyRecord] = []
+            try connection.query(
+                "SELECT \(Self.columns) FROM api_keys WHERE user_id = ? AND revoked_at IS NULL ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+                [.text(userID), .integer(Int64(limit)), .integer(Int64(offset))]
+            ) { keys.append(Self.record($0)) }
+            let total = try connection.first("SELECT count(*) FROM api_keys WHERE user_id = ? AND revoked_at IS NULL", [.text(userID)]) { Int($0.int(0)) } ?? 0
+            return (keys, total)
+        }
+    }
+
+    func revoke(id: String, userID: String, at time: Timestamp) throws -> Bool {
+        try database.write { connection in
+            try connection.run(
+                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL",
+                [.integer(time.millisecondsSinceEpoch), .text(id), .text(userID)]
+            ) == 1
+        }
+    }
+
+    func recordUsage(_ usage: [APIKeyUsage]) throws {
+        guard !usage.isEmpty else { return }
+        _ = try database.write { connection in
+            for entry in usage {
+                try connection.run(
+                    "UPDATE api_keys SET request_count = request_count + ?, last_used_at = max(coalesce(last_used_at, 0), ?) WHERE id = ?",
+                    [.integer(entry.requests), .integer(entry.lastUsedAt.millisecondsSinceEpoch), .text(entry.keyID)]
+                )
+            }
+        }
+    }
+}
+
+final class SQLiteTrainingJobStore: TrainingJobStore {
+    private let database: SQLiteDatabase
+
+    init(database: SQLiteDatabase) { self.database = database }
+
+    func statusCounts(userID: String) throws -> JobStatusCounts {
+        try database.read { connection in
+            var counts = JobStatusCounts()
+            try connection.query("SELECT status, count(*) FROM training_jobs WHERE user_id = ? GROUP BY status", [.text(userID)]) { row in
+                if let status = JobStatus(rawValue: row.string(0)) { counts.counts[status] = Int(row.int(1)) }
+            }
+            return counts
+        }
+    }
+
+    func insert(_ jobs: [TrainingJob]) throws {
+        try database.write { connection in
+            for job in jobs {
+                try connection.run(
+                    """
+                    INSERT INTO training_jobs (id, user_id, model_name, dataset_id, status, config, progress, current_step,
+                        total_steps, current_epoch, total_epochs, train_loss, eval_loss, best_eval_loss, error_message,
+                        resumed_from_job_id, job_token_hash, created_at, updated_at, started_at, completed_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                    [
+                        .text(job.id), .text(job.userID), .text(job.modelName), job.datasetID.sqlite, .text(job.status.rawValue),
+                        .text(job.configJSON), .real(job.progress), .integer(job.currentStep), job.totalSteps.sqlite,
+                        .integer(job.currentEpoch), job.totalEpochs.sqlite, job.trainLoss.sqlite, job.evalLoss.sqlite,
+                        job.bestEvalLoss.sqlite, job.errorMessage.sqlite, job.resumedFromJobID.sqlite, job.jobTokenHash.sqlite,
+                        .integer(job.createdAt.millisecondsSinceEpoch), .integer(job.updatedAt.millisecondsSinceEpoch),
+                        job.startedAt.sqlite, job.completedAt.sqlite,
+                    ]
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,52 @@
+/// Errors every store implementation reports the same way, so handlers
+/// never see a database's own error types.
+public enum StoreError: Error, Equatable, CustomStringConvertible {
+    /// A unique constraint refused the write (e.g. a key name already used by this user).
+    case duplicate(String)
+    /// The database could not be reached or answered with an error.
+    case unavailable(String)
+    /// The stored schema is newer than this build knows.
+    case schemaTooNew(found: Int, known: Int)
+
+    public var description: String {
+        switch self {
+        case .duplicate(let what): "duplicate: \(what)"
+        case .unavailable(let why): "database unavailable: \(why)"
+        case .schemaTooNew(let found, let known): "database schema version \(found) is newer than this build (\(known))"
+        }
+    }
+}
+
+/// API keys: creation, lookup by hash, listing, revocation and usage counters.
+public protocol APIKeyStore: Sendable {
+    /// Stores a new key; throws `StoreError.duplicate` when the user already has an active key of that name.
+    func insert(_ key: APIKeyRecord) throws
+    /// The key whose hash is `keyHash` (revoked or not), found through the unique index.
+    func find(keyHash: String) throws -> APIKeyRecord?
+    /// The user's active keys, newest first, and how many there are in all.
+    func list(userID: String, limit: Int, offset: Int) throws -> (keys: [APIKeyRecord], total: Int)
+    /// Revokes the user's active key `id`; false when there is no such key.
+    func revoke(id: String, userID: String, at time: Timestamp) throws -> Bool
+    /// Adds coalesced usage to the keys' counters in one transaction.
+    func recordUsage(_ usage: [APIKeyUsage]) throws
+}
+
+/// Training jobs.
+public protocol TrainingJobStore: Sendable {
+    /// Counts the user's jobs per status with one aggregate query.
+    func statusCounts(userID: String) throws -> JobStatusCounts
+    /// Stores new jobs in one transaction.
+    func insert(_ jobs: [TrainingJob]) throws
+}
+
+/// The product's storage: one object per database, safe to use from every thread.
+public protocol Store: Sendable {
+    var apiKeys: any APIKeyStore { get }
+    var trainingJobs: any TrainingJobStore { get }
+    /// Brings the schema to the newest version; safe to run from several processes at once.
+    func migrate() throws
+    /// The schema version now in the database.
+    func schemaVersion() throws -> Int
+    /// Cheap round trip, for health checks.
+    func ping() throws
+}
