@@ -23,6 +23,15 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        .target(
+            name: "HTTPClient",
+            dependencies: ["CCurl"]
+        ),
         .target(
             name: "FastCGI",
             dependencies: [
@@ -49,6 +58,7 @@ let package = Package(
             dependencies: [
                 "API",
                 "FastCGI",
+                "HTTPClient",
                 "Storage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

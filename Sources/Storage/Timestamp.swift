@@ -21,17 +21,15 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable {
         Timestamp(millisecondsSinceEpoch: millisecondsSinceEpoch + Int64(seconds * 1000))
     }
 
-    /// `2025-12-19T10:04:05Z`, or with `.123` milliseconds when they are not zero.
+    /// `2025-12-19T10:04:05Z`: whole seconds, as the API contract writes timestamps.
     public var iso8601: String {
         let millis = millisecondsSinceEpoch
         let seconds = millis >= 0 ? millis / 1000 : (millis - 999) / 1000
-        let fraction = Int(millis - seconds * 1000)
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let secondOfDay = Int(seconds - days * 86_400)
         let (year, month, day) = Self.civil(fromDays: days)
         var text = Self.pad(year, 4) + "-" + Self.pad(month, 2) + "-" + Self.pad(day, 2)
         text += "T" + Self.pad(secondOfDay / 3600, 2) + ":" + Self.pad(secondOfDay / 60 % 60, 2) + ":" + Self.pad(secondOfDay % 60, 2)
-        if fraction != 0 { text += "." + Self.pad(fraction, 3) }
         return text + "Z"
     }
 

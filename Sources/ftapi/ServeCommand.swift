@@ -1,0 +1,149 @@
+import API
+import ArgumentParser
+import FastCGI
+import Logging
+import Storage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `ftapi serve`: the master process and, re-executed with `--worker`, each worker.
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the FastCGI worker pool (a master process and W workers with T accept threads each)."
+    )
+
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var tokens: TokenOptions
+    @OptionGroup var logging: LogOptions
+
+    @Option(help: "unix:/path.sock, /path.sock, host:port, [v6]:port or fd:N (env FTAPI_LISTEN; default unix:DATA_DIR/ftapi.sock). systemd socket activation wins when LISTEN_FDS is set.")
+    var listen: String? = Environment.string("FTAPI_LISTEN")
+
+    @Option(name: .customLong("socket-mode"), help: "Mode of the unix socket, octal (env FTAPI_SOCKET_MODE).")
+    var socketMode: String = Environment.string("FTAPI_SOCKET_MODE") ?? "0660"
+
+    @Option(name: .customLong("socket-owner"), help: "user, user:group or :group for the unix socket (env FTAPI_SOCKET_OWNER).")
+    var socketOwner: String? = Environment.string("FTAPI_SOCKET_OWNER")
+
+    @Option(help: "Worker processes (env FTAPI_WORKERS; default: the number of cores).")
+    var workers: Int = Environment.int("FTAPI_WORKERS") ?? Environment.processorCount
+
+    @Option(help: "Accept threads per worker (env FTAPI_THREADS). workers × threads must be at least nginx's upstream connections when keep-conn is on.")
+    var threads: Int = Environment.int("FTAPI_THREADS") ?? 16
+
+    @Option(help: "Listen backlog (env FTAPI_BACKLOG).")
+    var backlog: Int32 = Int32(Environment.int("FTAPI_BACKLOG") ?? 1024)
+
+    @Option(name: .customLong("max-body-bytes"), help: "Largest request body (env FTAPI_MAX_BODY_BYTES); larger is a 413.")
+    var maxBodyBytes: Int = Environment.int("FTAPI_MAX_BODY_BYTES") ?? 1 << 20
+
+    @Option(name: .customLong("max-params-bytes"), help: "Largest total of FastCGI params/headers (env FTAPI_MAX_PARAMS_BYTES); larger is a 431.")
+    var maxParamsBytes: Int = Environment.int("FTAPI_MAX_PARAMS_BYTES") ?? 64 << 10
+
+    @Option(name: .customLong("shutdown-timeout"), help: "Seconds in-flight requests get after SIGTERM (env FTAPI_SHUTDOWN_TIMEOUT).")
+    var shutdownTimeout: Double = Environment.double("FTAPI_SHUTDOWN_TIMEOUT") ?? 30
+
+    @Option(name: .customLong("rate-limit"), help: "Requests per API key per window, across all workers; 0 disables (env RATE_LIMIT_REQUESTS).")
+    var rateLimit: Int = Environment.int("RATE_LIMIT_REQUESTS") ?? 100
+
+    @Option(name: .customLong("rate-limit-window"), help: "Rate-limit window in seconds (env RATE_LIMIT_WINDOW_SECONDS).")
+    var rateLimitWindow: Int = Environment.int("RATE_LIMIT_WINDOW_SECONDS") ?? 60
+
+    @Option(name: .customLong("usage-flush-interval"), help: "Seconds between writes of API-key usage counters (env FTAPI_USAGE_FLUSH_SECONDS).")
+    var usageFlushInterval: Double = Environment.double("FTAPI_USAGE_FLUSH_SECONDS") ?? 5
+
+    @Flag(name: .customLong("no-access-log"), help: "Do not log one line per request (env FTAPI_ACCESS_LOG=off).")
+    var noAccessLog = Environment.bool("FTAPI_ACCESS_LOG") == false
+
+    @Flag(help: .hidden)
+    var worker = false
+
+    func validate() throws {
+        guard workers >= 1, workers <= 256 else { throw ValidationError("--workers must be 1–256") }
+        guard threads >= 1, threads <= 1024 else { throw ValidationError("--threads must be 1–1024") }
+        guard maxBodyBytes >= 0, maxParamsBytes >= 1024 else { throw ValidationError("--max-body-bytes must be ≥ 0 and --max-params-bytes ≥ 1024") }
+        guard rateLimit >= 0, rateLimitWindow >= 1 else { throw ValidationError("--rate-limit must be ≥ 0 and --rate-limit-window ≥ 1") }
+        guard UInt32(socketMode, radix: 8) != nil else { throw ValidationError("--socket-mode must be octal, e.g. 0660") }
+    }
+
+    func run() throws {
+        let logger = logging.bootstrap()
+        if worker {
+            Glibc.exit(runWorker(logger: logger))
+        }
+        Glibc.exit(try runMaster(logger: logger))
+    }
+
+    private func listenAddress() throws -> ListenAddress {
+        if let fd = Listener.systemdActivatedFD() { return .inherited(fd: fd) }
+        let text = listen ?? "unix:\(store.dataDirectory)/ftapi.sock"
+        guard let address = ListenAddress(parsing: text) else { throw ValidationError("cannot parse --listen \(text)") }
+        return address
+    }
+
+    private func runMaster(logger: Logger) throws -> Int32 {
+        let database = try store.openStore()
+        try database.migrate()
+        let verifier = SessionTokenVerifier(configuration: tokens.configuration, fetcher: JWKSHTTPFetcher())
+        try verifier.preloadKeys(now: wallClockSeconds())
+        if tokens.secret == nil && tokens.jwks == nil {
+            logger.warning("neither JWT_SECRET nor JWT_JWKS is set: session tokens are refused, and so is API key management")
+        }
+
+        let address = try listenAddress()
+        let permissions = SocketPermissions(mode: UInt32(socketMode, radix: 8) ?? 0o660, owner: socketOwner)
+        let listenFD = try Listener.open(address, permissions: permissions, backlog: backlog)
+        unsetenv("LISTEN_FDS")
+        unsetenv("LISTEN_PID")
+        let shared = try SharedMemory.create(size: RateLimiter.regionSize)
+        RateLimiter.initialize(shared)
+
+        let schemaVersion = try database.schemaVersion()
+        logger.info(
+            "listening",
+            metadata: [
+                "pool.listen": "\(address)", "pool.workers": "\(workers)", "pool.threads": "\(threads)",
+                "store.schema_version": "\(schemaVersion)",
+            ]
+        )
+        let master = try PoolMaster(
+            listenFD: listenFD,
+            sharedMemory: shared,
+            workerArguments: CommandLine.arguments + ["--worker"],
+            settings: MasterSettings(workers: workers, shutdownTimeout: shutdownTimeout),
+            logger: logger
+        )
+        let status = master.run()
+        if case .unix(let path) = address { unlink(path) }
+        return status
+    }
+
+    private func runWorker(logger: Logger) -> Int32 {
+        do {
+            let database = try store.openStore()
+            let shared = try SharedMemory.map(fd: WorkerFD.sharedMemory, size: RateLimiter.regionSize)
+            let verifier = SessionTokenVerifier(configuration: tokens.configuration, fetcher: JWKSHTTPFetcher())
+            try? verifier.preloadKeys(now: wallClockSeconds())
+            let application = Application(
+                store: database,
+                sessionTokens: verifier,
+                rateLimiter: RateLimiter(region: shared, limit: rateLimit, windowSeconds: rateLimitWindow),
+                settings: APISettings(version: ftapiVersion, accessLog: !noAccessLog, usageFlushInterval: usageFlushInterval),
+                logger: logger
+            )
+            try application.startBackgroundWork()
+            let settings = WorkerSettings(
+                threads: threads,
+                limits: TransportLimits(maxBodyBytes: maxBodyBytes, maxParamsBytes: maxParamsBytes),
+                drainTimeout: shutdownTimeout
+            )
+            return PoolWorker.run(listenFD: WorkerFD.listener, settings: settings, responder: application, logger: logger)
+        } catch {
+            logger.critical("worker cannot start", metadata: ["error": "\(error)"])
+            return 1
+        }
+    }
+}

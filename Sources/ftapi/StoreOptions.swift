@@ -1,0 +1,87 @@
+import ArgumentParser
+import API
+import Logging
+import Storage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where the data lives: `--data-dir`/`DATA_DIR` and `--database-url`/`DATABASE_URL`.
+struct StoreOptions: ParsableArguments {
+    @Option(name: .customLong("data-dir"), help: "Directory for the SQLite database and other data (env DATA_DIR).")
+    var dataDirectory: String = Environment.string("DATA_DIR") ?? "./data"
+
+    @Option(name: .customLong("database-url"), help: "sqlite:///abs/path.db or sqlite:relative.db (env DATABASE_URL; default: DATA_DIR/ftapi.db).")
+    var databaseURL: String? = Environment.string("DATABASE_URL")
+
+    @Option(name: .customLong("sqlite-cache-kib"), help: "SQLite page cache per connection, KiB (env SQLITE_CACHE_KIB).")
+    var sqliteCacheKiB: Int = Environment.int("SQLITE_CACHE_KIB") ?? 2048
+
+    /// The SQLite file this configuration names.
+    func sqlitePath() throws -> String {
+        guard let url = databaseURL else {
+            try ensureDirectory(dataDirectory)
+            return dataDirectory + "/ftapi.db"
+        }
+        if url.hasPrefix("sqlite://") { return String(url.dropFirst("sqlite://".count)) }
+        if url.hasPrefix("sqlite:") { return String(url.dropFirst("sqlite:".count)) }
+        if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+            throw ValidationError("PostgreSQL is not supported by this build yet; use sqlite:///path or leave DATABASE_URL unset")
+        }
+        throw ValidationError("DATABASE_URL must start with sqlite: (got \(url))")
+    }
+
+    func openStore() throws -> any Store {
+        var configuration = SQLiteConfiguration(path: try sqlitePath())
+        configuration.cacheKiB = sqliteCacheKiB
+        return SQLiteStore(configuration: configuration)
+    }
+}
+
+/// Creates `path` (and parents) if missing.
+func ensureDirectory(_ path: String) throws {
+    var current = path.hasPrefix("/") ? "" : "."
+    for component in path.split(separator: "/") {
+        current += "/" + component
+        if mkdir(current, 0o750) != 0 && errno != EEXIST {
+            throw ValidationError("cannot create directory \(current): \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+/// Session-token settings: `JWT_SECRET`, `JWT_JWKS`, `JWT_AUDIENCE`, `JWT_LEEWAY_SECONDS`.
+struct TokenOptions: ParsableArguments {
+    @Option(name: .customLong("jwt-secret"), help: "HS256 secret for session tokens (env JWT_SECRET).")
+    var secret: String? = Environment.string("JWT_SECRET")
+
+    @Option(name: .customLong("jwt-jwks"), help: "JWKS file path or https URL for ES256/RS256 session tokens (env JWT_JWKS).")
+    var jwks: String? = Environment.string("JWT_JWKS")
+
+    @Option(name: .customLong("jwt-audience"), help: "Required aud claim (env JWT_AUDIENCE).")
+    var audience: String = Environment.string("JWT_AUDIENCE") ?? "authenticated"
+
+    @Option(name: .customLong("jwt-leeway"), help: "Seconds of clock skew allowed on exp/nbf (env JWT_LEEWAY_SECONDS).")
+    var leeway: Double = Environment.double("JWT_LEEWAY_SECONDS") ?? 30
+
+    var configuration: SessionTokenConfiguration {
+        SessionTokenConfiguration(
+            hmacSecret: secret.map { Array($0.utf8) },
+            jwks: jwks.map(JWKSSource.init),
+            audience: audience,
+            leewaySeconds: leeway
+        )
+    }
+}
+
+/// Logging: `--log-level`/`LOG_LEVEL`.
+struct LogOptions: ParsableArguments {
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (env LOG_LEVEL).")
+    var level: String = Environment.string("LOG_LEVEL") ?? "info"
+
+    func bootstrap() -> Logger {
+        let level = Logger.Level(rawValue: level) ?? .info
+        LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: level) }
+        return Logger(label: "ftapi")
+    }
+}

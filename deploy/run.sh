@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Sets up and runs the product: nginx on 127.0.0.1:${HTTP_PORT:-8080} in front
+# of the FastCGI worker pool on SQLite, in the foreground. Ctrl-C stops both.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+HTTP_PORT=${HTTP_PORT:-8080}
+export DATA_DIR=${DATA_DIR:-$REPO/data}
+DEMO_USER=${DEMO_USER:-00000000-0000-4000-8000-000000000001}
+if [ -z "${JWT_SECRET:-}" ]; then
+    JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+    log "JWT_SECRET was not set; generated one for this run: $JWT_SECRET"
+fi
+export JWT_SECRET
+
+ensure_packages
+command -v swift >/dev/null || die "swift is not on PATH"
+log "building (release)"
+swift build -c release --package-path "$REPO" --product ftapi >&2
+FTAPI=$(swift build -c release --package-path "$REPO" --show-bin-path)/ftapi
+
+mkdir -p "$DATA_DIR"
+"$FTAPI" migrate >&2
+RUN_DIR=$(mktemp -d /tmp/ftapi-run.XXXXXX)
+chmod 755 "$RUN_DIR"
+SOCKET=$RUN_DIR/ftapi.sock
+render_nginx "$RUN_DIR" "127.0.0.1:$HTTP_PORT" "$SOCKET"
+
+owner_args=()
+[ "$(id -u)" -eq 0 ] && owner_args=(--socket-owner ":$(nginx_user)")
+"$FTAPI" serve --listen "unix:$SOCKET" "${owner_args[@]}" &
+POOL_PID=$!
+NGINX_PID=
+stop() {
+    trap - INT TERM EXIT
+    log "stopping"
+    [ -n "$NGINX_PID" ] && kill -QUIT "$NGINX_PID" 2>/dev/null
+    kill -TERM "$POOL_PID" 2>/dev/null
+    wait "$POOL_PID" 2>/dev/null || true
+    [ -n "$NGINX_PID" ] && wait "$NGINX_PID" 2>/dev/null || true
+    rm -rf "$RUN_DIR"
+    exit 0
+}
+trap stop INT TERM EXIT
+
+for _ in $(seq 1 100); do [ -S "$SOCKET" ] && break; sleep 0.1; done
+[ -S "$SOCKET" ] || die "the pool did not create $SOCKET"
+nginx -p "$RUN_DIR" -c "$RUN_DIR/nginx.conf" -g 'daemon off;' &
+NGINX_PID=$!
+for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$HTTP_PORT/api/health" >/dev/null 2>&1 && break; sleep 0.1; done
+
+KEY=$("$FTAPI" keys create --user "$DEMO_USER" --name "demo-$(date +%s)" --scopes all)
+TOKEN=$("$FTAPI" token --user "$DEMO_USER" --ttl 86400)
+cat <<MSG
+
+ftapi is listening on http://127.0.0.1:$HTTP_PORT/api/  (data in $DATA_DIR)
+
+  API key (user $DEMO_USER):  $KEY
+  session token (24 h):        $TOKEN
+
+  curl -H "X-API-Key: $KEY" http://127.0.0.1:$HTTP_PORT/api/training/stats
+  curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:$HTTP_PORT/api/user/api-keys
+
+Ctrl-C stops nginx and the pool.
+MSG
+wait "$POOL_PID"
