@@ -75,7 +75,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["API", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["API", "FastCGI", "Storage", .product(name: "Crypto", package: "swift-crypto")]
         ),
     ]
 )

@@ -67,13 +67,13 @@ final class FastCGISlot: @unchecked Sendable {
     /// The fd of the connection this slot holds open between requests, or -1.
     var connectionFD: Int32 { connectionFDMirror.load(ordering: .acquiring) }
 
-    /// Blocks until a request arrives. Returns nil when accepting failed
-    /// (interrupted, listening socket shut down, or libfcgi shutting down).
-    func accept() -> Request? {
+    /// Blocks until a request's params have arrived. Returns false when
+    /// accepting failed (interrupted, socket shut down, libfcgi shutting down).
+    /// Then `readRequest()` reads the rest.
+    func accept() -> Bool {
         let rc = FCGX_Accept_r(request)
         connectionFDMirror.store(CFastCGI_RequestConnectionFD(request), ordering: .releasing)
-        guard rc >= 0 else { return nil }
-        return readRequest()
+        return rc >= 0
     }
 
     /// Writes the response, drains unread input so the kept connection stays
@@ -135,7 +135,8 @@ final class FastCGISlot: @unchecked Sendable {
         return tooLarge ? nil : body
     }
 
-    private func readRequest() -> Request {
+    /// The accepted request as a plain value, its body read (up to the limit).
+    func readRequest() -> Request {
         var params: [String: String] = [:]
         var headers: [String: String] = [:]
         var paramsBytes = 0

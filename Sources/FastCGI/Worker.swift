@@ -117,13 +117,14 @@ public enum PoolWorker {
     private static func serve(_ thread: AcceptThread, responder: any Responder, stopping: StopFlag) {
         defer { thread.finished.store(true, ordering: .releasing) }
         while !stopping.value.load(ordering: .acquiring) {
-            guard let request = thread.slot.accept() else {
+            guard thread.slot.accept() else {
                 if stopping.value.load(ordering: .acquiring) { return }
                 // A transient accept failure (EMFILE, ECONNABORTED...): don't spin.
                 sleep(seconds: 0.01)
                 continue
             }
             thread.busy.withLock { $0 = true }
+            let request = thread.slot.readRequest()
             let response = responder.respond(to: request)
             thread.slot.finish(with: response, closeConnection: stopping.value.load(ordering: .acquiring))
             thread.busy.withLock { $0 = false }

@@ -67,7 +67,7 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable {
                     index += 1
                 }
                 guard digits > 0 else { return nil }
-                for _ in digits..<3 where digits < 3 { fraction *= 10 }
+                for _ in min(digits, 3)..<3 { fraction *= 10 }
                 millis = Int64(fraction)
             }
             guard index < bytes.count else { return nil }
@@ -75,7 +75,7 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable {
                 guard index + 1 == bytes.count else { return nil }
             } else if bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") {
                 guard let offsetHours = number(index + 1, 2), index + 3 < bytes.count, bytes[index + 3] == 58,
-                    let offsetMinutes = number(index + 4, 2), index + 6 == bytes.count
+                    let offsetMinutes = number(index + 4, 2), index + 6 == bytes.count, offsetHours < 24, offsetMinutes < 60
                 else { return nil }
                 let offset = Int64(offsetHours * 3600 + offsetMinutes * 60)
                 seconds += bytes[index] == UInt8(ascii: "+") ? -offset : offset

@@ -64,12 +64,16 @@ struct TokenOptions: ParsableArguments {
     @Option(name: .customLong("jwt-leeway"), help: "Seconds of clock skew allowed on exp/nbf (env JWT_LEEWAY_SECONDS).")
     var leeway: Double = Environment.double("JWT_LEEWAY_SECONDS") ?? 30
 
+    @Option(name: .customLong("jwks-refresh"), help: "Least seconds between two JWKS loads; an unknown kid triggers one (env JWT_JWKS_REFRESH_SECONDS).")
+    var jwksRefresh: Double = Environment.double("JWT_JWKS_REFRESH_SECONDS") ?? 30
+
     var configuration: SessionTokenConfiguration {
         SessionTokenConfiguration(
             hmacSecret: secret.map { Array($0.utf8) },
             jwks: jwks.map(JWKSSource.init),
             audience: audience,
-            leewaySeconds: leeway
+            leewaySeconds: leeway,
+            jwksRefreshSeconds: jwksRefresh
         )
     }
 }

@@ -11,12 +11,18 @@ public struct SessionTokenConfiguration: Sendable {
     public var audience: String
     /// Clock skew allowed on `exp` and `nbf`.
     public var leewaySeconds: Double
+    /// Least time between two loads of the JWKS (a token with an unknown `kid` triggers one).
+    public var jwksRefreshSeconds: Double
 
-    public init(hmacSecret: [UInt8]? = nil, jwks: JWKSSource? = nil, audience: String = "authenticated", leewaySeconds: Double = 30) {
+    public init(
+        hmacSecret: [UInt8]? = nil, jwks: JWKSSource? = nil, audience: String = "authenticated", leewaySeconds: Double = 30,
+        jwksRefreshSeconds: Double = 30
+    ) {
         self.hmacSecret = hmacSecret
         self.jwks = jwks
         self.audience = audience
         self.leewaySeconds = leewaySeconds
+        self.jwksRefreshSeconds = jwksRefreshSeconds
     }
 }
 
@@ -30,7 +36,7 @@ public final class SessionTokenVerifier: Sendable {
     public init(configuration: SessionTokenConfiguration, fetcher: (any JWKSFetching)? = nil) {
         self.configuration = configuration
         hmacKey = configuration.hmacSecret.map { SymmetricKey(data: $0) }
-        keySet = configuration.jwks.map { JSONWebKeySet(source: $0, fetcher: fetcher) }
+        keySet = configuration.jwks.map { JSONWebKeySet(source: $0, fetcher: fetcher, refreshInterval: configuration.jwksRefreshSeconds) }
     }
 
     /// Loads the JWKS now, so a broken `JWT_JWKS` is reported at start-up.

@@ -1,0 +1,140 @@
+import API
+import Testing
+
+@Suite("JSON parser and serializer")
+struct JSONTests {
+    func parse(_ text: String) throws(JSONParseError) -> JSONValue {
+        try JSONValue.parse(Array(text.utf8))
+    }
+
+    func rejects(_ text: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(throws: JSONParseError.self, "\(text) should be rejected", sourceLocation: sourceLocation) { try parse(text) }
+    }
+
+    @Test func parsesValidDocuments() throws {
+        let value = try parse(#" { "a" : [1, -2, 2.5, -3e2, 1E+2, 0, -0.5, true, false, null, "x"], "b": {}, "c": [], "d": {"e": ""} } "#)
+        let expected = JSONValue.object(JSONObject([
+            ("a", .array([.int(1), .int(-2), .double(2.5), .double(-300), .double(100), .int(0), .double(-0.5), .bool(true),
+                          .bool(false), .null, .string("x")])),
+            ("b", .object(JSONObject())), ("c", .array([])), ("d", .object(JSONObject([("e", .string(""))]))),
+        ]))
+        #expect(value == expected)
+        // Keys keep their order.
+        guard case .object(let object) = value else { Issue.record("not an object"); return }
+        #expect(object.keys == ["a", "b", "c", "d"])
+    }
+
+    @Test func parsesScalarsAtTopLevel() throws {
+        #expect(try parse("42") == .int(42))
+        #expect(try parse("\"hi\"") == .string("hi"))
+        #expect(try parse("null") == .null)
+        #expect(try parse(" true\n") == .bool(true))
+        #expect(try parse("9223372036854775807") == .int(Int64.max))
+        #expect(try parse("-9223372036854775808") == .int(Int64.min))
+        // Too big for Int64: still a (finite) number.
+        #expect(try parse("9223372036854775808") == .double(9223372036854775808))
+        #expect(try parse("1e308") == .double(1e308))
+    }
+
+    @Test func decodesEscapesAndUnicode() throws {
+        #expect(try parse(#""a\"b\\c\/d\b\f\n\r\t""#) == .string("a\"b\\c/d\u{08}\u{0C}\n\r\t"))
+        #expect(try parse(#""\u00e9\u4e2d""#) == .string("é中"))
+        #expect(try parse(#""\ud83d\ude00""#) == .string("😀"))
+        #expect(try parse(#""\uD83D\uDE00""#) == .string("😀"))
+        #expect(try parse("\"é😀\"") == .string("é😀"))
+        #expect(try parse(#""\u0000""#) == .string("\u{0}"))
+    }
+
+    @Test func toleratesByteOrderMark() throws {
+        #expect(try JSONValue.parse([0xEF, 0xBB, 0xBF] + Array("{}".utf8)) == .object(JSONObject()))
+    }
+
+    @Test(arguments: ["{} x", "{}{}", "1 2", "[1]]", "\"a\" \"b\"", "null,", "01", "-01", "00"])
+    func rejectsTrailingData(_ text: String) {
+        rejects(text)
+    }
+
+    @Test func rejectsDuplicateKeys() {
+        rejects(#"{"a":1,"a":2}"#)
+        rejects(#"{"a":1,"b":{"c":1,"c":1}}"#)
+        rejects(#"[{"x":null,"y":0,"x":null}]"#)
+        // Same key in sibling objects is fine.
+        #expect((try? parse(#"[{"a":1},{"a":2}]"#)) != nil)
+        // Keys that differ only after unescaping are duplicates.
+        rejects(#"{"a":1,"\u0061":2}"#)
+    }
+
+    @Test(arguments: ["1e999", "-1e999", "1E400", "[1e999]", #"{"n":123e99999}"#])
+    func rejectsOverflowingNumbers(_ text: String) {
+        rejects(text)
+    }
+
+    @Test(arguments: [#""\ud800""#, #""\udc00""#, #""\ud800x""#, #""\ud800\u0041""#, #""\udfff\ud800""#, #""\ud83d\ud83d""#])
+    func rejectsLoneSurrogates(_ text: String) {
+        rejects(text)
+    }
+
+    @Test func nestingDepthIsLimitedTo64() throws {
+        let ok = String(repeating: "[", count: 64) + String(repeating: "]", count: 64)
+        #expect((try? parse(ok)) != nil)
+        rejects(String(repeating: "[", count: 65) + String(repeating: "]", count: 65))
+        let objects = String(repeating: #"{"a":"#, count: 65) + "1" + String(repeating: "}", count: 65)
+        rejects(objects)
+        let mixed = String(repeating: #"[{"a":"#, count: 33) + "1" + String(repeating: "}]", count: 33)
+        rejects(mixed)
+        // Deep input must fail cleanly, not overflow the stack.
+        rejects(String(repeating: "[", count: 100_000))
+    }
+
+    @Test(arguments: [
+        "", " ", "{", "}", "[1,]", "[,1]", #"{"a":1,}"#, #"{"a"}"#, #"{a:1}"#, "'a'", "tru", "nul", "True", "NaN", "Infinity",
+        "+1", ".5", "1.", "1e", "1e+", "0x10", "\"\t\"", "\"a\nb\"", #""\x""#, #""\u12""#, #""\u12G4""#, "\"abc",
+    ])
+    func rejectsMalformedDocuments(_ text: String) {
+        rejects(text)
+    }
+
+    @Test func rejectsInvalidUTF8() {
+        #expect(throws: JSONParseError.self) { try JSONValue.parse([0x22, 0xFF, 0x22]) }
+        #expect(throws: JSONParseError.self) { try JSONValue.parse([0x22, 0xC3, 0x22]) }
+    }
+
+    @Test func errorReportsOffset() throws {
+        let error = try #require(throws: JSONParseError.self) { try parse(#"{"a":1} x"#) }
+        #expect(error.offset == 8)
+    }
+
+    // MARK: Serializer
+
+    @Test(arguments: [
+        "plain", "", "quote\" backslash\\ slash/", "new\nline\r\ttab", "\u{0}\u{1}\u{1F}\u{7F}", "é中😀", "\u{2028}\u{2029}",
+        "mixed \"😀\"\n\\u0041",
+    ])
+    func stringsRoundTrip(_ text: String) throws {
+        let value = JSONValue.object(JSONObject([(text, .array([.string(text)]))]))
+        let bytes = value.serialized()
+        #expect(try JSONValue.parse(bytes) == value)
+        // No raw control characters on the wire.
+        #expect(!bytes.contains { $0 < 0x20 })
+    }
+
+    @Test func serializesCompactly() {
+        let value = JSONValue.object(JSONObject([
+            ("s", .string("a\"b\\c\nd\u{1}")), ("i", .int(-7)), ("d", .double(2.5)), ("w", .double(3)), ("b", .bool(false)),
+            ("n", .null), ("a", .array([.int(1), .string("é")])),
+        ]))
+        #expect(value.jsonText == #"{"s":"a\"b\\c\nd\u0001","i":-7,"d":2.5,"w":3.0,"b":false,"n":null,"a":[1,"é"]}"#)
+    }
+
+    @Test(arguments: [0.1, -2.75, 1e-7, 1e20, 123456789.125, Double.leastNonzeroMagnitude, Double.greatestFiniteMagnitude])
+    func doublesRoundTrip(_ number: Double) throws {
+        let bytes = JSONValue.double(number).serialized()
+        #expect(try JSONValue.parse(bytes) == .double(number), "\(String(decoding: bytes, as: UTF8.self))")
+    }
+
+    @Test func nonFiniteDoublesBecomeNull() {
+        #expect(JSONValue.double(Double.nan).jsonText == "null")
+        #expect(JSONValue.double(Double?.some(.infinity)) == .null)
+        #expect(JSONValue.double(Double.infinity).jsonText == "null")
+    }
+}

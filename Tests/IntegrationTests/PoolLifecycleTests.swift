@@ -1,0 +1,101 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("worker pool lifecycle", .serialized)
+struct PoolLifecycleTests {
+    /// Sends requests from `clients` threads until `stop` says so; tallies statuses.
+    private func load(_ cluster: TestCluster, key: String, clients: Int, tally: Tally, until stop: @escaping @Sendable () -> Bool) -> [Thread] {
+        (0..<clients).map { _ in
+            let thread = Thread {
+                let client = cluster.client()
+                while !stop() {
+                    do {
+                        let response = try client.get("/api/training/stats", headers: ["X-API-Key": key])
+                        tally.add("\(response.status)")
+                    } catch {
+                        tally.add("error")
+                        client.close()
+                    }
+                }
+                tally.add("done")
+            }
+            thread.start()
+            return thread
+        }
+    }
+
+    @Test func aKilledWorkerIsReplacedWhileTheOthersKeepServing() throws {
+        let cluster = try TestCluster(workers: 3, threads: 4, extraArguments: ["--rate-limit", "0"])
+        defer { cluster.stop() }
+        let key = try cluster.createKey(user: UUID().uuidString.lowercased(), scopes: "training")
+        let before = cluster.workerPIDs()
+        #expect(before.count == 3)
+
+        let tally = Tally()
+        let phase = Tally()
+        _ = load(cluster, key: key, clients: 6, tally: tally) { phase["stop"] > 0 }
+        try cluster.waitFor("load to start") { tally["200"] > 200 }
+        let victim = before[1]
+        kill(victim, SIGKILL)
+        let okAtKill = tally["200"]
+        try cluster.waitFor("a replacement worker", timeout: 20) {
+            let now = cluster.workerPIDs()
+            return now.count == 3 && !now.contains(victim)
+        }
+        try cluster.waitFor("load after the kill") { tally["200"] > okAtKill + 500 }
+        phase.add("stop")
+        try cluster.waitFor("load threads") { tally["done"] == 6 }
+
+        let failures = tally.all.filter { $0.key != "200" && $0.key != "done" }.values.reduce(0, +)
+        // At most the requests the killed worker was serving (one per accept thread).
+        #expect(failures <= cluster.threads, "statuses: \(tally.all)")
+        let after = cluster.workerPIDs()
+        #expect(Set(after).isSuperset(of: [before[0], before[2]]))
+        #expect(cluster.logLines().contains { $0["msg"] as? String == "worker died; restarting" && $0["worker.pid"] as? Int == Int(victim) })
+    }
+
+    @Test func sigtermDrainsInFlightRequestsAndExitsZero() throws {
+        let cluster = try TestCluster(workers: 2, threads: 4, extraArguments: ["--rate-limit", "0"])
+        defer { cluster.stop() }
+        let user = UUID().uuidString.lowercased()
+        let key = try cluster.createKey(user: user, scopes: "training")
+        let token = try cluster.sessionToken(user: user)
+
+        // Load through nginx up to the signal: none of it may fail.
+        let tally = Tally()
+        let phase = Tally()
+        _ = load(cluster, key: key, clients: 4, tally: tally) { phase["stop"] > 0 }
+        try cluster.waitFor("load to start") { tally["200"] > 100 }
+
+        // A request in flight inside a worker: half its body sent straight over FastCGI.
+        let body = Array(#"{"name":"drained","scopes":["training"]}"#.utf8)
+        let inFlight = try FastCGITestClient(socketPath: cluster.socketPath)
+        try inFlight.begin(
+            method: "POST", path: "/api/user/api-keys",
+            headers: ["HTTP_AUTHORIZATION": "Bearer \(token)", "CONTENT_TYPE": "application/json"],
+            contentLength: body.count, firstPart: Array(body.prefix(10))
+        )
+        usleep(200_000)
+        phase.add("stop")
+        try cluster.waitFor("load threads") { tally["done"] == 4 }
+        let master = try #require(cluster.pool)
+        kill(master.processIdentifier, SIGTERM)
+        usleep(300_000)
+        #expect(master.isRunning, "the master waits for the in-flight request")
+
+        try inFlight.finish(rest: Array(body.dropFirst(10)))
+        let response = try inFlight.readResponse()
+        #expect(response.hasPrefix("Status: 201"), "\(response)")
+        #expect(response.contains(#""name":"drained""#))
+
+        master.waitUntilExit()
+        #expect(master.terminationReason == .exit)
+        #expect(master.terminationStatus == 0)
+        #expect(tally.all.keys.sorted() == ["200", "done"], "statuses: \(tally.all)")
+        #expect(!FileManager.default.fileExists(atPath: cluster.socketPath))
+    }
+}

@@ -1,0 +1,202 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Real nginx in front of the real worker pool on a real SQLite file in a
+/// temp directory: started for a test, stopped (and cleaned up) after it.
+final class TestCluster: @unchecked Sendable {
+    // @unchecked: load threads only read immutable properties (the port).
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let jwtSecret = "integration-test-secret-0123456789abcdef"
+
+    /// The ftapi binary: FTAPI_BIN, else the debug build.
+    static var binary: String {
+        ProcessInfo.processInfo.environment["FTAPI_BIN"] ?? repository.appendingPathComponent(".build/debug/ftapi").path
+    }
+
+    let directory: String
+    let socketPath: String
+    let databasePath: String
+    let port: UInt16
+    let poolLogPath: String
+    private(set) var pool: Process?
+    private var nginx: Process?
+    private var poolLog: FileHandle?
+    let workers: Int
+    let threads: Int
+
+    /// Starts the pool (`serve` with `extraArguments`) and nginx.
+    init(workers: Int = 2, threads: Int = 4, extraArguments: [String] = [], environment: [String: String] = [:]) throws {
+        var template = Array("/tmp/ftapi-it-XXXXXX".utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else { throw TestClientError.closed }
+        directory = String(cString: made)
+        chmod(directory, 0o755)  // nginx's workers (www-data) must reach the socket
+        socketPath = directory + "/ftapi.sock"
+        databasePath = directory + "/data/ftapi.db"
+        poolLogPath = directory + "/pool.log"
+        port = try Self.freePort()
+        self.workers = workers
+        self.threads = threads
+
+        let render = Process()
+        render.executableURL = Self.repository.appendingPathComponent("deploy/render-nginx.sh")
+        render.arguments = [directory + "/nginx", "127.0.0.1:\(port)", socketPath]
+        render.standardOutput = FileHandle.nullDevice
+        try render.run()
+        render.waitUntilExit()
+        guard render.terminationStatus == 0 else { throw TestClientError.malformed("render-nginx.sh failed") }
+        chmod(directory + "/nginx", 0o755)
+
+        FileManager.default.createFile(atPath: poolLogPath, contents: nil)
+        poolLog = FileHandle(forWritingAtPath: poolLogPath)
+        let pool = Process()
+        pool.executableURL = URL(fileURLWithPath: Self.binary)
+        var arguments = ["serve", "--listen", "unix:\(socketPath)", "--workers", "\(workers)", "--threads", "\(threads)", "--shutdown-timeout", "10"]
+        if getuid() == 0 { arguments += ["--socket-owner", ":www-data"] }
+        pool.arguments = arguments + extraArguments
+        var env = ProcessInfo.processInfo.environment
+        env["DATA_DIR"] = directory + "/data"
+        env["JWT_SECRET"] = Self.jwtSecret
+        env["FTAPI_USAGE_FLUSH_SECONDS"] = "0.2"
+        for (name, value) in environment { env[name] = value }
+        pool.environment = env
+        pool.standardError = poolLog
+        pool.standardOutput = poolLog
+        try pool.run()
+        self.pool = pool
+        try waitFor("the pool's socket") { FileManager.default.fileExists(atPath: self.socketPath) && self.workerPIDs().count == workers }
+
+        let nginx = Process()
+        nginx.executableURL = URL(fileURLWithPath: "/usr/sbin/nginx")
+        nginx.arguments = ["-p", directory + "/nginx", "-c", directory + "/nginx/nginx.conf", "-g", "daemon off;"]
+        nginx.standardError = poolLog
+        try nginx.run()
+        self.nginx = nginx
+        try waitFor("nginx and the workers") { (try? HTTPTestClient(port: self.port).get("/api/health").status) == 200 }
+    }
+
+    deinit { stop() }
+
+    /// Stops nginx and the pool (SIGTERM), waits for both, removes the directory.
+    func stop() {
+        if let nginx, nginx.isRunning {
+            kill(nginx.processIdentifier, SIGQUIT)
+            nginx.waitUntilExit()
+        }
+        nginx = nil
+        if let pool, pool.isRunning {
+            kill(pool.processIdentifier, SIGTERM)
+            pool.waitUntilExit()
+        }
+        pool = nil
+        try? poolLog?.close()
+        poolLog = nil
+        if ProcessInfo.processInfo.environment["KEEP_TEST_DIRS"] == nil {
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+    }
+
+    func client() -> HTTPTestClient { HTTPTestClient(port: port) }
+
+    /// The pids of the master's worker processes.
+    func workerPIDs() -> [pid_t] {
+        guard let master = pool?.processIdentifier else { return [] }
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { entry -> pid_t? in
+            guard let pid = pid_t(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { return nil }
+            let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
+            guard fields.count > 1, fields[0] != "Z", pid_t(fields[1]) == master else { return nil }
+            return pid
+        }.sorted()
+    }
+
+    /// The pool's log lines parsed as JSON objects.
+    func logLines() -> [[String: Any]] {
+        let text = (try? String(contentsOfFile: poolLogPath, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").compactMap {
+            (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
+        }
+    }
+
+    /// Runs the CLI against this cluster's data directory and returns its standard output.
+    func cli(_ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env["DATA_DIR"] = directory + "/data"
+        env["JWT_SECRET"] = Self.jwtSecret
+        process.environment = env
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw TestClientError.malformed("ftapi \(arguments) exited \(process.terminationStatus)") }
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// A new API key for `user` created with the CLI.
+    func createKey(user: String, name: String = "key-\(UUID().uuidString.prefix(8))", scopes: String = "all") throws -> String {
+        try cli(["keys", "create", "--user", user, "--name", name, "--scopes", scopes])
+    }
+
+    /// A session token for `user` minted with the CLI.
+    func sessionToken(user: String) throws -> String {
+        try cli(["token", "--user", user])
+    }
+
+    func waitFor(_ what: String, timeout: Double = 30, _ condition: () -> Bool) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if condition() { return }
+            usleep(50_000)
+        }
+        throw TestClientError.malformed("timed out waiting for \(what); pool log: \(poolLogPath)")
+    }
+
+    private static func freePort() throws -> UInt16 {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { Glibc.close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Int32 in
+                Glibc.bind(socket, pointer, length)
+                return getsockname(socket, pointer, &length)
+            }
+        }
+        return UInt16(bigEndian: address.sin_port)
+    }
+}
+
+/// Counts outcomes from several threads.
+final class Tally: @unchecked Sendable {
+    private let lock = NSLock()
+    private var counts: [String: Int] = [:]
+
+    func add(_ key: String) {
+        lock.lock()
+        counts[key, default: 0] += 1
+        lock.unlock()
+    }
+
+    subscript(key: String) -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return counts[key] ?? 0
+    }
+
+    var all: [String: Int] {
+        lock.lock()
+        defer { lock.unlock() }
+        return counts
+    }
+}
