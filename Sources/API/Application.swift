@@ -1,6 +1,7 @@
 public import FastCGI
 public import Logging
 public import Storage
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -167,17 +168,27 @@ public final class Application: Responder {
         }
     }
 
-    /// The caller's `X-Request-Id` when it is short and plain, else a new random one.
+    private static let requestIDPrefix = UInt32.random(in: 0...UInt32.max)
+    private static let requestCounter = Atomic<UInt64>(0)
+
+    /// The caller's `X-Request-Id` when it is short and plain, else a new one:
+    /// 8 hex digits random per process, then 8 of a counter (unique per worker
+    /// life, without a syscall per request).
     static func requestID(from incoming: String?) -> String {
         if let incoming, (1...64).contains(incoming.utf8.count),
             incoming.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 45 || $0 == 95 })
         {
             return incoming
         }
-        var generator = SystemRandomNumberGenerator()
-        let value = generator.next() as UInt64
-        let hex = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - hex.count) + hex
+        let count = requestCounter.wrappingAdd(1, ordering: .relaxed).newValue
+        let value = UInt64(requestIDPrefix) << 32 | (count & 0xFFFF_FFFF)
+        let hexDigits: StaticString = "0123456789abcdef"
+        return String(unsafeUninitializedCapacity: 16) { buffer in
+            hexDigits.withUTF8Buffer { digits in
+                for index in 0..<16 { buffer[index] = digits[Int(value >> UInt64(60 - 4 * index) & 0xF)] }
+            }
+            return 16
+        }
     }
 }
 

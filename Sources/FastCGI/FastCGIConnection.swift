@@ -137,7 +137,7 @@ final class FastCGISlot: @unchecked Sendable {
 
     /// The accepted request as a plain value, its body read (up to the limit).
     func readRequest() -> Request {
-        var params: [String: String] = [:]
+        var cgi = CGIParams()
         var headers: [String: String] = [:]
         var paramsBytes = 0
         if var cursor = request.pointee.envp {
@@ -145,14 +145,15 @@ final class FastCGISlot: @unchecked Sendable {
                 let length = strlen(entry)
                 paramsBytes += length
                 if paramsBytes <= limits.maxParamsBytes {
-                    let pair = UnsafeRawBufferPointer(start: entry, count: length)
-                    if let equals = pair.firstIndex(of: UInt8(ascii: "=")) {
-                        let name = String(decoding: pair[..<equals], as: UTF8.self)
-                        let value = String(decoding: pair[(equals + 1)...], as: UTF8.self)
-                        if name.hasPrefix("HTTP_") {
-                            headers[Self.headerName(fromParam: name)] = value
+                    entry.withMemoryRebound(to: UInt8.self, capacity: length) { bytes in
+                        let pair = UnsafeBufferPointer(start: bytes, count: length)
+                        guard let equals = pair.firstIndex(of: UInt8(ascii: "=")) else { return }
+                        let name = UnsafeBufferPointer(rebasing: pair[..<equals])
+                        let value = UnsafeBufferPointer(rebasing: pair[(equals + 1)...])
+                        if name.starts(with: "HTTP_".utf8) {
+                            headers[Self.headerName(fromParam: UnsafeBufferPointer(rebasing: name[5...]))] = String(decoding: value, as: UTF8.self)
                         } else {
-                            params[name] = value
+                            cgi.take(name: name, value: value)
                         }
                     }
                 }
@@ -160,30 +161,29 @@ final class FastCGISlot: @unchecked Sendable {
             }
         }
 
-        let method = params["REQUEST_METHOD"] ?? "GET"
-        let (path, query) = Self.pathAndQuery(params)
         var request = Request(
-            method: method,
-            path: path,
-            query: query,
+            method: cgi.method ?? "GET",
+            path: cgi.path,
+            query: cgi.query ?? "",
             headers: HeaderFields(),
-            remoteAddress: params["REMOTE_ADDR"] ?? ""
+            remoteAddress: cgi.remoteAddress ?? ""
         )
         if paramsBytes > limits.maxParamsBytes {
             request.rejection = .paramsTooLarge(limit: limits.maxParamsBytes)
             return request
         }
-        if let contentType = params["CONTENT_TYPE"], !contentType.isEmpty {
+        if let contentType = cgi.contentType, !contentType.isEmpty {
             headers["content-type"] = contentType
         }
-        let declaredLength = params["CONTENT_LENGTH"].flatMap { Int($0) }
+        let declaredLength = cgi.contentLength.flatMap { Int($0) }
         if let declaredLength { headers["content-length"] = String(declaredLength) }
-        request.headers = HeaderFields(headers)
+        request.headers = HeaderFields(lowercasedNames: headers)
 
         if let declaredLength, declaredLength > limits.maxBodyBytes {
             request.rejection = .bodyTooLarge(limit: limits.maxBodyBytes)
             return request
         }
+        if declaredLength == 0 { return request }
         guard let body = readBody(maxBytes: limits.maxBodyBytes, expected: declaredLength) else {
             request.rejection = .bodyTooLarge(limit: limits.maxBodyBytes)
             return request
@@ -196,29 +196,49 @@ final class FastCGISlot: @unchecked Sendable {
         return request
     }
 
-    /// `HTTP_X_API_KEY` → `x-api-key`.
-    static func headerName(fromParam name: String) -> String {
-        var result = ""
-        result.reserveCapacity(name.utf8.count - 5)
-        for scalar in name.unicodeScalars.dropFirst(5) {
-            if scalar == "_" {
-                result.append("-")
-            } else {
-                result.unicodeScalars.append(scalar.properties.lowercaseMapping.unicodeScalars.first ?? scalar)
+    /// `X_API_KEY` (after `HTTP_`) → `x-api-key`.
+    static func headerName(fromParam name: UnsafeBufferPointer<UInt8>) -> String {
+        String(unsafeUninitializedCapacity: name.count) { output in
+            for (index, byte) in name.enumerated() {
+                output[index] = byte == UInt8(ascii: "_") ? UInt8(ascii: "-") : (byte >= 65 && byte <= 90 ? byte + 32 : byte)
             }
+            return name.count
         }
-        return result
     }
 
-    /// The decoded path (nginx's `DOCUMENT_URI`, else the path of `REQUEST_URI`) and the raw query.
-    static func pathAndQuery(_ params: [String: String]) -> (String, String) {
-        let query = params["QUERY_STRING"] ?? ""
-        if let documentURI = params["DOCUMENT_URI"], !documentURI.isEmpty {
-            return (documentURI, query)
+}
+
+/// The CGI variables the transport uses; every other param is skipped without
+/// building a String for it.
+struct CGIParams {
+    var method: String?
+    var documentURI: String?
+    var requestURI: String?
+    var query: String?
+    var contentType: String?
+    var contentLength: String?
+    var remoteAddress: String?
+
+    mutating func take(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) {
+        func text() -> String { String(decoding: value, as: UTF8.self) }
+        switch name.count {
+        case 11 where name.elementsEqual("REMOTE_ADDR".utf8): remoteAddress = text()
+        case 11 where name.elementsEqual("REQUEST_URI".utf8): requestURI = text()
+        case 12 where name.elementsEqual("DOCUMENT_URI".utf8): documentURI = text()
+        case 12 where name.elementsEqual("QUERY_STRING".utf8): query = text()
+        case 12 where name.elementsEqual("CONTENT_TYPE".utf8): contentType = text()
+        case 14 where name.elementsEqual("REQUEST_METHOD".utf8): method = text()
+        case 14 where name.elementsEqual("CONTENT_LENGTH".utf8): contentLength = text()
+        default: break
         }
-        let requestURI = params["REQUEST_URI"] ?? params["SCRIPT_NAME"] ?? "/"
-        let path = requestURI.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? "/"
-        return (path.removingPercentEncodingLeniently(), query)
+    }
+
+    /// The decoded path: nginx's `DOCUMENT_URI`, else the path of `REQUEST_URI`.
+    var path: String {
+        if let documentURI, !documentURI.isEmpty { return documentURI }
+        let uri = requestURI ?? "/"
+        let path = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? "/"
+        return path.removingPercentEncodingLeniently()
     }
 }
 

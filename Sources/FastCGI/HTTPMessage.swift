@@ -39,13 +39,23 @@ public struct HeaderFields: Sendable {
 
     public init(_ fields: [String: String] = [:]) {
         storage = [:]
-        for (name, value) in fields { storage[name.lowercased()] = value }
+        for (name, value) in fields { storage[Self.lowercased(name)] = value }
+    }
+
+    /// Takes names that are already lowercase as they are.
+    init(lowercasedNames fields: [String: String]) {
+        storage = fields
     }
 
     /// The value of the header `name` (any case), or nil.
     public subscript(name: String) -> String? {
-        get { storage[name.lowercased()] }
-        set { storage[name.lowercased()] = newValue }
+        get { storage[Self.lowercased(name)] }
+        set { storage[Self.lowercased(name)] = newValue }
+    }
+
+    /// Header names are ASCII; lowercase without allocating when already lowercase.
+    private static func lowercased(_ name: String) -> String {
+        name.utf8.contains(where: { $0 >= 65 && $0 <= 90 }) ? name.lowercased() : name
     }
 
     public var all: [String: String] { storage }

@@ -9,13 +9,9 @@ enum ScopeList {
     }
 
     static func decode(_ text: String) -> [Scope] {
-        text.split(separator: ",").compactMap { Scope(rawValue: $0.trimmingCharacters(in: " ")) }
-    }
-}
-
-extension Substring {
-    func trimmingCharacters(in characters: Character) -> String {
-        String(drop { $0 == characters }.reversed().drop { $0 == characters }.reversed())
+        text.utf8.split(separator: UInt8(ascii: ",")).compactMap { name in
+            Scope(rawValue: String(decoding: name.filter { $0 != UInt8(ascii: " ") }, as: UTF8.self))
+        }
     }
 }
 

@@ -23,14 +23,41 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable {
 
     /// `2025-12-19T10:04:05Z`: whole seconds, as the API contract writes timestamps.
     public var iso8601: String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(20)
+        appendISO8601(to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends the `iso8601` text to `bytes` without building a String.
+    public func appendISO8601(to bytes: inout [UInt8]) {
         let millis = millisecondsSinceEpoch
         let seconds = millis >= 0 ? millis / 1000 : (millis - 999) / 1000
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let secondOfDay = Int(seconds - days * 86_400)
         let (year, month, day) = Self.civil(fromDays: days)
-        var text = Self.pad(year, 4) + "-" + Self.pad(month, 2) + "-" + Self.pad(day, 2)
-        text += "T" + Self.pad(secondOfDay / 3600, 2) + ":" + Self.pad(secondOfDay / 60 % 60, 2) + ":" + Self.pad(secondOfDay % 60, 2)
-        return text + "Z"
+        func digits(_ value: Int, _ width: Int) {
+            var divisor = 1
+            for _ in 1..<width { divisor *= 10 }
+            var rest = value
+            while divisor > 0 {
+                bytes.append(UInt8(48 + (rest / divisor) % 10))
+                rest %= divisor
+                divisor /= 10
+            }
+        }
+        digits(year, 4)
+        bytes.append(45)
+        digits(month, 2)
+        bytes.append(45)
+        digits(day, 2)
+        bytes.append(UInt8(ascii: "T"))
+        digits(secondOfDay / 3600, 2)
+        bytes.append(58)
+        digits(secondOfDay / 60 % 60, 2)
+        bytes.append(58)
+        digits(secondOfDay % 60, 2)
+        bytes.append(UInt8(ascii: "Z"))
     }
 
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fff][Z|±HH:MM]` or a bare `YYYY-MM-DD` (midnight UTC).
@@ -98,11 +125,6 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(iso8601)
-    }
-
-    private static func pad(_ value: Int, _ width: Int) -> String {
-        let digits = String(value)
-        return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
     }
 
     static func daysIn(month: Int, year: Int) -> Int {

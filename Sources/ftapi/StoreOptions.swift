@@ -16,7 +16,10 @@ struct StoreOptions: ParsableArguments {
     var databaseURL: String? = Environment.string("DATABASE_URL")
 
     @Option(name: .customLong("sqlite-cache-kib"), help: "SQLite page cache per connection, KiB (env SQLITE_CACHE_KIB).")
-    var sqliteCacheKiB: Int = Environment.int("SQLITE_CACHE_KIB") ?? 2048
+    var sqliteCacheKiB: Int = Environment.int("SQLITE_CACHE_KIB") ?? 512
+
+    @Option(name: .customLong("sqlite-mmap-bytes"), help: "Bytes of the database file read through mmap; 0 disables (env SQLITE_MMAP_BYTES).")
+    var sqliteMmapBytes: Int = Environment.int("SQLITE_MMAP_BYTES") ?? 0
 
     /// The SQLite file this configuration names.
     func sqlitePath() throws -> String {
@@ -35,6 +38,7 @@ struct StoreOptions: ParsableArguments {
     func openStore() throws -> any Store {
         var configuration = SQLiteConfiguration(path: try sqlitePath())
         configuration.cacheKiB = sqliteCacheKiB
+        configuration.mmapBytes = sqliteMmapBytes
         return SQLiteStore(configuration: configuration)
     }
 }

@@ -1,15 +1,20 @@
 public import Logging
 public import Storage
-import Synchronization
 
 /// Coalesces API-key usage (`request_count`, `last_used_at`) in memory and
-/// writes it in one transaction every `flushInterval`, so no request waits
-/// on a database write for it. A crashed worker loses at most one interval
-/// of counts.
-public final class UsageRecorder: Sendable {
+/// writes it in one transaction every flush interval, so no request waits on
+/// a database write for it. A crashed worker loses at most one interval of
+/// counts. The counters are striped by key so threads rarely share a lock.
+public final class UsageRecorder: @unchecked Sendable {
+    // @unchecked: each stripe's dictionary is only touched under its lock.
+    private final class Stripe {
+        let lock = Lock()
+        var pending: [String: APIKeyUsage] = [:]
+    }
+
     private let store: any APIKeyStore
     private let logger: Logger
-    private let pending = Mutex<[String: APIKeyUsage]>([:])
+    private let stripes = (0..<16).map { _ in Stripe() }
 
     public init(store: any APIKeyStore, logger: Logger) {
         self.store = store
@@ -18,39 +23,37 @@ public final class UsageRecorder: Sendable {
 
     /// Counts one request made with `keyID` at `time`.
     public func record(keyID: String, at time: Timestamp) {
-        pending.withLock { pending in
-            if var usage = pending[keyID] {
-                usage.requests += 1
-                if time > usage.lastUsedAt { usage.lastUsedAt = time }
-                pending[keyID] = usage
+        add(APIKeyUsage(keyID: keyID, requests: 1, lastUsedAt: time))
+    }
+
+    private func add(_ usage: APIKeyUsage) {
+        let stripe = stripes[Int(UInt(bitPattern: usage.keyID.utf8.reduce(0) { $0 &* 31 &+ Int($1) }) % UInt(stripes.count))]
+        stripe.lock.withLock {
+            if var current = stripe.pending[usage.keyID] {
+                current.requests += usage.requests
+                if usage.lastUsedAt > current.lastUsedAt { current.lastUsedAt = usage.lastUsedAt }
+                stripe.pending[usage.keyID] = current
             } else {
-                pending[keyID] = APIKeyUsage(keyID: keyID, requests: 1, lastUsedAt: time)
+                stripe.pending[usage.keyID] = usage
             }
         }
     }
 
-    /// Writes what has accumulated. On failure the counts are put back for the next flush.
+    /// Writes what has accumulated. On failure the counts are kept for the next flush.
     public func flush() {
-        let batch = pending.withLock { pending -> [APIKeyUsage] in
-            defer { pending.removeAll(keepingCapacity: true) }
-            return Array(pending.values)
+        var batch: [APIKeyUsage] = []
+        for stripe in stripes {
+            stripe.lock.withLock {
+                batch.append(contentsOf: stripe.pending.values)
+                stripe.pending.removeAll(keepingCapacity: true)
+            }
         }
         guard !batch.isEmpty else { return }
         do {
             try store.recordUsage(batch)
         } catch {
             logger.warning("could not record API key usage; will retry", metadata: ["error": "\(error)", "usage.keys": "\(batch.count)"])
-            pending.withLock { pending in
-                for usage in batch {
-                    if var current = pending[usage.keyID] {
-                        current.requests += usage.requests
-                        current.lastUsedAt = max(current.lastUsedAt, usage.lastUsedAt)
-                        pending[usage.keyID] = current
-                    } else {
-                        pending[usage.keyID] = usage
-                    }
-                }
-            }
+            batch.forEach(add)
         }
     }
 }

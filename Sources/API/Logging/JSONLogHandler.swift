@@ -24,16 +24,27 @@ public struct JSONLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var object = JSONObject([
-            ("ts", .string(Timestamp.now().iso8601)), ("level", .string(event.level.rawValue)),
-            ("msg", .string(event.message.description)), ("logger", .string(label)),
-        ])
-        for (key, value) in metadata { object[key] = Self.json(value) }
-        if let extra = event.metadata {
-            for (key, value) in extra.sorted(by: { $0.key < $1.key }) { object[key] = Self.json(value) }
+        var line: [UInt8] = []
+        line.reserveCapacity(320)
+        line.append(contentsOf: #"{"ts":""#.utf8)
+        Timestamp.now().appendISO8601(to: &line)
+        line.append(contentsOf: #"","level":""#.utf8)
+        line.append(contentsOf: event.level.rawValue.utf8)
+        line.append(contentsOf: #"","msg":"#.utf8)
+        JSONValue.string(event.message.description).write(to: &line)
+        line.append(contentsOf: #","logger":"#.utf8)
+        JSONValue.string(label).write(to: &line)
+        func append(_ key: String, _ value: Logger.Metadata.Value) {
+            line.append(UInt8(ascii: ","))
+            JSONValue.writeString(key, to: &line)
+            line.append(UInt8(ascii: ":"))
+            Self.json(value).write(to: &line)
         }
-        var line = JSONValue.object(object).serialized()
-        line.append(0x0A)
+        for (key, value) in metadata where event.metadata?[key] == nil { append(key, value) }
+        if let extra = event.metadata {
+            for (key, value) in extra.sorted(by: { $0.key < $1.key }) { append(key, value) }
+        }
+        line.append(contentsOf: "}\n".utf8)
         line.withUnsafeBytes { _ = write(2, $0.baseAddress, $0.count) }
     }
 

@@ -58,15 +58,16 @@ struct SQLiteRow {
 
 /// One SQLite connection with a cache of prepared statements.
 ///
-/// Not thread-safe: a connection is used by one thread at a time (the
-/// `SQLiteDatabase` pool hands it out), so it is opened with NOMUTEX.
+/// Not thread-safe: each thread has its own (`SQLiteDatabase`), so it is
+/// opened with NOMUTEX.
 final class SQLiteConnection: @unchecked Sendable {
-    // @unchecked: the pool gives a connection to one thread at a time and
-    // takes it back before another thread can have it; it is never shared.
+    // @unchecked: a connection belongs to the thread that opened it and is
+    // never handed to another.
     private var handle: OpaquePointer?
     private var statements: [String: OpaquePointer] = [:]
 
-    init(path: String, busyTimeoutMilliseconds: Int32, cacheKiB: Int) throws {
+    init(configuration: SQLiteConfiguration) throws {
+        let path = configuration.path
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &handle, flags, nil)
         guard rc == SQLITE_OK else {
@@ -75,13 +76,14 @@ final class SQLiteConnection: @unchecked Sendable {
             throw SQLiteError(code: rc, message: "open \(path): \(message)")
         }
         sqlite3_extended_result_codes(handle, 1)
-        sqlite3_busy_timeout(handle, busyTimeoutMilliseconds)
+        sqlite3_busy_timeout(handle, configuration.busyTimeoutMilliseconds)
         try execute("PRAGMA journal_mode=WAL")
         // NORMAL in WAL mode: a commit survives a process crash; only a power
         // loss can take back the last transactions.
         try execute("PRAGMA synchronous=NORMAL")
         try execute("PRAGMA foreign_keys=ON")
-        try execute("PRAGMA cache_size=-\(cacheKiB)")
+        try execute("PRAGMA cache_size=-\(configuration.cacheKiB)")
+        try execute("PRAGMA mmap_size=\(configuration.mmapBytes)")
     }
 
     deinit {

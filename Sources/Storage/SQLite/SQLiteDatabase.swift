@@ -1,4 +1,6 @@
-import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Where and how to open the SQLite database.
 public struct SQLiteConfiguration: Sendable {
@@ -6,42 +8,51 @@ public struct SQLiteConfiguration: Sendable {
     /// How long a writer waits for another process's write lock.
     public var busyTimeoutMilliseconds: Int32 = 5000
     /// Page cache per connection.
-    public var cacheKiB: Int = 2048
-    /// Idle connections kept open for reuse.
-    public var maxIdleConnections: Int = 64
+    public var cacheKiB: Int = 512
+    /// Bytes of the file SQLite reads through a memory map instead of read(2); 0 turns it off.
+    public var mmapBytes: Int = 0
 
     public init(path: String) { self.path = path }
 }
 
-/// A pool of SQLite connections to one database file, shared by the threads
-/// of a process. Each connection is used by one thread at a time.
-final class SQLiteDatabase: Sendable {
+/// Gives each thread its own SQLite connection to one database file, opened
+/// on the thread's first use and closed when the thread ends: the accept
+/// threads never wait on each other (or on a pool lock) to reach the database.
+final class SQLiteDatabase: @unchecked Sendable {
+    // @unchecked: the only state is the immutable configuration and a
+    // pthread key; each connection is reachable from its own thread only.
     let configuration: SQLiteConfiguration
-    private let idle = Mutex<[SQLiteConnection]>([])
+    private var key = pthread_key_t()
 
     init(configuration: SQLiteConfiguration) {
         self.configuration = configuration
-    }
-
-    private func checkOut() throws -> SQLiteConnection {
-        if let connection = idle.withLock({ $0.popLast() }) { return connection }
-        return try SQLiteConnection(
-            path: configuration.path,
-            busyTimeoutMilliseconds: configuration.busyTimeoutMilliseconds,
-            cacheKiB: configuration.cacheKiB
-        )
-    }
-
-    private func checkIn(_ connection: SQLiteConnection) {
-        idle.withLock { connections in
-            if connections.count < configuration.maxIdleConnections { connections.append(connection) }
+        pthread_key_create(&key) { raw in
+            guard let raw else { return }
+            Unmanaged<SQLiteConnection>.fromOpaque(raw).release()
         }
     }
 
-    /// Runs `body` with a connection of its own; SQLite errors become `StoreError`.
+    deinit {
+        // Connections of threads still alive stay open until those threads end;
+        // only tests create and drop databases while threads live on.
+        if let raw = pthread_getspecific(key) {
+            Unmanaged<SQLiteConnection>.fromOpaque(raw).release()
+        }
+        pthread_key_delete(key)
+    }
+
+    private func threadConnection() throws -> SQLiteConnection {
+        if let raw = pthread_getspecific(key) {
+            return Unmanaged<SQLiteConnection>.fromOpaque(raw).takeUnretainedValue()
+        }
+        let connection = try SQLiteConnection(configuration: configuration)
+        pthread_setspecific(key, Unmanaged.passRetained(connection).toOpaque())
+        return connection
+    }
+
+    /// Runs `body` with this thread's connection; SQLite errors become `StoreError`.
     func read<T>(_ body: (SQLiteConnection) throws -> T) throws -> T {
-        let connection = try mapErrors { try checkOut() }
-        defer { checkIn(connection) }
+        let connection = try mapErrors { try threadConnection() }
         return try mapErrors { try body(connection) }
     }
 

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Sets up and runs every test: unit and handler tests in memory, and the
+# integration tests that start real nginx, the real worker pool and SQLite.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+ensure_packages python3
+command -v swift >/dev/null || die "swift is not on PATH"
+cd "$REPO"
+log "building (debug, with tests)"
+swift build --build-tests
+export FTAPI_BIN="$REPO/.build/debug/ftapi"
+log "running the tests"
+swift test --skip-build "$@"
