@@ -13,7 +13,7 @@ if [ -z "${JWT_SECRET:-}" ]; then
 fi
 export JWT_SECRET
 
-ensure_packages
+ensure_packages curl
 command -v swift >/dev/null || die "swift is not on PATH"
 log "building (release)"
 swift build -c release --package-path "$REPO" --product ftapi >&2

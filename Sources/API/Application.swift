@@ -34,7 +34,7 @@ public final class Application: Responder {
     private let usage: UsageRecorder
     private let settings: APISettings
     private let logger: Logger
-    private let pid = getpid()
+    private let accessLog = AccessLog(pid: getpid())
 
     public init(store: any Store, sessionTokens: SessionTokenVerifier, rateLimiter: RateLimiter?, settings: APISettings, logger: Logger) {
         self.store = store
@@ -90,17 +90,10 @@ public final class Application: Responder {
         response.headers.append(("X-Request-Id", requestID))
         if request.method == "HEAD" { response.body = [] }
         if settings.accessLog {
-            var metadata: Logger.Metadata = [
-                "request.id": "\(requestID)", "http.method": "\(request.method)", "http.path": "\(request.path)",
-                "http.status": "\(response.status.code)",
-                "duration_ms": "\(Double(Int((monotonicSeconds() - started) * 100_000)) / 100)",
-                "worker.pid": "\(pid)",
-            ]
-            if let principal {
-                metadata["user.id"] = "\(principal.userID)"
-                if case .apiKey(let id, _) = principal.credential { metadata["key.id"] = "\(id)" }
-            }
-            logger.info("request", metadata: metadata)
+            accessLog.record(
+                requestID: requestID, method: request.method, path: request.path, status: response.status.code,
+                durationSeconds: monotonicSeconds() - started, principal: principal
+            )
         }
         return response
     }
