@@ -38,6 +38,7 @@ public final class PoolMaster {
     }
 
     private let listenFD: Int32
+    private let ownsListener: Bool
     private let sharedMemoryFD: Int32
     private let workerArguments: [String]
     private let settings: MasterSettings
@@ -45,8 +46,15 @@ public final class PoolMaster {
     private var slots: [WorkerSlot]
 
     /// - Parameters:
+    ///   - ownsListener: the master created the socket (not systemd): on stop it
+    ///     shuts the socket down, so new connections are refused at once instead
+    ///     of waiting in a backlog nobody will accept from.
     ///   - workerArguments: argv for a worker (argv[0] first); the executable is `/proc/self/exe`.
-    public init(listenFD: Int32, sharedMemory: SharedMemory, workerArguments: [String], settings: MasterSettings, logger: Logger) throws {
+    public init(
+        listenFD: Int32, ownsListener: Bool, sharedMemory: SharedMemory, workerArguments: [String], settings: MasterSettings,
+        logger: Logger
+    ) throws {
+        self.ownsListener = ownsListener
         // Keep private copies above the low fds so that dup2 onto 3 and 4 in
         // the child always clears close-on-exec.
         self.listenFD = try retryingOnInterrupt("fcntl(F_DUPFD_CLOEXEC)") { fcntl(listenFD, F_DUPFD_CLOEXEC, 100) }
@@ -141,6 +149,7 @@ public final class PoolMaster {
 
     private func stopWorkers() -> Int32 {
         for slot in slots where slot.pid > 0 { kill(slot.pid, SIGTERM) }
+        if ownsListener { shutdown(listenFD, Int32(SHUT_RD)) }
         let deadline = monotonicSeconds() + settings.shutdownTimeout + 2
         var childSignal = signalSet([SIGCHLD])
         while slots.contains(where: { $0.pid > 0 }) {

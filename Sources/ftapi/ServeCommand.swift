@@ -72,7 +72,10 @@ struct ServeCommand: ParsableCommand {
     func run() throws {
         let logger = logging.bootstrap()
         if worker {
-            Glibc.exit(runWorker(logger: logger))
+            // _exit: accept threads still inside a request past the drain
+            // deadline must not race process teardown (atexit, destructors).
+            let status = runWorker(logger: logger)
+            _exit(status)
         }
         Glibc.exit(try runMaster(logger: logger))
     }
@@ -82,6 +85,11 @@ struct ServeCommand: ParsableCommand {
         let text = listen ?? "unix:\(store.dataDirectory)/ftapi.sock"
         guard let address = ListenAddress(parsing: text) else { throw ValidationError("cannot parse --listen \(text)") }
         return address
+    }
+
+    private func isInherited(_ address: ListenAddress) -> Bool {
+        if case .inherited = address { return true }
+        return false
     }
 
     private func runMaster(logger: Logger) throws -> Int32 {
@@ -111,6 +119,7 @@ struct ServeCommand: ParsableCommand {
         )
         let master = try PoolMaster(
             listenFD: listenFD,
+            ownsListener: !isInherited(address),
             sharedMemory: shared,
             workerArguments: CommandLine.arguments + ["--worker"],
             settings: MasterSettings(workers: workers, shutdownTimeout: shutdownTimeout),
