@@ -33,11 +33,12 @@ POOL_PID=$!
 NGINX_PID=
 stop() {
     trap - INT TERM EXIT
+    set +e  # a process that is already gone must not cut the clean-up short
     log "stopping"
     [ -n "$NGINX_PID" ] && kill -QUIT "$NGINX_PID" 2>/dev/null
     kill -TERM "$POOL_PID" 2>/dev/null
-    wait "$POOL_PID" 2>/dev/null || true
-    [ -n "$NGINX_PID" ] && wait "$NGINX_PID" 2>/dev/null || true
+    wait "$POOL_PID" 2>/dev/null
+    [ -n "$NGINX_PID" ] && wait "$NGINX_PID" 2>/dev/null
     rm -rf "$RUN_DIR"
     exit 0
 }

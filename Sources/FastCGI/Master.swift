@@ -65,6 +65,12 @@ public final class PoolMaster {
         self.slots = Array(repeating: WorkerSlot(), count: max(1, settings.workers))
     }
 
+    /// Blocks the signals the master waits for; call before starting any thread.
+    public static func blockSignals() {
+        var signals = signalSet([SIGCHLD, SIGTERM, SIGINT, SIGHUP])
+        pthread_sigmask(SIG_BLOCK, &signals, nil)
+    }
+
     /// Runs until SIGTERM/SIGINT and the drain that follows; returns the exit status.
     public func run() -> Int32 {
         var signals = signalSet([SIGCHLD, SIGTERM, SIGINT, SIGHUP])

@@ -41,6 +41,14 @@ private final class StopFlag: Sendable {
 /// A worker process: T threads, each looping on `FCGX_Accept_r`, and a
 /// supervisor (the main thread) that waits for SIGTERM/SIGINT and drains.
 public enum PoolWorker {
+    /// The signals the supervisor waits for. Block them before the process
+    /// starts any thread, so that no thread (a flusher, a library's) can
+    /// receive one and be killed by its default action.
+    public static func blockStopSignals() {
+        var stopSignals = signalSet([SIGTERM, SIGINT, SIGHUP])
+        pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
+    }
+
     /// Serves on `listenFD` until told to stop; returns the exit status.
     public static func run(listenFD: Int32, settings: WorkerSettings, responder: any Responder, logger: Logger) -> Int32 {
         guard FastCGILibrary.initialize() else {

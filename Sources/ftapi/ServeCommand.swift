@@ -70,6 +70,9 @@ struct ServeCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Before any thread exists: stop signals are taken with sigwait by
+        // the master's loop or the worker's supervisor only.
+        if worker { PoolWorker.blockStopSignals() } else { PoolMaster.blockSignals() }
         let logger = logging.bootstrap()
         if worker {
             // _exit: accept threads still inside a request past the drain

@@ -97,5 +97,9 @@ struct PoolLifecycleTests {
         #expect(master.terminationStatus == 0)
         #expect(tally.all.keys.sorted() == ["200", "done"], "statuses: \(tally.all)")
         #expect(!FileManager.default.fileExists(atPath: cluster.socketPath))
+        // Every worker drained and exited by itself (none was killed by the signal).
+        let exits = cluster.logLines().filter { $0["msg"] as? String == "worker exited" }
+        #expect(exits.count == cluster.workers)
+        #expect(exits.allSatisfy { $0["worker.exit_code"] as? Int == 0 }, "\(exits)")
     }
 }
