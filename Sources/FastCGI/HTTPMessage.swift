@@ -146,7 +146,7 @@ public protocol Responder: Sendable {
 
 extension String {
     /// Percent-decodes; an invalid escape is kept as it is.
-    func removingPercentEncodingLeniently() -> String {
+    public func removingPercentEncodingLeniently() -> String {
         guard contains("%") else { return self }
         var bytes: [UInt8] = []
         var iterator = Array(utf8)[...]

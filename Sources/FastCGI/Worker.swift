@@ -61,6 +61,9 @@ public enum PoolWorker {
         var stopSignals = signalSet([SIGTERM, SIGINT, SIGHUP])
         pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
         signal(SIGPIPE, SIG_IGN)
+        // libfcgi's SIGUSR1 handler would set its shutdown flag and silently
+        // stop every accept thread; the pool drains on SIGTERM only.
+        signal(SIGUSR1, SIG_IGN)
         // SIGUSR2 only interrupts a blocking accept()/read(): no SA_RESTART.
         var wake = sigaction()
         wake.__sigaction_handler.sa_handler = { _ in }

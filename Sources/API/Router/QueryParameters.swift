@@ -1,3 +1,5 @@
+import FastCGI
+
 /// The decoded parameters of a query string (`a=1&b=x%20y`).
 public struct QueryParameters: Sendable {
     private var values: [String: String] = [:]
@@ -23,31 +25,12 @@ public struct QueryParameters: Sendable {
     }
 
     private static func decode(_ text: Substring) -> String {
-        String(text).replacingPlus().removingPercentEncodingLenientlyForQuery()
+        String(text).replacingPlus().removingPercentEncodingLeniently()
     }
 }
 
 extension String {
     fileprivate func replacingPlus() -> String {
         contains("+") ? String(map { $0 == "+" ? " " : $0 }) : self
-    }
-
-    fileprivate func removingPercentEncodingLenientlyForQuery() -> String {
-        guard contains("%") else { return self }
-        var bytes: [UInt8] = []
-        let source = Array(utf8)
-        var index = 0
-        while index < source.count {
-            if source[index] == UInt8(ascii: "%"), index + 2 < source.count + 0, index + 2 <= source.count - 1,
-                let byte = UInt8(String(decoding: source[index + 1...index + 2], as: UTF8.self), radix: 16)
-            {
-                bytes.append(byte)
-                index += 3
-            } else {
-                bytes.append(source[index])
-                index += 1
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }
