@@ -38,7 +38,7 @@ public final class Application: Responder {
 
     public init(store: any Store, sessionTokens: SessionTokenVerifier, rateLimiter: RateLimiter?, settings: APISettings, logger: Logger) {
         self.store = store
-        self.authenticator = Authenticator(keys: store.apiKeys, sessionTokens: sessionTokens)
+        self.authenticator = Authenticator(keys: store.apiKeys, jobs: store.trainingJobs, sessionTokens: sessionTokens)
         self.rateLimiter = rateLimiter?.isEnabled == true ? rateLimiter : nil
         self.usage = UsageRecorder(store: store.apiKeys, logger: logger)
         self.settings = settings
@@ -46,6 +46,7 @@ public final class Application: Responder {
         var router = Router()
         HealthController(store: store, version: settings.version).register(on: &router)
         TrainingController(jobs: store.trainingJobs).register(on: &router)
+        TrainingJobController(jobs: store.trainingJobs).register(on: &router)
         APIKeyController(keys: store.apiKeys).register(on: &router)
         self.router = router
     }
@@ -139,15 +140,22 @@ public final class Application: Responder {
                 }
                 usage.record(keyID: keyID, at: now)
             }
-            switch route.auth {
-            case .scope(let scope):
+            switch (route.auth, caller.credential) {
+            case (.trainer, .jobToken(let jobID)):
+                // A job token is good for its own job's trainer routes only.
+                guard parameters["id"] == jobID else { throw APIError.unauthorized }
+            case (_, .jobToken):
+                throw APIError.unauthorized
+            case (.scope(let scope), _):
                 guard caller.allows(scope) else { throw APIError.insufficientScope.withHeaders(rateHeaders) }
-            case .session:
+            case (.trainer, _):
+                guard caller.allows(.training) else { throw APIError.insufficientScope.withHeaders(rateHeaders) }
+            case (.session, _):
                 guard caller.credential == .session else {
                     throw APIError(.forbidden, "Insufficient scope", details: "API keys are managed with a session token", code: "INSUFFICIENT_SCOPE")
                         .withHeaders(rateHeaders)
                 }
-            case .none:
+            case (.none, _):
                 break
             }
         }

@@ -59,6 +59,19 @@ public enum JobStatus: String, Sendable, CaseIterable, Codable {
         case .pending, .running, .paused: false
         }
     }
+
+    /// The contract's legal transitions: pending→running, pending→cancelled,
+    /// running→paused, paused→running, running→completed, running→failed,
+    /// running|paused→cancelled.
+    public func canTransition(to next: JobStatus) -> Bool {
+        switch (self, next) {
+        case (.pending, .running), (.pending, .cancelled), (.running, .paused), (.paused, .running),
+            (.running, .completed), (.running, .failed), (.running, .cancelled), (.paused, .cancelled):
+            true
+        default:
+            false
+        }
+    }
 }
 
 /// A training job with every field of the API contract.

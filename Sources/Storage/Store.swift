@@ -31,12 +31,35 @@ public protocol APIKeyStore: Sendable {
     func recordUsage(_ usage: [APIKeyUsage]) throws
 }
 
+/// Which of a user's jobs a list shows.
+public struct JobFilter: Sendable, Equatable {
+    public var status: JobStatus?
+    public var modelName: String?
+
+    public init(status: JobStatus? = nil, modelName: String? = nil) {
+        self.status = status
+        self.modelName = modelName
+    }
+}
+
 /// Training jobs.
 public protocol TrainingJobStore: Sendable {
     /// Counts the user's jobs per status with one aggregate query.
     func statusCounts(userID: String) throws -> JobStatusCounts
     /// Stores new jobs in one transaction.
     func insert(_ jobs: [TrainingJob]) throws
+    /// The job `id` if it belongs to `userID`.
+    func find(id: String, userID: String) throws -> TrainingJob?
+    /// The job whose token hashes to `tokenHash` (unique index).
+    func find(tokenHash: String) throws -> TrainingJob?
+    /// The user's jobs, newest first (ties broken by id, so pages are stable), and how many match in all.
+    func list(userID: String, filter: JobFilter, limit: Int, offset: Int) throws -> (jobs: [TrainingJob], total: Int)
+    /// Reads the user's job `id`, lets `change` modify it, and writes it back,
+    /// all in one write transaction: concurrent changes to one job (from any
+    /// worker process) are applied one after the other, each seeing the last.
+    /// Returns nil when there is no such job; whatever `change` throws aborts
+    /// the transaction and is rethrown.
+    func update(id: String, userID: String, _ change: (inout TrainingJob) throws -> Void) throws -> TrainingJob?
 }
 
 /// The product's storage: one object per database, safe to use from every thread.

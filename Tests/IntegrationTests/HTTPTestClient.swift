@@ -28,7 +28,8 @@ enum TestClientError: Error {
 
 /// A minimal blocking HTTP/1.1 client over a TCP socket, with keep-alive:
 /// it sends exactly the bytes a test asks for, so tests control every header.
-final class HTTPTestClient {
+final class HTTPTestClient: @unchecked Sendable {
+    // @unchecked: a client is used by one thread at a time.
     private let port: UInt16
     private var fd: Int32 = -1
     private var buffer: [UInt8] = []

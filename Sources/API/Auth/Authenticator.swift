@@ -6,10 +6,12 @@ public import Storage
 /// `Authorization: Bearer` (an API key when it starts with `wak_`, else a session token).
 public struct Authenticator: Sendable {
     public let keys: any APIKeyStore
+    public let jobs: any TrainingJobStore
     public let sessionTokens: SessionTokenVerifier
 
-    public init(keys: any APIKeyStore, sessionTokens: SessionTokenVerifier) {
+    public init(keys: any APIKeyStore, jobs: any TrainingJobStore, sessionTokens: SessionTokenVerifier) {
         self.keys = keys
+        self.jobs = jobs
         self.sessionTokens = sessionTokens
     }
 
@@ -22,8 +24,18 @@ public struct Authenticator: Sendable {
         guard parts.count == 2, parts[0].lowercased() == "bearer" else { throw APIError.unauthorized }
         let credential = String(parts[1]).trimmingSpaces()
         if credential.hasPrefix(APIKeyFormat.prefix) { return try apiKey(credential) }
+        if credential.hasPrefix(JobToken.prefix) { return try jobToken(credential) }
         guard let userID = sessionTokens.userID(fromToken: credential, now: now) else { throw APIError.unauthorized }
         return Principal(userID: userID, credential: .session)
+    }
+
+    private func jobToken(_ token: String) throws -> Principal {
+        guard JobToken.isWellFormed(token) else { throw APIError.unauthorized }
+        let hash = JobToken.hash(token)
+        guard let job = try jobs.find(tokenHash: hash), let stored = job.jobTokenHash, constantTimeEquals(stored.utf8, hash.utf8) else {
+            throw APIError.unauthorized
+        }
+        return Principal(userID: job.userID, credential: .jobToken(jobID: job.id))
     }
 
     private func apiKey(_ key: String) throws -> Principal {

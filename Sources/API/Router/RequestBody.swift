@@ -74,4 +74,47 @@ public struct FieldReader {
             throw APIError.badRequest("\(name) must be an array of strings, not \(other.typeName)")
         }
     }
+
+    /// An integer field within `range` (a JSON number with no fraction).
+    public func integer(_ name: String, in range: ClosedRange<Int64>) throws(APIError) -> Int64? {
+        switch object[name] {
+        case nil, .null?:
+            return nil
+        case .int(let value)?:
+            guard range.contains(value) else { throw APIError.badRequest("\(name) must be from \(range.lowerBound) to \(range.upperBound)") }
+            return value
+        case .double(let value)? where value == value.rounded() && abs(value) < 9e15:
+            guard range.contains(Int64(value)) else { throw APIError.badRequest("\(name) must be from \(range.lowerBound) to \(range.upperBound)") }
+            return Int64(value)
+        case let other?:
+            throw APIError.badRequest("\(name) must be an integer, not \(other.typeName == "number" ? "a fraction" : other.typeName)")
+        }
+    }
+
+    /// A finite number within `range`.
+    public func number(_ name: String, in range: ClosedRange<Double>) throws(APIError) -> Double? {
+        let value: Double
+        switch object[name] {
+        case nil, .null?: return nil
+        case .int(let number)?: value = Double(number)
+        case .double(let number)?: value = number
+        case let other?: throw APIError.badRequest("\(name) must be a number, not \(other.typeName)")
+        }
+        guard value.isFinite, range.contains(value) else {
+            throw APIError.badRequest("\(name) must be from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return value
+    }
+
+    /// A JSON object field.
+    public func object(_ name: String) throws(APIError) -> JSONObject? {
+        switch object[name] {
+        case nil, .null?: return nil
+        case .object(let value)?: return value
+        case let other?: throw APIError.badRequest("\(name) must be an object, not \(other.typeName)")
+        }
+    }
+
+    /// Whether the body names `name` at all (even as null).
+    public func has(_ name: String) -> Bool { object[name] != nil }
 }

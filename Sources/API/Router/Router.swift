@@ -8,6 +8,8 @@ public struct Principal: Sendable, Equatable {
         case apiKey(id: String, scopes: [Scope])
         /// A session token (JWT): every scope.
         case session
+        /// A training job's own token: only `trainer` routes of that one job.
+        case jobToken(jobID: String)
     }
 
     public var userID: String
@@ -23,6 +25,7 @@ public struct Principal: Sendable, Equatable {
         switch credential {
         case .session: true
         case .apiKey(_, let scopes): scopes.contains(.all) || scopes.contains(scope)
+        case .jobToken: false
         }
     }
 }
@@ -35,6 +38,9 @@ public enum AuthRequirement: Sendable, Equatable {
     case scope(Scope)
     /// A session token only (API keys can't manage API keys).
     case session
+    /// What a training worker reports through: the job token of the job named
+    /// by the route's `id` parameter, or anything `scope(.training)` accepts.
+    case trainer
 }
 
 /// Everything a handler gets: the request, its typed path parameters, the

@@ -1,0 +1,147 @@
+import FastCGI
+import FoundationEssentials
+import Storage
+
+/// The job lifecycle: list, create, read, cancel, restart, and the trainer's PATCH.
+struct TrainingJobController {
+    let jobs: any TrainingJobStore
+
+    func register(on router: inout Router) {
+        router.get("/api/training/jobs", auth: .scope(.training)) { context in
+            let query = context.query
+            let page = try Page(query: query)
+            var filter = JobFilter()
+            if let status = query["status"] {
+                guard let parsed = JobStatus(rawValue: status) else {
+                    throw APIError.badRequest("status must be one of \(JobStatus.allCases.map(\.rawValue).joined(separator: ", "))", message: "Invalid query parameter")
+                }
+                filter.status = parsed
+            }
+            if let modelName = query["model_name"], !modelName.isEmpty { filter.modelName = modelName }
+            let (found, total) = try jobs.list(userID: context.user.userID, filter: filter, limit: page.limit, offset: page.offset)
+            return .list(found.map { Self.json($0) }, total: total, page: page)
+        }
+
+        router.post("/api/training/jobs", auth: .scope(.training)) { context in
+            let fields = FieldReader(try context.jsonObject())
+            try fields.rejectUnknown(["model_name", "dataset_id", "config", "total_steps", "total_epochs"])
+            guard let modelName = try fields.string("model_name", required: true, length: 1...200) else { throw APIError.badRequest("model_name is required") }
+            switch fields.object["dataset_id"] {
+            case nil, .null?:
+                break
+            case .string?:
+                // Datasets arrive with the datasets API; until then no id names one of the caller's.
+                throw APIError.badRequest("dataset_id does not name one of your datasets", message: "Unknown dataset")
+            case let other?:
+                throw APIError.badRequest("dataset_id must be a string, not \(other.typeName)")
+            }
+            let config = try fields.object("config") ?? JSONObject()
+            let now = Timestamp.now()
+            let token = JobToken.generate()
+            let job = TrainingJob(
+                id: UUID().uuidString.lowercased(), userID: try context.user.userID, modelName: modelName,
+                configJSON: JSONValue.object(config).jsonText, totalSteps: try fields.integer("total_steps", in: 1...Int64(Int32.max)),
+                totalEpochs: try fields.integer("total_epochs", in: 1...1_000_000), jobTokenHash: JobToken.hash(token), createdAt: now
+            )
+            try jobs.insert([job])
+            return .resource(id: job.id, data: Self.json(job, token: token), status: .created)
+        }
+
+        router.get("/api/training/jobs/{id:uuid}", auth: .scope(.training)) { context in
+            guard let job = try jobs.find(id: context.parameter("id"), userID: context.user.userID) else { throw APIError.notFound }
+            return .resource(id: job.id, data: Self.json(job))
+        }
+
+        router.post("/api/training/jobs/{id:uuid}/cancel", auth: .scope(.training)) { context in
+            let updated = try jobs.update(id: context.parameter("id"), userID: context.user.userID) { job in
+                try Self.transition(&job, to: .cancelled, at: .now())
+            }
+            guard updated != nil else { throw APIError.notFound }
+            return .action("Job cancelled")
+        }
+
+        router.post("/api/training/jobs/{id:uuid}/restart", auth: .scope(.training)) { context in
+            let userID = try context.user.userID
+            guard let original = try jobs.find(id: context.parameter("id"), userID: userID) else { throw APIError.notFound }
+            guard original.status == .failed || original.status == .cancelled else {
+                throw APIError(
+                    .conflict, "Only failed or cancelled jobs can be restarted; this job is \(original.status.rawValue)",
+                    details: "current status: \(original.status.rawValue)", code: "INVALID_STATUS_TRANSITION"
+                )
+            }
+            let token = JobToken.generate()
+            let job = TrainingJob(
+                id: UUID().uuidString.lowercased(), userID: userID, modelName: original.modelName, datasetID: original.datasetID,
+                configJSON: original.configJSON, totalSteps: original.totalSteps, totalEpochs: original.totalEpochs,
+                resumedFromJobID: original.id, jobTokenHash: JobToken.hash(token), createdAt: .now()
+            )
+            try jobs.insert([job])
+            return .resource(id: job.id, data: Self.json(job, token: token), status: .created)
+        }
+
+        router.patch("/api/training/jobs/{id:uuid}", auth: .trainer) { context in
+            let fields = FieldReader(try context.jsonObject())
+            try fields.rejectUnknown(["status", "progress", "current_step", "total_steps", "current_epoch", "total_epochs", "error_message"])
+            var status: JobStatus?
+            if let name = try fields.string("status", required: false, length: 1...32) {
+                guard let parsed = JobStatus(rawValue: name) else {
+                    throw APIError.badRequest("status must be one of \(JobStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                status = parsed
+            }
+            let progress = try fields.number("progress", in: 0...100)
+            let currentStep = try fields.integer("current_step", in: 0...Int64(Int32.max))
+            let totalSteps = try fields.integer("total_steps", in: 1...Int64(Int32.max))
+            let currentEpoch = try fields.integer("current_epoch", in: 0...1_000_000)
+            let totalEpochs = try fields.integer("total_epochs", in: 1...1_000_000)
+            let errorMessage = try fields.string("error_message", required: false, length: 0...10_000)
+            let clearsError = fields.has("error_message") && errorMessage == nil
+
+            let updated = try jobs.update(id: context.parameter("id"), userID: context.user.userID) { job in
+                let now = Timestamp.now()
+                if let status, status != job.status { try Self.transition(&job, to: status, at: now) }
+                if let progress { job.progress = progress }
+                if let currentStep { job.currentStep = currentStep }
+                if let totalSteps { job.totalSteps = totalSteps }
+                if let currentEpoch { job.currentEpoch = currentEpoch }
+                if let totalEpochs { job.totalEpochs = totalEpochs }
+                if let errorMessage { job.errorMessage = errorMessage } else if clearsError { job.errorMessage = nil }
+                job.updatedAt = now
+            }
+            guard let updated else { throw APIError.notFound }
+            return .resource(id: updated.id, data: Self.json(updated))
+        }
+    }
+
+    /// Applies a status change the contract allows, or throws the 409 that names the current status.
+    static func transition(_ job: inout TrainingJob, to next: JobStatus, at now: Timestamp) throws(APIError) {
+        guard job.status.canTransition(to: next) else {
+            throw APIError(
+                .conflict, "Cannot change a \(job.status.rawValue) job to \(next.rawValue)",
+                details: "current status: \(job.status.rawValue)", code: "INVALID_STATUS_TRANSITION"
+            )
+        }
+        job.status = next
+        job.updatedAt = now
+        if next == .running && job.startedAt == nil { job.startedAt = now }
+        if next.isTerminal { job.completedAt = now }
+    }
+
+    /// A job as clients see it: every contract field, never the token's hash;
+    /// the token itself only when the job is created.
+    static func json(_ job: TrainingJob, token: String? = nil) -> JSONValue {
+        let config = (try? JSONValue.parse(Array(job.configJSON.utf8))) ?? .object(JSONObject())
+        var object = JSONObject([
+            ("id", .string(job.id)), ("user_id", .string(job.userID)), ("model_name", .string(job.modelName)),
+            ("dataset_id", .string(job.datasetID)), ("status", .string(job.status.rawValue)), ("config", config),
+            ("progress", .double(job.progress)), ("current_step", .int(job.currentStep)), ("total_steps", .int(job.totalSteps)),
+            ("current_epoch", .int(job.currentEpoch)), ("total_epochs", .int(job.totalEpochs)), ("train_loss", .double(job.trainLoss)),
+            ("eval_loss", .double(job.evalLoss)), ("best_eval_loss", .double(job.bestEvalLoss)),
+            ("error_message", .string(job.errorMessage)), ("resumed_from_job_id", .string(job.resumedFromJobID)),
+            ("created_at", .string(job.createdAt.iso8601)), ("updated_at", .string(job.updatedAt.iso8601)),
+            ("started_at", .string(job.startedAt?.iso8601)), ("completed_at", .string(job.completedAt?.iso8601)),
+        ])
+        if let token { object["job_token"] = .string(token) }
+        return .object(object)
+    }
+}

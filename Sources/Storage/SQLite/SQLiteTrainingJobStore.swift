@@ -1,0 +1,113 @@
+final class SQLiteTrainingJobStore: TrainingJobStore {
+    private let database: SQLiteDatabase
+
+    init(database: SQLiteDatabase) { self.database = database }
+
+    private static let columns = """
+        id, user_id, model_name, dataset_id, status, config, progress, current_step, total_steps, current_epoch, \
+        total_epochs, train_loss, eval_loss, best_eval_loss, error_message, resumed_from_job_id, job_token_hash, \
+        created_at, updated_at, started_at, completed_at
+        """
+
+    private static func job(_ row: SQLiteRow) -> TrainingJob {
+        TrainingJob(
+            id: row.string(0), userID: row.string(1), modelName: row.string(2), datasetID: row.optionalString(3),
+            status: JobStatus(rawValue: row.string(4)) ?? .pending, configJSON: row.string(5), progress: row.double(6),
+            currentStep: row.int(7), totalSteps: row.optionalInt(8), currentEpoch: row.int(9), totalEpochs: row.optionalInt(10),
+            trainLoss: row.optionalDouble(11), evalLoss: row.optionalDouble(12), bestEvalLoss: row.optionalDouble(13),
+            errorMessage: row.optionalString(14), resumedFromJobID: row.optionalString(15), jobTokenHash: row.optionalString(16),
+            createdAt: row.timestamp(17), updatedAt: row.timestamp(18), startedAt: row.optionalTimestamp(19),
+            completedAt: row.optionalTimestamp(20)
+        )
+    }
+
+    private static func values(_ job: TrainingJob) -> [SQLiteValue] {
+        [
+            .text(job.id), .text(job.userID), .text(job.modelName), job.datasetID.sqlite, .text(job.status.rawValue),
+            .text(job.configJSON), .real(job.progress), .integer(job.currentStep), job.totalSteps.sqlite,
+            .integer(job.currentEpoch), job.totalEpochs.sqlite, job.trainLoss.sqlite, job.evalLoss.sqlite,
+            job.bestEvalLoss.sqlite, job.errorMessage.sqlite, job.resumedFromJobID.sqlite, job.jobTokenHash.sqlite,
+            .integer(job.createdAt.millisecondsSinceEpoch), .integer(job.updatedAt.millisecondsSinceEpoch),
+            job.startedAt.sqlite, job.completedAt.sqlite,
+        ]
+    }
+
+    func statusCounts(userID: String) throws -> JobStatusCounts {
+        try database.read { connection in
+            var counts = JobStatusCounts()
+            try connection.query("SELECT status, count(*) FROM training_jobs WHERE user_id = ? GROUP BY status", [.text(userID)]) { row in
+                if let status = JobStatus(rawValue: row.string(0)) { counts.counts[status] = Int(row.int(1)) }
+            }
+            return counts
+        }
+    }
+
+    func insert(_ jobs: [TrainingJob]) throws {
+        _ = try database.write { connection in
+            for job in jobs {
+                try connection.run(
+                    "INSERT INTO training_jobs (\(Self.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    Self.values(job)
+                )
+            }
+        }
+    }
+
+    func find(id: String, userID: String) throws -> TrainingJob? {
+        try database.read { connection in
+            try connection.first("SELECT \(Self.columns) FROM training_jobs WHERE id = ? AND user_id = ?", [.text(id), .text(userID)], Self.job)
+        }
+    }
+
+    func find(tokenHash: String) throws -> TrainingJob? {
+        try database.read { connection in
+            try connection.first("SELECT \(Self.columns) FROM training_jobs WHERE job_token_hash = ?", [.text(tokenHash)], Self.job)
+        }
+    }
+
+    func list(userID: String, filter: JobFilter, limit: Int, offset: Int) throws -> (jobs: [TrainingJob], total: Int) {
+        var conditions = "user_id = ?"
+        var values: [SQLiteValue] = [.text(userID)]
+        if let status = filter.status {
+            conditions += " AND status = ?"
+            values.append(.text(status.rawValue))
+        }
+        if let modelName = filter.modelName {
+            conditions += " AND model_name = ?"
+            values.append(.text(modelName))
+        }
+        return try database.read { connection in
+            var jobs: [TrainingJob] = []
+            try connection.query(
+                "SELECT \(Self.columns) FROM training_jobs WHERE \(conditions) ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+                values + [.integer(Int64(limit)), .integer(Int64(offset))]
+            ) { jobs.append(Self.job($0)) }
+            let total = try connection.first("SELECT count(*) FROM training_jobs WHERE \(conditions)", values) { Int($0.int(0)) } ?? 0
+            return (jobs, total)
+        }
+    }
+
+    func update(id: String, userID: String, _ change: (inout TrainingJob) throws -> Void) throws -> TrainingJob? {
+        try database.write { connection in
+            guard var job = try connection.first(
+                "SELECT \(Self.columns) FROM training_jobs WHERE id = ? AND user_id = ?", [.text(id), .text(userID)], Self.job
+            ) else { return nil }
+            try change(&job)
+            try connection.run(
+                """
+                UPDATE training_jobs SET model_name = ?, dataset_id = ?, status = ?, config = ?, progress = ?, current_step = ?,
+                    total_steps = ?, current_epoch = ?, total_epochs = ?, train_loss = ?, eval_loss = ?, best_eval_loss = ?,
+                    error_message = ?, updated_at = ?, started_at = ?, completed_at = ?
+                WHERE id = ?
+                """,
+                [
+                    .text(job.modelName), job.datasetID.sqlite, .text(job.status.rawValue), .text(job.configJSON), .real(job.progress),
+                    .integer(job.currentStep), job.totalSteps.sqlite, .integer(job.currentEpoch), job.totalEpochs.sqlite,
+                    job.trainLoss.sqlite, job.evalLoss.sqlite, job.bestEvalLoss.sqlite, job.errorMessage.sqlite,
+                    .integer(job.updatedAt.millisecondsSinceEpoch), job.startedAt.sqlite, job.completedAt.sqlite, .text(id),
+                ]
+            )
+            return job
+        }
+    }
+}
