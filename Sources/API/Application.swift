@@ -47,6 +47,7 @@ public final class Application: Responder {
         HealthController(store: store, version: settings.version).register(on: &router)
         TrainingController(jobs: store.trainingJobs).register(on: &router)
         TrainingJobController(jobs: store.trainingJobs).register(on: &router)
+        TrainingMetricsController(jobs: store.trainingJobs).register(on: &router)
         APIKeyController(keys: store.apiKeys).register(on: &router)
         self.router = router
     }

@@ -60,6 +60,15 @@ public protocol TrainingJobStore: Sendable {
     /// Returns nil when there is no such job; whatever `change` throws aborts
     /// the transaction and is rethrown.
     func update(id: String, userID: String, _ change: (inout TrainingJob) throws -> Void) throws -> TrainingJob?
+    /// In one write transaction: stores `points` for the user's job `id`
+    /// (replacing points of the same step), then calls `change` with the job
+    /// and its lowest stored eval loss, and writes the job back. Whatever
+    /// `change` throws rolls the points back too. Nil when there is no such job.
+    func appendMetrics(
+        id: String, userID: String, points: [MetricPoint], _ change: (inout TrainingJob, _ bestEvalLoss: Double?) throws -> Void
+    ) throws -> TrainingJob?
+    /// The job's points ordered by step, those after `sinceStep` when given, and how many match in all.
+    func metrics(jobID: String, sinceStep: Int64?, limit: Int, offset: Int) throws -> (points: [MetricPoint], total: Int)
 }
 
 /// The product's storage: one object per database, safe to use from every thread.

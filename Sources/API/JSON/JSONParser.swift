@@ -9,7 +9,15 @@ extension JSONValue {
     /// Parses a complete JSON text (RFC 8259). Numbers that overflow a double
     /// (`1e999`) are refused, as are duplicate keys and nesting deeper than `maxDepth`.
     public static func parse(_ bytes: [UInt8], maxDepth: Int = 64) throws(JSONParseError) -> JSONValue {
-        var parser = JSONParser(bytes: bytes, maxDepth: maxDepth)
+        var parser = JSONParser(bytes: bytes, maxDepth: maxDepth, allowNonFinite: false)
+        return try parser.parseDocument()
+    }
+
+    /// Like `parse`, but also reads what some trainers emit for diverged
+    /// values (`NaN`, `Infinity`, `-Infinity`, `1e999`) as non-finite
+    /// `.double`s, so that validation can name the point and field.
+    public static func parseAllowingNonFiniteNumbers(_ bytes: [UInt8], maxDepth: Int = 64) throws(JSONParseError) -> JSONValue {
+        var parser = JSONParser(bytes: bytes, maxDepth: maxDepth, allowNonFinite: true)
         return try parser.parseDocument()
     }
 }
@@ -17,12 +25,14 @@ extension JSONValue {
 private struct JSONParser {
     let bytes: [UInt8]
     let maxDepth: Int
+    let allowNonFinite: Bool
     var index = 0
     var depth = 0
 
-    init(bytes: [UInt8], maxDepth: Int) {
+    init(bytes: [UInt8], maxDepth: Int, allowNonFinite: Bool) {
         self.bytes = bytes
         self.maxDepth = maxDepth
+        self.allowNonFinite = allowNonFinite
         // A UTF-8 byte order mark is tolerated.
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { index = 3 }
     }
@@ -53,6 +63,12 @@ private struct JSONParser {
         case UInt8(ascii: "t"): try expectLiteral("true"); return .bool(true)
         case UInt8(ascii: "f"): try expectLiteral("false"); return .bool(false)
         case UInt8(ascii: "n"): try expectLiteral("null"); return .null
+        case UInt8(ascii: "N") where allowNonFinite: try expectLiteral("NaN"); return .double(.nan)
+        case UInt8(ascii: "I") where allowNonFinite: try expectLiteral("Infinity"); return .double(.infinity)
+        case UInt8(ascii: "-") where allowNonFinite && index + 1 < bytes.count && bytes[index + 1] == UInt8(ascii: "I"):
+            index += 1
+            try expectLiteral("Infinity")
+            return .double(-.infinity)
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
         default: throw fail("unexpected character")
         }
@@ -238,10 +254,9 @@ private struct JSONParser {
         }
         let text = String(decoding: bytes[start..<index], as: UTF8.self)
         if isInteger, let integer = Int64(text) { return .int(integer) }
-        guard let number = Double(text), number.isFinite else {
-            throw JSONParseError(message: "number out of range", offset: start)
-        }
-        return .double(number)
+        if let number = Double(text), number.isFinite { return .double(number) }
+        guard allowNonFinite else { throw JSONParseError(message: "number out of range", offset: start) }
+        return .double(text.hasPrefix("-") ? -.infinity : .infinity)
     }
 
     func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }

@@ -2,7 +2,7 @@
 extension RequestContext {
     /// The body as a JSON object: 415 for another content type, 400 for an
     /// empty, malformed or non-object body.
-    public func jsonObject() throws(APIError) -> JSONObject {
+    public func jsonObject(allowingNonFiniteNumbers: Bool = false) throws(APIError) -> JSONObject {
         if let type = request.headers["content-type"] {
             let mediaType = type.split(separator: ";").first.map { $0.trimmingCharacters() }?.lowercased() ?? ""
             guard mediaType == "application/json" else {
@@ -12,7 +12,8 @@ extension RequestContext {
         guard !request.body.isEmpty else { throw APIError.badRequest("a JSON object body is required", message: "Missing request body") }
         let value: JSONValue
         do {
-            value = try JSONValue.parse(request.body)
+            value = allowingNonFiniteNumbers
+                ? try JSONValue.parseAllowingNonFiniteNumbers(request.body) : try JSONValue.parse(request.body)
         } catch {
             throw APIError(.badRequest, "Malformed JSON", details: error.description, code: "INVALID_JSON")
         }

@@ -46,7 +46,27 @@ enum SQLiteMigrations {
             CREATE INDEX training_jobs_user_status ON training_jobs (user_id, status);
             CREATE INDEX training_jobs_user_created ON training_jobs (user_id, created_at DESC, id DESC);
             """
-        )
+        ),
+        (
+            2,
+            """
+            CREATE TABLE training_metrics (
+                job_id TEXT NOT NULL REFERENCES training_jobs (id) ON DELETE CASCADE,
+                step INTEGER NOT NULL,
+                epoch REAL,
+                train_loss REAL,
+                eval_loss REAL,
+                learning_rate REAL,
+                grad_norm REAL,
+                gpu_memory_allocated_gb REAL,
+                gpu_utilization_percent REAL,
+                samples_per_second REAL,
+                tokens_per_second REAL,
+                recorded_at INTEGER,
+                PRIMARY KEY (job_id, step)
+            ) WITHOUT ROWID;
+            """
+        ),
     ]
 
     static var latestVersion: Int { steps.last?.version ?? 0 }

@@ -93,21 +93,85 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
                 "SELECT \(Self.columns) FROM training_jobs WHERE id = ? AND user_id = ?", [.text(id), .text(userID)], Self.job
             ) else { return nil }
             try change(&job)
-            try connection.run(
-                """
-                UPDATE training_jobs SET model_name = ?, dataset_id = ?, status = ?, config = ?, progress = ?, current_step = ?,
-                    total_steps = ?, current_epoch = ?, total_epochs = ?, train_loss = ?, eval_loss = ?, best_eval_loss = ?,
-                    error_message = ?, updated_at = ?, started_at = ?, completed_at = ?
-                WHERE id = ?
-                """,
-                [
-                    .text(job.modelName), job.datasetID.sqlite, .text(job.status.rawValue), .text(job.configJSON), .real(job.progress),
-                    .integer(job.currentStep), job.totalSteps.sqlite, .integer(job.currentEpoch), job.totalEpochs.sqlite,
-                    job.trainLoss.sqlite, job.evalLoss.sqlite, job.bestEvalLoss.sqlite, job.errorMessage.sqlite,
-                    .integer(job.updatedAt.millisecondsSinceEpoch), job.startedAt.sqlite, job.completedAt.sqlite, .text(id),
-                ]
-            )
+            try Self.save(job, on: connection)
             return job
         }
+    }
+
+    private static let metricColumns = """
+        step, epoch, train_loss, eval_loss, learning_rate, grad_norm, gpu_memory_allocated_gb, gpu_utilization_percent, \
+        samples_per_second, tokens_per_second, recorded_at
+        """
+
+    func appendMetrics(
+        id: String, userID: String, points: [MetricPoint], _ change: (inout TrainingJob, Double?) throws -> Void
+    ) throws -> TrainingJob? {
+        try database.write { connection in
+            guard var job = try connection.first(
+                "SELECT \(Self.columns) FROM training_jobs WHERE id = ? AND user_id = ?", [.text(id), .text(userID)], Self.job
+            ) else { return nil }
+            for point in points {
+                try connection.run(
+                    """
+                    INSERT INTO training_metrics (job_id, \(Self.metricColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (job_id, step) DO UPDATE SET epoch = excluded.epoch, train_loss = excluded.train_loss,
+                        eval_loss = excluded.eval_loss, learning_rate = excluded.learning_rate, grad_norm = excluded.grad_norm,
+                        gpu_memory_allocated_gb = excluded.gpu_memory_allocated_gb,
+                        gpu_utilization_percent = excluded.gpu_utilization_percent,
+                        samples_per_second = excluded.samples_per_second, tokens_per_second = excluded.tokens_per_second,
+                        recorded_at = excluded.recorded_at
+                    """,
+                    [
+                        .text(id), .integer(point.step), point.epoch.sqlite, point.trainLoss.sqlite, point.evalLoss.sqlite,
+                        point.learningRate.sqlite, point.gradNorm.sqlite, point.gpuMemoryAllocatedGB.sqlite,
+                        point.gpuUtilizationPercent.sqlite, point.samplesPerSecond.sqlite, point.tokensPerSecond.sqlite,
+                        point.timestamp.sqlite,
+                    ]
+                )
+            }
+            let best = try connection.first("SELECT min(eval_loss) FROM training_metrics WHERE job_id = ?", [.text(id)]) { $0.optionalDouble(0) } ?? nil
+            try change(&job, best)
+            try Self.save(job, on: connection)
+            return job
+        }
+    }
+
+    func metrics(jobID: String, sinceStep: Int64?, limit: Int, offset: Int) throws -> (points: [MetricPoint], total: Int) {
+        let after = sinceStep ?? -1
+        return try database.read { connection in
+            var points: [MetricPoint] = []
+            try connection.query(
+                "SELECT \(Self.metricColumns) FROM training_metrics WHERE job_id = ? AND step > ? ORDER BY step LIMIT ? OFFSET ?",
+                [.text(jobID), .integer(after), .integer(Int64(limit)), .integer(Int64(offset))]
+            ) { row in
+                points.append(MetricPoint(
+                    step: row.int(0), epoch: row.optionalDouble(1), trainLoss: row.optionalDouble(2), evalLoss: row.optionalDouble(3),
+                    learningRate: row.optionalDouble(4), gradNorm: row.optionalDouble(5), gpuMemoryAllocatedGB: row.optionalDouble(6),
+                    gpuUtilizationPercent: row.optionalDouble(7), samplesPerSecond: row.optionalDouble(8),
+                    tokensPerSecond: row.optionalDouble(9), timestamp: row.optionalTimestamp(10)
+                ))
+            }
+            let total = try connection.first(
+                "SELECT count(*) FROM training_metrics WHERE job_id = ? AND step > ?", [.text(jobID), .integer(after)]
+            ) { Int($0.int(0)) } ?? 0
+            return (points, total)
+        }
+    }
+
+    private static func save(_ job: TrainingJob, on connection: SQLiteConnection) throws {
+        try connection.run(
+            """
+            UPDATE training_jobs SET model_name = ?, dataset_id = ?, status = ?, config = ?, progress = ?, current_step = ?,
+                total_steps = ?, current_epoch = ?, total_epochs = ?, train_loss = ?, eval_loss = ?, best_eval_loss = ?,
+                error_message = ?, updated_at = ?, started_at = ?, completed_at = ?
+            WHERE id = ?
+            """,
+            [
+                .text(job.modelName), job.datasetID.sqlite, .text(job.status.rawValue), .text(job.configJSON), .real(job.progress),
+                .integer(job.currentStep), job.totalSteps.sqlite, .integer(job.currentEpoch), job.totalEpochs.sqlite,
+                job.trainLoss.sqlite, job.evalLoss.sqlite, job.bestEvalLoss.sqlite, job.errorMessage.sqlite,
+                .integer(job.updatedAt.millisecondsSinceEpoch), job.startedAt.sqlite, job.completedAt.sqlite, .text(job.id),
+            ]
+        )
     }
 }

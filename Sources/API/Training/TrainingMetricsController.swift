@@ -1,0 +1,127 @@
+import FastCGI
+import Storage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Metrics of a job: the trainer's batch ingest and the UI's ordered list.
+struct TrainingMetricsController {
+    let jobs: any TrainingJobStore
+
+    static let maximumBatch = 1000
+
+    /// The optional numeric fields of a point, by JSON name.
+    private static let numberFields: [(name: String, path: any WritableKeyPath<MetricPoint, Double?> & Sendable)] = [
+        ("epoch", \.epoch), ("train_loss", \.trainLoss), ("eval_loss", \.evalLoss), ("learning_rate", \.learningRate),
+        ("grad_norm", \.gradNorm), ("gpu_memory_allocated_gb", \.gpuMemoryAllocatedGB),
+        ("gpu_utilization_percent", \.gpuUtilizationPercent), ("samples_per_second", \.samplesPerSecond),
+        ("tokens_per_second", \.tokensPerSecond),
+    ]
+    private static let knownFields = Set(numberFields.map(\.name) + ["step", "timestamp"])
+
+    func register(on router: inout Router) {
+        router.post("/api/training/jobs/{id:uuid}/metrics", auth: .trainer) { context in
+            let body = try context.jsonObject(allowingNonFiniteNumbers: true)
+            try FieldReader(body).rejectUnknown(["metrics"])
+            let points = try Self.points(body["metrics"])
+            let now = Timestamp.now()
+            let updated = try jobs.appendMetrics(id: context.parameter("id"), userID: context.user.userID, points: points) { job, best in
+                guard !job.status.isTerminal else {
+                    throw APIError(
+                        .conflict, "The job is \(job.status.rawValue) and takes no more metrics",
+                        details: "current status: \(job.status.rawValue)", code: "JOB_TERMINAL"
+                    )
+                }
+                if job.status == .pending { try TrainingJobController.transition(&job, to: .running, at: now) }
+                let previousStep = job.currentStep
+                if let newest = points.max(by: { $0.step < $1.step }), newest.step >= previousStep { job.currentStep = newest.step }
+                if let train = points.filter({ $0.trainLoss != nil }).max(by: { $0.step < $1.step }), train.step >= previousStep {
+                    job.trainLoss = train.trainLoss
+                }
+                if let eval = points.filter({ $0.evalLoss != nil }).max(by: { $0.step < $1.step }), eval.step >= previousStep {
+                    job.evalLoss = eval.evalLoss
+                }
+                job.bestEvalLoss = best
+                job.updatedAt = now
+            }
+            guard updated != nil else { throw APIError.notFound }
+            return .json(.object(["success": .bool(true), "accepted": .int(points.count)]))
+        }
+
+        router.get("/api/training/jobs/{id:uuid}/metrics", auth: .scope(.training)) { context in
+            let query = context.query
+            let page = try Page(query: query, defaultLimit: 1000, maximumLimit: 5000)
+            let sinceStep = try query.integer("since_step", in: 0...Int(Int64.max >> 1))
+            guard let job = try jobs.find(id: context.parameter("id"), userID: context.user.userID) else { throw APIError.notFound }
+            let (points, total) = try jobs.metrics(jobID: job.id, sinceStep: sinceStep.map(Int64.init), limit: page.limit, offset: page.offset)
+            return .list(points.map(Self.json), total: total, page: page)
+        }
+    }
+
+    /// Validates the whole batch before anything is stored; the first bad
+    /// point is named by index and field.
+    static func points(_ value: JSONValue?) throws(APIError) -> [MetricPoint] {
+        guard case .array(let elements)? = value else {
+            throw APIError.badRequest("metrics must be an array of 1 to \(maximumBatch) points")
+        }
+        guard (1...maximumBatch).contains(elements.count) else {
+            throw APIError.badRequest("metrics must hold 1 to \(maximumBatch) points, not \(elements.count)")
+        }
+        var points: [MetricPoint] = []
+        points.reserveCapacity(elements.count)
+        for (index, element) in elements.enumerated() {
+            let at = "metrics[\(index)]"
+            guard case .object(let object) = element else { throw APIError.badRequest("\(at) must be an object, not \(element.typeName)") }
+            if let unknown = object.keys.first(where: { !knownFields.contains($0) }) {
+                throw APIError.badRequest("\(at).\(unknown) is not a metrics field")
+            }
+            var point: MetricPoint
+            switch object["step"] {
+            case .int(let step)? where step >= 0:
+                point = MetricPoint(step: step)
+            case nil, .null?:
+                throw APIError.badRequest("\(at).step is required")
+            default:
+                throw APIError.badRequest("\(at).step must be an integer ≥ 0")
+            }
+            for (name, path) in numberFields {
+                switch object[name] {
+                case nil, .null?:
+                    break
+                case .int(let number)?:
+                    point[keyPath: path] = Double(number)
+                case .double(let number)?:
+                    guard number.isFinite else { throw APIError.badRequest("\(at).\(name) must be a finite number, not \(number)") }
+                    point[keyPath: path] = number
+                case let other?:
+                    throw APIError.badRequest("\(at).\(name) must be a number, not \(other.typeName)")
+                }
+            }
+            switch object["timestamp"] {
+            case nil, .null?:
+                break
+            case .string(let text)?:
+                guard let time = Timestamp(iso8601: text) else { throw APIError.badRequest("\(at).timestamp must be an ISO 8601 time") }
+                point.timestamp = time
+            case let other?:
+                throw APIError.badRequest("\(at).timestamp must be an ISO 8601 string, not \(other.typeName)")
+            }
+            points.append(point)
+        }
+        return points
+    }
+
+    /// A point as clients see it, with `perplexity` = exp(eval_loss) where eval_loss is finite and below 100.
+    static func json(_ point: MetricPoint) -> JSONValue {
+        let perplexity = point.evalLoss.flatMap { $0.isFinite && $0 < 100 ? exp($0) : nil }
+        return .object([
+            "step": .int(point.step), "epoch": .double(point.epoch), "train_loss": .double(point.trainLoss),
+            "eval_loss": .double(point.evalLoss), "learning_rate": .double(point.learningRate), "grad_norm": .double(point.gradNorm),
+            "gpu_memory_allocated_gb": .double(point.gpuMemoryAllocatedGB),
+            "gpu_utilization_percent": .double(point.gpuUtilizationPercent),
+            "samples_per_second": .double(point.samplesPerSecond), "tokens_per_second": .double(point.tokensPerSecond),
+            "timestamp": .string(point.timestamp?.iso8601), "perplexity": .double(perplexity),
+        ])
+    }
+}
