@@ -11,14 +11,14 @@ struct SQLiteStoreTests {
         let store = directory.store()
         #expect(try store.schemaVersion() == 0)
         try store.migrate()
-        #expect(try store.schemaVersion() == 1)
+        #expect(try store.schemaVersion() == SQLiteStore.latestSchemaVersion)
         try store.apiKeys.insert(keyRecord(userID: "u", name: "kept"))
         try store.migrate()
-        #expect(try store.schemaVersion() == 1)
+        #expect(try store.schemaVersion() == SQLiteStore.latestSchemaVersion)
         // A second store (another process) migrating the same file changes nothing either.
         let again = directory.store()
         try again.migrate()
-        #expect(try again.schemaVersion() == 1)
+        #expect(try again.schemaVersion() == SQLiteStore.latestSchemaVersion)
         #expect(try again.apiKeys.list(userID: "u", limit: 10, offset: 0).total == 1)
         try store.ping()
     }
@@ -31,7 +31,7 @@ struct SQLiteStoreTests {
             do { try stores[index].migrate() } catch { failures.add("\(error)") }
         }
         #expect(failures.all.isEmpty)
-        for store in stores { #expect(try store.schemaVersion() == 1) }
+        for store in stores { #expect(try store.schemaVersion() == SQLiteStore.latestSchemaVersion) }
     }
 
     // MARK: API keys

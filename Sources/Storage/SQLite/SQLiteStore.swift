@@ -11,6 +11,9 @@ public final class SQLiteStore: Store {
         trainingJobs = SQLiteTrainingJobStore(database: database)
     }
 
+    /// The schema version this build migrates to.
+    public static var latestSchemaVersion: Int { SQLiteMigrations.latestVersion }
+
     public func migrate() throws {
         try database.write { connection in
             try connection.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
