@@ -4,7 +4,10 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-ensure_packages python3
+ensure_packages python3 python3-pip
+# The OpenAPI test checks the document with an independent validator.
+python3 -c "import openapi_spec_validator" 2>/dev/null || python3 -m pip install -q openapi-spec-validator ||
+    python3 -m pip install -q --break-system-packages openapi-spec-validator
 command -v swift >/dev/null || die "swift is not on PATH"
 cd "$REPO"
 log "building (debug, with tests)"

@@ -44,12 +44,22 @@ public final class Application: Responder {
         self.settings = settings
         self.logger = logger
         var router = Router()
-        HealthController(store: store, version: settings.version).register(on: &router)
+        let openAPI = OpenAPIBox()
+        HealthController(store: store, version: settings.version, openAPI: openAPI).register(on: &router)
         TrainingController(jobs: store.trainingJobs).register(on: &router)
         TrainingJobController(jobs: store.trainingJobs).register(on: &router)
         TrainingMetricsController(jobs: store.trainingJobs).register(on: &router)
         APIKeyController(keys: store.apiKeys).register(on: &router)
         self.router = router
+        openAPI.value = OpenAPIDocument.build(router: router, version: settings.version)
+    }
+
+    /// The OpenAPI document served at `/api/openapi.json`.
+    public var openAPIDocument: JSONValue { OpenAPIDocument.build(router: router, version: settings.version) }
+
+    /// Method and pattern of every documented operation.
+    public static var documentedOperations: [(method: String, pattern: String)] {
+        OpenAPIDocument.operations.map { ($0.method, $0.pattern) }
     }
 
     /// Starts the thread that flushes API-key usage every `usageFlushInterval`.

@@ -1,12 +1,21 @@
 import FastCGI
 import Storage
 
-/// `GET /api/health`: liveness plus a database round trip.
+/// Holds the OpenAPI document, which can only be built once the router is complete.
+final class OpenAPIBox: @unchecked Sendable {
+    // @unchecked: written once during Application.init, before any request.
+    var value: JSONValue = .null
+}
+
+/// `GET /api/health`: liveness plus a database round trip; `GET /api/openapi.json`.
 struct HealthController {
     let store: any Store
     let version: String
+    /// Built once, after every route is registered.
+    let openAPI: OpenAPIBox
 
     func register(on router: inout Router) {
+        router.get("/api/openapi.json", auth: .none) { _ in .json(openAPI.value) }
         router.get("/api/health", auth: .none) { _ in
             do {
                 try store.ping()

@@ -1,0 +1,159 @@
+/// One documented operation of the API.
+struct DocumentedOperation {
+    var method: String
+    /// The router's pattern, e.g. `/api/training/jobs/{id:uuid}`.
+    var pattern: String
+    var tag: String
+    var summary: String
+    var query: [(name: String, schema: JSONValue, description: String)] = []
+    var requestBody: JSONValue?
+    /// Status → (description, schema); errors get the Error schema.
+    var responses: [(status: Int, description: String, schema: JSONValue?)]
+}
+
+/// The OpenAPI 3.1 document of the API, built from `operations`. A test
+/// keeps `operations` and the router's routes the same set.
+enum OpenAPIDocument {
+    static let pagination: [(name: String, schema: JSONValue, description: String)] = [
+        ("limit", .object(["type": .string("integer"), "minimum": .int(1), "maximum": .int(200), "default": .int(50)]), "Page size."),
+        ("offset", .object(["type": .string("integer"), "minimum": .int(0), "default": .int(0)]), "Items to skip."),
+    ]
+
+    static let operations: [DocumentedOperation] = [
+        DocumentedOperation(method: "GET", pattern: "/api/health", tag: "health", summary: "Liveness and a database round trip.",
+            responses: [(200, "Healthy.", Schema.ref("Health")), (503, "The database can't be reached.", Schema.ref("Health"))]),
+        DocumentedOperation(method: "GET", pattern: "/api/openapi.json", tag: "health", summary: "This document.",
+            responses: [(200, "The OpenAPI 3.1 document.", Schema.object)]),
+        DocumentedOperation(method: "GET", pattern: "/api/training/stats", tag: "training", summary: "The caller's jobs counted by status.",
+            responses: [(200, "Counts; total_jobs is their sum.", Schema.ref("TrainingStats"))]),
+        DocumentedOperation(method: "GET", pattern: "/api/training/jobs", tag: "training", summary: "The caller's jobs, newest first.",
+            query: pagination + [
+                ("status", Schema.enumeration(Schema.statuses), "Only jobs in this status."),
+                ("model_name", Schema.string, "Only jobs of this model."),
+            ],
+            responses: [(200, "A page of jobs.", Schema.list(Schema.ref("TrainingJob")))]),
+        DocumentedOperation(method: "POST", pattern: "/api/training/jobs", tag: "training", summary: "Create a pending job.",
+            requestBody: Schema.ref("NewTrainingJob"),
+            responses: [(201, "The job, with its job_token (shown this once).", Schema.resource(Schema.ref("TrainingJob")))]),
+        DocumentedOperation(method: "GET", pattern: "/api/training/jobs/{id:uuid}", tag: "training", summary: "One job.",
+            responses: [(200, "The job.", Schema.resource(Schema.ref("TrainingJob")))]),
+        DocumentedOperation(method: "PATCH", pattern: "/api/training/jobs/{id:uuid}", tag: "training",
+            summary: "Report progress or change status (trainer: the job's token, or a key/session with scope training).",
+            requestBody: Schema.ref("TrainingJobUpdate"),
+            responses: [(200, "The updated job.", Schema.resource(Schema.ref("TrainingJob"))), (409, "Illegal status transition (code INVALID_STATUS_TRANSITION).", nil)]),
+        DocumentedOperation(method: "POST", pattern: "/api/training/jobs/{id:uuid}/cancel", tag: "training", summary: "Cancel a job.",
+            responses: [(200, "Cancelled.", Schema.ref("Action")), (409, "The job is already terminal (code INVALID_STATUS_TRANSITION).", nil)]),
+        DocumentedOperation(method: "POST", pattern: "/api/training/jobs/{id:uuid}/restart", tag: "training",
+            summary: "Start a new pending job like a failed or cancelled one.",
+            responses: [(201, "The new job (resumed_from_job_id is the old one), with its job_token.", Schema.resource(Schema.ref("TrainingJob"))), (409, "The job is neither failed nor cancelled.", nil)]),
+        DocumentedOperation(method: "POST", pattern: "/api/training/jobs/{id:uuid}/metrics", tag: "training",
+            summary: "Report 1–1000 metric points (trainer). Idempotent per step; the first points start a pending job.",
+            requestBody: Schema.ref("MetricsBatch"),
+            responses: [(200, "Stored.", Schema.ref("MetricsAccepted")), (409, "The job is terminal (code JOB_TERMINAL).", nil)]),
+        DocumentedOperation(method: "GET", pattern: "/api/training/jobs/{id:uuid}/metrics", tag: "training", summary: "A job's metric points by step.",
+            query: [
+                ("limit", .object(["type": .string("integer"), "minimum": .int(1), "maximum": .int(5000), "default": .int(1000)]), "Page size."),
+                ("offset", .object(["type": .string("integer"), "minimum": .int(0), "default": .int(0)]), "Points to skip."),
+                ("since_step", .object(["type": .string("integer"), "minimum": .int(0)]), "Only points with a larger step (incremental polling)."),
+            ],
+            responses: [(200, "A page of points.", Schema.list(Schema.ref("MetricPoint")))]),
+        DocumentedOperation(method: "GET", pattern: "/api/user/api-keys", tag: "api-keys", summary: "The caller's active API keys (session token only).",
+            query: pagination, responses: [(200, "A page of keys; never the key or its hash.", Schema.list(Schema.ref("APIKey")))]),
+        DocumentedOperation(method: "POST", pattern: "/api/user/api-keys", tag: "api-keys", summary: "Create an API key (session token only).",
+            requestBody: Schema.ref("NewAPIKey"),
+            responses: [(201, "The key; data.key is shown this once.", Schema.resource(Schema.ref("APIKey"))), (409, "Name in use (code DUPLICATE_NAME).", nil)]),
+        DocumentedOperation(method: "DELETE", pattern: "/api/user/api-keys/{id:uuid}", tag: "api-keys",
+            summary: "Revoke an API key at once, in every worker (session token only).",
+            responses: [(200, "Revoked.", Schema.ref("Action"))]),
+    ]
+
+    /// `/api/x/{id:uuid}` → `/api/x/{id}`
+    static func openAPIPath(_ pattern: String) -> String {
+        pattern.split(separator: "/", omittingEmptySubsequences: false).map { part in
+            part.hasPrefix("{") ? "{" + part.dropFirst().prefix { $0 != ":" && $0 != "}" } + "}" : String(part)
+        }.joined(separator: "/")
+    }
+
+    static func security(_ auth: AuthRequirement) -> JSONValue {
+        switch auth {
+        case .none: .array([])
+        case .session: .array([.object(["sessionToken": .array([])])])
+        case .scope, .trainer:
+            .array([
+                .object(["apiKey": .array([])]), .object(["workspaceApiKey": .array([])]), .object(["sessionToken": .array([])]),
+            ])
+        }
+    }
+
+    /// The document for the routes of `router`.
+    static func build(router: Router, version: String) -> JSONValue {
+        var paths = JSONObject()
+        for operation in operations {
+            guard let route = router.routes.first(where: { $0.method == operation.method && $0.pattern == operation.pattern }) else { continue }
+            let path = openAPIPath(operation.pattern)
+            var parameters: [JSONValue] = operation.pattern.contains("{id:uuid}")
+                ? [.object(["name": .string("id"), "in": .string("path"), "required": .bool(true), "schema": Schema.uuid])] : []
+            for item in operation.query {
+                parameters.append(.object(["name": .string(item.name), "in": .string("query"), "required": .bool(false), "schema": item.schema, "description": .string(item.description)]))
+            }
+            var responses = JSONObject()
+            for response in operation.responses {
+                let schema = response.schema ?? Schema.ref("Error")
+                responses[String(response.status)] = .object([
+                    "description": .string(response.description),
+                    "content": .object(["application/json": .object(["schema": schema])]),
+                ])
+            }
+            for (status, description) in standardErrors(route.auth, hasBody: operation.requestBody != nil) where responses[String(status)] == nil {
+                responses[String(status)] = .object([
+                    "description": .string(description), "content": .object(["application/json": .object(["schema": Schema.ref("Error")])]),
+                ])
+            }
+            var item = JSONObject([
+                ("operationId", .string(operationID(method: operation.method, path: path))),
+                ("tags", .array([.string(operation.tag)])), ("summary", .string(operation.summary)),
+                ("security", security(route.auth)), ("parameters", .array(parameters)), ("responses", .object(responses)),
+            ])
+            if let body = operation.requestBody {
+                let content = JSONValue.object(["application/json": JSONValue.object(["schema": body])])
+                item["requestBody"] = JSONValue.object(["required": JSONValue.bool(true), "content": content])
+            }
+            var methods = paths[path].flatMap { if case .object(let object) = $0 { object } else { nil } } ?? JSONObject()
+            methods[operation.method.lowercased()] = .object(item)
+            paths[path] = .object(methods)
+        }
+        return .object([
+            "openapi": .string("3.1.0"),
+            "info": .object([
+                "title": .string("Fine-tuning platform API"), "version": .string(version),
+                "description": .string("Timestamps are ISO 8601 in UTC. Errors are {error, details?, code?}. API-key responses carry X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset; 429 carries Retry-After."),
+            ]),
+            "paths": .object(paths),
+            "components": .object([
+                "schemas": .object(JSONObject(Schema.components)),
+                "securitySchemes": .object([
+                    "apiKey": .object(["type": .string("apiKey"), "in": .string("header"), "name": .string("X-API-Key"), "description": .string("wak_ + 32 base62 characters; also accepted as Authorization: Bearer wak_…")]),
+                    "workspaceApiKey": .object(["type": .string("apiKey"), "in": .string("header"), "name": .string("X-Workspace-API-Key")]),
+                    "sessionToken": .object(["type": .string("http"), "scheme": .string("bearer"), "bearerFormat": .string("JWT"), "description": .string("A Supabase access token (HS256, or ES256/RS256 from the configured JWKS). Trainer routes also take the job's own token (wjt_…) here.")]),
+                ]),
+            ]),
+        ])
+    }
+
+    private static func standardErrors(_ auth: AuthRequirement, hasBody: Bool) -> [(Int, String)] {
+        var errors: [(Int, String)] = [(500, "Unexpected error (nothing leaked).")]
+        if auth != .none {
+            errors += [(401, "Missing or invalid credential."), (403, "Credential without the needed scope (code INSUFFICIENT_SCOPE)."), (429, "Rate limit exceeded (Retry-After).")]
+        }
+        if hasBody { errors += [(400, "Invalid body; details names the field."), (413, "Body too large."), (415, "Not application/json.")] }
+        return errors
+    }
+}
+
+/// `GET /api/training/jobs/{id}` → `getApiTrainingJobsId`
+private func operationID(method: String, path: String) -> String {
+    method.lowercased() + path.split(separator: "/").map { part in
+        let word = part.filter { $0 != "{" && $0 != "}" && $0 != "." && $0 != "-" }
+        return word.prefix(1).uppercased() + word.dropFirst()
+    }.joined()
+}

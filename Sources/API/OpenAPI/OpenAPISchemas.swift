@@ -1,0 +1,93 @@
+/// JSON Schema pieces of the OpenAPI document.
+enum Schema {
+    static func ref(_ name: String) -> JSONValue { .object(["$ref": .string("#/components/schemas/\(name)")]) }
+    static let string = JSONValue.object(["type": .string("string")])
+    static let uuid = JSONValue.object(["type": .string("string"), "format": .string("uuid")])
+    static let dateTime = JSONValue.object(["type": .string("string"), "format": .string("date-time")])
+    static let integer = JSONValue.object(["type": .string("integer")])
+    static let number = JSONValue.object(["type": .string("number")])
+    static let boolean = JSONValue.object(["type": .string("boolean")])
+    static let object = JSONValue.object(["type": .string("object")])
+
+    static func nullable(_ type: String, format: String? = nil) -> JSONValue {
+        var schema = JSONObject([("type", .array([.string(type), .string("null")]))])
+        if let format { schema["format"] = .string(format) }
+        return .object(schema)
+    }
+
+    static func array(_ items: JSONValue) -> JSONValue { .object(["type": .string("array"), "items": items]) }
+
+    static func enumeration(_ values: [String]) -> JSONValue {
+        .object(["type": .string("string"), "enum": .array(values.map { .string($0) })])
+    }
+
+    static func object(_ properties: [(String, JSONValue)], required: [String] = [], closed: Bool = false) -> JSONValue {
+        var schema = JSONObject([("type", .string("object")), ("properties", .object(JSONObject(properties)))])
+        if !required.isEmpty { schema["required"] = .array(required.map { .string($0) }) }
+        if closed { schema["additionalProperties"] = .bool(false) }
+        return .object(schema)
+    }
+
+    /// `{"id", "data": <data>}`
+    static func resource(_ data: JSONValue) -> JSONValue {
+        object([("id", uuid), ("data", data)], required: ["id", "data"])
+    }
+
+    /// `{"data": [<item>], "total", "limit", "offset"}`
+    static func list(_ item: JSONValue) -> JSONValue {
+        object([("data", array(item)), ("total", integer), ("limit", integer), ("offset", integer)], required: ["data", "total", "limit", "offset"])
+    }
+
+    static let statuses = ["pending", "running", "paused", "completed", "failed", "cancelled"]
+    static let scopes = ["all", "training", "analytics", "datasets", "models", "notifications"]
+
+    static let components: [(String, JSONValue)] = [
+        ("Error", object([("error", string), ("details", string), ("code", string)], required: ["error"])),
+        ("Action", object([("success", boolean), ("message", string)], required: ["success"])),
+        ("Health", object([("status", string), ("version", string), ("database", enumeration(["ok", "unavailable"]))], required: ["status", "version", "database"])),
+        ("TrainingStats", object(
+            ["total_jobs", "completed", "running", "failed", "pending", "cancelled", "paused"].map { ($0, integer) },
+            required: ["total_jobs", "completed", "running", "failed", "pending", "cancelled", "paused"]
+        )),
+        ("TrainingJob", object([
+            ("id", uuid), ("user_id", string), ("model_name", string), ("dataset_id", nullable("string", format: "uuid")),
+            ("status", enumeration(statuses)), ("config", object), ("progress", number), ("current_step", integer),
+            ("total_steps", nullable("integer")), ("current_epoch", integer), ("total_epochs", nullable("integer")),
+            ("train_loss", nullable("number")), ("eval_loss", nullable("number")), ("best_eval_loss", nullable("number")),
+            ("error_message", nullable("string")), ("resumed_from_job_id", nullable("string", format: "uuid")),
+            ("created_at", dateTime), ("updated_at", dateTime), ("started_at", nullable("string", format: "date-time")),
+            ("completed_at", nullable("string", format: "date-time")),
+            ("job_token", .object(["type": .string("string"), "description": .string("Only in the create and restart responses: the job's own token for PATCH and metrics.")])),
+        ], required: ["id", "user_id", "model_name", "status", "config", "progress", "current_step", "created_at", "updated_at"])),
+        ("NewTrainingJob", object([
+            ("model_name", .object(["type": .string("string"), "minLength": .int(1), "maxLength": .int(200)])),
+            ("dataset_id", nullable("string", format: "uuid")), ("config", object), ("total_steps", integer), ("total_epochs", integer),
+        ], required: ["model_name"], closed: true)),
+        ("TrainingJobUpdate", object([
+            ("status", enumeration(statuses)), ("progress", .object(["type": .string("number"), "minimum": .int(0), "maximum": .int(100)])),
+            ("current_step", integer), ("total_steps", integer), ("current_epoch", integer), ("total_epochs", integer),
+            ("error_message", nullable("string")),
+        ], closed: true)),
+        ("MetricPoint", object([
+            ("step", .object(["type": .string("integer"), "minimum": .int(0)])), ("epoch", nullable("number")),
+            ("train_loss", nullable("number")), ("eval_loss", nullable("number")), ("learning_rate", nullable("number")),
+            ("grad_norm", nullable("number")), ("gpu_memory_allocated_gb", nullable("number")),
+            ("gpu_utilization_percent", nullable("number")), ("samples_per_second", nullable("number")),
+            ("tokens_per_second", nullable("number")), ("timestamp", nullable("string", format: "date-time")),
+            ("perplexity", .object(["type": .array([.string("number"), .string("null")]), "description": .string("exp(eval_loss) when eval_loss is finite and below 100; responses only.")])),
+        ], required: ["step"])),
+        ("MetricsBatch", object([
+            ("metrics", .object(["type": .string("array"), "minItems": .int(1), "maxItems": .int(1000), "items": ref("MetricPoint")]))
+        ], required: ["metrics"], closed: true)),
+        ("MetricsAccepted", object([("success", boolean), ("accepted", integer)], required: ["success", "accepted"])),
+        ("APIKey", object([
+            ("id", uuid), ("name", string), ("key_prefix", string), ("scopes", array(enumeration(scopes))), ("created_at", dateTime),
+            ("last_used_at", nullable("string", format: "date-time")), ("request_count", integer),
+            ("key", .object(["type": .string("string"), "description": .string("Only in the create response: the full key, shown this once.")])),
+        ], required: ["id", "name", "key_prefix", "scopes", "created_at", "request_count"])),
+        ("NewAPIKey", object([
+            ("name", .object(["type": .string("string"), "minLength": .int(1), "maxLength": .int(100)])),
+            ("scopes", array(enumeration(scopes))),
+        ], required: ["name"], closed: true)),
+    ]
+}

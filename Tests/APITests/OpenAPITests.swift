@@ -1,0 +1,54 @@
+import API
+import FastCGI
+import Foundation
+import Testing
+
+/// The OpenAPI document stays true to the router.
+@Suite struct OpenAPITests {
+    @Test func everyRouteIsDocumentedAndEveryDocumentedOperationIsARoute() throws {
+        let env = try TestEnvironment()
+        let routes = Set(env.app.router.routes.map { "\($0.method) \($0.pattern)" })
+        let documented = Set(Application.documentedOperations.map { "\($0.method) \($0.pattern)" })
+        #expect(routes.subtracting(documented).isEmpty, "routes missing from the document: \(routes.subtracting(documented).sorted())")
+        #expect(documented.subtracting(routes).isEmpty, "documented operations with no route: \(documented.subtracting(routes).sorted())")
+    }
+
+    @Test func theServedDocumentHasEveryPathMethodAndScheme() throws {
+        let env = try TestEnvironment()
+        let response = env.get("/api/openapi.json")
+        #expect(response.status.code == 200)
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any])
+        #expect(document["openapi"] as? String == "3.1.0")
+        let paths = try #require(document["paths"] as? [String: [String: Any]])
+        for route in env.app.router.routes {
+            let path = route.pattern.replacingOccurrences(of: ":uuid", with: "")
+            #expect(paths[path]?[route.method.lowercased()] != nil, "\(route.method) \(path)")
+        }
+        let components = try #require(document["components"] as? [String: Any])
+        let schemes = try #require(components["securitySchemes"] as? [String: Any])
+        #expect(Set(schemes.keys) == ["apiKey", "workspaceApiKey", "sessionToken"])
+        let schemas = try #require(components["schemas"] as? [String: Any])
+        #expect(schemas["Error"] != nil && schemas["TrainingJob"] != nil)
+    }
+
+    /// The document is valid OpenAPI 3.1 by an independent validator
+    /// (openapi-spec-validator, installed by deploy/test.sh).
+    @Test func theDocumentPassesOpenAPISpecValidator() throws {
+        let env = try TestEnvironment()
+        let path = env.directory + "/openapi.json"
+        try Data(env.get("/api/openapi.json").body).write(to: URL(fileURLWithPath: path))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [
+            "python3", "-c",
+            "import json, sys; from openapi_spec_validator import validate; validate(json.load(open(sys.argv[1]))); print('valid')", path,
+        ]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(text)")
+    }
+}
