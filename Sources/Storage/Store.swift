@@ -67,6 +67,9 @@ public protocol TrainingJobStore: Sendable {
     func appendMetrics(
         id: String, userID: String, points: [MetricPoint], _ change: (inout TrainingJob, _ bestEvalLoss: Double?) throws -> Void
     ) throws -> TrainingJob?
+    /// Aggregates over the user's jobs matching `filter`: one result for the
+    /// whole set, or one per model name (sorted) when `byModel`.
+    func aggregate(userID: String, filter: AggregateFilter, byModel: Bool) throws -> [MetricsAggregate]
     /// The job's points ordered by step, those after `sinceStep` when given, and how many match in all.
     func metrics(jobID: String, sinceStep: Int64?, limit: Int, offset: Int) throws -> (points: [MetricPoint], total: Int)
 }

@@ -79,6 +79,15 @@ enum Schema {
         ("MetricsBatch", object([
             ("metrics", .object(["type": .string("array"), "minItems": .int(1), "maxItems": .int(1000), "items": ref("MetricPoint")]))
         ], required: ["metrics"], closed: true)),
+        ("MetricsAggregate", object([
+            ("model_name", string), ("jobs", integer), ("jobs_with_metrics", integer), ("total_steps", integer),
+            ("best_eval_loss", .object(["oneOf": .array([
+                object([("value", number), ("job_id", uuid), ("step", integer)], required: ["value", "job_id", "step"]),
+                .object(["type": .string("null")]),
+            ])])),
+            ("avg_final_train_loss", nullable("number")), ("avg_final_eval_loss", nullable("number")),
+            ("avg_samples_per_second", nullable("number")), ("groups", array(ref("MetricsAggregate"))),
+        ], required: ["jobs", "jobs_with_metrics", "total_steps", "best_eval_loss", "avg_final_train_loss", "avg_final_eval_loss", "avg_samples_per_second"])),
         ("MetricsAccepted", object([("success", boolean), ("accepted", integer)], required: ["success", "accepted"])),
         ("APIKey", object([
             ("id", uuid), ("name", string), ("key_prefix", string), ("scopes", array(enumeration(scopes))), ("created_at", dateTime),

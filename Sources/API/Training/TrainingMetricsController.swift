@@ -49,6 +49,28 @@ struct TrainingMetricsController {
             return .json(.object(["success": .bool(true), "accepted": .int(points.count)]))
         }
 
+        router.get("/api/training/metrics/aggregate", auth: .scope(.training)) { context in
+            let query = context.query
+            let from = try Self.time(query["from"], name: "from", endOfDay: false)
+            let to = try Self.time(query["to"], name: "to", endOfDay: true)
+            if let from, let to, from >= to { throw APIError.badRequest("from must be before to", message: "Invalid query parameter") }
+            var byModel = false
+            if let groupBy = query["group_by"] {
+                guard groupBy == "model_name" else { throw APIError.badRequest("group_by must be model_name", message: "Invalid query parameter") }
+                byModel = true
+            }
+            let filter = AggregateFilter(from: from, to: to, modelName: query["model_name"].flatMap { $0.isEmpty ? nil : $0 })
+            let userID = try context.user.userID
+            guard var body = try jobs.aggregate(userID: userID, filter: filter, byModel: false).first.map(Self.json) else {
+                throw APIError.internalError
+            }
+            if byModel, case .object(var object) = body {
+                object["groups"] = .array(try jobs.aggregate(userID: userID, filter: filter, byModel: true).map(Self.json))
+                body = .object(object)
+            }
+            return .json(body)
+        }
+
         router.get("/api/training/jobs/{id:uuid}/metrics", auth: .scope(.training)) { context in
             let query = context.query
             let page = try Page(query: query, defaultLimit: 1000, maximumLimit: 5000)
@@ -110,6 +132,30 @@ struct TrainingMetricsController {
             points.append(point)
         }
         return points
+    }
+
+    /// A date (`2025-12-19`: its start, or with `endOfDay` the start of the next day) or a date-time.
+    static func time(_ text: String?, name: String, endOfDay: Bool) throws(APIError) -> Timestamp? {
+        guard let text, !text.isEmpty else { return nil }
+        guard let time = Timestamp(iso8601: text) else {
+            throw APIError.badRequest("\(name) must be a date (YYYY-MM-DD) or an ISO 8601 time", message: "Invalid query parameter")
+        }
+        return endOfDay && text.utf8.count == 10 ? time.adding(seconds: 86_400) : time
+    }
+
+    static func json(_ aggregate: MetricsAggregate) -> JSONValue {
+        var object = JSONObject()
+        if let modelName = aggregate.modelName { object["model_name"] = .string(modelName) }
+        object["jobs"] = .int(aggregate.jobs)
+        object["jobs_with_metrics"] = .int(aggregate.jobsWithMetrics)
+        object["total_steps"] = .int(aggregate.totalSteps)
+        object["best_eval_loss"] = aggregate.bestEvalLoss.map { best in
+            .object(["value": .double(best.value), "job_id": .string(best.jobID), "step": .int(best.step)])
+        } ?? .null
+        object["avg_final_train_loss"] = .double(aggregate.averageFinalTrainLoss)
+        object["avg_final_eval_loss"] = .double(aggregate.averageFinalEvalLoss)
+        object["avg_samples_per_second"] = .double(aggregate.averageSamplesPerSecond)
+        return .object(object)
     }
 
     /// A point as clients see it, with `perplexity` = exp(eval_loss) where eval_loss is finite and below 100.

@@ -136,6 +136,66 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
         }
     }
 
+    func aggregate(userID: String, filter: AggregateFilter, byModel: Bool) throws -> [MetricsAggregate] {
+        var conditions = "user_id = ? AND created_at >= ? AND created_at < ?"
+        var values: [SQLiteValue] = [
+            .text(userID), .integer(filter.from?.millisecondsSinceEpoch ?? Int64.min), .integer(filter.to?.millisecondsSinceEpoch ?? Int64.max),
+        ]
+        if let modelName = filter.modelName {
+            conditions += " AND model_name = ?"
+            values.append(.text(modelName))
+        }
+        let jobs = "SELECT id, model_name, current_step, train_loss, eval_loss, best_eval_loss FROM training_jobs WHERE \(conditions)"
+        let group = byModel ? "j.model_name" : "NULL"
+        return try database.read { connection in
+            var results: [MetricsAggregate] = []
+            try connection.query(
+                """
+                WITH j AS (\(jobs)),
+                m AS (
+                    SELECT job_id, sum(samples_per_second) AS sps_sum, count(samples_per_second) AS sps_count
+                    FROM training_metrics WHERE job_id IN (SELECT id FROM j) GROUP BY job_id
+                )
+                SELECT \(group), count(*), count(m.job_id), coalesce(sum(j.current_step), 0),
+                    avg(CASE WHEN m.job_id IS NOT NULL THEN j.train_loss END),
+                    avg(CASE WHEN m.job_id IS NOT NULL THEN j.eval_loss END),
+                    sum(m.sps_sum) / nullif(sum(m.sps_count), 0)
+                FROM j LEFT JOIN m ON m.job_id = j.id
+                \(byModel ? "GROUP BY j.model_name ORDER BY j.model_name" : "")
+                """,
+                values
+            ) { row in
+                guard row.int(1) > 0 || !byModel else { return }
+                results.append(MetricsAggregate(
+                    modelName: row.optionalString(0), jobs: Int(row.int(1)), jobsWithMetrics: Int(row.int(2)), totalSteps: row.int(3),
+                    bestEvalLoss: nil, averageFinalTrainLoss: row.optionalDouble(4), averageFinalEvalLoss: row.optionalDouble(5),
+                    averageSamplesPerSecond: row.optionalDouble(6)
+                ))
+            }
+            // The lowest best_eval_loss per group, then the first step that reached it.
+            var bests: [String?: (Double, String)] = [:]
+            try connection.query(
+                """
+                WITH j AS (\(jobs))
+                SELECT grouping, id, best_eval_loss FROM (
+                    SELECT \(group) AS grouping, j.id, j.best_eval_loss,
+                        row_number() OVER (PARTITION BY \(group) ORDER BY j.best_eval_loss, j.id) AS rank
+                    FROM j WHERE j.best_eval_loss IS NOT NULL
+                ) WHERE rank = 1
+                """,
+                values
+            ) { row in bests[row.optionalString(0)] = (row.double(2), row.string(1)) }
+            for index in results.indices {
+                guard let (value, jobID) = bests[results[index].modelName] else { continue }
+                let step = try connection.first(
+                    "SELECT min(step) FROM training_metrics WHERE job_id = ? AND eval_loss = ?", [.text(jobID), .real(value)]
+                ) { $0.optionalInt(0) } ?? nil
+                results[index].bestEvalLoss = MetricsAggregate.Best(value: value, jobID: jobID, step: step ?? 0)
+            }
+            return results
+        }
+    }
+
     func metrics(jobID: String, sinceStep: Int64?, limit: Int, offset: Int) throws -> (points: [MetricPoint], total: Int) {
         let after = sinceStep ?? -1
         return try database.read { connection in
