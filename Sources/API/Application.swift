@@ -119,6 +119,8 @@ public final class Application: Responder {
                 throw APIError(.headerFieldsTooLarge, "Request headers too large", details: "the limit is \(limit) bytes")
             case .bodyIncomplete:
                 throw APIError.badRequest("the body ended before Content-Length bytes", message: "Incomplete request body")
+            case .invalidContentLength:
+                throw APIError.badRequest("Content-Length must be a non-negative integer", message: "Invalid Content-Length")
             }
         }
         let route: Router.Route
@@ -141,7 +143,7 @@ public final class Application: Responder {
             if case .apiKey(let keyID, _) = caller.credential {
                 let now = Timestamp.now()
                 if let rateLimiter {
-                    let decision = rateLimiter.check(keyID: keyID, nowMilliseconds: now.millisecondsSinceEpoch)
+                    let decision = rateLimiter.check(keyID: keyID, nowMilliseconds: RateLimiter.monotonicMilliseconds())
                     rateHeaders = decision.headers
                     guard decision.allowed else {
                         var error = APIError(.tooManyRequests, "Rate limit exceeded", details: "at most \(decision.limit) requests per window", code: "RATE_LIMITED")

@@ -16,11 +16,6 @@ enum FastCGILibrary {
         FCGX_Init() == 0
     }
 
-    /// Makes libfcgi stop accepting: a thread that comes back to
-    /// `FCGX_Accept_r` no longer calls `accept()`.
-    static func markShutdownPending() {
-        FCGX_ShutdownPending()
-    }
 }
 
 /// Limits the transport enforces before the application sees a request.
@@ -178,6 +173,10 @@ final class FastCGISlot: @unchecked Sendable {
         let declaredLength = cgi.contentLength.flatMap { Int($0) }
         if let declaredLength { headers["content-length"] = String(declaredLength) }
         request.headers = HeaderFields(lowercasedNames: headers)
+        if let text = cgi.contentLength, !text.isEmpty, (declaredLength ?? -1) < 0 {
+            request.rejection = .invalidContentLength
+            return request
+        }
 
         if let declaredLength, declaredLength > limits.maxBodyBytes {
             request.rejection = .bodyTooLarge(limit: limits.maxBodyBytes)

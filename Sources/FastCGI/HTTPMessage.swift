@@ -69,6 +69,8 @@ public enum TransportRejection: Sendable, Equatable {
     case paramsTooLarge(limit: Int)
     /// The body ended before `CONTENT_LENGTH` bytes arrived.
     case bodyIncomplete
+    /// `CONTENT_LENGTH` was not a non-negative number.
+    case invalidContentLength
 }
 
 /// A request as the application sees it: plain Swift values, no FastCGI.

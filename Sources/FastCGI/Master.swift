@@ -154,8 +154,10 @@ public final class PoolMaster {
     }
 
     private func stopWorkers() -> Int32 {
-        for slot in slots where slot.pid > 0 { kill(slot.pid, SIGTERM) }
+        // Refuse new connections first; what is already queued is still
+        // accepted by the draining workers.
         if ownsListener { shutdown(listenFD, Int32(SHUT_RD)) }
+        for slot in slots where slot.pid > 0 { kill(slot.pid, SIGTERM) }
         let deadline = monotonicSeconds() + settings.shutdownTimeout + 2
         var childSignal = signalSet([SIGCHLD])
         while slots.contains(where: { $0.pid > 0 }) {

@@ -14,11 +14,19 @@ public struct WorkerSettings: Sendable {
     public var limits: TransportLimits
     /// How long in-flight requests may run after SIGTERM before the worker exits anyway.
     public var drainTimeout: Double
+    /// The master shuts the listening socket down when stopping: threads
+    /// blocked in accept() then take what is still queued and get EINVAL
+    /// once the queue is empty, so they are not interrupted (nothing queued is lost).
+    public var listenerClosesOnStop: Bool
+    /// The master's pid: a worker whose parent changes drains and exits.
+    public var masterPID: Int32
 
-    public init(threads: Int, limits: TransportLimits, drainTimeout: Double) {
+    public init(threads: Int, limits: TransportLimits, drainTimeout: Double, listenerClosesOnStop: Bool, masterPID: Int32) {
         self.threads = threads
         self.limits = limits
         self.drainTimeout = drainTimeout
+        self.listenerClosesOnStop = listenerClosesOnStop
+        self.masterPID = masterPID
     }
 }
 
@@ -86,31 +94,38 @@ public enum PoolWorker {
         }
         logger.info("worker serving", metadata: ["worker.threads": "\(threads.count)"])
 
-        let parent = getppid()
         while true {
+            if getppid() != settings.masterPID {
+                logger.warning("master is gone; worker draining", metadata: ["pool.master_pid": "\(settings.masterPID)"])
+                break
+            }
             var timeout = timespec(tv_sec: 1, tv_nsec: 0)
             let received = sigtimedwait(&stopSignals, nil, &timeout)
             if received == SIGTERM || received == SIGINT {
                 logger.info("worker draining", metadata: ["signal": "\(received)"])
                 break
             }
-            if received == -1 && getppid() != parent {
-                logger.warning("master is gone; worker draining")
-                break
-            }
         }
 
+        // Not FCGX_ShutdownPending: libfcgi then loops on the closed fd of a
+        // connection whose first read was interrupted. The stop flag, plus
+        // FAIL_ACCEPT_ON_INTR and SIGUSR2, end the loops instead.
         stopping.value.store(true, ordering: .sequentiallyConsistent)
-        FastCGILibrary.markShutdownPending()
-        let deadline = monotonicSeconds() + settings.drainTimeout
+        let started = monotonicSeconds()
+        let deadline = started + settings.drainTimeout
         while monotonicSeconds() < deadline {
             var running = 0
+            // Threads in accept() are left to drain the queue while the
+            // master's shutdown makes accept() end; after a grace period (or
+            // when the socket stays open) they are interrupted too.
+            let interruptAccepting = !settings.listenerClosesOnStop || monotonicSeconds() - started > 2
             for thread in threads where !thread.finished.load(ordering: .acquiring) {
                 running += 1
-                // Idle threads sit in accept() or in a read on a kept
-                // connection with no request: interrupt those only.
+                // Never a thread inside a request: only one idle on a kept
+                // connection (no request yet) or, as above, in accept().
                 thread.busy.withLock { busy in
-                    if !busy, let handle = thread.handle.withLock({ $0 }) { pthread_kill(handle, SIGUSR2) }
+                    guard !busy, interruptAccepting || thread.slot.connectionFD >= 0 else { return }
+                    if let handle = thread.handle.withLock({ $0 }) { pthread_kill(handle, SIGUSR2) }
                 }
             }
             if running == 0 { break }

@@ -63,6 +63,8 @@ public struct HTTPFetcher: Sendable {
         _ = CCurl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, Int(timeoutSeconds * 1000))
         _ = CCurl_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 1)
         _ = CCurl_setopt_long(handle, CURLOPT_MAXREDIRS, 3)
+        // A redirect never downgrades https to plain http.
+        _ = CCurl_setopt_string(handle, CURLOPT_REDIR_PROTOCOLS_STR, url.hasPrefix("https://") ? "https" : "http,https")
         _ = CCurl_setopt_string(handle, CURLOPT_ACCEPT_ENCODING, "")
         _ = CCurl_setopt_string(handle, CURLOPT_USERAGENT, "ftapi")
         if let headerList { _ = CCurl_setopt_pointer(handle, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(headerList)) }

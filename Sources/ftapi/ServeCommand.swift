@@ -66,6 +66,8 @@ struct ServeCommand: ParsableCommand {
         guard threads >= 1, threads <= 1024 else { throw ValidationError("--threads must be 1–1024") }
         guard maxBodyBytes >= 0, maxParamsBytes >= 1024 else { throw ValidationError("--max-body-bytes must be ≥ 0 and --max-params-bytes ≥ 1024") }
         guard rateLimit >= 0, rateLimitWindow >= 1 else { throw ValidationError("--rate-limit must be ≥ 0 and --rate-limit-window ≥ 1") }
+        guard usageFlushInterval >= 0.1 else { throw ValidationError("--usage-flush-interval must be at least 0.1 s") }
+        guard shutdownTimeout >= 0 else { throw ValidationError("--shutdown-timeout must be ≥ 0") }
         guard UInt32(socketMode, radix: 8) != nil else { throw ValidationError("--socket-mode must be octal, e.g. 0660") }
     }
 
@@ -98,8 +100,13 @@ struct ServeCommand: ParsableCommand {
     private func runMaster(logger: Logger) throws -> Int32 {
         let database = try store.openStore()
         try database.migrate()
-        let verifier = SessionTokenVerifier(configuration: tokens.configuration, fetcher: JWKSHTTPFetcher())
-        try verifier.preloadKeys(now: wallClockSeconds())
+        let verifier = SessionTokenVerifier(configuration: try tokens.configuration(), fetcher: JWKSHTTPFetcher())
+        do {
+            try verifier.preloadKeys(now: wallClockSeconds())
+        } catch where verifier.jwksIsRemote {
+            // A JWKS host that is down must not keep API-key traffic down too.
+            logger.warning("cannot load JWT_JWKS yet; ES256/RS256 tokens fail until it loads", metadata: ["error": "\(error)"])
+        }
         if tokens.secret == nil && tokens.jwks == nil {
             logger.warning("neither JWT_SECRET nor JWT_JWKS is set: session tokens are refused, and so is API key management")
         }
@@ -109,6 +116,9 @@ struct ServeCommand: ParsableCommand {
         let listenFD = try Listener.open(address, permissions: permissions, backlog: backlog)
         unsetenv("LISTEN_FDS")
         unsetenv("LISTEN_PID")
+        // What the workers need to know about their master.
+        setenv("FTAPI_MASTER_PID", String(getpid()), 1)
+        setenv("FTAPI_LISTENER_CLOSES_ON_STOP", isInherited(address) ? "0" : "1", 1)
         let shared = try SharedMemory.create(size: RateLimiter.regionSize)
         RateLimiter.initialize(shared)
 
@@ -134,10 +144,12 @@ struct ServeCommand: ParsableCommand {
     }
 
     private func runWorker(logger: Logger) -> Int32 {
+        let masterPID = Environment.int("FTAPI_MASTER_PID").map { Int32($0) } ?? getppid()
+        guard getppid() == masterPID else { return 1 }  // orphaned before it started
         do {
             let database = try store.openStore()
             let shared = try SharedMemory.map(fd: WorkerFD.sharedMemory, size: RateLimiter.regionSize)
-            let verifier = SessionTokenVerifier(configuration: tokens.configuration, fetcher: JWKSHTTPFetcher())
+            let verifier = SessionTokenVerifier(configuration: try tokens.configuration(), fetcher: JWKSHTTPFetcher())
             try? verifier.preloadKeys(now: wallClockSeconds())
             let application = Application(
                 store: database,
@@ -150,7 +162,9 @@ struct ServeCommand: ParsableCommand {
             let settings = WorkerSettings(
                 threads: threads,
                 limits: TransportLimits(maxBodyBytes: maxBodyBytes, maxParamsBytes: maxParamsBytes),
-                drainTimeout: shutdownTimeout
+                drainTimeout: shutdownTimeout,
+                listenerClosesOnStop: Environment.string("FTAPI_LISTENER_CLOSES_ON_STOP") == "1",
+                masterPID: masterPID
             )
             return PoolWorker.run(listenFD: WorkerFD.listener, settings: settings, responder: application, logger: logger)
         } catch {

@@ -71,10 +71,10 @@ struct TokenOptions: ParsableArguments {
     @Option(name: .customLong("jwks-refresh"), help: "Least seconds between two JWKS loads; an unknown kid triggers one (env JWT_JWKS_REFRESH_SECONDS).")
     var jwksRefresh: Double = Environment.double("JWT_JWKS_REFRESH_SECONDS") ?? 30
 
-    var configuration: SessionTokenConfiguration {
+    func configuration() throws -> SessionTokenConfiguration {
         SessionTokenConfiguration(
             hmacSecret: secret.map { Array($0.utf8) },
-            jwks: jwks.map(JWKSSource.init),
+            jwks: try jwks.map { try JWKSSource($0) },
             audience: audience,
             leewaySeconds: leeway,
             jwksRefreshSeconds: jwksRefresh

@@ -11,9 +11,26 @@ public enum JWKSSource: Sendable, Equatable {
     case file(String)
     case url(String)
 
-    /// `https://...` (or `http://` for loopback tests) is a URL; anything else a file path.
-    public init(_ text: String) {
-        self = text.hasPrefix("https://") || text.hasPrefix("http://") ? .url(text) : .file(text)
+    /// `https://...` is a URL; anything else a file path. Plain `http://` is
+    /// accepted only for a loopback host (tests, a local proxy): keys fetched
+    /// in the clear could be replaced on the way.
+    public init(_ text: String) throws {
+        if text.hasPrefix("https://") {
+            self = .url(text)
+        } else if text.hasPrefix("http://") {
+            let host = text.dropFirst("http://".count).prefix { $0 != "/" }
+            guard host.hasPrefix("127.0.0.1") || host.hasPrefix("localhost") || host.hasPrefix("[::1]") else {
+                throw JWKSError.unreadable("JWT_JWKS must be an https URL (plain http only on loopback): \(text)")
+            }
+            self = .url(text)
+        } else {
+            self = .file(text)
+        }
+    }
+
+    var isURL: Bool {
+        if case .url = self { return true }
+        return false
     }
 }
 
@@ -79,38 +96,54 @@ public protocol JWKSFetching: Sendable {
     func fetch(url: String) throws -> [UInt8]
 }
 
-/// The configured JWKS, loaded at start and loaded again when a token names a
-/// key id it does not know (at most once per `refreshInterval`).
+/// The configured JWKS, loaded at start, loaded again when a token names a
+/// key id it does not know (at most once per `refreshInterval`), and at least
+/// every `maximumAge` so that keys the issuer removed stop being trusted.
+/// One thread loads at a time; the others go on with the keys they have.
 final class JSONWebKeySet: Sendable {
     private let source: JWKSSource
     private let fetcher: (any JWKSFetching)?
     private let refreshInterval: Double
-    private let state = Mutex<(keys: [JSONWebKey], loadedAt: Double?)>(([], nil))
+    private let maximumAge: Double
+    private let state = Mutex<(keys: [JSONWebKey], loadedAt: Double?, loading: Bool)>(([], nil, false))
 
-    init(source: JWKSSource, fetcher: (any JWKSFetching)?, refreshInterval: Double = 30) {
+    init(source: JWKSSource, fetcher: (any JWKSFetching)?, refreshInterval: Double = 30, maximumAge: Double = 600) {
         self.source = source
         self.fetcher = fetcher
         self.refreshInterval = refreshInterval
+        self.maximumAge = maximumAge
     }
 
-    /// The key for a token header's `kid` and `alg`; reloads once on an unknown kid.
+    /// The key for a token header's `kid` and `alg`; reloads on an unknown kid or an old set.
     func key(id: String?, algorithm: String, now: Double) -> JSONWebKey? {
-        if let key = select(id: id, algorithm: algorithm, from: state.withLock { $0.keys }) { return key }
-        let due = state.withLock { current in current.loadedAt.map { now - $0 >= refreshInterval } ?? true }
-        guard due else { return nil }
-        let keys = (try? load()) ?? nil
-        state.withLock { current in
-            if let keys { current.keys = keys }
-            current.loadedAt = now
+        let (keys, loadedAt) = state.withLock { ($0.keys, $0.loadedAt) }
+        let age = loadedAt.map { now - $0 } ?? .infinity
+        let known = select(id: id, algorithm: algorithm, from: keys)
+        if let known, age < maximumAge { return known }
+        guard age >= refreshInterval || (known != nil && age >= maximumAge) else { return known }
+        // Claim the load under the lock, so that one thread fetches while the others go on.
+        let claimed = state.withLock { current -> Bool in
+            guard !current.loading else { return false }
+            current.loading = true
+            return true
         }
-        return select(id: id, algorithm: algorithm, from: keys ?? [])
+        guard claimed else { return known }
+        let loaded = try? load()
+        state.withLock { current in
+            if let loaded { current.keys = loaded }
+            current.loadedAt = now
+            current.loading = false
+        }
+        return select(id: id, algorithm: algorithm, from: loaded ?? keys)
     }
 
-    /// Loads the keys now (at start-up, to fail early on a bad configuration).
+    /// Loads the keys now (at start-up, to report a bad configuration early).
     func preload(now: Double) throws {
         let keys = try load()
-        state.withLock { $0 = (keys, now) }
+        state.withLock { $0 = (keys, now, false) }
     }
+
+    var isRemote: Bool { source.isURL }
 
     private func select(id: String?, algorithm: String, from keys: [JSONWebKey]) -> JSONWebKey? {
         let candidates = keys.filter { $0.algorithm == algorithm }

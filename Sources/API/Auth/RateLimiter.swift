@@ -90,7 +90,15 @@ public final class RateLimiter: @unchecked Sendable {
         return (region.base + offset).assumingMemoryBound(to: Slot.self)
     }
 
-    /// Counts one request for `keyID` at `nowMilliseconds` (wall clock) and says whether it may pass.
+    /// Milliseconds on CLOCK_MONOTONIC: the same clock in every process of
+    /// the machine, and never stepped back by NTP the way the wall clock can be.
+    public static func monotonicMilliseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
+
+    /// Counts one request for `keyID` at `nowMilliseconds` (`monotonicMilliseconds()`) and says whether it may pass.
     public func check(keyID: String, nowMilliseconds: Int64) -> Decision {
         let hash = Self.hash(keyID)
         let shard = Int(hash % UInt64(Self.shardCount))
@@ -115,22 +123,28 @@ public final class RateLimiter: @unchecked Sendable {
                 break
             }
             let expired = slot.keyHash == 0 || nowMilliseconds - slot.windowStartMilliseconds >= windowMilliseconds
+                || slot.windowStartMilliseconds > nowMilliseconds
             if expired && reusable == nil { reusable = index }
             if slot.windowStartMilliseconds < table[oldest].windowStartMilliseconds { oldest = index }
         }
         // A full neighbourhood evicts the oldest window: that key starts afresh.
         let index = chosen ?? reusable ?? oldest
-        if table[index].keyHash != hash || nowMilliseconds - table[index].windowStartMilliseconds >= windowMilliseconds {
+        if table[index].keyHash != hash || nowMilliseconds - table[index].windowStartMilliseconds >= windowMilliseconds
+            || table[index].windowStartMilliseconds > nowMilliseconds
+        {
             table[index] = Slot(keyHash: hash, windowStartMilliseconds: nowMilliseconds, count: 0)
         }
         let windowEnd = table[index].windowStartMilliseconds + windowMilliseconds
         let allowed = table[index].count < Int64(limit)
         if allowed { table[index].count += 1 }
+        var wall = timespec()
+        clock_gettime(CLOCK_REALTIME, &wall)
+        let wallNow = Int64(wall.tv_sec) * 1000 + Int64(wall.tv_nsec) / 1_000_000
         return Decision(
             allowed: allowed,
             limit: limit,
             remaining: max(0, limit - Int(table[index].count)),
-            resetEpochSeconds: (windowEnd + 999) / 1000,
+            resetEpochSeconds: (wallNow + windowEnd - nowMilliseconds + 999) / 1000,
             retryAfterSeconds: max(1, (windowEnd - nowMilliseconds + 999) / 1000)
         )
     }

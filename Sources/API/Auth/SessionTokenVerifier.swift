@@ -44,6 +44,9 @@ public final class SessionTokenVerifier: Sendable {
         try keySet?.preload(now: now)
     }
 
+    /// Whether the JWKS comes from a URL (an outage there need not stop the pool).
+    public var jwksIsRemote: Bool { keySet?.isRemote ?? false }
+
     /// The token's user id (`sub`) if it is valid at `now`, else nil.
     public func userID(fromToken token: String, now: Double) -> String? {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
