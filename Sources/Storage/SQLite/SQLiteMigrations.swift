@@ -67,6 +67,19 @@ enum SQLiteMigrations {
             ) WITHOUT ROWID;
             """
         ),
+        (
+            3,
+            """
+            ALTER TABLE training_jobs ADD COLUMN metrics_points INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE training_jobs ADD COLUMN samples_per_second_sum REAL NOT NULL DEFAULT 0;
+            ALTER TABLE training_jobs ADD COLUMN samples_per_second_count INTEGER NOT NULL DEFAULT 0;
+            UPDATE training_jobs SET
+                metrics_points = (SELECT count(*) FROM training_metrics m WHERE m.job_id = training_jobs.id),
+                samples_per_second_sum = (SELECT coalesce(sum(samples_per_second), 0) FROM training_metrics m WHERE m.job_id = training_jobs.id),
+                samples_per_second_count = (SELECT count(samples_per_second) FROM training_metrics m WHERE m.job_id = training_jobs.id)
+            WHERE id IN (SELECT DISTINCT job_id FROM training_metrics);
+            """
+        ),
     ]
 
     static var latestVersion: Int { steps.last?.version ?? 0 }

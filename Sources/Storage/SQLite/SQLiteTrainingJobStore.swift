@@ -129,7 +129,22 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
                     ]
                 )
             }
-            let best = try connection.first("SELECT min(eval_loss) FROM training_metrics WHERE job_id = ?", [.text(id)]) { $0.optionalDouble(0) } ?? nil
+            // The job row carries its metrics' summary, so aggregates read job
+            // rows only, never every point. One pass over this job's points.
+            var best: Double?
+            try connection.query(
+                """
+                SELECT min(eval_loss), count(*), coalesce(sum(samples_per_second), 0), count(samples_per_second)
+                FROM training_metrics WHERE job_id = ?
+                """,
+                [.text(id)]
+            ) { row in
+                best = row.optionalDouble(0)
+                try connection.run(
+                    "UPDATE training_jobs SET metrics_points = ?, samples_per_second_sum = ?, samples_per_second_count = ? WHERE id = ?",
+                    [.integer(row.int(1)), .real(row.double(2)), .integer(row.int(3)), .text(id)]
+                )
+            }
             try change(&job, best)
             try Self.save(job, on: connection)
             return job
@@ -145,22 +160,22 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
             conditions += " AND model_name = ?"
             values.append(.text(modelName))
         }
-        let jobs = "SELECT id, model_name, current_step, train_loss, eval_loss, best_eval_loss FROM training_jobs WHERE \(conditions)"
+        let jobs = """
+            SELECT id, model_name, current_step, train_loss, eval_loss, best_eval_loss, metrics_points, samples_per_second_sum,
+                samples_per_second_count
+            FROM training_jobs WHERE \(conditions)
+            """
         let group = byModel ? "j.model_name" : "NULL"
         return try database.read { connection in
             var results: [MetricsAggregate] = []
             try connection.query(
                 """
-                WITH j AS (\(jobs)),
-                m AS (
-                    SELECT job_id, sum(samples_per_second) AS sps_sum, count(samples_per_second) AS sps_count
-                    FROM training_metrics WHERE job_id IN (SELECT id FROM j) GROUP BY job_id
-                )
-                SELECT \(group), count(*), count(m.job_id), coalesce(sum(j.current_step), 0),
-                    avg(CASE WHEN m.job_id IS NOT NULL THEN j.train_loss END),
-                    avg(CASE WHEN m.job_id IS NOT NULL THEN j.eval_loss END),
-                    sum(m.sps_sum) / nullif(sum(m.sps_count), 0)
-                FROM j LEFT JOIN m ON m.job_id = j.id
+                WITH j AS (\(jobs))
+                SELECT \(group), count(*), count(CASE WHEN j.metrics_points > 0 THEN 1 END), coalesce(sum(j.current_step), 0),
+                    avg(CASE WHEN j.metrics_points > 0 THEN j.train_loss END),
+                    avg(CASE WHEN j.metrics_points > 0 THEN j.eval_loss END),
+                    sum(j.samples_per_second_sum) / nullif(sum(j.samples_per_second_count), 0)
+                FROM j
                 \(byModel ? "GROUP BY j.model_name ORDER BY j.model_name" : "")
                 """,
                 values

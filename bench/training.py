@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Training benchmark through nginx (standard library only).
+
+1. Creates JOBS jobs for one user, then ingests POINTS points into each, in
+   batches of BATCH, from CONCURRENCY threads at once (each thread owns its
+   jobs): points/s and per-batch latency.
+2. Polls GET /api/training/jobs/:id/metrics?since_step= (the UI's incremental
+   poll) and GET /api/training/metrics/aggregate: p50/p99.
+"""
+import http.client, json, os, random, statistics, sys, threading, time
+
+PORT = int(os.environ["BENCH_PORT"])
+KEY = os.environ["BENCH_KEY"]
+JOBS = int(os.environ.get("BENCH_TRAINING_JOBS", "1000"))
+POINTS = int(os.environ.get("BENCH_POINTS_PER_JOB", "1000"))
+BATCH = int(os.environ.get("BENCH_BATCH", "100"))
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "100"))
+READ_SECONDS = float(os.environ.get("BENCH_READ_SECONDS", "10"))
+
+
+class Client:
+    def __init__(self):
+        self.conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=60)
+
+    def call(self, method, path, body=None, headers=None):
+        # The job's own token when given (as trainers send it), else the API key.
+        h = dict(headers) if headers else {"X-API-Key": KEY}
+        data = None if body is None else body.encode()
+        if data is not None:
+            h["Content-Type"] = "application/json"
+        for attempt in range(2):
+            try:
+                self.conn.request(method, path, body=data, headers=h)
+                r = self.conn.getresponse()
+                return r.status, r.read()
+            except (http.client.HTTPException, OSError):
+                self.conn.close()
+                self.conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=60)
+                if attempt:
+                    raise
+
+
+def pct(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def main():
+    c = Client()
+    jobs = []
+    for _ in range(JOBS):
+        status, body = c.call("POST", "/api/training/jobs", json.dumps({"model_name": random.choice(["llama", "mistral", "qwen"])}))
+        assert status == 201, (status, body)
+        d = json.loads(body)
+        jobs.append((d["id"], d["data"]["job_token"]))
+
+    latencies, errors, lock = [], [0], threading.Lock()
+
+    def ingest(owned):
+        client = Client()
+        for job_id, token in owned:
+            for start in range(0, POINTS, BATCH):
+                pts = [{"step": s, "epoch": s / POINTS, "train_loss": 2.0 / (1 + s / 100), "eval_loss": 2.1 / (1 + s / 100),
+                        "learning_rate": 2e-4, "grad_norm": 1.0, "samples_per_second": 40.0 + s % 7,
+                        "tokens_per_second": 20000.0} for s in range(start, min(POINTS, start + BATCH))]
+                body = json.dumps({"metrics": pts})
+                t = time.perf_counter()
+                status, _ = client.call("POST", f"/api/training/jobs/{job_id}/metrics", body, {"Authorization": f"Bearer {token}"})
+                dt = time.perf_counter() - t
+                with lock:
+                    latencies.append(dt)
+                    if status != 200:
+                        errors[0] += 1
+
+    groups = [jobs[i::CONCURRENCY] for i in range(CONCURRENCY)]
+    threads = [threading.Thread(target=ingest, args=(g,)) for g in groups]
+    t0 = time.perf_counter()
+    for t in threads: t.start()
+    for t in threads: t.join()
+    elapsed = time.perf_counter() - t0
+    total = JOBS * POINTS
+    print(f"ingest: {total} points in {len(latencies)} batches of {BATCH} from {CONCURRENCY} concurrent jobs: "
+          f"{total / elapsed:,.0f} points/s, batch p50 {pct(latencies, 50) * 1000:.1f} ms, p99 {pct(latencies, 99) * 1000:.1f} ms, errors {errors[0]}")
+
+    def read_load(make_path, label, threads_count=4):
+        lat, errs = [], [0]
+        stop = time.perf_counter() + READ_SECONDS
+
+        def run():
+            client = Client()
+            while time.perf_counter() < stop:
+                t = time.perf_counter()
+                status, _ = client.call("GET", make_path())
+                dt = time.perf_counter() - t
+                with lock:
+                    lat.append(dt)
+                    if status != 200:
+                        errs[0] += 1
+        ts = [threading.Thread(target=run) for _ in range(threads_count)]
+        for t in ts: t.start()
+        for t in ts: t.join()
+        print(f"{label}: {len(lat)} requests from {threads_count} clients, p50 {pct(lat, 50) * 1000:.2f} ms, "
+              f"p99 {pct(lat, 99) * 1000:.2f} ms, errors {errs[0]}")
+
+    read_load(lambda: f"/api/training/jobs/{random.choice(jobs)[0]}/metrics?since_step={POINTS - 10}", "metrics poll (since_step)")
+    read_load(lambda: "/api/training/metrics/aggregate", "aggregate")
+    read_load(lambda: "/api/training/metrics/aggregate?group_by=model_name", "aggregate group_by=model_name")
+
+
+if __name__ == "__main__":
+    main()
