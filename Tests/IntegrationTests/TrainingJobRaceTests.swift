@@ -4,7 +4,9 @@ import Testing
 @Suite("training job lifecycle through nginx", .serialized)
 struct TrainingJobRaceTests {
     @Test func cancelAndCompletionRacingEndInExactlyOneOutcome() throws {
-        let cluster = try TestCluster(workers: 2, threads: 4, extraArguments: ["--rate-limit", "0"])
+        // One accept thread per worker: two requests in flight at once are
+        // necessarily in two different worker processes.
+        let cluster = try TestCluster(workers: 2, threads: 1, extraArguments: ["--rate-limit", "0"])
         defer { cluster.stop() }
         let token = try cluster.sessionToken(user: UUID().uuidString.lowercased())
         let session = ["Authorization": "Bearer \(token)"]
@@ -63,5 +65,10 @@ struct TrainingJobRaceTests {
         }
         #expect(winners.values.reduce(0, +) == 30)
         print("race winners: \(winners)")
+        // The racing pairs were served by both workers.
+        let racers = cluster.logLines().filter { line in
+            (line["http.path"] as? String)?.hasSuffix("/cancel") == true || line["http.method"] as? String == "PATCH"
+        }
+        #expect(Set(racers.compactMap { $0["worker.pid"] as? Int }).count == 2)
     }
 }
