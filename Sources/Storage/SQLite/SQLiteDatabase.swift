@@ -23,6 +23,14 @@ final class SQLiteDatabase: @unchecked Sendable {
     // pthread key; each connection is reachable from its own thread only.
     let configuration: SQLiteConfiguration
     private var key = pthread_key_t()
+    /// Serialises this process's writers before they reach SQLite's file
+    /// lock: they then queue on a mutex instead of polling in SQLite's busy
+    /// handler, whose growing sleeps make a few writers wait very long.
+    private let writerLock: UnsafeMutablePointer<pthread_mutex_t> = {
+        let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
+        return mutex
+    }()
 
     init(configuration: SQLiteConfiguration) {
         self.configuration = configuration
@@ -39,6 +47,8 @@ final class SQLiteDatabase: @unchecked Sendable {
             Unmanaged<SQLiteConnection>.fromOpaque(raw).release()
         }
         pthread_key_delete(key)
+        pthread_mutex_destroy(writerLock)
+        writerLock.deallocate()
     }
 
     private func threadConnection() throws -> SQLiteConnection {
@@ -58,8 +68,11 @@ final class SQLiteDatabase: @unchecked Sendable {
 
     /// Runs `body` in a write transaction (`BEGIN IMMEDIATE`: the write lock is
     /// taken up front, so two processes never deadlock upgrading a read).
+    /// Not reentrant: `body` must not call `write` again.
     func write<T>(_ body: (SQLiteConnection) throws -> T) throws -> T {
-        try read { connection in
+        pthread_mutex_lock(writerLock)
+        defer { pthread_mutex_unlock(writerLock) }
+        return try read { connection in
             try connection.execute("BEGIN IMMEDIATE")
             do {
                 let result = try body(connection)
