@@ -100,7 +100,6 @@ public final class Application: Responder {
             response = .error(.internalError)
         }
         response.headers.append(("X-Request-Id", requestID))
-        if request.method == "HEAD" { response.body = [] }
         if settings.accessLog {
             accessLog.record(
                 requestID: requestID, method: request.method, path: request.path, status: response.status.code,

@@ -75,6 +75,12 @@ public final class PoolMaster {
     public func run() -> Int32 {
         var signals = signalSet([SIGCHLD, SIGTERM, SIGINT, SIGHUP])
         pthread_sigmask(SIG_BLOCK, &signals, nil)
+        var pending = sigset_t()
+        sigpending(&pending)
+        if sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1 {
+            logger.info("stop requested during start-up; no workers started")
+            return 0
+        }
         logger.info("master started", metadata: ["pool.workers": "\(slots.count)", "pool.pid": "\(getpid())"])
 
         while true {

@@ -19,14 +19,14 @@ struct ServeCommand: ParsableCommand {
     @OptionGroup var tokens: TokenOptions
     @OptionGroup var logging: LogOptions
 
-    @Option(help: "unix:/path.sock, /path.sock, host:port, [v6]:port or fd:N (env FTAPI_LISTEN; default unix:DATA_DIR/ftapi.sock). systemd socket activation wins when LISTEN_FDS is set.")
-    var listen: String? = Environment.string("FTAPI_LISTEN")
+    @Option(name: .customLong("listen"), help: "unix:/path.sock, /path.sock, host:port, [v6]:port or fd:N (env FTAPI_LISTEN; default unix:DATA_DIR/ftapi.sock). systemd socket activation wins when LISTEN_FDS is set.")
+    var listenFlag: String?
 
     @Option(name: .customLong("socket-mode"), help: "Mode of the unix socket, octal (env FTAPI_SOCKET_MODE).")
     var socketMode: String = Environment.string("FTAPI_SOCKET_MODE") ?? "0660"
 
     @Option(name: .customLong("socket-owner"), help: "user, user:group or :group for the unix socket (env FTAPI_SOCKET_OWNER).")
-    var socketOwner: String? = Environment.string("FTAPI_SOCKET_OWNER")
+    var socketOwnerFlag: String?
 
     @Option(help: "Worker processes (env FTAPI_WORKERS; default: the number of cores).")
     var workers: Int = Environment.int("FTAPI_WORKERS") ?? Environment.processorCount
@@ -60,6 +60,10 @@ struct ServeCommand: ParsableCommand {
 
     @Flag(help: .hidden)
     var worker = false
+
+    // Optional settings: the flag, else the environment variable.
+    var listen: String? { listenFlag ?? Environment.string("FTAPI_LISTEN") }
+    var socketOwner: String? { socketOwnerFlag ?? Environment.string("FTAPI_SOCKET_OWNER") }
 
     func validate() throws {
         guard workers >= 1, workers <= 256 else { throw ValidationError("--workers must be 1–256") }

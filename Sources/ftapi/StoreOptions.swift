@@ -13,7 +13,10 @@ struct StoreOptions: ParsableArguments {
     var dataDirectory: String = Environment.string("DATA_DIR") ?? "./data"
 
     @Option(name: .customLong("database-url"), help: "sqlite:///abs/path.db or sqlite:relative.db (env DATABASE_URL; default: DATA_DIR/ftapi.db).")
-    var databaseURL: String? = Environment.string("DATABASE_URL")
+    var databaseURLFlag: String?
+
+    /// The flag, else `DATABASE_URL`.
+    var databaseURL: String? { databaseURLFlag ?? Environment.string("DATABASE_URL") }
 
     @Option(name: .customLong("sqlite-cache-kib"), help: "SQLite page cache per connection, KiB (env SQLITE_CACHE_KIB).")
     var sqliteCacheKiB: Int = Environment.int("SQLITE_CACHE_KIB") ?? 512
@@ -57,10 +60,16 @@ func ensureDirectory(_ path: String) throws {
 /// Session-token settings: `JWT_SECRET`, `JWT_JWKS`, `JWT_AUDIENCE`, `JWT_LEEWAY_SECONDS`.
 struct TokenOptions: ParsableArguments {
     @Option(name: .customLong("jwt-secret"), help: "HS256 secret for session tokens (env JWT_SECRET).")
-    var secret: String? = Environment.string("JWT_SECRET")
+    var secretFlag: String?
+
+    /// The flag, else `JWT_SECRET`.
+    var secret: String? { secretFlag ?? Environment.string("JWT_SECRET") }
 
     @Option(name: .customLong("jwt-jwks"), help: "JWKS file path or https URL for ES256/RS256 session tokens (env JWT_JWKS).")
-    var jwks: String? = Environment.string("JWT_JWKS")
+    var jwksFlag: String?
+
+    /// The flag, else `JWT_JWKS`.
+    var jwks: String? { jwksFlag ?? Environment.string("JWT_JWKS") }
 
     @Option(name: .customLong("jwt-audience"), help: "Required aud claim (env JWT_AUDIENCE).")
     var audience: String = Environment.string("JWT_AUDIENCE") ?? "authenticated"

@@ -89,11 +89,15 @@ struct RoutingTests {
         #expect(env.stats(["X-API-Key": key]).status.code == 401)
     }
 
-    @Test func headIsServedByGetWithoutBody() throws {
+    /// HEAD runs the GET handler and keeps its body, so Content-Length is the
+    /// GET's; nginx sends the head only.
+    @Test func headIsServedByGetWithTheGetsLength() throws {
         let env = try TestEnvironment()
-        let response = env.send("HEAD", "/api/health")
-        #expect(response.status.code == 200)
-        #expect(response.body.isEmpty)
+        let head = env.send("HEAD", "/api/health")
+        let get = env.send("GET", "/api/health")
+        #expect(head.status.code == 200)
+        let serialized = String(decoding: head.serializedHead(), as: UTF8.self)
+        #expect(serialized.contains("Content-Length: \(get.body.count)\r\n"))
     }
 
     // MARK: Transport rejections

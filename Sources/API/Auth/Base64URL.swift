@@ -28,10 +28,11 @@ enum Base64URL {
         return String(decoding: output, as: UTF8.self)
     }
 
-    /// Decodes unpadded (or padded) base64url; nil on any other character.
+    /// Decodes canonical unpadded base64url (RFC 7515): nil on padding, any
+    /// other character, or unused trailing bits that are not zero (so one
+    /// value has exactly one encoding).
     static func decode(_ text: some StringProtocol) -> [UInt8]? {
-        var utf8 = Array(text.utf8)
-        while utf8.last == UInt8(ascii: "=") { utf8.removeLast() }
+        let utf8 = Array(text.utf8)
         guard utf8.count % 4 != 1 else { return nil }
         var output: [UInt8] = []
         output.reserveCapacity(utf8.count * 3 / 4)
@@ -47,6 +48,7 @@ enum Base64URL {
                 output.append(UInt8(truncatingIfNeeded: buffer >> UInt32(bits)))
             }
         }
+        guard buffer & ((1 << UInt32(bits)) - 1) == 0 else { return nil }
         return output
     }
 }
