@@ -1,0 +1,103 @@
+import API
+import Testing
+
+/// The streaming dataset validator (the datasets endpoints come later).
+@Suite struct DatasetValidatorTests {
+    static let chat = #"{"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello!"}]}"#
+    static let share = #"{"conversations":[{"from":"human","value":"Hi"},{"from":"gpt","value":"Hello!"}]}"#
+    static let alpaca = #"{"instruction":"Add","input":"1 2","output":"3"}"#
+    static let dpo = #"{"prompt":"Q","chosen":"good","rejected":"bad"}"#
+    static let text = #"{"text":"Once upon a time"}"#
+
+    /// Validates `text` fed in chunks of `chunk` bytes.
+    func validate(_ text: String, format: DatasetFormat? = nil, chunk: Int = 7) -> DatasetReport {
+        var validator = DatasetValidator(format: format)
+        let bytes = Array(text.utf8)
+        var index = 0
+        while index < bytes.count {
+            validator.feed(bytes[index..<min(bytes.count, index + chunk)])
+            index += chunk
+        }
+        return validator.finish()
+    }
+
+    @Test(arguments: [
+        (chat, DatasetFormat.chatml), (share, .sharegpt), (alpaca, .alpaca), (dpo, .dpo), (text, .text),
+    ])
+    func detectsEachFormatWithHighConfidence(line: String, format: DatasetFormat) {
+        let report = validate(Array(repeating: line, count: 5).joined(separator: "\n") + "\n")
+        #expect(report.format == format)
+        #expect(report.confidence == "high")
+        #expect(report.isValid)
+        #expect(report.totalExamples == 5 && report.validExamples == 5 && report.errorCount == 0)
+    }
+
+    @Test func lineNumbersMatchTheFile() {
+        let file = [
+            Self.chat, "", "{not json", Self.chat, #"{"messages":[{"role":"user","content":"a"},{"role":"robot","content":"b"}]}"#,
+            #"[1,2]"#, "   ", #"{"messages":[]}"#, Self.chat,
+        ].joined(separator: "\r\n") + "\r\n"
+        let report = validate(file, format: .chatml, chunk: 5)
+        #expect(report.totalExamples == 7)
+        #expect(report.validExamples == 3)
+        #expect(report.errors.map(\.line) == [3, 5, 6, 8])
+        #expect(report.errors[0].message == "Line 3: invalid JSON")
+        #expect(report.errors[1].message == "Line 5: messages[1].role must be one of system, user, assistant, tool")
+        #expect(report.errors[2].message == "Line 6: expected a JSON object, not array")
+        #expect(report.errors[3].message == "Line 8: messages must be a non-empty array")
+        #expect(!report.isValid)
+    }
+
+    @Test func aByteOrderMarkAndAMissingFinalNewlineAreFine() {
+        let report = validate("\u{FEFF}" + Self.text + "\n" + Self.text, chunk: 1)
+        #expect(report.totalExamples == 2)
+        #expect(report.isValid)
+        #expect(report.format == .text)
+    }
+
+    @Test func invalidUTF8IsReportedNotCrashedOn() {
+        var validator = DatasetValidator(format: .text)
+        validator.feed(Array(#"{"text":"ok"}"#.utf8) + [0x0A] + [0x7B, 0x22, 0x74, 0xFF, 0xFE, 0x22, 0x7D, 0x0A])
+        let report = validator.finish()
+        #expect(report.errors.map(\.message) == ["Line 2: invalid UTF-8"])
+    }
+
+    @Test func onlyTheFirst25ErrorsAreListedButAllAreCounted() {
+        let report = validate(Array(repeating: "oops", count: 40).joined(separator: "\n"), format: .alpaca, chunk: 64)
+        #expect(report.errorCount == 40)
+        #expect(report.errors.count == 25)
+        #expect(report.errors.last?.line == 25)
+    }
+
+    @Test func mixedFilesGetLowerConfidenceAndTheMajorityFormat() {
+        let lines = Array(repeating: Self.alpaca, count: 7) + Array(repeating: Self.text, count: 3)
+        let report = validate(lines.joined(separator: "\n"))
+        #expect(report.format == .alpaca)
+        #expect(report.confidence == "medium")
+        #expect(report.errorCount == 3)
+    }
+
+    @Test func statsCountInputAndOutputCharacters() {
+        let report = validate(Self.chat + "\n" + Self.chat + "\n", format: .chatml)
+        // input: "Be brief." + "Hi" = 11, output: "Hello!" = 6, per example.
+        #expect(report.averageInputCharacters == 11)
+        #expect(report.averageOutputCharacters == 6)
+        #expect(report.estimatedTokens == (34 + 3) / 4)
+        #expect(report.json.jsonText.contains(#""stats":{"avg_input_chars":11.0,"avg_output_chars":6.0,"estimated_tokens":9}"#))
+    }
+
+    @Test func anEmptyFileIsNotValid() {
+        let report = validate("\n\n")
+        #expect(report.totalExamples == 0)
+        #expect(!report.isValid)
+    }
+
+    @Test func memoryIsBoundedByTheLongestLine() {
+        // Many lines fed in one chunk each: nothing accumulates but counters.
+        var validator = DatasetValidator(format: .text)
+        for _ in 0..<50_000 { validator.feed(Array((Self.text + "\n").utf8)) }
+        let report = validator.finish()
+        #expect(report.totalExamples == 50_000)
+        #expect(report.isValid)
+    }
+}
