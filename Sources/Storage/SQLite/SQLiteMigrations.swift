@@ -80,6 +80,35 @@ enum SQLiteMigrations {
             WHERE id IN (SELECT DISTINCT job_id FROM training_metrics);
             """
         ),
+        (
+            4,
+            """
+            -- Per-user status counts kept by triggers, so that the stats
+            -- endpoint reads a handful of rows of a small table instead of
+            -- the user's part of the jobs index.
+            CREATE TABLE job_status_counts (
+                user_id TEXT NOT NULL,
+                status TEXT NOT NULL,
+                count INTEGER NOT NULL,
+                PRIMARY KEY (user_id, status)
+            ) WITHOUT ROWID;
+            INSERT INTO job_status_counts (user_id, status, count)
+                SELECT user_id, status, count(*) FROM training_jobs GROUP BY user_id, status;
+            CREATE TRIGGER training_jobs_count_insert AFTER INSERT ON training_jobs BEGIN
+                INSERT INTO job_status_counts (user_id, status, count) VALUES (NEW.user_id, NEW.status, 1)
+                    ON CONFLICT (user_id, status) DO UPDATE SET count = count + 1;
+            END;
+            CREATE TRIGGER training_jobs_count_update AFTER UPDATE OF user_id, status ON training_jobs
+                WHEN OLD.user_id IS NOT NEW.user_id OR OLD.status IS NOT NEW.status BEGIN
+                UPDATE job_status_counts SET count = count - 1 WHERE user_id = OLD.user_id AND status = OLD.status;
+                INSERT INTO job_status_counts (user_id, status, count) VALUES (NEW.user_id, NEW.status, 1)
+                    ON CONFLICT (user_id, status) DO UPDATE SET count = count + 1;
+            END;
+            CREATE TRIGGER training_jobs_count_delete AFTER DELETE ON training_jobs BEGIN
+                UPDATE job_status_counts SET count = count - 1 WHERE user_id = OLD.user_id AND status = OLD.status;
+            END;
+            """
+        ),
     ]
 
     static var latestVersion: Int { steps.last?.version ?? 0 }

@@ -35,7 +35,7 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
     func statusCounts(userID: String) throws -> JobStatusCounts {
         try database.read { connection in
             var counts = JobStatusCounts()
-            try connection.query("SELECT status, count(*) FROM training_jobs WHERE user_id = ? GROUP BY status", [.text(userID)]) { row in
+            try connection.query("SELECT status, count FROM job_status_counts WHERE user_id = ? AND count > 0", [.text(userID)]) { row in
                 if let status = JobStatus(rawValue: row.string(0)) { counts.counts[status] = Int(row.int(1)) }
             }
             return counts
