@@ -164,7 +164,9 @@ public final class PoolMaster {
         // accepted by the draining workers.
         if ownsListener { shutdown(listenFD, Int32(SHUT_RD)) }
         for slot in slots where slot.pid > 0 { kill(slot.pid, SIGTERM) }
-        let deadline = monotonicSeconds() + settings.shutdownTimeout + 2
+        // Past the workers' own drain deadline, leave time for their last
+        // usage flush (which may wait on SQLite's 5 s busy timeout).
+        let deadline = monotonicSeconds() + settings.shutdownTimeout + 8
         var childSignal = signalSet([SIGCHLD])
         while slots.contains(where: { $0.pid > 0 }) {
             reapWorkers(stopping: true)
