@@ -51,11 +51,8 @@ public final class Application: Responder {
         TrainingMetricsController(jobs: store.trainingJobs).register(on: &router)
         APIKeyController(keys: store.apiKeys).register(on: &router)
         self.router = router
-        openAPI.value = OpenAPIDocument.build(router: router, version: settings.version)
+        openAPI.body = OpenAPIDocument.build(router: router, version: settings.version).serialized()
     }
-
-    /// The OpenAPI document served at `/api/openapi.json`.
-    public var openAPIDocument: JSONValue { OpenAPIDocument.build(router: router, version: settings.version) }
 
     /// Method and pattern of every documented operation.
     public static var documentedOperations: [(method: String, pattern: String)] {

@@ -1,10 +1,11 @@
 import FastCGI
 import Storage
 
-/// Holds the OpenAPI document, which can only be built once the router is complete.
+/// Holds the serialized OpenAPI document, which can only be built once the
+/// router is complete; encoded once, served as bytes.
 final class OpenAPIBox: @unchecked Sendable {
     // @unchecked: written once during Application.init, before any request.
-    var value: JSONValue = .null
+    var body: [UInt8] = []
 }
 
 /// `GET /api/health`: liveness plus a database round trip; `GET /api/openapi.json`.
@@ -15,7 +16,9 @@ struct HealthController {
     let openAPI: OpenAPIBox
 
     func register(on router: inout Router) {
-        router.get("/api/openapi.json", auth: .none) { _ in .json(openAPI.value) }
+        router.get("/api/openapi.json", auth: .none) { _ in
+            Response(status: .ok, headers: [("Content-Type", "application/json; charset=utf-8")], body: openAPI.body)
+        }
         router.get("/api/health", auth: .none) { _ in
             do {
                 try store.ping()
