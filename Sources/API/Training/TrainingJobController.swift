@@ -12,10 +12,7 @@ struct TrainingJobController {
             let page = try Page(query: query)
             var filter = JobFilter()
             if let status = query["status"] {
-                guard let parsed = JobStatus(rawValue: status) else {
-                    throw APIError.badRequest("status must be one of \(JobStatus.allCases.map(\.rawValue).joined(separator: ", "))", message: "Invalid query parameter")
-                }
-                filter.status = parsed
+                filter.status = try Self.status(status, message: "Invalid query parameter")
             }
             if let modelName = query["model_name"], !modelName.isEmpty { filter.modelName = modelName }
             let (found, total) = try jobs.list(userID: context.user.userID, filter: filter, limit: page.limit, offset: page.offset)
@@ -84,10 +81,7 @@ struct TrainingJobController {
             try fields.rejectUnknown(["status", "progress", "current_step", "total_steps", "current_epoch", "total_epochs", "error_message"])
             var status: JobStatus?
             if let name = try fields.string("status", required: false, length: 1...32) {
-                guard let parsed = JobStatus(rawValue: name) else {
-                    throw APIError.badRequest("status must be one of \(JobStatus.allCases.map(\.rawValue).joined(separator: ", "))")
-                }
-                status = parsed
+                status = try Self.status(name, message: "Invalid request")
             }
             let progress = try fields.number("progress", in: 0...100)
             let currentStep = try fields.integer("current_step", in: 0...Int64(Int32.max))
@@ -111,6 +105,14 @@ struct TrainingJobController {
             guard let updated else { throw APIError.notFound }
             return .resource(id: updated.id, data: Self.json(updated))
         }
+    }
+
+    /// A status name, or a 400 that lists the statuses.
+    static func status(_ name: String, message: String) throws(APIError) -> JobStatus {
+        guard let status = JobStatus(rawValue: name) else {
+            throw APIError.badRequest("status must be one of \(JobStatus.allCases.map(\.rawValue).joined(separator: ", "))", message: message)
+        }
+        return status
     }
 
     /// Applies a status change the contract allows, or throws the 409 that names the current status.

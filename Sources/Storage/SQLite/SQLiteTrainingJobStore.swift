@@ -32,6 +32,11 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
         ]
     }
 
+    /// The user's job `id`, read on `connection` (inside the caller's transaction, if any).
+    private static func fetch(id: String, userID: String, on connection: SQLiteConnection) throws -> TrainingJob? {
+        try connection.first("SELECT \(columns) FROM training_jobs WHERE id = ? AND user_id = ?", [.text(id), .text(userID)], job)
+    }
+
     func statusCounts(userID: String) throws -> JobStatusCounts {
         try database.read { connection in
             var counts = JobStatusCounts()
@@ -55,7 +60,7 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
 
     func find(id: String, userID: String) throws -> TrainingJob? {
         try database.read { connection in
-            try connection.first("SELECT \(Self.columns) FROM training_jobs WHERE id = ? AND user_id = ?", [.text(id), .text(userID)], Self.job)
+            try Self.fetch(id: id, userID: userID, on: connection)
         }
     }
 
@@ -89,9 +94,7 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
 
     func update(id: String, userID: String, _ change: (inout TrainingJob) throws -> Void) throws -> TrainingJob? {
         try database.write { connection in
-            guard var job = try connection.first(
-                "SELECT \(Self.columns) FROM training_jobs WHERE id = ? AND user_id = ?", [.text(id), .text(userID)], Self.job
-            ) else { return nil }
+            guard var job = try Self.fetch(id: id, userID: userID, on: connection) else { return nil }
             try change(&job)
             try Self.save(job, on: connection)
             return job
@@ -107,9 +110,7 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
         id: String, userID: String, points: [MetricPoint], _ change: (inout TrainingJob, Double?) throws -> Void
     ) throws -> TrainingJob? {
         try database.write { connection in
-            guard var job = try connection.first(
-                "SELECT \(Self.columns) FROM training_jobs WHERE id = ? AND user_id = ?", [.text(id), .text(userID)], Self.job
-            ) else { return nil }
+            guard var job = try Self.fetch(id: id, userID: userID, on: connection) else { return nil }
             for point in points {
                 try connection.run(
                     """
