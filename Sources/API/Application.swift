@@ -65,7 +65,7 @@ public final class Application: Responder {
         let interval = settings.usageFlushInterval
         try BackgroundThread.start(name: "usage-flush") {
             while true {
-                sleepSeconds(interval)
+                sleep(seconds: interval)
                 usage.flush()
             }
         }

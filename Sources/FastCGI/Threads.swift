@@ -28,7 +28,7 @@ func startThread(stackSize: Int = 512 * 1024, _ body: @escaping @Sendable () -> 
 }
 
 /// Sleeps for `seconds` (fractions allowed), resuming after signals.
-func sleep(seconds: Double) {
+public func sleep(seconds: Double) {
     var request = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - Double(Int(seconds))) * 1e9))
     var remaining = timespec()
     while nanosleep(&request, &remaining) == -1 && errno == EINTR {
@@ -51,9 +51,4 @@ public enum BackgroundThread {
         let thread = try startThread(body)
         pthread_detach(thread)
     }
-}
-
-/// Sleeps for `seconds`, resuming after signals.
-public func sleepSeconds(_ seconds: Double) {
-    sleep(seconds: seconds)
 }

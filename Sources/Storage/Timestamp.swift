@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A point in time with millisecond precision, stored as milliseconds since
 /// the Unix epoch (UTC). Formats as ISO 8601 without Foundation.
 public struct Timestamp: Sendable, Hashable, Comparable, Codable {
@@ -155,5 +159,19 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable {
         let day = dayOfYear - (153 * mp + 2) / 5 + 1
         let month = mp < 10 ? mp + 3 : mp - 9
         return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+}
+
+/// Wall-clock milliseconds since the Unix epoch.
+func wallClockMilliseconds() -> Int64 {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+}
+
+extension Timestamp {
+    /// The current wall-clock time.
+    public static func now() -> Timestamp {
+        Timestamp(millisecondsSinceEpoch: wallClockMilliseconds())
     }
 }

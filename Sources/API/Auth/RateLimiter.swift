@@ -1,4 +1,5 @@
 public import FastCGI
+import Storage
 
 #if canImport(Glibc)
 import Glibc
@@ -137,9 +138,7 @@ public final class RateLimiter: @unchecked Sendable {
         let windowEnd = table[index].windowStartMilliseconds + windowMilliseconds
         let allowed = table[index].count < Int64(limit)
         if allowed { table[index].count += 1 }
-        var wall = timespec()
-        clock_gettime(CLOCK_REALTIME, &wall)
-        let wallNow = Int64(wall.tv_sec) * 1000 + Int64(wall.tv_nsec) / 1_000_000
+        let wallNow = Timestamp.now().millisecondsSinceEpoch
         return Decision(
             allowed: allowed,
             limit: limit,

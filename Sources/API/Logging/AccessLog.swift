@@ -14,11 +14,8 @@ struct AccessLog: Sendable {
     func record(
         requestID: String, method: String, path: String, status: Int, durationSeconds: Double, principal: Principal?
     ) {
-        var line: [UInt8] = []
-        line.reserveCapacity(300)
-        line.append(contentsOf: #"{"ts":""#.utf8)
-        Timestamp.now().appendISO8601(to: &line)
-        line.append(contentsOf: #"","level":"info","msg":"request","logger":"ftapi.access","request.id":"#.utf8)
+        var line = JSONLogHandler.lineHead(level: "info", message: "request", logger: "ftapi.access")
+        line.append(contentsOf: #","request.id":"#.utf8)
         JSONValue.writeString(requestID, to: &line)
         line.append(contentsOf: #","http.method":"#.utf8)
         JSONValue.writeString(method, to: &line)

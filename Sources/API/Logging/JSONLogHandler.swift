@@ -24,16 +24,7 @@ public struct JSONLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var line: [UInt8] = []
-        line.reserveCapacity(320)
-        line.append(contentsOf: #"{"ts":""#.utf8)
-        Timestamp.now().appendISO8601(to: &line)
-        line.append(contentsOf: #"","level":""#.utf8)
-        line.append(contentsOf: event.level.rawValue.utf8)
-        line.append(contentsOf: #"","msg":"#.utf8)
-        JSONValue.string(event.message.description).write(to: &line)
-        line.append(contentsOf: #","logger":"#.utf8)
-        JSONValue.string(label).write(to: &line)
+        var line = Self.lineHead(level: event.level.rawValue, message: event.message.description, logger: label)
         func append(_ key: String, _ value: Logger.Metadata.Value) {
             line.append(UInt8(ascii: ","))
             JSONValue.writeString(key, to: &line)
@@ -46,6 +37,21 @@ public struct JSONLogHandler: LogHandler {
         }
         line.append(contentsOf: "}\n".utf8)
         line.withUnsafeBytes { _ = write(2, $0.baseAddress, $0.count) }
+    }
+
+    /// `{"ts":"…","level":"…","msg":"…","logger":"…"`: the start every log line shares; fields and `}\n` follow.
+    static func lineHead(level: String, message: String, logger: String) -> [UInt8] {
+        var line: [UInt8] = []
+        line.reserveCapacity(320)
+        line.append(contentsOf: #"{"ts":""#.utf8)
+        Timestamp.now().appendISO8601(to: &line)
+        line.append(contentsOf: #"","level":"#.utf8)
+        JSONValue.writeString(level, to: &line)
+        line.append(contentsOf: #","msg":"#.utf8)
+        JSONValue.writeString(message, to: &line)
+        line.append(contentsOf: #","logger":"#.utf8)
+        JSONValue.writeString(logger, to: &line)
+        return line
     }
 
     private static func json(_ value: Logger.Metadata.Value) -> JSONValue {
