@@ -75,13 +75,15 @@ final class FastCGISlot: @unchecked Sendable {
     /// in step, and finishes the request. With `closeConnection` the
     /// connection is closed instead of kept for the next request.
     func finish(with response: Response, closeConnection: Bool) {
-        let head = response.serializedHead()
         if response.body.count <= 4096 {
             // One buffer, one FastCGI record for small responses.
-            let whole = head + response.body
+            var whole: [UInt8] = []
+            whole.reserveCapacity(256 + response.body.count)
+            response.appendHead(to: &whole)
+            whole.append(contentsOf: response.body)
             put(whole)
         } else {
-            put(head)
+            put(response.serializedHead())
             put(response.body)
         }
         drainInput()

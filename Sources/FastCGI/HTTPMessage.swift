@@ -126,15 +126,27 @@ public struct Response: Sendable {
 
     /// The CGI-style head that FastCGI responders write before the body.
     public func serializedHead() -> [UInt8] {
-        var head = "Status: \(status.code) \(status.reason)\r\n"
+        var head: [UInt8] = []
+        appendHead(to: &head)
+        return head
+    }
+
+    /// Appends the head to `bytes` without building intermediate Strings.
+    func appendHead(to bytes: inout [UInt8]) {
+        bytes.append(contentsOf: "Status: ".utf8)
+        bytes.append(contentsOf: String(status.code).utf8)
+        bytes.append(0x20)
+        bytes.append(contentsOf: status.reason.utf8)
+        bytes.append(contentsOf: "\r\n".utf8)
         for (name, value) in headers {
-            head += name
-            head += ": "
-            head += value
-            head += "\r\n"
+            bytes.append(contentsOf: name.utf8)
+            bytes.append(contentsOf: ": ".utf8)
+            bytes.append(contentsOf: value.utf8)
+            bytes.append(contentsOf: "\r\n".utf8)
         }
-        head += "Content-Length: \(body.count)\r\n\r\n"
-        return Array(head.utf8)
+        bytes.append(contentsOf: "Content-Length: ".utf8)
+        bytes.append(contentsOf: String(body.count).utf8)
+        bytes.append(contentsOf: "\r\n\r\n".utf8)
     }
 }
 
