@@ -109,6 +109,28 @@ enum SQLiteMigrations {
             END;
             """
         ),
+        (
+            5,
+            """
+            -- Stored datasets. The file lives under the data directory at
+            -- `file_path` (relative to it); the row is committed only after
+            -- the file is in place, so a row always has its file.
+            CREATE TABLE datasets (
+                id TEXT PRIMARY KEY,
+                user_id TEXT NOT NULL,
+                name TEXT NOT NULL,
+                format TEXT NOT NULL CHECK (format IN ('chatml', 'sharegpt', 'alpaca', 'dpo', 'text')),
+                size_bytes INTEGER NOT NULL,
+                total_examples INTEGER NOT NULL,
+                sha256 TEXT NOT NULL,
+                file_path TEXT NOT NULL UNIQUE,
+                created_at INTEGER NOT NULL,
+                UNIQUE (user_id, name)
+            );
+            CREATE INDEX datasets_user_created ON datasets (user_id, created_at DESC, id DESC);
+            CREATE INDEX training_jobs_dataset ON training_jobs (dataset_id) WHERE dataset_id IS NOT NULL;
+            """
+        ),
     ]
 
     static var latestVersion: Int { steps.last?.version ?? 0 }
