@@ -14,7 +14,7 @@ struct FTAPI: ParsableCommand {
         commandName: "ftapi",
         abstract: "The fine-tuning platform's API backend: a FastCGI worker pool behind nginx.",
         version: ftapiVersion,
-        subcommands: [ServeCommand.self, MigrateCommand.self, KeysCommand.self, TokenCommand.self, SeedBenchCommand.self]
+        subcommands: [ServeCommand.self, MigrateCommand.self, KeysCommand.self, TokenCommand.self, SeedBenchCommand.self, ValidateDatasetCommand.self]
     )
 }
 

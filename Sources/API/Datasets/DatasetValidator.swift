@@ -1,7 +1,6 @@
-/// The fine-tuning dataset formats of the contract.
-public enum DatasetFormat: String, Sendable, CaseIterable {
-    case chatml, sharegpt, alpaca, dpo, text
-}
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What validation found; `json` is the contract's report shape.
 public struct DatasetReport: Sendable, Equatable {
@@ -38,14 +37,23 @@ public struct DatasetReport: Sendable, Equatable {
     }
 }
 
-/// Validates JSON Lines as they arrive, line by line: memory stays bounded by
-/// the longest line plus the bytes not yet split, never by the file.
+/// Validates a dataset as its bytes arrive: JSON Lines split at newlines, or
+/// the elements of one JSON array. Memory stays bounded by the longest line
+/// (or element) plus the bytes not yet split, never by the file.
 ///
-/// With no format given, every line is checked against all five formats at
-/// once and the report is for the format most lines satisfy, so nothing
-/// needs to be buffered for detection.
+/// With no format given, every example is checked against all five formats
+/// at once and the report is for the format most examples satisfy, so
+/// nothing has to be kept back for detection.
 public struct DatasetValidator {
     public static let maximumReportedErrors = 25
+
+    /// How examples are laid out in the bytes.
+    public enum Layout: Sendable {
+        /// One example per line; errors name the line (1-based, blank lines counted).
+        case jsonLines
+        /// One JSON array of examples; errors name the element index (0-based).
+        case jsonArray
+    }
 
     private struct Tally {
         var valid = 0
@@ -55,200 +63,268 @@ public struct DatasetValidator {
         var inputCharacters = 0
         var outputCharacters = 0
 
-        mutating func record(_ outcome: Outcome, line: Int) {
-            if outcome.shapeMatches { shapeMatches += 1 }
-            switch outcome.result {
-            case .success(let characters):
-                valid += 1
-                inputCharacters += characters.input
-                outputCharacters += characters.output
-            case .failure(let failure):
+        mutating func record(_ verdict: DatasetVerdict, at number: Int, label: String) {
+            if verdict.shapeMatches { shapeMatches += 1 }
+            if let fault = verdict.fault {
                 errorCount += 1
                 if errors.count < DatasetValidator.maximumReportedErrors {
-                    errors.append(DatasetReport.LineError(line: line, message: "Line \(line): \(failure.message)"))
+                    errors.append(DatasetReport.LineError(line: number, message: "\(label) \(number): \(fault.message)"))
                 }
+            } else {
+                valid += 1
+                inputCharacters += verdict.inputCharacters
+                outputCharacters += verdict.outputCharacters
             }
         }
     }
 
-    private struct Outcome {
-        var shapeMatches: Bool
-        var result: Result<(input: Int, output: Int), Failure>
-    }
-
-    private struct Failure: Error {
-        var message: String
-        init(_ message: String) { self.message = message }
+    private enum ArrayState {
+        case beforeArray, beforeElement(first: Bool), inElement, closed, broken
     }
 
     private let requested: DatasetFormat?
-    private var tallies: [DatasetFormat: Tally]
+    private let checked: [DatasetFormat]
+    private var tallies: [Tally]
+    private let layout: Layout
+    private var parser = JSONTapeParser()
+    /// The start of a line (or element) whose end has not arrived yet.
     private var pending: [UInt8] = []
     private var lineNumber = 0
     private var examples = 0
-    private var sawAnyByte = false
-    private var atStart = true
+    private var startChecked = false
+    private var arrayState = ArrayState.beforeArray
+    private var depth = 0
+    private var inString = false
+    private var escapeNext = false
 
-    /// - Parameter format: the format to check, or nil to detect it.
-    public init(format: DatasetFormat?) {
+    /// Bytes fed so far.
+    public private(set) var byteCount = 0
+
+    /// - Parameters:
+    ///   - format: the format to check, or nil to detect it.
+    ///   - layout: JSON Lines or a JSON array.
+    public init(format: DatasetFormat?, layout: Layout = .jsonLines) {
         requested = format
-        tallies = Dictionary(uniqueKeysWithValues: (format.map { [$0] } ?? DatasetFormat.allCases).map { ($0, Tally()) })
+        checked = format.map { [$0] } ?? DatasetFormat.allCases
+        tallies = Array(repeating: Tally(), count: checked.count)
+        self.layout = layout
+    }
+
+    /// Feeds the next bytes of the file.
+    public mutating func feed(_ bytes: UnsafeRawBufferPointer) {
+        guard !bytes.isEmpty else { return }
+        byteCount += bytes.count
+        let chunk = bytes.assumingMemoryBound(to: UInt8.self)
+        if !startChecked {
+            // A byte-order mark may be split across feeds: hold the first bytes until it can be told.
+            pending.append(contentsOf: chunk)
+            let mark: [UInt8] = [0xEF, 0xBB, 0xBF]
+            if pending.count < 3, mark.starts(with: pending) { return }
+            startChecked = true
+            var head: [UInt8] = []
+            swap(&head, &pending)
+            if head.starts(with: mark) { head.removeFirst(3) }
+            head.withUnsafeBufferPointer { process($0) }
+            return
+        }
+        process(chunk)
     }
 
     /// Feeds the next bytes of the file.
     public mutating func feed(_ bytes: some Collection<UInt8>) {
-        guard !bytes.isEmpty else { return }
-        sawAnyByte = true
-        var chunk = Array(bytes)[...]
-        if atStart {
-            pending.append(contentsOf: chunk)
-            guard pending.count >= 3 || !pending.starts(with: [0xEF, 0xBB, 0xBF].prefix(pending.count)) else { return }
-            if pending.starts(with: [0xEF, 0xBB, 0xBF]) { pending.removeFirst(3) }
-            atStart = false
-            chunk = pending[...]
-            pending = []
-        }
-        while let newline = chunk.firstIndex(of: 0x0A) {
-            if pending.isEmpty {
-                validateLine(chunk[chunk.startIndex..<newline])
-            } else {
-                pending.append(contentsOf: chunk[chunk.startIndex..<newline])
-                validateLine(pending[...])
-                pending.removeAll(keepingCapacity: true)
-            }
-            chunk = chunk[(newline + 1)...]
-        }
-        pending.append(contentsOf: chunk)
+        let fed: Void? = bytes.withContiguousStorageIfAvailable { feed(UnsafeRawBufferPointer($0)) }
+        if fed == nil { Array(bytes).withUnsafeBytes { feed($0) } }
     }
 
-    /// Ends the input (a last line without a newline counts; a trailing newline adds no line) and reports.
-    public mutating func finish() -> DatasetReport {
-        if atStart, !pending.isEmpty {
+    /// Ends the input (a last line without a newline counts; a trailing
+    /// newline adds no line) and reports on `format`, or on the format given
+    /// at init, or on the detected one.
+    public mutating func finish(format: DatasetFormat? = nil) -> DatasetReport {
+        if !startChecked {
+            startChecked = true
             if pending.starts(with: [0xEF, 0xBB, 0xBF]) { pending.removeFirst(3) }
-            atStart = false
+            var head: [UInt8] = []
+            swap(&head, &pending)
+            head.withUnsafeBufferPointer { process($0) }
         }
-        if !pending.isEmpty {
-            validateLine(pending[...])
-            pending = []
+        switch layout {
+        case .jsonLines:
+            if !pending.isEmpty { validatePending() }
+        case .jsonArray:
+            switch arrayState {
+            case .beforeElement, .inElement: recordForAll(.arrayNotClosed)
+            case .beforeArray, .closed, .broken: break
+            }
+            arrayState = .closed
         }
-        let chosen: DatasetFormat
+        return report(on: format ?? requested)
+    }
+
+    private func report(on format: DatasetFormat?) -> DatasetReport {
+        let chosen: Int
         let confidence: String
-        if let requested {
-            chosen = requested
+        if let format, let index = checked.firstIndex(of: format) {
+            chosen = index
             confidence = "high"
         } else {
-            chosen = DatasetFormat.allCases.max { a, b in
-                let ta = tallies[a]!, tb = tallies[b]!
-                return (ta.valid, ta.shapeMatches) < (tb.valid, tb.shapeMatches)
+            chosen = tallies.indices.max { a, b in
+                // Ties go to the earlier format: max returns the last of equals, so compare indices reversed.
+                (tallies[a].valid, tallies[a].shapeMatches, b) < (tallies[b].valid, tallies[b].shapeMatches, a)
             }!
-            let share = examples == 0 ? 0 : Double(tallies[chosen]!.shapeMatches) / Double(examples)
+            let share = examples == 0 ? 0 : Double(tallies[chosen].shapeMatches) / Double(examples)
             confidence = share >= 0.9 ? "high" : share >= 0.6 ? "medium" : "low"
         }
-        let tally = tallies[chosen]!
+        let tally = tallies[chosen]
         let input = tally.valid == 0 ? 0 : Double(tally.inputCharacters) / Double(tally.valid)
         let output = tally.valid == 0 ? 0 : Double(tally.outputCharacters) / Double(tally.valid)
         return DatasetReport(
-            format: chosen, confidence: confidence, totalExamples: examples, validExamples: tally.valid, errorCount: tally.errorCount,
-            errors: tally.errors, averageInputCharacters: input, averageOutputCharacters: output,
+            format: checked[chosen], confidence: confidence, totalExamples: examples, validExamples: tally.valid,
+            errorCount: tally.errorCount, errors: tally.errors, averageInputCharacters: input, averageOutputCharacters: output,
             estimatedTokens: (tally.inputCharacters + tally.outputCharacters + 3) / 4
         )
     }
 
-    private mutating func validateLine(_ raw: ArraySlice<UInt8>) {
+    private mutating func process(_ chunk: UnsafeBufferPointer<UInt8>) {
+        switch layout {
+        case .jsonLines: splitLines(chunk)
+        case .jsonArray: splitElements(chunk)
+        }
+    }
+
+    // MARK: JSON Lines
+
+    private mutating func splitLines(_ chunk: UnsafeBufferPointer<UInt8>) {
+        guard let base = chunk.baseAddress else { return }
+        var start = 0
+        while start < chunk.count {
+            guard let found = memchr(base + start, 0x0A, chunk.count - start) else {
+                pending.append(contentsOf: UnsafeBufferPointer(rebasing: chunk[start...]))
+                return
+            }
+            let newline = UnsafeRawPointer(found).assumingMemoryBound(to: UInt8.self) - base
+            if pending.isEmpty {
+                validateLine(UnsafeBufferPointer(rebasing: chunk[start..<newline]))
+            } else {
+                pending.append(contentsOf: UnsafeBufferPointer(rebasing: chunk[start..<newline]))
+                validatePending()
+            }
+            start = newline + 1
+        }
+    }
+
+    private mutating func validatePending() {
+        var line: [UInt8] = []
+        swap(&line, &pending)
+        line.withUnsafeBufferPointer { validateLine($0) }
+        line.removeAll(keepingCapacity: true)
+        swap(&line, &pending)
+    }
+
+    private mutating func validateLine(_ raw: UnsafeBufferPointer<UInt8>) {
         lineNumber += 1
         var line = raw
-        if line.last == 0x0D { line = line.dropLast() }
+        if line.last == 0x0D { line = UnsafeBufferPointer(rebasing: line.dropLast()) }
         guard line.contains(where: { $0 != 0x20 && $0 != 0x09 }) else { return }  // blank: counted, not an example
+        validateExample(line, number: lineNumber, label: "Line")
+    }
+
+    private mutating func validateExample(_ bytes: UnsafeBufferPointer<UInt8>, number: Int, label: String) {
         examples += 1
-        let object: JSONObject
-        if String(validating: line, as: UTF8.self) == nil {
-            return recordForAll(Failure("invalid UTF-8"))
+        if let failure = parser.parse(bytes) {
+            return recordForAll(failure == .invalidUTF8 ? .invalidUTF8 : .invalidJSON, number: number, label: label)
         }
-        switch try? JSONValue.parse(Array(line)) {
-        case nil: return recordForAll(Failure("invalid JSON"))
-        case .object(let parsed)?: object = parsed
-        case let other?: return recordForAll(Failure("expected a JSON object, not \(other.typeName)"))
+        guard parser.entries[0].kind == .object else {
+            return recordForAll(.notAnObject(parser.entries[0].kind), number: number, label: label)
         }
-        for format in tallies.keys { tallies[format]!.record(Self.check(object, as: format), line: lineNumber) }
-    }
-
-    /// A line that fails before any format's rules apply.
-    private mutating func recordForAll(_ failure: Failure) {
-        for format in tallies.keys { tallies[format]!.record(Outcome(shapeMatches: false, result: .failure(failure)), line: lineNumber) }
-    }
-
-    // MARK: Per-format rules
-
-    private static let chatRoles = ["system", "user", "assistant", "tool"]
-    private static let shareGPTRoles = ["system", "human", "gpt", "tool"]
-
-    private static func check(_ object: JSONObject, as format: DatasetFormat) -> Outcome {
-        switch format {
-        case .chatml:
-            return conversation(object, field: "messages", roleKey: "role", textKey: "content", roles: chatRoles, answer: "assistant")
-        case .sharegpt:
-            return conversation(object, field: "conversations", roleKey: "from", textKey: "value", roles: shareGPTRoles, answer: "gpt")
-        case .alpaca:
-            return fields(object, required: ["instruction", "output"], optional: ["input"], inputs: ["instruction", "input"], outputs: ["output"])
-        case .dpo:
-            return fields(object, required: ["prompt", "chosen", "rejected"], optional: [], inputs: ["prompt"], outputs: ["chosen"])
-        case .text:
-            return fields(object, required: ["text"], optional: [], inputs: [], outputs: ["text"])
+        for index in checked.indices {
+            tallies[index].record(DatasetRules.check(parser, bytes, as: checked[index]), at: number, label: label)
         }
     }
 
-    private static func fields(_ object: JSONObject, required: [String], optional: [String], inputs: [String], outputs: [String]) -> Outcome {
-        let shape = required.allSatisfy { object[$0] != nil }
-        var input = 0
-        var output = 0
-        for name in required + optional {
-            let isRequired = required.contains(name)
-            switch object[name] {
-            case nil where isRequired, .null? where isRequired:
-                return Outcome(shapeMatches: shape, result: .failure(Failure("missing \(name)")))
-            case nil, .null?:
-                continue
-            case .string(let text)?:
-                if isRequired && text.isEmpty { return Outcome(shapeMatches: shape, result: .failure(Failure("\(name) must not be empty"))) }
-                if inputs.contains(name) { input += text.count }
-                if outputs.contains(name) { output += text.count }
-            case let other?:
-                return Outcome(shapeMatches: shape, result: .failure(Failure("\(name) must be a string, not \(other.typeName)")))
-            }
+    /// An example that fails before any format's rules apply.
+    private mutating func recordForAll(_ fault: DatasetFault, number: Int, label: String) {
+        for index in tallies.indices {
+            tallies[index].record(DatasetVerdict(shapeMatches: false, fault: fault), at: number, label: label)
         }
-        return Outcome(shapeMatches: shape, result: .success((input, output)))
     }
 
-    private static func conversation(
-        _ object: JSONObject, field: String, roleKey: String, textKey: String, roles: [String], answer: String
-    ) -> Outcome {
-        guard let value = object[field] else { return Outcome(shapeMatches: false, result: .failure(Failure("missing \(field)"))) }
-        guard case .array(let turns) = value, !turns.isEmpty else {
-            return Outcome(shapeMatches: true, result: .failure(Failure("\(field) must be a non-empty array")))
+    private mutating func recordForAll(_ fault: DatasetFault) {
+        examples += 1
+        recordForAll(fault, number: lineNumber, label: "Element")
+    }
+
+    // MARK: JSON array
+
+    private static func isWhitespace(_ byte: UInt8) -> Bool {
+        byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09
+    }
+
+    /// Splits the array's elements by tracking nesting and strings, and
+    /// validates each as it completes. `lineNumber` is the element index.
+    private mutating func splitElements(_ chunk: UnsafeBufferPointer<UInt8>) {
+        var index = 0
+        while index < chunk.count {
+            let byte = chunk[index]
+            switch arrayState {
+            case .broken:
+                return
+            case .beforeArray:
+                if byte == UInt8(ascii: "[") {
+                    arrayState = .beforeElement(first: true)
+                } else if !Self.isWhitespace(byte) {
+                    recordForAll(.invalidJSON)
+                    arrayState = .broken
+                }
+            case .closed:
+                if !Self.isWhitespace(byte) {
+                    recordForAll(.invalidJSON)
+                    arrayState = .broken
+                }
+            case .beforeElement(let first):
+                if Self.isWhitespace(byte) { break }
+                if first && byte == UInt8(ascii: "]") {
+                    arrayState = .closed
+                    break
+                }
+                arrayState = .inElement
+                depth = 0
+                inString = false
+                escapeNext = false
+                continue  // the same byte again, now inside the element
+            case .inElement:
+                if inString {
+                    if escapeNext {
+                        escapeNext = false
+                    } else if byte == UInt8(ascii: "\\") {
+                        escapeNext = true
+                    } else if byte == UInt8(ascii: "\"") {
+                        inString = false
+                    }
+                } else if depth == 0 && (byte == UInt8(ascii: ",") || byte == UInt8(ascii: "]")) {
+                    validatePendingElement()
+                    arrayState = byte == UInt8(ascii: ",") ? .beforeElement(first: false) : .closed
+                    index += 1
+                    continue
+                } else if byte == UInt8(ascii: "\"") {
+                    inString = true
+                } else if byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[") {
+                    depth += 1
+                } else if byte == UInt8(ascii: "}") || byte == UInt8(ascii: "]") {
+                    depth -= 1
+                }
+                pending.append(byte)
+            }
+            index += 1
         }
-        var input = 0
-        var output = 0
-        var answered = false
-        for (index, turn) in turns.enumerated() {
-            let path = "\(field)[\(index)]"
-            guard case .object(let message) = turn else {
-                return Outcome(shapeMatches: true, result: .failure(Failure("\(path) must be an object, not \(turn.typeName)")))
-            }
-            guard case .string(let role)? = message[roleKey], roles.contains(role) else {
-                return Outcome(shapeMatches: true, result: .failure(Failure("\(path).\(roleKey) must be one of \(roles.joined(separator: ", "))")))
-            }
-            guard case .string(let text)? = message[textKey] else {
-                let found = message[textKey].map { "not \($0.typeName)" } ?? "missing"
-                return Outcome(shapeMatches: true, result: .failure(Failure("\(path).\(textKey) must be a string (\(found))")))
-            }
-            if role == answer {
-                answered = true
-                output += text.count
-            } else {
-                input += text.count
-            }
-        }
-        guard answered else { return Outcome(shapeMatches: true, result: .failure(Failure("\(field) has no \(answer) turn"))) }
-        return Outcome(shapeMatches: true, result: .success((input, output)))
+    }
+
+    private mutating func validatePendingElement() {
+        var element: [UInt8] = []
+        swap(&element, &pending)
+        let number = lineNumber
+        element.withUnsafeBufferPointer { validateExample($0, number: number, label: "Element") }
+        lineNumber += 1
+        element.removeAll(keepingCapacity: true)
+        swap(&element, &pending)
     }
 }
