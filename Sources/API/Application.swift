@@ -15,11 +15,20 @@ public struct APISettings: Sendable {
     public var accessLog: Bool
     /// Seconds between writes of coalesced API-key usage.
     public var usageFlushInterval: Double
+    /// Where stored datasets' files go (`<dataDirectory>/datasets/`).
+    public var dataDirectory: String
+    /// Largest dataset body, for validation and upload (a 413 past it).
+    public var datasetMaxBytes: Int
 
-    public init(version: String, accessLog: Bool = true, usageFlushInterval: Double = 5) {
+    public init(
+        version: String, accessLog: Bool = true, usageFlushInterval: Double = 5, dataDirectory: String = "./data",
+        datasetMaxBytes: Int = 100 << 20
+    ) {
         self.version = version
         self.accessLog = accessLog
         self.usageFlushInterval = usageFlushInterval
+        self.dataDirectory = dataDirectory
+        self.datasetMaxBytes = datasetMaxBytes
     }
 }
 
@@ -50,6 +59,8 @@ public final class Application: Responder {
         TrainingJobController(jobs: store.trainingJobs).register(on: &router)
         TrainingMetricsController(jobs: store.trainingJobs).register(on: &router)
         APIKeyController(keys: store.apiKeys).register(on: &router)
+        DatasetController(datasets: store.datasets, files: DatasetFiles(dataDirectory: settings.dataDirectory), maxBytes: settings.datasetMaxBytes)
+            .register(on: &router)
         self.router = router
         openAPI.body = OpenAPIDocument.build(router: router, version: settings.version).serialized()
     }
@@ -69,6 +80,18 @@ public final class Application: Responder {
                 usage.flush()
             }
         }
+    }
+
+    /// Dataset uploads stream their bodies (up to `datasetMaxBytes`); every other body is read whole first.
+    public func bodyHandling(method: String, path: String) -> BodyHandling {
+        method == "POST" && DatasetController.streamedPaths.contains(path) ? .streamed(maxBytes: settings.datasetMaxBytes) : .buffered
+    }
+
+    /// Removes partial dataset files left by worker processes that are gone
+    /// (a worker killed during an upload). Safe while other workers upload.
+    public func sweepAbandonedUploads() {
+        let removed = DatasetFiles(dataDirectory: settings.dataDirectory).sweep(everyPartial: false, recorded: nil)
+        if removed > 0 { logger.info("removed abandoned dataset uploads", metadata: ["files.removed": "\(removed)"]) }
     }
 
     public func workerDidStop() {

@@ -44,6 +44,8 @@ final class FastCGISlot: @unchecked Sendable {
     private let limits: TransportLimits
     private var scratch = [UInt8](repeating: 0, count: 16 * 1024)
     private let connectionFDMirror = Atomic<Int32>(-1)
+    /// The current request's streamed body, closed when the request finishes.
+    private var bodyStream: FastCGIBodyStream?
 
     init(listenFD: Int32, limits: TransportLimits) {
         self.limits = limits
@@ -75,6 +77,7 @@ final class FastCGISlot: @unchecked Sendable {
     /// in step, and finishes the request. With `closeConnection` the
     /// connection is closed instead of kept for the next request.
     func finish(with response: Response, closeConnection: Bool) {
+        var closeConnection = closeConnection
         if response.body.count <= 4096 {
             // One buffer, one FastCGI record for small responses.
             var whole: [UInt8] = []
@@ -86,7 +89,15 @@ final class FastCGISlot: @unchecked Sendable {
             put(response.serializedHead())
             put(response.body)
         }
+        if let stream = bodyStream {
+            // The handler may have answered before the upload ended: send the
+            // answer now rather than after the rest of a large body.
+            if !stream.ended { FCGX_FFlush(request.pointee.out) }
+            stream.close()
+            bodyStream = nil
+        }
         drainInput()
+        if let input = request.pointee.in, FCGX_GetError(input) != 0 { closeConnection = true }
         if closeConnection { CFastCGI_RequestDropConnection(request) }
         FCGX_Finish_r(request)
         connectionFDMirror.store(CFastCGI_RequestConnectionFD(request), ordering: .releasing)
@@ -132,8 +143,9 @@ final class FastCGISlot: @unchecked Sendable {
         return tooLarge ? nil : body
     }
 
-    /// The accepted request as a plain value, its body read (up to the limit).
-    func readRequest() -> Request {
+    /// The accepted request as a plain value. Its body is read whole (up to
+    /// the limit) or left to stream, as `bodyHandling` says for its path.
+    func readRequest(bodyHandling: (_ method: String, _ path: String) -> BodyHandling) -> Request {
         var cgi = CGIParams()
         var headers: [String: String] = [:]
         var paramsBytes = 0
@@ -180,6 +192,18 @@ final class FastCGISlot: @unchecked Sendable {
             return request
         }
 
+        if case .streamed(let maxBytes) = bodyHandling(request.method, request.path) {
+            if let declaredLength, declaredLength > maxBytes {
+                request.rejection = .bodyTooLarge(limit: maxBytes)
+                return request
+            }
+            if let input = self.request.pointee.in {
+                let stream = FastCGIBodyStream(input: input, declaredLength: declaredLength, maxBytes: maxBytes)
+                bodyStream = stream
+                request.bodyStream = stream
+            }
+            return request
+        }
         if let declaredLength, declaredLength > limits.maxBodyBytes {
             request.rejection = .bodyTooLarge(limit: limits.maxBodyBytes)
             return request
@@ -207,6 +231,48 @@ final class FastCGISlot: @unchecked Sendable {
         }
     }
 
+}
+
+/// A request body read from libfcgi's input stream as it arrives. Valid
+/// until its request finishes; reading after that ends the body.
+private final class FastCGIBodyStream: RequestBodyStream, @unchecked Sendable {
+    // @unchecked: used only by the accept thread that serves the request; the
+    // stream pointer is dropped (`close`) before libfcgi frees it.
+    private var input: UnsafeMutablePointer<FCGX_Stream>?
+    private let declaredLength: Int?
+    private let maxBytes: Int
+    private var received = 0
+    /// Whether the body was read to its end (or failed).
+    private(set) var ended = false
+
+    init(input: UnsafeMutablePointer<FCGX_Stream>, declaredLength: Int?, maxBytes: Int) {
+        self.input = input
+        self.declaredLength = declaredLength
+        self.maxBytes = maxBytes
+    }
+
+    func close() { input = nil }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws(BodyStreamError) -> Int {
+        guard let input, !ended, let base = buffer.baseAddress, buffer.count > 0 else { return 0 }
+        // One byte past the limit is enough to know the body is too large.
+        let wanted = Int32(min(buffer.count, maxBytes - received + 1))
+        let count = Int(FCGX_GetStr(base.assumingMemoryBound(to: CChar.self), wanted, input))
+        if count > 0 {
+            received += count
+            if received > maxBytes {
+                ended = true
+                throw .tooLarge(limit: maxBytes)
+            }
+            return count
+        }
+        ended = true
+        // libfcgi sets the stream's error when the connection ends without
+        // the empty record that closes the body: the client or nginx gave up.
+        if FCGX_GetError(input) != 0 { throw .incomplete }
+        if let declaredLength, received < declaredLength { throw .incomplete }
+        return 0
+    }
 }
 
 /// The CGI variables the transport uses; every other param is skipped without

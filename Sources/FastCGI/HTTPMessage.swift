@@ -82,7 +82,10 @@ public struct Request: Sendable {
     public var query: String
     public var headers: HeaderFields
     public var remoteAddress: String
+    /// The body, when the transport read it whole (`BodyHandling.buffered`).
     public var body: [UInt8]
+    /// The body still to be read, when the route streams it (`BodyHandling.streamed`).
+    public var bodyStream: (any RequestBodyStream)?
     /// Set when the transport could not deliver the request whole; the body is then empty.
     public var rejection: TransportRejection?
 
@@ -93,6 +96,7 @@ public struct Request: Sendable {
         headers: HeaderFields = HeaderFields(),
         remoteAddress: String = "",
         body: [UInt8] = [],
+        bodyStream: (any RequestBodyStream)? = nil,
         rejection: TransportRejection? = nil
     ) {
         self.method = method
@@ -101,6 +105,7 @@ public struct Request: Sendable {
         self.headers = headers
         self.remoteAddress = remoteAddress
         self.body = body
+        self.bodyStream = bodyStream
         self.rejection = rejection
     }
 }
@@ -153,9 +158,69 @@ public struct Response: Sendable {
 /// Turns requests into responses. Called concurrently from every accept
 /// thread of a worker, so implementations must be thread-safe.
 public protocol Responder: Sendable {
+    /// How the body of a request for `path` is delivered; asked once the params have arrived.
+    func bodyHandling(method: String, path: String) -> BodyHandling
     func respond(to request: Request) -> Response
     /// Called once when the worker has stopped serving, before it exits.
     func workerDidStop()
+}
+
+extension Responder {
+    public func bodyHandling(method: String, path: String) -> BodyHandling { .buffered }
+}
+
+/// How the transport hands a request's body to the application.
+public enum BodyHandling: Sendable, Equatable {
+    /// Read whole into `Request.body` before the application runs, up to the transport's limit.
+    case buffered
+    /// Left in the connection for the application to read through
+    /// `Request.bodyStream` as it arrives, up to `maxBytes`.
+    case streamed(maxBytes: Int)
+}
+
+/// Why a streamed body could not be read to its end.
+public enum BodyStreamError: Error, Equatable {
+    /// More than the route's limit arrived.
+    case tooLarge(limit: Int)
+    /// The client went away (or the connection broke) before the body ended.
+    case incomplete
+}
+
+/// A request body read as it arrives, by the one thread serving the request.
+public protocol RequestBodyStream: AnyObject, Sendable {
+    /// Reads the next bytes into `buffer`: the count, or 0 at the end of the body.
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws(BodyStreamError) -> Int
+}
+
+/// A body already in memory, served as a stream in pieces of at most
+/// `pieceBytes` (for in-process callers and tests).
+public final class InMemoryBodyStream: RequestBodyStream, @unchecked Sendable {
+    // @unchecked: like every body stream, used by one thread at a time.
+    private let bytes: [UInt8]
+    private let maxBytes: Int
+    private let pieceBytes: Int
+    private let endsEarly: Bool
+    private var offset = 0
+
+    /// - Parameters:
+    ///   - endsEarly: end in `.incomplete` after the bytes, as an aborted upload does.
+    public init(_ bytes: [UInt8], maxBytes: Int = .max, pieceBytes: Int = 64 * 1024, endsEarly: Bool = false) {
+        self.bytes = bytes
+        self.maxBytes = maxBytes
+        self.pieceBytes = pieceBytes
+        self.endsEarly = endsEarly
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(BodyStreamError) -> Int {
+        if offset >= maxBytes && offset < bytes.count { throw .tooLarge(limit: maxBytes) }
+        let count = min(buffer.count, pieceBytes, bytes.count - offset)
+        if count == 0 && endsEarly { throw .incomplete }
+        bytes.withUnsafeBytes { source in
+            buffer.baseAddress!.copyMemory(from: source.baseAddress! + offset, byteCount: count)
+        }
+        offset += count
+        return count
+    }
 }
 
 extension String {

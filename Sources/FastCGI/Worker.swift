@@ -150,7 +150,7 @@ public enum PoolWorker {
                 continue
             }
             thread.busy.withLock { $0 = true }
-            let request = thread.slot.readRequest()
+            let request = thread.slot.readRequest(bodyHandling: responder.bodyHandling)
             let response = responder.respond(to: request)
             thread.slot.finish(with: response, closeConnection: stopping.value.load(ordering: .acquiring))
             thread.busy.withLock { $0 = false }

@@ -7,12 +7,15 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
     case unavailable(String)
     /// The stored schema is newer than this build knows.
     case schemaTooNew(found: Int, known: Int)
+    /// A write named a row that does not exist for this user (e.g. a job's `dataset_id`).
+    case missingReference(String)
 
     public var description: String {
         switch self {
         case .duplicate(let what): "duplicate: \(what)"
         case .unavailable(let why): "database unavailable: \(why)"
         case .schemaTooNew(let found, let known): "database schema version \(found) is newer than this build (\(known))"
+        case .missingReference(let what): "missing reference: \(what)"
         }
     }
 }
@@ -46,7 +49,8 @@ public struct JobFilter: Sendable, Equatable {
 public protocol TrainingJobStore: Sendable {
     /// Counts the user's jobs per status with one aggregate query.
     func statusCounts(userID: String) throws -> JobStatusCounts
-    /// Stores new jobs in one transaction.
+    /// Stores new jobs in one transaction; throws `StoreError.missingReference`
+    /// when a job's dataset is not one of its user's datasets.
     func insert(_ jobs: [TrainingJob]) throws
     /// The job `id` if it belongs to `userID`.
     func find(id: String, userID: String) throws -> TrainingJob?
@@ -74,10 +78,37 @@ public protocol TrainingJobStore: Sendable {
     func metrics(jobID: String, sinceStep: Int64?, limit: Int, offset: Int) throws -> (points: [MetricPoint], total: Int)
 }
 
+/// What deleting a dataset did.
+public enum DatasetDeletion: Sendable, Equatable {
+    /// The record is gone; the caller removes its file.
+    case deleted(DatasetRecord)
+    case notFound
+    /// Jobs that are not terminal use it; nothing was changed.
+    case inUse(jobs: Int)
+}
+
+/// Stored datasets' records (their files live under the data directory).
+public protocol DatasetStore: Sendable {
+    /// Stores a new record; throws `StoreError.duplicate` when the user already has a dataset of that name.
+    func insert(_ dataset: DatasetRecord) throws
+    /// The dataset `id` if it belongs to `userID`.
+    func find(id: String, userID: String) throws -> DatasetRecord?
+    /// Whether the user has a dataset named `name`.
+    func exists(name: String, userID: String) throws -> Bool
+    /// The user's datasets, newest first, and how many there are in all.
+    func list(userID: String, limit: Int, offset: Int) throws -> (datasets: [DatasetRecord], total: Int)
+    /// Deletes the user's dataset `id` in one write transaction, unless a job
+    /// that is not terminal references it.
+    func delete(id: String, userID: String) throws -> DatasetDeletion
+    /// The `file_path` of every record (for sweeping files that have none).
+    func allFilePaths() throws -> Set<String>
+}
+
 /// The product's storage: one object per database, safe to use from every thread.
 public protocol Store: Sendable {
     var apiKeys: any APIKeyStore { get }
     var trainingJobs: any TrainingJobStore { get }
+    var datasets: any DatasetStore { get }
     /// Brings the schema to the newest version; safe to run from several processes at once.
     func migrate() throws
     /// The schema version now in the database.

@@ -40,6 +40,9 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("max-body-bytes"), help: "Largest request body (env FTAPI_MAX_BODY_BYTES); larger is a 413.")
     var maxBodyBytes: Int = Environment.int("FTAPI_MAX_BODY_BYTES") ?? 1 << 20
 
+    @Option(name: .customLong("dataset-max-bytes"), help: "Largest dataset body for validation and upload (env FTAPI_DATASET_MAX_BYTES); larger is a 413. Keep nginx's client_max_body_size for /api/datasets equal.")
+    var datasetMaxBytes: Int = Environment.int("FTAPI_DATASET_MAX_BYTES") ?? 100 << 20
+
     @Option(name: .customLong("max-params-bytes"), help: "Largest total of FastCGI params/headers (env FTAPI_MAX_PARAMS_BYTES); larger is a 431.")
     var maxParamsBytes: Int = Environment.int("FTAPI_MAX_PARAMS_BYTES") ?? 64 << 10
 
@@ -69,6 +72,7 @@ struct ServeCommand: ParsableCommand {
         guard workers >= 1, workers <= 256 else { throw ValidationError("--workers must be 1–256") }
         guard threads >= 1, threads <= 1024 else { throw ValidationError("--threads must be 1–1024") }
         guard maxBodyBytes >= 0, maxParamsBytes >= 1024 else { throw ValidationError("--max-body-bytes must be ≥ 0 and --max-params-bytes ≥ 1024") }
+        guard datasetMaxBytes >= 1 else { throw ValidationError("--dataset-max-bytes must be ≥ 1") }
         guard rateLimit >= 0, rateLimitWindow >= 1 else { throw ValidationError("--rate-limit must be ≥ 0 and --rate-limit-window ≥ 1") }
         guard usageFlushInterval >= 0.1 else { throw ValidationError("--usage-flush-interval must be at least 0.1 s") }
         guard shutdownTimeout >= 0 else { throw ValidationError("--shutdown-timeout must be ≥ 0") }
@@ -115,6 +119,13 @@ struct ServeCommand: ParsableCommand {
             logger.warning("neither JWT_SECRET nor JWT_JWKS is set: session tokens are refused, and so is API key management")
         }
 
+        // No worker runs yet: every partial upload is abandoned, and a stored
+        // file without a record lost its commit in a crash.
+        let datasetFiles = DatasetFiles(dataDirectory: store.dataDirectory)
+        try datasetFiles.prepare()
+        let swept = datasetFiles.sweep(everyPartial: true, recorded: try database.datasets.allFilePaths())
+        if swept > 0 { logger.info("removed dataset files left by an earlier run", metadata: ["files.removed": "\(swept)"]) }
+
         let address = try listenAddress()
         let permissions = SocketPermissions(mode: UInt32(socketMode, radix: 8) ?? 0o660, owner: socketOwner)
         let listenFD = try Listener.open(address, permissions: permissions, backlog: backlog)
@@ -159,9 +170,13 @@ struct ServeCommand: ParsableCommand {
                 store: database,
                 sessionTokens: verifier,
                 rateLimiter: RateLimiter(region: shared, limit: rateLimit, windowSeconds: rateLimitWindow),
-                settings: APISettings(version: ftapiVersion, accessLog: !noAccessLog, usageFlushInterval: usageFlushInterval),
+                settings: APISettings(
+                    version: ftapiVersion, accessLog: !noAccessLog, usageFlushInterval: usageFlushInterval,
+                    dataDirectory: store.dataDirectory, datasetMaxBytes: datasetMaxBytes
+                ),
                 logger: logger
             )
+            application.sweepAbandonedUploads()
             try application.startBackgroundWork()
             let settings = WorkerSettings(
                 threads: threads,

@@ -1,7 +1,8 @@
 import API
+import Foundation
 import Testing
 
-/// The streaming dataset validator (the datasets endpoints come later).
+/// The streaming dataset validator, on hand-written lines and on the corpus in `DatasetCorpus/`.
 @Suite struct DatasetValidatorTests {
     static let chat = #"{"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello!"}]}"#
     static let share = #"{"conversations":[{"from":"human","value":"Hi"},{"from":"gpt","value":"Hello!"}]}"#
@@ -99,5 +100,112 @@ import Testing
         let report = validator.finish()
         #expect(report.totalExamples == 50_000)
         #expect(report.isValid)
+    }
+
+    // MARK: Corpus
+
+    static let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("DatasetCorpus")
+
+    /// The report the reference script (`bench/datasets/reference_validator.py`) gave for each corpus file.
+    static func expectations() throws -> [(file: String, expected: [String: JSONValue])] {
+        let data = try Data(contentsOf: corpus.appendingPathComponent("expected.json"))
+        guard case .object(let files) = try JSONValue.parse(Array(data)) else { return [] }
+        return files.entries.compactMap { entry in
+            guard case .object(let expected) = entry.value else { return nil }
+            return (entry.key, expected.dictionary)
+        }
+    }
+
+    @Test(arguments: [1, 7, 4096])
+    func corpusReportsMatchTheReference(chunk: Int) throws {
+        let cases = try Self.expectations()
+        #expect(cases.count >= 20)
+        for (file, expected) in cases {
+            let bytes = Array(try Data(contentsOf: Self.corpus.appendingPathComponent(file)))
+            var validator = DatasetValidator(format: nil)
+            var index = 0
+            while index < bytes.count {
+                validator.feed(bytes[index..<min(bytes.count, index + chunk)])
+                index += chunk
+            }
+            let report = validator.finish()
+            let comment = Comment(rawValue: "\(file), chunks of \(chunk)")
+            #expect(.bool(report.isValid) == expected["valid"], comment)
+            #expect(.string(report.format.rawValue) == expected["format"], comment)
+            #expect(.string(report.confidence) == expected["detected_confidence"], comment)
+            #expect(.int(report.totalExamples) == expected["total_examples"], comment)
+            #expect(.int(report.validExamples) == expected["valid_examples"], comment)
+            #expect(.int(report.errorCount) == expected["error_count"], comment)
+            #expect(.array(report.errors.map { .int($0.line) }) == expected["error_lines"], comment)
+            #expect((report.errors.first.map { JSONValue.string($0.message) } ?? .null) == expected["first_error"], comment)
+        }
+    }
+
+    @Test func aJSONArrayNamesElementsByIndex() throws {
+        let bytes = Array(try Data(contentsOf: Self.corpus.appendingPathComponent("array.json")))
+        for chunk in [1, 5, 4096] {
+            var validator = DatasetValidator(format: nil, layout: nil)
+            var index = 0
+            while index < bytes.count {
+                validator.feed(bytes[index..<min(bytes.count, index + chunk)])
+                index += chunk
+            }
+            #expect(validator.layout == .jsonArray)
+            let report = validator.finish()
+            #expect(report.format == .chatml)
+            #expect(report.totalExamples == 3 && report.validExamples == 2)
+            #expect(report.errors.map(\.line) == [1])
+            #expect(report.errors.map(\.message) == ["Element 1: messages[1].role must be one of system, user, assistant, tool"])
+        }
+    }
+
+    @Test(arguments: [
+        ("[", "Element 0: the JSON array is not closed with ]"),
+        (#"[{"text":"a"},"#, "Element 1: the JSON array is not closed with ]"),
+        (#"[{"text":"a"}] x"#, "Element 1: invalid JSON"),
+        (#"[{"text":"a"},,{"text":"b"}]"#, "Element 1: invalid JSON"),
+        (#"{"text":"a"}"#, nil),
+    ])
+    func brokenArraysAreReportedNotCrashedOn(body: String, error: String?) {
+        var validator = DatasetValidator(format: .text, layout: nil)
+        validator.feed(Array(body.utf8))
+        let report = validator.finish()
+        #expect(report.errors.first?.message == error)
+    }
+
+    @Test func anEmptyArrayHasNoExamples() {
+        var validator = DatasetValidator(format: nil, layout: .jsonArray)
+        validator.feed(Array(" [ ] \n".utf8))
+        let report = validator.finish()
+        #expect(report.totalExamples == 0 && report.errorCount == 0 && !report.isValid)
+    }
+
+    @Test(arguments: [
+        (#"{"text":"caf\u00e9 \ud83d\ude00"}"#, 6),  // escapes: é and one emoji (a surrogate pair) are one character each
+        ("{\"text\":\"café 😀\"}", 6),
+        (#"{"text":"a\"b\\c\/d\n"}"#, 8),
+    ])
+    func charactersAreUnicodeScalars(line: String, characters: Int) {
+        var validator = DatasetValidator(format: .text)
+        validator.feed(Array(line.utf8))
+        let report = validator.finish()
+        #expect(report.isValid)
+        #expect(report.averageOutputCharacters == Double(characters))
+    }
+
+    @Test(arguments: [
+        #"{"text": NaN}"#, #"{"text": "a",}"#, #"{"text": 01}"#, #"{"text": "\x"}"#, #"{"text": "a"} {"#, "{\"text\": \"tab\there\"}",
+        #"{"text": "\ud83"}"#, #"{"text": 1.}"#, #"{"text": -}"#, #"{'text': 'a'}"#, String(repeating: "[", count: 300) + String(repeating: "]", count: 300),
+    ])
+    func malformedJSONIsInvalid(line: String) {
+        var validator = DatasetValidator(format: .text)
+        validator.feed(Array(line.utf8))
+        #expect(validator.finish().errors.map(\.message) == ["Line 1: invalid JSON"])
+    }
+
+    @Test func theLastDuplicateKeyWins() {
+        var validator = DatasetValidator(format: .text)
+        validator.feed(Array(#"{"text": 5, "text": "ok"}"#.utf8))
+        #expect(validator.finish().isValid)
     }
 }

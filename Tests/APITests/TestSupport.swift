@@ -21,7 +21,8 @@ final class TestEnvironment: @unchecked Sendable {
         hmacSecret: [UInt8]? = TestEnvironment.secret,
         jwks: JWKSSource? = nil,
         jwksDocument: JSONValue? = nil,
-        audience: String = "authenticated"
+        audience: String = "authenticated",
+        datasetMaxBytes: Int = 100 << 20
     ) throws {
         directory = try makeTemporaryDirectory()
         var jwks = jwks
@@ -40,7 +41,8 @@ final class TestEnvironment: @unchecked Sendable {
         )
         app = Application(
             store: store, sessionTokens: verifier, rateLimiter: limiter,
-            settings: APISettings(version: "test", accessLog: false), logger: Logger(label: "test")
+            settings: APISettings(version: "test", accessLog: false, dataDirectory: directory, datasetMaxBytes: datasetMaxBytes),
+            logger: Logger(label: "test")
         )
     }
 
@@ -71,6 +73,16 @@ final class TestEnvironment: @unchecked Sendable {
         app.respond(
             to: Request(method: method, path: path, query: query, headers: HeaderFields(headers), body: body, rejection: rejection)
         )
+    }
+
+    /// A request whose body arrives as a stream in pieces (as the transport
+    /// hands over dataset uploads), cut short when `endsEarly`.
+    func sendStreamed(
+        _ method: String, _ path: String, query: String = "", headers: [String: String] = [:], body: [UInt8],
+        pieceBytes: Int = 1000, maxBytes: Int = .max, endsEarly: Bool = false
+    ) -> Response {
+        let stream = InMemoryBodyStream(body, maxBytes: maxBytes, pieceBytes: pieceBytes, endsEarly: endsEarly)
+        return app.respond(to: Request(method: method, path: path, query: query, headers: HeaderFields(headers), bodyStream: stream))
     }
 
     func get(_ path: String, query: String = "", headers: [String: String] = [:]) -> Response {

@@ -37,7 +37,11 @@ public enum APIKeyFormat {
 
 /// Lowercase hex SHA-256.
 public func hexSHA256(_ bytes: [UInt8]) -> String {
-    let digest = SHA256.hash(data: bytes)
+    lowercaseHex(SHA256.hash(data: bytes))
+}
+
+/// Lowercase hex of a digest's bytes.
+func lowercaseHex(_ digest: some Sequence<UInt8>) -> String {
     let hexDigits = Array("0123456789abcdef".utf8)
     var output: [UInt8] = []
     output.reserveCapacity(64)

@@ -85,7 +85,8 @@ public struct DatasetValidator {
     private let requested: DatasetFormat?
     private let checked: [DatasetFormat]
     private var tallies: [Tally]
-    private let layout: Layout
+    /// Nil until the first byte that is not whitespace tells (`[` starts an array).
+    public private(set) var layout: Layout?
     private var parser = JSONTapeParser()
     /// The start of a line (or element) whose end has not arrived yet.
     private var pending: [UInt8] = []
@@ -102,8 +103,9 @@ public struct DatasetValidator {
 
     /// - Parameters:
     ///   - format: the format to check, or nil to detect it.
-    ///   - layout: JSON Lines or a JSON array.
-    public init(format: DatasetFormat?, layout: Layout = .jsonLines) {
+    ///   - layout: JSON Lines or a JSON array; nil to tell from the first
+    ///     byte that is not whitespace (`[` for an array).
+    public init(format: DatasetFormat?, layout: Layout? = .jsonLines) {
         requested = format
         checked = format.map { [$0] } ?? DatasetFormat.allCases
         tallies = Array(repeating: Tally(), count: checked.count)
@@ -147,7 +149,14 @@ public struct DatasetValidator {
             swap(&head, &pending)
             head.withUnsafeBufferPointer { process($0) }
         }
-        switch layout {
+        if layout == nil {
+            // Nothing but whitespace: blank lines.
+            layout = .jsonLines
+            var head: [UInt8] = []
+            swap(&head, &pending)
+            head.withUnsafeBufferPointer { process($0) }
+        }
+        switch layout! {
         case .jsonLines:
             if !pending.isEmpty { validatePending() }
         case .jsonArray:
@@ -188,6 +197,16 @@ public struct DatasetValidator {
         switch layout {
         case .jsonLines: splitLines(chunk)
         case .jsonArray: splitElements(chunk)
+        case nil:
+            guard let first = chunk.firstIndex(where: { !Self.isWhitespace($0) }) else {
+                pending.append(contentsOf: chunk)
+                return
+            }
+            layout = chunk[first] == UInt8(ascii: "[") ? .jsonArray : .jsonLines
+            var head: [UInt8] = []
+            swap(&head, &pending)
+            head.append(contentsOf: chunk)
+            head.withUnsafeBufferPointer { process($0) }
         }
     }
 

@@ -7,6 +7,8 @@ struct DocumentedOperation {
     var summary: String
     var query: [(name: String, schema: JSONValue, description: String)] = []
     var requestBody: JSONValue?
+    /// Bodies that are not application/json (JSON Lines, multipart), by media type.
+    var requestContent: [(type: String, schema: JSONValue)] = []
     /// Status → (description, schema); errors get the Error schema.
     var responses: [(status: Int, description: String, schema: JSONValue?)]
 }
@@ -74,7 +76,43 @@ enum OpenAPIDocument {
         DocumentedOperation(method: "DELETE", pattern: "/api/user/api-keys/{id:uuid}", tag: "api-keys",
             summary: "Revoke an API key at once, in every worker (session token only).",
             responses: [(200, "Revoked.", Schema.ref("Action"))]),
+        DocumentedOperation(method: "POST", pattern: "/api/datasets/validate", tag: "datasets",
+            summary: "Validate a dataset as it streams in: JSON Lines (line numbers are the file's, blank lines counted), a JSON array (line is the 0-based element index), or a multipart file field. Up to 100 MiB by default.",
+            query: [("format", Schema.enumeration(["auto"] + Schema.datasetFormats), "The format to check; auto (default) detects it.")],
+            requestContent: datasetBodies(multipartFields: false) + [("application/json", Schema.array(Schema.object))],
+            responses: [(200, "The report; an invalid dataset is a 200 with valid false.", Schema.ref("DatasetValidation")), (400, "Empty body, or an unknown format.", nil)]),
+        DocumentedOperation(method: "POST", pattern: "/api/datasets", tag: "datasets",
+            summary: "Store a dataset: validated while written, flushed to disk and renamed into place before its record is committed. Raw JSON Lines take name and format from the query; multipart from its fields.",
+            query: [
+                ("name", Schema.string, "Dataset name, unique per user (required for a raw body)."),
+                ("format", Schema.enumeration(["auto"] + Schema.datasetFormats), "The format to check; auto (default) detects it."),
+            ],
+            requestContent: datasetBodies(multipartFields: true),
+            responses: [
+                (201, "The stored dataset.", Schema.resource(Schema.ref("Dataset"))),
+                (400, "Invalid dataset (code INVALID_DATASET; details holds the validation report), or a missing name or file.", nil),
+                (409, "Name in use (code DUPLICATE_NAME).", nil),
+            ]),
+        DocumentedOperation(method: "GET", pattern: "/api/datasets", tag: "datasets", summary: "The caller's datasets, newest first.",
+            query: pagination, responses: [(200, "A page of datasets.", Schema.list(Schema.ref("Dataset")))]),
+        DocumentedOperation(method: "GET", pattern: "/api/datasets/{id:uuid}", tag: "datasets", summary: "One dataset.",
+            responses: [(200, "The dataset.", Schema.resource(Schema.ref("Dataset")))]),
+        DocumentedOperation(method: "DELETE", pattern: "/api/datasets/{id:uuid}", tag: "datasets", summary: "Delete a dataset's record and file.",
+            responses: [(200, "Deleted.", Schema.ref("Action")), (409, "A job that is not finished uses it (code DATASET_IN_USE).", nil)]),
     ]
+
+    /// The dataset body types: JSON Lines under its usual names, and multipart.
+    private static func datasetBodies(multipartFields: Bool) -> [(type: String, schema: JSONValue)] {
+        var fields: [(String, JSONValue)] = [("file", .object(["type": .string("string"), "contentMediaType": .string("application/x-ndjson")]))]
+        if multipartFields {
+            fields += [("name", Schema.string), ("format", Schema.enumeration(["auto"] + Schema.datasetFormats))]
+        }
+        let lines = JSONValue.object(["type": .string("string"), "description": .string("JSON Lines: one example object per line.")])
+        return [
+            ("application/x-ndjson", lines), ("application/jsonl", lines),
+            ("multipart/form-data", Schema.object(fields, required: multipartFields ? ["file", "name"] : ["file"])),
+        ]
+    }
 
     /// `/api/x/{id:uuid}` → `/api/x/{id}`
     static func openAPIPath(_ pattern: String) -> String {
@@ -113,7 +151,8 @@ enum OpenAPIDocument {
                     "content": .object(["application/json": .object(["schema": schema])]),
                 ])
             }
-            for (status, description) in standardErrors(route.auth, hasBody: operation.requestBody != nil) where responses[String(status)] == nil {
+            let hasBody = operation.requestBody != nil || !operation.requestContent.isEmpty
+            for (status, description) in standardErrors(route.auth, hasBody: hasBody) where responses[String(status)] == nil {
                 responses[String(status)] = .object([
                     "description": .string(description), "content": .object(["application/json": .object(["schema": Schema.ref("Error")])]),
                 ])
@@ -123,9 +162,11 @@ enum OpenAPIDocument {
                 ("tags", .array([.string(operation.tag)])), ("summary", .string(operation.summary)),
                 ("security", security(route.auth)), ("parameters", .array(parameters)), ("responses", .object(responses)),
             ])
-            if let body = operation.requestBody {
-                let content = JSONValue.object(["application/json": JSONValue.object(["schema": body])])
-                item["requestBody"] = JSONValue.object(["required": JSONValue.bool(true), "content": content])
+            if hasBody {
+                var content = JSONObject()
+                if let body = operation.requestBody { content["application/json"] = .object(["schema": body]) }
+                for (type, schema) in operation.requestContent { content[type] = .object(["schema": schema]) }
+                item["requestBody"] = JSONValue.object(["required": JSONValue.bool(true), "content": .object(content)])
             }
             var methods = paths[path].flatMap { if case .object(let object) = $0 { object } else { nil } } ?? JSONObject()
             methods[operation.method.lowercased()] = .object(item)
@@ -154,7 +195,7 @@ enum OpenAPIDocument {
         if auth != .none {
             errors += [(401, "Missing or invalid credential."), (403, "Credential without the needed scope (code INSUFFICIENT_SCOPE)."), (429, "Rate limit exceeded (Retry-After).")]
         }
-        if hasBody { errors += [(400, "Invalid body; details names the field."), (413, "Body too large."), (415, "Not application/json.")] }
+        if hasBody { errors += [(400, "Invalid body; details names the field."), (413, "Body too large."), (415, "Unsupported content type.")] }
         return errors
     }
 }

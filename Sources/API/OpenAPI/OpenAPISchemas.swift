@@ -40,9 +40,14 @@ enum Schema {
 
     static let statuses = ["pending", "running", "paused", "completed", "failed", "cancelled"]
     static let scopes = ["all", "training", "analytics", "datasets", "models", "notifications"]
+    static let datasetFormats = ["chatml", "sharegpt", "alpaca", "dpo", "text"]
 
     static let components: [(String, JSONValue)] = [
-        ("Error", object([("error", string), ("details", string), ("code", string)], required: ["error"])),
+        ("Error", object([
+            ("error", string),
+            ("details", .object(["type": .array([.string("string"), .string("object")]), "description": .string("Which field or what is wrong; for INVALID_DATASET the validation report.")])),
+            ("code", string),
+        ], required: ["error"])),
         ("Action", object([("success", boolean), ("message", string)], required: ["success"])),
         ("Health", object([("status", string), ("version", string), ("database", enumeration(["ok", "unavailable"]))], required: ["status", "version", "database"])),
         ("TrainingStats", object(
@@ -94,6 +99,19 @@ enum Schema {
             ("last_used_at", nullable("string", format: "date-time")), ("request_count", integer),
             ("key", .object(["type": .string("string"), "description": .string("Only in the create response: the full key, shown this once.")])),
         ], required: ["id", "name", "key_prefix", "scopes", "created_at", "request_count"])),
+        ("Dataset", object([
+            ("id", uuid), ("name", string), ("format", enumeration(datasetFormats)), ("size_bytes", integer),
+            ("total_examples", integer), ("sha256", .object(["type": .string("string"), "description": .string("Lowercase hex SHA-256 of the stored bytes.")])),
+            ("created_at", dateTime),
+        ], required: ["id", "name", "format", "size_bytes", "total_examples", "sha256", "created_at"])),
+        ("DatasetValidation", object([
+            ("valid", boolean), ("format", enumeration(datasetFormats)), ("detected_confidence", enumeration(["high", "medium", "low"])),
+            ("total_examples", integer), ("valid_examples", integer),
+            ("error_count", .object(["type": .string("integer"), "description": .string("All errors, though only the first 25 are listed.")])),
+            ("errors", array(object([("line", integer), ("message", string)], required: ["line", "message"]))),
+            ("stats", object([("avg_input_chars", number), ("avg_output_chars", number), ("estimated_tokens", integer)],
+                required: ["avg_input_chars", "avg_output_chars", "estimated_tokens"])),
+        ], required: ["valid", "format", "detected_confidence", "total_examples", "valid_examples", "error_count", "errors", "stats"])),
         ("NewAPIKey", object([
             ("name", .object(["type": .string("string"), "minLength": .int(1), "maxLength": .int(100)])),
             ("scopes", array(enumeration(scopes))),

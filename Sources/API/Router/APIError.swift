@@ -6,6 +6,8 @@ public struct APIError: Error, Sendable, Equatable {
     public var status: HTTPStatus
     public var message: String
     public var details: String?
+    /// Details that are a JSON value rather than a sentence (e.g. a dataset's validation report); wins over `details`.
+    public var detailsValue: JSONValue?
     public var code: String?
     public var headers: [Header] = []
 
@@ -29,7 +31,11 @@ public struct APIError: Error, Sendable, Equatable {
 
     public var body: JSONValue {
         var object = JSONObject([("error", .string(message))])
-        if let details { object["details"] = .string(details) }
+        if let detailsValue {
+            object["details"] = detailsValue
+        } else if let details {
+            object["details"] = .string(details)
+        }
         if let code { object["code"] = .string(code) }
         return .object(object)
     }

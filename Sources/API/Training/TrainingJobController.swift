@@ -23,12 +23,14 @@ struct TrainingJobController {
             let fields = FieldReader(try context.jsonObject())
             try fields.rejectUnknown(["model_name", "dataset_id", "config", "total_steps", "total_epochs"])
             guard let modelName = try fields.string("model_name", required: true, length: 1...200) else { throw APIError.badRequest("model_name is required") }
+            var datasetID: String?
             switch fields.object["dataset_id"] {
             case nil, .null?:
                 break
-            case .string?:
-                // Datasets arrive with the datasets API; until then no id names one of the caller's.
-                throw APIError.badRequest("dataset_id does not name one of your datasets", message: "Unknown dataset")
+            case .string(let text)?:
+                // Not a UUID can't name a dataset; the insert checks the rest (same user) in its transaction.
+                guard UUID(uuidString: text) != nil else { throw Self.unknownDataset }
+                datasetID = text.lowercased()
             case let other?:
                 throw APIError.badRequest("dataset_id must be a string, not \(other.typeName)")
             }
@@ -36,11 +38,15 @@ struct TrainingJobController {
             let now = Timestamp.now()
             let token = JobToken.generate()
             let job = TrainingJob(
-                id: UUID().uuidString.lowercased(), userID: try context.user.userID, modelName: modelName,
+                id: UUID().uuidString.lowercased(), userID: try context.user.userID, modelName: modelName, datasetID: datasetID,
                 configJSON: JSONValue.object(config).jsonText, totalSteps: try fields.integer("total_steps", in: 1...Int64(Int32.max)),
                 totalEpochs: try fields.integer("total_epochs", in: 1...1_000_000), jobTokenHash: JobToken.hash(token), createdAt: now
             )
-            try jobs.insert([job])
+            do {
+                try jobs.insert([job])
+            } catch StoreError.missingReference {
+                throw Self.unknownDataset
+            }
             return .resource(id: job.id, data: Self.json(job, token: token), status: .created)
         }
 
@@ -72,7 +78,13 @@ struct TrainingJobController {
                 configJSON: original.configJSON, totalSteps: original.totalSteps, totalEpochs: original.totalEpochs,
                 resumedFromJobID: original.id, jobTokenHash: JobToken.hash(token), createdAt: .now()
             )
-            try jobs.insert([job])
+            do {
+                try jobs.insert([job])
+            } catch StoreError.missingReference {
+                throw APIError(
+                    .conflict, "The job's dataset was deleted", details: "dataset_id \(original.datasetID ?? "") no longer exists",
+                    code: "DATASET_DELETED")
+            }
             return .resource(id: job.id, data: Self.json(job, token: token), status: .created)
         }
 
@@ -108,6 +120,8 @@ struct TrainingJobController {
     }
 
     /// A status name, or a 400 that lists the statuses.
+    static let unknownDataset = APIError.badRequest("dataset_id does not name one of your datasets", message: "Unknown dataset")
+
     static func status(_ name: String, message: String) throws(APIError) -> JobStatus {
         guard let status = JobStatus(rawValue: name) else {
             throw APIError.badRequest("status must be one of \(JobStatus.allCases.map(\.rawValue).joined(separator: ", "))", message: message)

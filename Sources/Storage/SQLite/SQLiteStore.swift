@@ -4,11 +4,13 @@ public final class SQLiteStore: Store {
     private let database: SQLiteDatabase
     public let apiKeys: any APIKeyStore
     public let trainingJobs: any TrainingJobStore
+    public let datasets: any DatasetStore
 
     public init(configuration: SQLiteConfiguration) {
         database = SQLiteDatabase(configuration: configuration)
         apiKeys = SQLiteAPIKeyStore(database: database)
         trainingJobs = SQLiteTrainingJobStore(database: database)
+        datasets = SQLiteDatasetStore(database: database)
     }
 
     /// The schema version this build migrates to.

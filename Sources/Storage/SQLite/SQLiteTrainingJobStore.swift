@@ -50,6 +50,11 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
     func insert(_ jobs: [TrainingJob]) throws {
         _ = try database.write { connection in
             for job in jobs {
+                if let datasetID = job.datasetID {
+                    let owned = try connection.first(
+                        "SELECT 1 FROM datasets WHERE id = ? AND user_id = ?", [.text(datasetID), .text(job.userID)]) { $0.int(0) }
+                    guard owned != nil else { throw StoreError.missingReference("dataset_id") }
+                }
                 try connection.run(
                     "INSERT INTO training_jobs (\(Self.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     Self.values(job)

@@ -1,0 +1,276 @@
+import Crypto
+import FastCGI
+import FoundationEssentials
+import Storage
+
+/// `/api/datasets`: validate a dataset, and store, list, show and delete
+/// datasets. Bodies are streamed: validated (and stored) piece by piece as
+/// they arrive, never held whole.
+struct DatasetController {
+    let datasets: any DatasetStore
+    let files: DatasetFiles
+    /// Largest dataset body accepted (the transport refuses more with a 413).
+    let maxBytes: Int
+
+    /// Paths whose POST bodies stream (see `Application.bodyHandling`).
+    static let streamedPaths: Set<String> = ["/api/datasets", "/api/datasets/validate"]
+
+    func register(on router: inout Router) {
+        router.post("/api/datasets/validate", auth: .scope(.datasets)) { context in
+            let requested = try Self.format(context.query["format"], field: "format")
+            var validator: DatasetValidator
+            var bytes = 0
+            switch try Self.bodyKind(context.request.headers["content-type"]) {
+            case .lines(let layout):
+                validator = DatasetValidator(format: requested, layout: layout)
+                bytes = try Self.readBody(context) { validator.feed($0) }
+            case .multipart(var parser):
+                validator = DatasetValidator(format: requested, layout: nil)
+                var inFile = false
+                try Self.readBody(context) { chunk in
+                    try Self.parse(&parser, chunk) { event in
+                        switch event {
+                        case .partStarted(let name, _): inFile = name == "file"
+                        case .data(let data) where inFile:
+                            validator.feed(data)
+                            bytes += data.count
+                        case .data, .partEnded: break
+                        }
+                    }
+                }
+                guard parser.isComplete else { throw Self.malformedMultipart("the closing boundary is missing") }
+            }
+            guard bytes > 0 else { throw APIError.badRequest("the body is empty; send the dataset as JSON Lines or a JSON array", message: "Empty dataset") }
+            return .json(validator.finish().json)
+        }
+
+        router.post("/api/datasets", auth: .scope(.datasets)) { context in
+            try upload(context)
+        }
+
+        router.get("/api/datasets", auth: .scope(.datasets)) { context in
+            let page = try Page(query: context.query)
+            let (records, total) = try datasets.list(userID: context.user.userID, limit: page.limit, offset: page.offset)
+            return .list(records.map(Self.json), total: total, page: page)
+        }
+
+        router.get("/api/datasets/{id:uuid}", auth: .scope(.datasets)) { context in
+            guard let record = try datasets.find(id: context.parameter("id"), userID: context.user.userID) else { throw APIError.notFound }
+            return .resource(id: record.id, data: Self.json(record))
+        }
+
+        router.delete("/api/datasets/{id:uuid}", auth: .scope(.datasets)) { context in
+            switch try datasets.delete(id: context.parameter("id"), userID: context.user.userID) {
+            case .notFound:
+                throw APIError.notFound
+            case .inUse(let jobs):
+                throw APIError(
+                    .conflict, "Dataset is in use", details: "\(jobs) training job(s) that are not finished use this dataset",
+                    code: "DATASET_IN_USE")
+            case .deleted(let record):
+                // After the commit: a crash here leaves a file without a record, which the start-up sweep removes.
+                files.remove(relativePath: record.filePath)
+                return .action("Dataset deleted")
+            }
+        }
+    }
+
+    // MARK: Upload
+
+    /// Validates the body while writing it to a partial file and hashing it;
+    /// a valid dataset's file is flushed and renamed into place, and only
+    /// then is its record committed. Any failure removes the partial file.
+    private func upload(_ context: RequestContext) throws -> Response {
+        let userID = try context.user.userID
+        let query = context.query
+        var name = try query["name"].map { try Self.name($0) }
+        var format = try Self.format(query["format"], field: "format")
+        let id = UUID().uuidString.lowercased()
+        let file = try files.createPartial(id: id)
+        var hasher = SHA256()
+        var validator: DatasetValidator?
+
+        func store(_ chunk: UnsafeRawBufferPointer) throws {
+            validator?.feed(chunk)
+            hasher.update(bufferPointer: chunk)
+            try file.write(chunk)
+        }
+
+        switch try Self.bodyKind(context.request.headers["content-type"]) {
+        case .lines(let layout):
+            guard let known = name else { throw APIError.badRequest("name is required (the name query parameter, for a raw body)") }
+            // Refuse a taken name before reading a large body; the insert checks again.
+            if try datasets.exists(name: known, userID: userID) { throw Self.duplicate(known) }
+            validator = DatasetValidator(format: format, layout: layout)
+            try Self.readBody(context) { try store($0) }
+            if validator?.layout == .jsonArray {
+                throw APIError(
+                    .unsupportedMediaType, "Unsupported dataset layout",
+                    details: "store datasets as JSON Lines (one example per line), not a JSON array", code: "UNSUPPORTED_LAYOUT")
+            }
+        case .multipart(var parser):
+            var part = ""
+            var field: [UInt8] = []
+            var sawFile = false
+            try Self.readBody(context) { chunk in
+                try Self.parse(&parser, chunk) { event in
+                    switch event {
+                    case .partStarted(let partName, _):
+                        part = partName
+                        field = []
+                        if part == "file" {
+                            guard !sawFile else { throw Self.malformedMultipart("only one file part is accepted") }
+                            sawFile = true
+                            validator = DatasetValidator(format: format, layout: .jsonLines)
+                        }
+                    case .data(let data):
+                        if part == "file" {
+                            try store(data)
+                        } else if part == "name" || part == "format" {
+                            guard field.count + data.count <= 1024 else { throw APIError.badRequest("the \(part) field is too long") }
+                            field.append(contentsOf: data)
+                        }
+                    case .partEnded:
+                        let text = String(decoding: field, as: UTF8.self)
+                        if part == "name" { name = try Self.name(text) }
+                        if part == "format" {
+                            let given = try Self.format(text, field: "format")
+                            if let format, let given, format != given {
+                                throw APIError.badRequest("format is given twice, as \(format.rawValue) and \(given.rawValue)")
+                            }
+                            format = format ?? given
+                        }
+                    }
+                }
+            }
+            guard parser.isComplete else { throw Self.malformedMultipart("the closing boundary is missing") }
+            guard sawFile else { throw APIError.badRequest("the file part is missing (multipart field file)") }
+        }
+        guard let name else { throw APIError.badRequest("name is required") }
+        guard file.size > 0, var validator else {
+            throw APIError.badRequest("the dataset file is empty", message: "Empty dataset")
+        }
+        let report = validator.finish(format: format)
+        guard report.isValid else {
+            var error = APIError(.badRequest, "Dataset is invalid", code: "INVALID_DATASET")
+            error.detailsValue = report.json
+            throw error
+        }
+
+        let record = DatasetRecord(
+            id: id, userID: userID, name: name, format: report.format.rawValue, sizeBytes: file.size,
+            totalExamples: Int64(report.totalExamples), sha256: lowercaseHex(hasher.finalize()),
+            filePath: files.relativePath(forID: id), createdAt: .now()
+        )
+        try file.commit(to: record.filePath)
+        do {
+            try datasets.insert(record)
+        } catch StoreError.duplicate {
+            files.remove(relativePath: record.filePath)
+            throw Self.duplicate(name)
+        } catch {
+            files.remove(relativePath: record.filePath)
+            throw error
+        }
+        return .resource(id: record.id, data: Self.json(record), status: .created)
+    }
+
+    // MARK: Reading bodies
+
+    private enum BodyKind {
+        case lines(DatasetValidator.Layout?)
+        case multipart(MultipartParser)
+    }
+
+    /// JSON Lines types, `application/json` (an array, or lines: told by the
+    /// first byte), or multipart; anything else is a 415. No type is read as JSON Lines.
+    private static func bodyKind(_ contentType: String?) throws -> BodyKind {
+        guard let contentType, !contentType.isEmpty else { return .lines(.jsonLines) }
+        let mediaType = contentType.split(separator: ";").first.map { $0.trimmingCharacters().lowercased() } ?? ""
+        switch mediaType {
+        case "application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonl", "application/jsonlines",
+            "application/x-jsonlines", "text/jsonl", "text/plain", "application/octet-stream":
+            return .lines(.jsonLines)
+        case "application/json":
+            return .lines(nil)
+        case "multipart/form-data":
+            guard let parser = MultipartParser(contentType: contentType) else {
+                throw APIError.badRequest("multipart/form-data needs a boundary parameter", message: "Malformed multipart body")
+            }
+            return .multipart(parser)
+        default:
+            throw APIError(
+                .unsupportedMediaType, "Unsupported content type",
+                details: "send application/x-ndjson (JSON Lines), application/json (an array) or multipart/form-data, not \(mediaType)",
+                code: "UNSUPPORTED_MEDIA_TYPE")
+        }
+    }
+
+    /// Reads the streamed body to its end, handing each piece to `consume`;
+    /// returns the byte count. Falls back to a buffered body (in-process callers).
+    @discardableResult
+    private static func readBody(_ context: RequestContext, _ consume: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
+        guard let stream = context.request.bodyStream else {
+            try context.request.body.withUnsafeBytes { if !$0.isEmpty { try consume($0) } }
+            return context.request.body.count
+        }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
+        defer { buffer.deallocate() }
+        var total = 0
+        while true {
+            let count: Int
+            do {
+                count = try stream.read(into: buffer)
+            } catch .tooLarge(let limit) {
+                throw APIError(.contentTooLarge, "Request body too large", details: "the limit is \(limit) bytes", code: "PAYLOAD_TOO_LARGE")
+            } catch .incomplete {
+                throw APIError.badRequest("the body ended before it was complete", message: "Incomplete request body")
+            }
+            guard count > 0 else { return total }
+            total += count
+            try consume(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
+        }
+    }
+
+    private static func parse(_ parser: inout MultipartParser, _ chunk: UnsafeRawBufferPointer, _ handle: (MultipartParser.Event) throws -> Void) throws {
+        do {
+            try parser.feed(chunk, handle)
+        } catch MultipartParser.Failure.malformed(let why) {
+            throw malformedMultipart(why)
+        }
+    }
+
+    // MARK: Fields and errors
+
+    private static func malformedMultipart(_ why: String) -> APIError {
+        APIError.badRequest(why, message: "Malformed multipart body")
+    }
+
+    private static func duplicate(_ name: String) -> APIError {
+        APIError(.conflict, "A dataset with this name already exists", details: "name \(name) is taken", code: "DUPLICATE_NAME")
+    }
+
+    /// `auto` or absent → nil (detect); else one of the formats.
+    static func format(_ text: String?, field: String) throws(APIError) -> DatasetFormat? {
+        guard let text, !text.isEmpty, text != "auto" else { return nil }
+        guard let format = DatasetFormat(rawValue: text) else {
+            throw APIError.badRequest("\(field) must be auto or one of \(DatasetFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return format
+    }
+
+    static func name(_ text: String) throws(APIError) -> String {
+        let name = text[...].trimmingCharacters()
+        guard !name.isEmpty else { throw APIError.badRequest("name must not be blank") }
+        guard name.count <= 200 else { throw APIError.badRequest("name must be at most 200 characters") }
+        return name
+    }
+
+    static func json(_ record: DatasetRecord) -> JSONValue {
+        .object(JSONObject([
+            ("id", .string(record.id)), ("name", .string(record.name)), ("format", .string(record.format)),
+            ("size_bytes", .int(Int(record.sizeBytes))), ("total_examples", .int(Int(record.totalExamples))),
+            ("sha256", .string(record.sha256)), ("created_at", .string(record.createdAt.iso8601)),
+        ]))
+    }
+}

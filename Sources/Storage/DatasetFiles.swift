@@ -1,0 +1,141 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where stored datasets' files live: `<data directory>/datasets/<id>.jsonl`,
+/// written first as `datasets/.partial/<pid>-<id>.part` and renamed into
+/// place only once complete and on disk. A file that lost its writer (a
+/// crash, a kill) or its record is removed by `sweep`.
+public struct DatasetFiles: Sendable {
+    /// The data directory the records' `file_path`s are relative to.
+    public let dataDirectory: String
+
+    public init(dataDirectory: String) {
+        self.dataDirectory = dataDirectory
+    }
+
+    private var directory: String { dataDirectory + "/datasets" }
+    private var partialDirectory: String { directory + "/.partial" }
+
+    /// The record's `file_path` for dataset `id`.
+    public func relativePath(forID id: String) -> String { "datasets/\(id).jsonl" }
+
+    /// Creates the directories if needed.
+    public func prepare() throws(StoreError) {
+        for path in [dataDirectory, directory, partialDirectory] where mkdir(path, 0o750) != 0 && errno != EEXIST {
+            throw Self.failure("mkdir \(path)")
+        }
+    }
+
+    /// Opens a new partial file for dataset `id`.
+    public func createPartial(id: String) throws(StoreError) -> PartialDatasetFile {
+        let path = "\(partialDirectory)/\(getpid())-\(id).part"
+        var fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
+        if fd < 0 && errno == ENOENT {
+            try prepare()
+            fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
+        }
+        guard fd >= 0 else { throw Self.failure("open \(path)") }
+        return PartialDatasetFile(fd: fd, path: path, directory: directory, dataDirectory: dataDirectory)
+    }
+
+    /// Removes a stored file; a missing one is not an error.
+    public func remove(relativePath: String) {
+        unlink("\(dataDirectory)/\(relativePath)")
+    }
+
+    /// Removes partial files whose writing process is gone (all of them with
+    /// `everyPartial`, at start-up when no worker runs), and, when
+    /// `recorded` is given, stored files that no record names (a crash
+    /// between the rename and the commit). Returns how many files went.
+    @discardableResult
+    public func sweep(everyPartial: Bool, recorded: Set<String>?) -> Int {
+        var removed = 0
+        for name in Self.entries(of: partialDirectory) where name.hasSuffix(".part") {
+            let writer = name.split(separator: "-", maxSplits: 1).first.flatMap { pid_t($0) }
+            let writerGone = writer.map { kill($0, 0) != 0 && errno == ESRCH } ?? true
+            if everyPartial || writerGone, unlink("\(partialDirectory)/\(name)") == 0 { removed += 1 }
+        }
+        if let recorded {
+            for name in Self.entries(of: directory) where name.hasSuffix(".jsonl") && !recorded.contains("datasets/\(name)") {
+                if unlink("\(directory)/\(name)") == 0 { removed += 1 }
+            }
+        }
+        return removed
+    }
+
+    private static func entries(of path: String) -> [String] {
+        guard let handle = opendir(path) else { return [] }
+        defer { closedir(handle) }
+        var names: [String] = []
+        while let entry = readdir(handle) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    static func failure(_ call: String) -> StoreError {
+        .unavailable("\(call): \(String(cString: strerror(errno)))")
+    }
+}
+
+/// A dataset file being written. Either `commit` (on disk, then renamed into
+/// place) or `discard` (removed) ends it; dropping it unended discards it.
+public final class PartialDatasetFile {
+    private var fd: Int32
+    private let path: String
+    private let directory: String
+    private let dataDirectory: String
+    /// Bytes written so far.
+    public private(set) var size: Int64 = 0
+
+    init(fd: Int32, path: String, directory: String, dataDirectory: String) {
+        self.fd = fd
+        self.path = path
+        self.directory = directory
+        self.dataDirectory = dataDirectory
+    }
+
+    deinit { discard() }
+
+    /// Appends `bytes`.
+    public func write(_ bytes: UnsafeRawBufferPointer) throws(StoreError) {
+        var offset = 0
+        while offset < bytes.count {
+            let written = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw DatasetFiles.failure("write \(path)")
+            }
+            offset += written
+        }
+        size += Int64(bytes.count)
+    }
+
+    /// Flushes the file to disk, renames it to `relativePath` under the data
+    /// directory, and flushes the directory so the rename survives a crash.
+    public func commit(to relativePath: String) throws(StoreError) {
+        guard fsync(fd) == 0 else { throw DatasetFiles.failure("fsync \(path)") }
+        close(fd)
+        fd = -1
+        guard rename(path, "\(dataDirectory)/\(relativePath)") == 0 else {
+            let error = DatasetFiles.failure("rename \(path)")
+            unlink(path)
+            throw error
+        }
+        let directoryFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directoryFD >= 0 {
+            fsync(directoryFD)
+            close(directoryFD)
+        }
+    }
+
+    /// Closes and removes the partial file (nothing if already committed).
+    public func discard() {
+        guard fd >= 0 else { return }
+        close(fd)
+        fd = -1
+        unlink(path)
+    }
+}

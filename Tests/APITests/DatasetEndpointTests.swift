@@ -1,0 +1,270 @@
+import API
+import Crypto
+import FastCGI
+import Foundation
+import Storage
+import Testing
+
+/// `/api/datasets` in memory: validation, upload (raw and multipart) with
+/// its file on disk, list, get, delete, and jobs that reference datasets.
+@Suite struct DatasetEndpointTests {
+    static let chat = #"{"messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello!"}]}"#
+    static let file = Array((Array(repeating: chat, count: 200).joined(separator: "\n") + "\n").utf8)
+    static let jsonl = ["Content-Type": "application/x-ndjson"]
+
+    let env: TestEnvironment
+    let user = newUserID()
+    let headers: [String: String]
+
+    init() throws {
+        env = try TestEnvironment()
+        headers = ["X-API-Key": try env.insertKey(userID: user, scopes: [.datasets, .training]).key]
+    }
+
+    func with(_ extra: [String: String]) -> [String: String] { headers.merging(extra) { $1 } }
+
+    /// Files under the data directory's datasets folder (stored and partial).
+    func filesOnDisk() -> [String] {
+        let root = env.directory + "/datasets"
+        let stored = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        let partial = (try? FileManager.default.contentsOfDirectory(atPath: root + "/.partial")) ?? []
+        return stored.filter { $0 != ".partial" } + partial.map { ".partial/" + $0 }
+    }
+
+    func upload(_ body: [UInt8], name: String, format: String? = nil, headers extra: [String: String] = jsonl) -> Response {
+        var query = "name=\(name)"
+        if let format { query += "&format=\(format)" }
+        return env.sendStreamed("POST", "/api/datasets", query: query, headers: with(extra), body: body)
+    }
+
+    static func multipart(_ parts: [(name: String, filename: String?, body: [UInt8])], boundary: String = "XyZzY-boundary") -> [UInt8] {
+        var bytes: [UInt8] = []
+        for part in parts {
+            var head = "--\(boundary)\r\nContent-Disposition: form-data; name=\"\(part.name)\""
+            if let filename = part.filename { head += "; filename=\"\(filename)\"\r\nContent-Type: application/x-ndjson" }
+            bytes += Array((head + "\r\n\r\n").utf8) + part.body + Array("\r\n".utf8)
+        }
+        return bytes + Array("--\(boundary)--\r\n".utf8)
+    }
+
+    // MARK: Validate
+
+    @Test func validateReportsOnAStreamedBody() throws {
+        let body = Array((Self.chat + "\n\n{broken\n").utf8)
+        let response = env.sendStreamed("POST", "/api/datasets/validate", headers: with(Self.jsonl), body: body, pieceBytes: 3)
+        #expect(response.status == .ok)
+        let report = try response.object()
+        #expect(report["valid"] == .bool(false))
+        #expect(report["format"] == .string("chatml"))
+        #expect(report["total_examples"] == .int(2))
+        #expect(report["error_count"] == .int(1))
+        #expect(report["errors"] == .array([.object(["line": .int(3), "message": .string("Line 3: invalid JSON")])]))
+        #expect(Set(try #require(report["stats"]?.dictionary).keys) == ["avg_input_chars", "avg_output_chars", "estimated_tokens"])
+    }
+
+    @Test func validateTakesAJSONArrayAndMultipart() throws {
+        let array = Array("[\(Self.chat), \(Self.chat)]".utf8)
+        let fromArray = try env.sendStreamed("POST", "/api/datasets/validate", headers: with(["Content-Type": "application/json"]), body: array).object()
+        #expect(fromArray["valid"] == .bool(true) && fromArray["total_examples"] == .int(2))
+
+        let form = Self.multipart([("file", "d.jsonl", Self.file)])
+        let fromForm = try env.sendStreamed(
+            "POST", "/api/datasets/validate", headers: with(["Content-Type": "multipart/form-data; boundary=XyZzY-boundary"]), body: form,
+            pieceBytes: 7
+        ).object()
+        #expect(fromForm["valid"] == .bool(true) && fromForm["total_examples"] == .int(200))
+    }
+
+    @Test func validateWithAGivenFormatChecksThatFormat() throws {
+        let report = try env.sendStreamed(
+            "POST", "/api/datasets/validate", query: "format=alpaca", headers: with(Self.jsonl), body: Array(Self.chat.utf8)
+        ).object()
+        #expect(report["format"] == .string("alpaca"))
+        #expect(report["detected_confidence"] == .string("high"))
+        #expect(report["valid"] == .bool(false))
+    }
+
+    @Test func validateRefusesBadRequests() throws {
+        let empty = env.sendStreamed("POST", "/api/datasets/validate", headers: with(Self.jsonl), body: [])
+        #expect(empty.status == .badRequest)
+        let format = env.sendStreamed("POST", "/api/datasets/validate", query: "format=csv", headers: with(Self.jsonl), body: Self.file)
+        #expect(format.status == .badRequest)
+        #expect(try format.object()["details"]?.stringValue?.contains("format") == true)
+        let type = env.sendStreamed("POST", "/api/datasets/validate", headers: with(["Content-Type": "text/csv"]), body: Self.file)
+        #expect(type.status == .unsupportedMediaType)
+        let large = env.sendStreamed("POST", "/api/datasets/validate", headers: with(Self.jsonl), body: Self.file, maxBytes: 1000)
+        #expect(large.status == .contentTooLarge)
+        let noBoundary = env.sendStreamed("POST", "/api/datasets/validate", headers: with(["Content-Type": "multipart/form-data"]), body: Self.file)
+        #expect(noBoundary.status == .badRequest)
+    }
+
+    @Test func validateNeedsTheDatasetsScope() throws {
+        let training = try env.insertKey(userID: user, scopes: [.training]).key
+        let response = env.sendStreamed("POST", "/api/datasets/validate", headers: ["X-API-Key": training] + Self.jsonl, body: Self.file)
+        #expect(response.status == .forbidden)
+        #expect(env.sendStreamed("POST", "/api/datasets/validate", headers: Self.jsonl, body: Self.file).status == .unauthorized)
+    }
+
+    // MARK: Upload
+
+    @Test func aRawUploadIsStoredWithItsHashAndSize() throws {
+        let response = upload(Self.file, name: "chats", format: "chatml")
+        #expect(response.status == .created)
+        let body = try response.object()
+        let data = try #require(body["data"]?.dictionary)
+        let id = try #require(data["id"]?.stringValue)
+        #expect(body["id"] == .string(id))
+        #expect(data["name"] == .string("chats"))
+        #expect(data["format"] == .string("chatml"))
+        #expect(data["size_bytes"] == .int(Self.file.count))
+        #expect(data["total_examples"] == .int(200))
+        let sha = SHA256.hash(data: Self.file).map { String(format: "%02x", $0) }.joined()
+        #expect(data["sha256"] == .string(sha))
+        #expect(data["created_at"]?.stringValue?.hasSuffix("Z") == true)
+        let stored = try Data(contentsOf: URL(fileURLWithPath: env.directory + "/datasets/\(id).jsonl"))
+        #expect(Array(stored) == Self.file)
+        #expect(filesOnDisk() == ["\(id).jsonl"])
+    }
+
+    @Test func aMultipartUploadTakesNameAndFormatFromItsFields() throws {
+        let form = Self.multipart([("name", nil, Array("from form".utf8)), ("format", nil, Array("auto".utf8)), ("file", "d.jsonl", Self.file)])
+        let response = env.sendStreamed(
+            "POST", "/api/datasets", headers: with(["Content-Type": "multipart/form-data; boundary=\"XyZzY-boundary\""]), body: form,
+            pieceBytes: 13
+        )
+        #expect(response.status == .created)
+        let data = try #require(try response.object()["data"]?.dictionary)
+        #expect(data["name"] == .string("from form"))
+        #expect(data["format"] == .string("chatml"))
+        #expect(data["size_bytes"] == .int(Self.file.count))
+
+        // Fields after the file work too.
+        let late = Self.multipart([("file", "d.jsonl", Self.file), ("name", nil, Array("late".utf8)), ("format", nil, Array("chatml".utf8))])
+        let second = env.sendStreamed("POST", "/api/datasets", headers: with(["Content-Type": "multipart/form-data; boundary=XyZzY-boundary"]), body: late)
+        #expect(second.status == .created)
+    }
+
+    @Test func anInvalidDatasetIs400WithTheReportAndLeavesNothing() throws {
+        let response = upload(Array((Self.chat + "\n{\"messages\":[]}\n").utf8), name: "bad")
+        #expect(response.status == .badRequest)
+        let body = try response.object()
+        #expect(body["code"] == .string("INVALID_DATASET"))
+        let details = try #require(body["details"]?.dictionary)
+        #expect(details["valid"] == .bool(false))
+        #expect(details["error_count"] == .int(1))
+        #expect(filesOnDisk().isEmpty)
+        #expect(try env.store.datasets.list(userID: user, limit: 10, offset: 0).total == 0)
+    }
+
+    @Test func aDuplicateNameIs409AndLeavesNoFile() throws {
+        #expect(upload(Self.file, name: "same").status == .created)
+        let again = upload(Self.file, name: "same")
+        #expect(again.status == .conflict)
+        #expect(try again.object()["code"] == .string("DUPLICATE_NAME"))
+        let form = Self.multipart([("name", nil, Array("same".utf8)), ("file", "d.jsonl", Self.file)])
+        let viaForm = env.sendStreamed("POST", "/api/datasets", headers: with(["Content-Type": "multipart/form-data; boundary=XyZzY-boundary"]), body: form)
+        #expect(viaForm.status == .conflict)
+        #expect(filesOnDisk().count == 1)
+        // Another user may use the name.
+        let other = try env.insertKey(userID: newUserID(), scopes: [.datasets]).key
+        let theirs = env.sendStreamed("POST", "/api/datasets", query: "name=same", headers: ["X-API-Key": other] + Self.jsonl, body: Self.file)
+        #expect(theirs.status == .created)
+    }
+
+    @Test func anAbortedUploadLeavesNeitherRecordNorFile() throws {
+        let response = env.sendStreamed(
+            "POST", "/api/datasets", query: "name=aborted", headers: with(Self.jsonl), body: Array(Self.file.prefix(5000)), endsEarly: true)
+        #expect(response.status == .badRequest)
+        #expect(filesOnDisk().isEmpty)
+        #expect(try env.store.datasets.exists(name: "aborted", userID: user) == false)
+        let tooLarge = env.sendStreamed("POST", "/api/datasets", query: "name=large", headers: with(Self.jsonl), body: Self.file, maxBytes: 4000)
+        #expect(tooLarge.status == .contentTooLarge)
+        #expect(filesOnDisk().isEmpty)
+    }
+
+    @Test func uploadRefusesMissingPartsAndBadFields() throws {
+        #expect(env.sendStreamed("POST", "/api/datasets", headers: with(Self.jsonl), body: Self.file).status == .badRequest)  // no name
+        #expect(upload(Self.file, name: "x", format: "csv").status == .badRequest)
+        #expect(upload([], name: "empty").status == .badRequest)
+        #expect(upload(Array("[\(Self.chat)]".utf8), name: "array", headers: ["Content-Type": "application/json"]).status == .unsupportedMediaType)
+        let noFile = Self.multipart([("name", nil, Array("n".utf8))])
+        #expect(env.sendStreamed("POST", "/api/datasets", headers: with(["Content-Type": "multipart/form-data; boundary=XyZzY-boundary"]), body: noFile).status == .badRequest)
+        var unterminated = Self.multipart([("name", nil, Array("n".utf8)), ("file", "d.jsonl", Self.file)])
+        unterminated.removeLast(20)
+        #expect(env.sendStreamed("POST", "/api/datasets", headers: with(["Content-Type": "multipart/form-data; boundary=XyZzY-boundary"]), body: unterminated).status == .badRequest)
+        #expect(filesOnDisk().isEmpty)
+    }
+
+    // MARK: List, get, delete
+
+    @Test func listGetAndDeleteAreTheCallersOnly() throws {
+        let first = try #require(try upload(Self.file, name: "one").object()["id"]?.stringValue)
+        let second = try #require(try upload(Self.file, name: "two").object()["id"]?.stringValue)
+        let list = try env.get("/api/datasets", headers: headers).object()
+        #expect(list["total"] == .int(2))
+        #expect(list["limit"] == .int(50) && list["offset"] == .int(0))
+        #expect(list["data"]?.arrayValue?.compactMap { $0.dictionary?["id"]?.stringValue } == [second, first])
+        #expect(env.get("/api/datasets", query: "limit=0", headers: headers).status == .badRequest)
+
+        let one = try env.get("/api/datasets/\(first)", headers: headers).object()
+        #expect(one["id"] == .string(first))
+
+        let stranger = ["X-API-Key": try env.insertKey(userID: newUserID(), scopes: [.datasets]).key]
+        #expect(env.get("/api/datasets/\(first)", headers: stranger).status == .notFound)
+        #expect(env.send("DELETE", "/api/datasets/\(first)", headers: stranger).status == .notFound)
+        #expect(try env.get("/api/datasets", headers: stranger).object()["total"] == .int(0))
+
+        let deleted = env.send("DELETE", "/api/datasets/\(first)", headers: headers)
+        #expect(deleted.status == .ok)
+        #expect(try deleted.object()["success"] == .bool(true))
+        #expect(env.get("/api/datasets/\(first)", headers: headers).status == .notFound)
+        #expect(filesOnDisk() == ["\(second).jsonl"])
+        #expect(env.send("DELETE", "/api/datasets/\(first)", headers: headers).status == .notFound)
+    }
+
+    @Test func jobsReferenceTheCallersDatasetsAndHoldThemWhileRunning() throws {
+        let dataset = try #require(try upload(Self.file, name: "train").object()["id"]?.stringValue)
+        let stranger = ["X-API-Key": try env.insertKey(userID: newUserID(), scopes: [.training]).key]
+        let theirs = env.postJSON("/api/training/jobs", #"{"model_name":"m","dataset_id":"\#(dataset)"}"#, headers: stranger)
+        #expect(theirs.status == .badRequest)
+        #expect(env.postJSON("/api/training/jobs", #"{"model_name":"m","dataset_id":"nope"}"#, headers: headers).status == .badRequest)
+
+        let created = env.postJSON("/api/training/jobs", #"{"model_name":"m","dataset_id":"\#(dataset.uppercased())"}"#, headers: headers)
+        #expect(created.status == .created)
+        let job = try #require(created.object()["id"]?.stringValue)
+        #expect(try created.object()["data"]?.dictionary?["dataset_id"] == .string(dataset))
+
+        let held = env.send("DELETE", "/api/datasets/\(dataset)", headers: headers)
+        #expect(held.status == .conflict)
+        #expect(try held.object()["code"] == .string("DATASET_IN_USE"))
+        #expect(filesOnDisk() == ["\(dataset).jsonl"])
+
+        #expect(env.send("POST", "/api/training/jobs/\(job)/cancel", headers: headers).status == .ok)
+        #expect(env.send("DELETE", "/api/datasets/\(dataset)", headers: headers).status == .ok)
+        #expect(filesOnDisk().isEmpty)
+        // Restarting a job whose dataset is gone is a conflict, not a dangling reference.
+        let restart = env.send("POST", "/api/training/jobs/\(job)/restart", headers: headers)
+        #expect(restart.status == .conflict)
+        #expect(try restart.object()["code"] == .string("DATASET_DELETED"))
+    }
+
+    @Test func theSweepRemovesPartialsOfDeadWritersAndUnrecordedFiles() throws {
+        let files = DatasetFiles(dataDirectory: env.directory)
+        try files.prepare()
+        let stored = try #require(try upload(Self.file, name: "kept").object()["id"]?.stringValue)
+        // A partial file of a process that no longer exists, one of this (live) process, and a file without a record.
+        FileManager.default.createFile(atPath: env.directory + "/datasets/.partial/999999999-dead.part", contents: Data([1]))
+        let live = try files.createPartial(id: "live")
+        FileManager.default.createFile(atPath: env.directory + "/datasets/orphan.jsonl", contents: Data([1]))
+
+        #expect(files.sweep(everyPartial: false, recorded: nil) == 1)
+        #expect(filesOnDisk().sorted() == [".partial/\(getpid())-live.part", "\(stored).jsonl", "orphan.jsonl"].sorted())
+        #expect(files.sweep(everyPartial: true, recorded: try env.store.datasets.allFilePaths()) == 2)
+        #expect(filesOnDisk() == ["\(stored).jsonl"])
+        live.discard()
+    }
+}
+
+extension Dictionary where Key == String, Value == String {
+    static func + (lhs: Self, rhs: Self) -> Self { lhs.merging(rhs) { $1 } }
+}
