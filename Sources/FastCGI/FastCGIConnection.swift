@@ -89,14 +89,22 @@ final class FastCGISlot: @unchecked Sendable {
             put(response.serializedHead())
             put(response.body)
         }
+        var drain = true
         if let stream = bodyStream {
-            // The handler may have answered before the upload ended: send the
-            // answer now rather than after the rest of a large body.
-            if !stream.ended { FCGX_FFlush(request.pointee.out) }
+            // A handler that answered before a streamed body ended (refused it,
+            // or stopped at the limit): nginx, which stops sending once the
+            // answer arrives, would wait for the request's end while a drain
+            // waited for the body. So: no drain; libfcgi's close sends the end
+            // of the request, shuts down writing and lingers so the answer is
+            // not lost to a reset.
+            if !stream.reachedEnd {
+                drain = false
+                closeConnection = true
+            }
             stream.close()
             bodyStream = nil
         }
-        drainInput()
+        if drain { drainInput() }
         if let input = request.pointee.in, FCGX_GetError(input) != 0 { closeConnection = true }
         if closeConnection { CFastCGI_RequestDropConnection(request) }
         FCGX_Finish_r(request)
@@ -242,8 +250,10 @@ private final class FastCGIBodyStream: RequestBodyStream, @unchecked Sendable {
     private let declaredLength: Int?
     private let maxBytes: Int
     private var received = 0
-    /// Whether the body was read to its end (or failed).
-    private(set) var ended = false
+    /// Whether reading is over: at the end, or failed.
+    private var ended = false
+    /// Whether the body was read to its clean end.
+    private(set) var reachedEnd = false
 
     init(input: UnsafeMutablePointer<FCGX_Stream>, declaredLength: Int?, maxBytes: Int) {
         self.input = input
@@ -271,6 +281,7 @@ private final class FastCGIBodyStream: RequestBodyStream, @unchecked Sendable {
         // the empty record that closes the body: the client or nginx gave up.
         if FCGX_GetError(input) != 0 { throw .incomplete }
         if let declaredLength, received < declaredLength { throw .incomplete }
+        reachedEnd = true
         return 0
     }
 }

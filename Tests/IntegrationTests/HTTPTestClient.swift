@@ -77,6 +77,35 @@ final class HTTPTestClient: @unchecked Sendable {
         return result
     }
 
+    /// Sends a request whose body goes out with chunked transfer encoding (no Content-Length).
+    func sendChunked(_ method: String, _ path: String, headers: [String: String] = [:], body: [UInt8], chunkBytes: Int = 64 * 1024) throws -> HTTPResult {
+        try connectIfNeeded()
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+        for (name, value) in headers { head += "\(name): \(value)\r\n" }
+        try writeAll(Array((head + "\r\n").utf8))
+        var offset = 0
+        while offset < body.count {
+            let piece = body[offset..<min(body.count, offset + chunkBytes)]
+            try writeAll(Array(String(piece.count, radix: 16).utf8) + [0x0D, 0x0A] + piece + [0x0D, 0x0A])
+            offset += piece.count
+        }
+        try writeAll(Array("0\r\n\r\n".utf8))
+        let result = try readResponse()
+        if result.header("connection")?.lowercased() == "close" { close() }
+        return result
+    }
+
+    /// Writes raw bytes (a request head, or part of a body) without reading an answer.
+    func write(_ bytes: [UInt8]) throws {
+        try connectIfNeeded()
+        try writeAll(bytes)
+    }
+
+    /// Reads one response (after `write`).
+    func receive() throws -> HTTPResult {
+        try readResponse()
+    }
+
     func get(_ path: String, headers: [String: String] = [:]) throws -> HTTPResult {
         try send("GET", path, headers: headers)
     }
