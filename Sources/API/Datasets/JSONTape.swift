@@ -209,19 +209,22 @@ struct JSONTapeParser {
         return position > start
     }
 
-    /// Whether any of the eight bytes is a quote, a backslash, a control
-    /// character or non-ASCII: the bytes a string scan must look at one by one.
+    /// The high bit of each byte of `word` that a string scan must look at
+    /// on its own: a quote, a backslash, a control character or a byte past
+    /// ASCII. The lowest set bit is exact (a borrow only flags bytes above a
+    /// flagged one), so the bytes below it are plain characters.
     @inline(__always)
-    private static func needsAttention(_ word: UInt64) -> Bool {
+    private static func stops(_ word: UInt64) -> UInt64 {
         let ones: UInt64 = 0x0101_0101_0101_0101
-        let highs: UInt64 = 0x8080_8080_8080_8080
         let quote = word ^ (ones &* 0x22)
         let backslash = word ^ (ones &* 0x5C)
-        let control = (word &- ones &* 0x20)
-        let flagged = (quote &- ones) & ~quote | (backslash &- ones) & ~backslash | control & ~word | word
-        return flagged & highs != 0
+        let control = word &- ones &* 0x20
+        return ((quote &- ones) & ~quote | (backslash &- ones) & ~backslash | control & ~word | word) & (ones &* 0x80)
     }
 
+    /// Scans a string eight bytes at a time up to the next byte that needs a
+    /// look, which is then handled alone: escapes checked, UTF-8 sequences
+    /// validated and counted as one character each.
     private mutating func string() -> Bool {
         position += 1
         let start = position
@@ -229,17 +232,26 @@ struct JSONTapeParser {
         var escaped = false
         while true {
             while end - position >= 8 {
-                let word = UnsafeRawPointer(base + position).loadUnaligned(as: UInt64.self)
-                if Self.needsAttention(word) { break }
-                position += 8
+                let flagged = Self.stops(UnsafeRawPointer(base + position).loadUnaligned(as: UInt64.self))
+                if flagged != 0 {
+                    let clean = flagged.trailingZeroBitCount / 8
+                    characters += clean
+                    position += clean
+                    break
+                }
                 characters += 8
+                position += 8
             }
             guard position < end else { return false }
             let byte = base[position]
             if byte == UInt8(ascii: "\"") { break }
             if byte == UInt8(ascii: "\\") {
-                guard let width = escapeWidth() else { return false }
-                position += width
+                if end - position >= 2, base[position + 1] == UInt8(ascii: "n") || base[position + 1] == UInt8(ascii: "\"") {
+                    position += 2  // the common escapes, without the general check
+                } else {
+                    guard let width = escapeWidth() else { return false }
+                    position += width
+                }
                 escaped = true
             } else if byte < 0x20 {
                 return false
@@ -328,6 +340,10 @@ struct JSONTapeParser {
         guard let base = bytes.baseAddress else { return true }
         var index = 0
         while index < bytes.count {
+            if bytes.count - index >= 8, UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self) & 0x8080_8080_8080_8080 == 0 {
+                index += 8
+                continue
+            }
             if base[index] < 0x80 {
                 index += 1
                 continue
