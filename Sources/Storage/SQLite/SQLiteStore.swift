@@ -4,11 +4,15 @@ public final class SQLiteStore: Store {
     private let database: SQLiteDatabase
     public let apiKeys: any APIKeyStore
     public let trainingJobs: any TrainingJobStore
+    public let analytics: any AnalyticsStore
+    public let notificationPreferences: any NotificationPreferencesStore
 
     public init(configuration: SQLiteConfiguration) {
         database = SQLiteDatabase(configuration: configuration)
         apiKeys = SQLiteAPIKeyStore(database: database)
         trainingJobs = SQLiteTrainingJobStore(database: database)
+        analytics = SQLiteAnalyticsStore(database: database)
+        notificationPreferences = SQLiteNotificationPreferencesStore(database: database)
     }
 
     /// The schema version this build migrates to.
