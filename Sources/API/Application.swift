@@ -15,11 +15,14 @@ public struct APISettings: Sendable {
     public var accessLog: Bool
     /// Seconds between writes of coalesced API-key usage.
     public var usageFlushInterval: Double
+    /// The Hugging Face Hub behind `/api/models/search`.
+    public var modelSearch: ModelSearchSettings
 
-    public init(version: String, accessLog: Bool = true, usageFlushInterval: Double = 5) {
+    public init(version: String, accessLog: Bool = true, usageFlushInterval: Double = 5, modelSearch: ModelSearchSettings = ModelSearchSettings()) {
         self.version = version
         self.accessLog = accessLog
         self.usageFlushInterval = usageFlushInterval
+        self.modelSearch = modelSearch
     }
 }
 
@@ -36,7 +39,11 @@ public final class Application: Responder {
     private let logger: Logger
     private let accessLog = AccessLog(pid: getpid())
 
-    public init(store: any Store, sessionTokens: SessionTokenVerifier, rateLimiter: RateLimiter?, settings: APISettings, logger: Logger) {
+    /// `modelHub` makes the Hub requests of model search; without one every search is a 502.
+    public init(
+        store: any Store, sessionTokens: SessionTokenVerifier, rateLimiter: RateLimiter?, settings: APISettings, logger: Logger,
+        modelHub: (any ModelHubTransport)? = nil
+    ) {
         self.store = store
         self.authenticator = Authenticator(keys: store.apiKeys, jobs: store.trainingJobs, sessionTokens: sessionTokens)
         self.rateLimiter = rateLimiter?.isEnabled == true ? rateLimiter : nil
@@ -49,6 +56,9 @@ public final class Application: Responder {
         TrainingController(jobs: store.trainingJobs).register(on: &router)
         TrainingJobController(jobs: store.trainingJobs).register(on: &router)
         TrainingMetricsController(jobs: store.trainingJobs).register(on: &router)
+        AnalyticsController(analytics: store.analytics).register(on: &router)
+        ModelSearchController(settings: settings.modelSearch, transport: modelHub ?? UnavailableModelHub()).register(on: &router)
+        NotificationPreferencesController(preferences: store.notificationPreferences).register(on: &router)
         APIKeyController(keys: store.apiKeys).register(on: &router)
         self.router = router
         openAPI.body = OpenAPIDocument.build(router: router, version: settings.version).serialized()
