@@ -21,7 +21,9 @@ final class TestEnvironment: @unchecked Sendable {
         hmacSecret: [UInt8]? = TestEnvironment.secret,
         jwks: JWKSSource? = nil,
         jwksDocument: JSONValue? = nil,
-        audience: String = "authenticated"
+        audience: String = "authenticated",
+        modelSearch: ModelSearchSettings = ModelSearchSettings(),
+        modelHub: (any ModelHubTransport)? = nil
     ) throws {
         directory = try makeTemporaryDirectory()
         var jwks = jwks
@@ -40,7 +42,8 @@ final class TestEnvironment: @unchecked Sendable {
         )
         app = Application(
             store: store, sessionTokens: verifier, rateLimiter: limiter,
-            settings: APISettings(version: "test", accessLog: false), logger: Logger(label: "test")
+            settings: APISettings(version: "test", accessLog: false, modelSearch: modelSearch), logger: Logger(label: "test"),
+            modelHub: modelHub
         )
     }
 
