@@ -16,21 +16,26 @@ final class SQLiteAnalyticsStore: AnalyticsStore {
             try connection.execute("BEGIN")
             defer { try? connection.execute("COMMIT") }
             var figures = DashboardFigures()
+            figures.createdPerDay = Array(repeating: 0, count: days)
             var durationSum = 0.0
+            // One pass over the covering index: per (status, day) counts and sums.
             try connection.query(
                 """
-                SELECT status, count(*), coalesce(sum(current_step), 0), coalesce(sum(metrics_points), 0),
-                    count(CASE WHEN \(Self.timed) THEN 1 END),
+                SELECT status, (created_at - ?) / \(Self.dayMilliseconds), count(*), coalesce(sum(current_step), 0),
+                    coalesce(sum(metrics_points), 0), count(CASE WHEN \(Self.timed) THEN 1 END),
                     coalesce(sum(CASE WHEN \(Self.timed) THEN completed_at - started_at END), 0)
-                FROM training_jobs WHERE \(Self.inRange) GROUP BY status
+                FROM training_jobs WHERE \(Self.inRange) GROUP BY 1, 2
                 """,
-                range
+                [.integer(start)] + range
             ) { row in
-                if let status = JobStatus(rawValue: row.string(0)) { figures.statusCounts.counts[status] = Int(row.int(1)) }
-                figures.totalSteps += row.int(2)
-                figures.metricsPoints += row.int(3)
-                figures.timedCompletions += Int(row.int(4))
-                durationSum += Double(row.int(5)) / 1000
+                let count = Int(row.int(2))
+                if let status = JobStatus(rawValue: row.string(0)) { figures.statusCounts.counts[status, default: 0] += count }
+                let day = Int(row.int(1))
+                if figures.createdPerDay.indices.contains(day) { figures.createdPerDay[day] += count }
+                figures.totalSteps += row.int(3)
+                figures.metricsPoints += row.int(4)
+                figures.timedCompletions += Int(row.int(5))
+                durationSum += Double(row.int(6)) / 1000
             }
             if figures.timedCompletions > 0 {
                 let count = figures.timedCompletions
@@ -46,19 +51,10 @@ final class SQLiteAnalyticsStore: AnalyticsStore {
                 ) { Double($0.int(0)) / 1000 }
             }
 
-            figures.createdPerDay = Array(repeating: 0, count: days)
-            try connection.query(
-                "SELECT (created_at - ?) / \(Self.dayMilliseconds), count(*) FROM training_jobs WHERE \(Self.inRange) GROUP BY 1",
-                [.integer(start)] + range
-            ) { row in
-                let day = Int(row.int(0))
-                if figures.createdPerDay.indices.contains(day) { figures.createdPerDay[day] = Int(row.int(1)) }
-            }
-
             try connection.query(
                 """
-                SELECT id, model_name, error_message, completed_at FROM training_jobs WHERE \(Self.inRange) AND status = 'failed'
-                ORDER BY completed_at DESC NULLS LAST, id DESC LIMIT ?
+                SELECT id, model_name, error_message, completed_at FROM training_jobs INDEXED BY training_jobs_user_failures
+                WHERE \(Self.inRange) AND status = 'failed' ORDER BY completed_at DESC, id DESC LIMIT ?
                 """,
                 range + [.integer(Int64(failureLimit))]
             ) { row in

@@ -159,6 +159,17 @@ enum SQLiteMigrations {
             ) WITHOUT ROWID;
             """
         ),
+        (
+            7,
+            """
+            -- The dashboard reads a user's jobs of a range from this index
+            -- alone, without a lookup of each row.
+            CREATE INDEX training_jobs_user_dashboard
+                ON training_jobs (user_id, created_at, status, started_at, completed_at, current_step, metrics_points);
+            -- Its recent failures: newest completion first, stopping after ten.
+            CREATE INDEX training_jobs_user_failures ON training_jobs (user_id, completed_at, id, created_at) WHERE status = 'failed';
+            """
+        ),
     ]
 
     static var latestVersion: Int { steps.last?.version ?? 0 }
