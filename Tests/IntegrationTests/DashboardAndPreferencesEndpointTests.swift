@@ -106,42 +106,98 @@ struct DashboardAndPreferencesEndpointTests {
         #expect(try client.postJSON("/api/notifications/preferences", "{}", headers: models).status == 403)
     }
 
-    /// Partial updates of different fields racing from many connections:
-    /// every one of them survives. One accept thread per worker, so requests
-    /// in flight at once are in both worker processes.
-    @Test func concurrentPartialUpdatesThroughTwoWorkersAllSurvive() throws {
-        let cluster = try TestCluster(workers: 2, threads: 1, extraArguments: ["--rate-limit", "0"])
+    /// Partial updates of different fields racing from many connections
+    /// through nginx: every one of them survives.
+    @Test func concurrentPartialUpdatesThroughNginxAllSurvive() throws {
+        let cluster = try TestCluster(workers: 2, threads: 4, extraArguments: ["--rate-limit", "0"])
         defer { cluster.stop() }
         let user = UUID().uuidString.lowercased()
         let key = ["X-API-Key": try cluster.createKey(user: user, scopes: "notifications")]
-        let flags = [
-            "email_enabled", "alert_job_started", "alert_job_completed", "alert_job_failed", "alert_job_cancelled", "alert_gpu_oom",
-            "alert_disk_warning", "alert_timeout_warning", "daily_summary_enabled", "weekly_digest_enabled", "quiet_hours_enabled",
-        ]
         for round in 0..<4 {
-            let flag = round % 2 == 0
-            var changes: [(String, any Sendable)] = flags.map { ($0, flag) }
-            changes += [
-                ("daily_summary_hour", round + 1), ("weekly_digest_day", round), ("quiet_hours_start", 20 + round),
-                ("quiet_hours_end", round + 4), ("timezone", ["Asia/Tokyo", "Europe/Berlin", "America/Chicago", "Australia/Sydney"][round]),
-                ("email_address", "round\(round)@example.com"),
-            ]
-            let bodies = changes.map { String(decoding: try! JSONSerialization.data(withJSONObject: [$0.0: $0.1]), as: UTF8.self) }
+            let changes = Self.changes(round: round)
             let tally = Tally()
-            DispatchQueue.concurrentPerform(iterations: bodies.count) { index in
-                let body = bodies[index]
-                let status = (try? HTTPTestClient(port: cluster.port).postJSON("/api/notifications/preferences", body, headers: key).status) ?? 0
+            DispatchQueue.concurrentPerform(iterations: changes.count) { index in
+                let status = (try? HTTPTestClient(port: cluster.port).postJSON("/api/notifications/preferences", changes[index].body, headers: key).status) ?? 0
                 tally.add("\(status)")
             }
             #expect(tally.all == ["200": changes.count])
             let stored = try #require(try cluster.client().get("/api/notifications/preferences", headers: key).json["data"] as? [String: Any])
-            for (index, (field, _)) in changes.enumerated() {
-                let got = String(decoding: try JSONSerialization.data(withJSONObject: [field: stored[field] ?? NSNull()]), as: UTF8.self)
-                #expect(got == bodies[index], "round \(round)")
+            for change in changes {
+                let got = String(decoding: try JSONSerialization.data(withJSONObject: [change.field: stored[change.field] ?? NSNull()]), as: UTF8.self)
+                #expect(got == change.body, "round \(round)")
             }
         }
-        let served = Set(cluster.logLines().filter { ($0["http.path"] as? String) == "/api/notifications/preferences" }.compactMap { $0["worker.pid"] as? Int })
+    }
+
+    /// Updates of different fields held in both worker processes at once,
+    /// then released together: all survive. Straight to the pool's socket:
+    /// 2 workers × 2 accept threads, nginx holding at most one of them (its
+    /// start-up health check), so three half-sent requests occupy threads of
+    /// both workers.
+    @Test func partialUpdatesRacingInTwoWorkerProcessesAllSurvive() throws {
+        let cluster = try TestCluster(workers: 2, threads: 2, extraArguments: ["--rate-limit", "0"])
+        defer { cluster.stop() }
+        let key = try cluster.createKey(user: UUID().uuidString.lowercased(), scopes: "notifications")
+        let headers = ["HTTP_X_API_KEY": key, "CONTENT_TYPE": "application/json"]
+        // Every field away from its default, so a lost update shows.
+        let changes: [(field: String, body: String)] = [
+            ("email_enabled", "false"), ("email_address", #""race@example.com""#), ("alert_job_started", "true"),
+            ("alert_job_completed", "false"), ("alert_job_failed", "false"), ("alert_job_cancelled", "true"), ("alert_gpu_oom", "false"),
+            ("alert_disk_warning", "false"), ("alert_timeout_warning", "false"), ("daily_summary_enabled", "true"),
+            ("daily_summary_hour", "5"), ("weekly_digest_enabled", "true"), ("weekly_digest_day", "4"), ("quiet_hours_enabled", "true"),
+            ("quiet_hours_start", "23"), ("quiet_hours_end", "6"), ("timezone", #""Asia/Tokyo""#),
+        ].map { ($0.0, "{\"\($0.0)\":\($0.1)}") }
+        for group in stride(from: 0, to: changes.count, by: 3) {
+            let racing = Array(changes[group..<min(group + 3, changes.count)])
+            var clients: [FastCGITestClient] = []
+            for change in racing {
+                let body = Array(change.body.utf8)
+                let client = try FastCGITestClient(socketPath: cluster.socketPath)
+                try client.begin(
+                    method: "POST", path: "/api/notifications/preferences", headers: headers, contentLength: body.count,
+                    firstPart: Array(body.prefix(3))
+                )
+                clients.append(client)
+            }
+            // Each thread has its own client.
+            nonisolated(unsafe) let held = clients
+            let tally = Tally()
+            DispatchQueue.concurrentPerform(iterations: racing.count) { index in
+                let body = Array(racing[index].body.utf8)
+                let response = (try? held[index].finish(rest: Array(body.dropFirst(3)))).flatMap { try? held[index].readResponse() } ?? ""
+                tally.add(response.hasPrefix("Status: 200") ? "200" : response)
+            }
+            #expect(tally.all == ["200": racing.count])
+        }
+        let reader = try FastCGITestClient(socketPath: cluster.socketPath)
+        try reader.begin(method: "GET", path: "/api/notifications/preferences", headers: headers, contentLength: 0, firstPart: [])
+        try reader.finish(rest: [])
+        let response = try reader.readResponse()
+        let body = try #require(response.range(of: "\r\n\r\n").map { response[$0.upperBound...] })
+        let stored = try #require((try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])?["data"] as? [String: Any])
+        for change in changes {
+            let got = String(decoding: try JSONSerialization.data(withJSONObject: [change.field: stored[change.field] ?? NSNull()], options: .withoutEscapingSlashes), as: UTF8.self)
+            #expect(got == change.body)
+        }
+        let served = Set(cluster.logLines().filter { ($0["http.path"] as? String) == "/api/notifications/preferences" && ($0["http.method"] as? String) == "POST" }
+            .compactMap { $0["worker.pid"] as? Int })
         #expect(served.count == 2, "both workers served updates")
+    }
+
+    /// One change of every field, with values that differ from round to round.
+    static func changes(round: Int) -> [(field: String, body: String)] {
+        let flag = round % 2 == 0
+        let flags = [
+            "email_enabled", "alert_job_started", "alert_job_completed", "alert_job_failed", "alert_job_cancelled", "alert_gpu_oom",
+            "alert_disk_warning", "alert_timeout_warning", "daily_summary_enabled", "weekly_digest_enabled", "quiet_hours_enabled",
+        ]
+        var changes: [(String, any Sendable)] = flags.map { ($0, flag) }
+        changes += [
+            ("daily_summary_hour", round + 1), ("weekly_digest_day", round), ("quiet_hours_start", 20 + round),
+            ("quiet_hours_end", round + 4), ("timezone", ["Asia/Tokyo", "Europe/Berlin", "America/Chicago", "Australia/Sydney"][round % 4]),
+            ("email_address", "round\(round)@example.com"),
+        ]
+        return changes.map { ($0.0, String(decoding: try! JSONSerialization.data(withJSONObject: [$0.0: $0.1]), as: UTF8.self)) }
     }
 
     private func insertDataset(_ cluster: TestCluster, user: String, format: String, examples: Int, createdAt: String) throws {
