@@ -2,7 +2,7 @@
 # and rendering an nginx configuration from nginx.conf.example.
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-APT_PACKAGES=(libfcgi-dev libsqlite3-dev libcurl4-openssl-dev nginx pkg-config)
+APT_PACKAGES=(libfcgi-dev libsqlite3-dev libcurl4-openssl-dev nginx pkg-config tzdata)
 
 log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }

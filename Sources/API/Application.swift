@@ -19,16 +19,19 @@ public struct APISettings: Sendable {
     public var dataDirectory: String
     /// Largest dataset body, for validation and upload (a 413 past it).
     public var datasetMaxBytes: Int
+    /// The Hugging Face Hub behind `/api/models/search`.
+    public var modelSearch: ModelSearchSettings
 
     public init(
         version: String, accessLog: Bool = true, usageFlushInterval: Double = 5, dataDirectory: String = "./data",
-        datasetMaxBytes: Int = 100 << 20
+        datasetMaxBytes: Int = 100 << 20, modelSearch: ModelSearchSettings = ModelSearchSettings()
     ) {
         self.version = version
         self.accessLog = accessLog
         self.usageFlushInterval = usageFlushInterval
         self.dataDirectory = dataDirectory
         self.datasetMaxBytes = datasetMaxBytes
+        self.modelSearch = modelSearch
     }
 }
 
@@ -45,7 +48,11 @@ public final class Application: Responder {
     private let logger: Logger
     private let accessLog = AccessLog(pid: getpid())
 
-    public init(store: any Store, sessionTokens: SessionTokenVerifier, rateLimiter: RateLimiter?, settings: APISettings, logger: Logger) {
+    /// `modelHub` makes the Hub requests of model search; without one every search is a 502.
+    public init(
+        store: any Store, sessionTokens: SessionTokenVerifier, rateLimiter: RateLimiter?, settings: APISettings, logger: Logger,
+        modelHub: (any ModelHubTransport)? = nil
+    ) {
         self.store = store
         self.authenticator = Authenticator(keys: store.apiKeys, jobs: store.trainingJobs, sessionTokens: sessionTokens)
         self.rateLimiter = rateLimiter?.isEnabled == true ? rateLimiter : nil
@@ -58,6 +65,9 @@ public final class Application: Responder {
         TrainingController(jobs: store.trainingJobs).register(on: &router)
         TrainingJobController(jobs: store.trainingJobs).register(on: &router)
         TrainingMetricsController(jobs: store.trainingJobs).register(on: &router)
+        AnalyticsController(analytics: store.analytics).register(on: &router)
+        ModelSearchController(settings: settings.modelSearch, transport: modelHub ?? UnavailableModelHub()).register(on: &router)
+        NotificationPreferencesController(preferences: store.notificationPreferences).register(on: &router)
         APIKeyController(keys: store.apiKeys).register(on: &router)
         DatasetController(datasets: store.datasets, files: DatasetFiles(dataDirectory: settings.dataDirectory), maxBytes: settings.datasetMaxBytes)
             .register(on: &router)

@@ -109,6 +109,8 @@ public protocol Store: Sendable {
     var apiKeys: any APIKeyStore { get }
     var trainingJobs: any TrainingJobStore { get }
     var datasets: any DatasetStore { get }
+    var analytics: any AnalyticsStore { get }
+    var notificationPreferences: any NotificationPreferencesStore { get }
     /// Brings the schema to the newest version; safe to run from several processes at once.
     func migrate() throws
     /// The schema version now in the database.

@@ -58,6 +58,18 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("usage-flush-interval"), help: "Seconds between writes of API-key usage counters (env FTAPI_USAGE_FLUSH_SECONDS).")
     var usageFlushInterval: Double = Environment.double("FTAPI_USAGE_FLUSH_SECONDS") ?? 5
 
+    @Option(name: .customLong("hf-endpoint"), help: "Hugging Face Hub base URL for model search (env HF_ENDPOINT).")
+    var hfEndpoint: String = Environment.string("HF_ENDPOINT") ?? "https://huggingface.co"
+
+    @Option(name: .customLong("hf-timeout"), help: "Seconds the Hub gets to answer a model search; past it a 504 (env FTAPI_HF_TIMEOUT_SECONDS).")
+    var hfTimeout: Double = Environment.double("FTAPI_HF_TIMEOUT_SECONDS") ?? 5
+
+    @Option(name: .customLong("models-cache-seconds"), help: "How long a model search answer is reused; 0 disables the cache (env FTAPI_MODELS_CACHE_SECONDS).")
+    var modelsCacheSeconds: Double = Environment.double("FTAPI_MODELS_CACHE_SECONDS") ?? 300
+
+    @Option(name: .customLong("models-cache-entries"), help: "Most model search answers kept per worker (env FTAPI_MODELS_CACHE_ENTRIES).")
+    var modelsCacheEntries: Int = Environment.int("FTAPI_MODELS_CACHE_ENTRIES") ?? 256
+
     @Flag(name: .customLong("no-access-log"), help: "Do not log one line per request (env FTAPI_ACCESS_LOG=off).")
     var noAccessLog = Environment.bool("FTAPI_ACCESS_LOG") == false
 
@@ -77,6 +89,10 @@ struct ServeCommand: ParsableCommand {
         guard usageFlushInterval >= 0.1 else { throw ValidationError("--usage-flush-interval must be at least 0.1 s") }
         guard shutdownTimeout >= 0 else { throw ValidationError("--shutdown-timeout must be ≥ 0") }
         guard UInt32(socketMode, radix: 8) != nil else { throw ValidationError("--socket-mode must be octal, e.g. 0660") }
+        guard hfEndpoint.hasPrefix("http://") || hfEndpoint.hasPrefix("https://") else { throw ValidationError("--hf-endpoint must be an http(s) URL") }
+        guard hfTimeout > 0, modelsCacheSeconds >= 0, modelsCacheEntries >= 0 else {
+            throw ValidationError("--hf-timeout must be > 0, --models-cache-seconds and --models-cache-entries ≥ 0")
+        }
     }
 
     func run() throws {
@@ -172,9 +188,15 @@ struct ServeCommand: ParsableCommand {
                 rateLimiter: RateLimiter(region: shared, limit: rateLimit, windowSeconds: rateLimitWindow),
                 settings: APISettings(
                     version: ftapiVersion, accessLog: !noAccessLog, usageFlushInterval: usageFlushInterval,
-                    dataDirectory: store.dataDirectory, datasetMaxBytes: datasetMaxBytes
+                    dataDirectory: store.dataDirectory, datasetMaxBytes: datasetMaxBytes,
+                    modelSearch: ModelSearchSettings(
+                        // HF_TOKEN from the environment only, so it never shows in the process list.
+                        endpoint: hfEndpoint, token: Environment.string("HF_TOKEN"), timeoutSeconds: hfTimeout,
+                        cacheSeconds: modelsCacheSeconds, cacheEntries: modelsCacheEntries
+                    )
                 ),
-                logger: logger
+                logger: logger,
+                modelHub: ModelHubHTTPTransport()
             )
             application.sweepAbandonedUploads()
             try application.startBackgroundWork()

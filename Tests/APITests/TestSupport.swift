@@ -22,7 +22,9 @@ final class TestEnvironment: @unchecked Sendable {
         jwks: JWKSSource? = nil,
         jwksDocument: JSONValue? = nil,
         audience: String = "authenticated",
-        datasetMaxBytes: Int = 100 << 20
+        datasetMaxBytes: Int = 100 << 20,
+        modelSearch: ModelSearchSettings = ModelSearchSettings(),
+        modelHub: (any ModelHubTransport)? = nil
     ) throws {
         directory = try makeTemporaryDirectory()
         var jwks = jwks
@@ -41,8 +43,10 @@ final class TestEnvironment: @unchecked Sendable {
         )
         app = Application(
             store: store, sessionTokens: verifier, rateLimiter: limiter,
-            settings: APISettings(version: "test", accessLog: false, dataDirectory: directory, datasetMaxBytes: datasetMaxBytes),
-            logger: Logger(label: "test")
+            settings: APISettings(
+                version: "test", accessLog: false, dataDirectory: directory, datasetMaxBytes: datasetMaxBytes, modelSearch: modelSearch
+            ),
+            logger: Logger(label: "test"), modelHub: modelHub
         )
     }
 

@@ -4,6 +4,7 @@ enum Schema {
     static let string = JSONValue.object(["type": .string("string")])
     static let uuid = JSONValue.object(["type": .string("string"), "format": .string("uuid")])
     static let dateTime = JSONValue.object(["type": .string("string"), "format": .string("date-time")])
+    static let date = JSONValue.object(["type": .string("string"), "format": .string("date")])
     static let integer = JSONValue.object(["type": .string("integer")])
     static let number = JSONValue.object(["type": .string("number")])
     static let boolean = JSONValue.object(["type": .string("boolean")])
@@ -41,6 +42,25 @@ enum Schema {
     static let statuses = ["pending", "running", "paused", "completed", "failed", "cancelled"]
     static let scopes = ["all", "training", "analytics", "datasets", "models", "notifications"]
     static let datasetFormats = ["chatml", "sharegpt", "alpaca", "dpo", "text"]
+
+    /// The notification preferences with their defaults and ranges.
+    static func notificationFields() -> [(String, JSONValue)] {
+        func flag(_ value: Bool) -> JSONValue { .object(["type": .string("boolean"), "default": .bool(value)]) }
+        func hour(_ value: Int, maximum: Int = 23) -> JSONValue {
+            .object(["type": .string("integer"), "minimum": .int(0), "maximum": .int(maximum), "default": .int(value)])
+        }
+        return [
+            ("email_enabled", flag(true)),
+            ("email_address", .object(["type": .array([.string("string"), .string("null")]), "format": .string("email"), "default": .null])),
+            ("alert_job_started", flag(false)), ("alert_job_completed", flag(true)), ("alert_job_failed", flag(true)),
+            ("alert_job_cancelled", flag(false)), ("alert_gpu_oom", flag(true)), ("alert_disk_warning", flag(true)),
+            ("alert_timeout_warning", flag(true)), ("daily_summary_enabled", flag(false)), ("daily_summary_hour", hour(9)),
+            ("weekly_digest_enabled", flag(false)),
+            ("weekly_digest_day", .object(["type": .string("integer"), "minimum": .int(0), "maximum": .int(6), "default": .int(1), "description": .string("0 = Sunday.")])),
+            ("quiet_hours_enabled", flag(false)), ("quiet_hours_start", hour(22)), ("quiet_hours_end", hour(8)),
+            ("timezone", .object(["type": .string("string"), "default": .string("UTC"), "description": .string("An IANA time zone name (e.g. Europe/Paris), checked against the system's zoneinfo.")])),
+        ]
+    }
 
     static let components: [(String, JSONValue)] = [
         ("Error", object([
@@ -94,6 +114,31 @@ enum Schema {
             ("avg_samples_per_second", nullable("number")), ("groups", array(ref("MetricsAggregate"))),
         ], required: ["jobs", "jobs_with_metrics", "total_steps", "best_eval_loss", "avg_final_train_loss", "avg_final_eval_loss", "avg_samples_per_second"])),
         ("MetricsAccepted", object([("success", boolean), ("accepted", integer)], required: ["success", "accepted"])),
+        ("Dashboard", object([
+            ("range", object([("from", date), ("to", date)], required: ["from", "to"])),
+            ("jobs", object([
+                ("total", integer),
+                ("by_status", object(statuses.map { ($0, integer) }, required: statuses)),
+                ("created_per_day", array(object([("date", date), ("count", integer)], required: ["date", "count"]))),
+                ("success_rate", .object(["type": .array([.string("number"), .string("null")]), "minimum": .int(0), "maximum": .int(1)])),
+                ("avg_duration_seconds", nullable("number")), ("p95_duration_seconds", nullable("number")),
+            ], required: ["total", "by_status", "created_per_day", "success_rate", "avg_duration_seconds", "p95_duration_seconds"])),
+            ("training", object([("total_steps", integer), ("metrics_points", integer)], required: ["total_steps", "metrics_points"])),
+            ("datasets", object([
+                ("count", integer), ("total_examples", integer),
+                ("by_format", object(datasetFormats.map { ($0, integer) }, required: datasetFormats)),
+            ], required: ["count", "total_examples", "by_format"])),
+            ("recent_failures", .object(["type": .string("array"), "maxItems": .int(10), "items": object([
+                ("id", uuid), ("model_name", string), ("error_message", nullable("string")), ("completed_at", nullable("string", format: "date-time")),
+            ], required: ["id", "model_name", "error_message", "completed_at"])])),
+        ], required: ["range", "jobs", "training", "datasets", "recent_failures"])),
+        ("HubModel", object([
+            ("id", string), ("name", string), ("author", nullable("string")), ("downloads", integer), ("likes", integer),
+            ("tags", array(string)), ("pipeline_tag", nullable("string")), ("library_name", nullable("string")),
+            ("created_at", nullable("string", format: "date-time")), ("last_modified", nullable("string", format: "date-time")),
+        ], required: ["id", "name", "author", "downloads", "likes", "tags", "pipeline_tag", "library_name", "created_at", "last_modified"])),
+        ("NotificationPreferences", object(notificationFields(), required: notificationFields().map(\.0))),
+        ("NotificationPreferencesUpdate", object(notificationFields(), closed: true)),
         ("APIKey", object([
             ("id", uuid), ("name", string), ("key_prefix", string), ("scopes", array(enumeration(scopes))), ("created_at", dateTime),
             ("last_used_at", nullable("string", format: "date-time")), ("request_count", integer),

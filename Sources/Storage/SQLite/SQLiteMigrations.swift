@@ -131,6 +131,45 @@ enum SQLiteMigrations {
             CREATE INDEX training_jobs_dataset ON training_jobs (dataset_id) WHERE dataset_id IS NOT NULL;
             """
         ),
+        (
+            6,
+            """
+            -- Notification preferences: a row only once a user saves some;
+            -- reads without a row answer the defaults.
+            CREATE TABLE notification_preferences (
+                user_id TEXT PRIMARY KEY,
+                email_enabled INTEGER NOT NULL,
+                email_address TEXT,
+                alert_job_started INTEGER NOT NULL,
+                alert_job_completed INTEGER NOT NULL,
+                alert_job_failed INTEGER NOT NULL,
+                alert_job_cancelled INTEGER NOT NULL,
+                alert_gpu_oom INTEGER NOT NULL,
+                alert_disk_warning INTEGER NOT NULL,
+                alert_timeout_warning INTEGER NOT NULL,
+                daily_summary_enabled INTEGER NOT NULL,
+                daily_summary_hour INTEGER NOT NULL CHECK (daily_summary_hour BETWEEN 0 AND 23),
+                weekly_digest_enabled INTEGER NOT NULL,
+                weekly_digest_day INTEGER NOT NULL CHECK (weekly_digest_day BETWEEN 0 AND 6),
+                quiet_hours_enabled INTEGER NOT NULL,
+                quiet_hours_start INTEGER NOT NULL CHECK (quiet_hours_start BETWEEN 0 AND 23),
+                quiet_hours_end INTEGER NOT NULL CHECK (quiet_hours_end BETWEEN 0 AND 23),
+                timezone TEXT NOT NULL,
+                updated_at INTEGER NOT NULL
+            ) WITHOUT ROWID;
+            """
+        ),
+        (
+            7,
+            """
+            -- The dashboard reads a user's jobs of a range from this index
+            -- alone, without a lookup of each row.
+            CREATE INDEX training_jobs_user_dashboard
+                ON training_jobs (user_id, created_at, status, started_at, completed_at, current_step, metrics_points);
+            -- Its recent failures: newest completion first, stopping after ten.
+            CREATE INDEX training_jobs_user_failures ON training_jobs (user_id, completed_at, id, created_at) WHERE status = 'failed';
+            """
+        ),
     ]
 
     static var latestVersion: Int { steps.last?.version ?? 0 }

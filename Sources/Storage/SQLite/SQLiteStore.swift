@@ -5,12 +5,16 @@ public final class SQLiteStore: Store {
     public let apiKeys: any APIKeyStore
     public let trainingJobs: any TrainingJobStore
     public let datasets: any DatasetStore
+    public let analytics: any AnalyticsStore
+    public let notificationPreferences: any NotificationPreferencesStore
 
     public init(configuration: SQLiteConfiguration) {
         database = SQLiteDatabase(configuration: configuration)
         apiKeys = SQLiteAPIKeyStore(database: database)
         trainingJobs = SQLiteTrainingJobStore(database: database)
         datasets = SQLiteDatasetStore(database: database)
+        analytics = SQLiteAnalyticsStore(database: database)
+        notificationPreferences = SQLiteNotificationPreferencesStore(database: database)
     }
 
     /// The schema version this build migrates to.
