@@ -46,6 +46,9 @@ final class FastCGISlot: @unchecked Sendable {
     private let connectionFDMirror = Atomic<Int32>(-1)
     /// The current request's streamed body, closed when the request finishes.
     private var bodyStream: FastCGIBodyStream?
+    /// Set when a streamed route's body is refused unread: finish closes
+    /// the connection instead of draining up to the route's large limit.
+    private var refusedStreamedBody = false
 
     init(listenFD: Int32, limits: TransportLimits) {
         self.limits = limits
@@ -89,7 +92,11 @@ final class FastCGISlot: @unchecked Sendable {
             put(response.serializedHead())
             put(response.body)
         }
-        var drain = true
+        var drain = !refusedStreamedBody
+        if refusedStreamedBody {
+            closeConnection = true
+            refusedStreamedBody = false
+        }
         if let stream = bodyStream {
             // A handler that answered before a streamed body ended (refused it,
             // or stopped at the limit): nginx, which stops sending once the
@@ -203,6 +210,7 @@ final class FastCGISlot: @unchecked Sendable {
         if case .streamed(let maxBytes) = bodyHandling(request.method, request.path) {
             if let declaredLength, declaredLength > maxBytes {
                 request.rejection = .bodyTooLarge(limit: maxBytes)
+                refusedStreamedBody = true
                 return request
             }
             if let input = self.request.pointee.in {

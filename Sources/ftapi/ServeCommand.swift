@@ -84,7 +84,8 @@ struct ServeCommand: ParsableCommand {
         guard workers >= 1, workers <= 256 else { throw ValidationError("--workers must be 1–256") }
         guard threads >= 1, threads <= 1024 else { throw ValidationError("--threads must be 1–1024") }
         guard maxBodyBytes >= 0, maxParamsBytes >= 1024 else { throw ValidationError("--max-body-bytes must be ≥ 0 and --max-params-bytes ≥ 1024") }
-        guard datasetMaxBytes >= 1 else { throw ValidationError("--dataset-max-bytes must be ≥ 1") }
+        // The validator keeps line offsets in 32 bits.
+        guard datasetMaxBytes >= 1, datasetMaxBytes <= Int(Int32.max) else { throw ValidationError("--dataset-max-bytes must be 1–2147483647") }
         guard rateLimit >= 0, rateLimitWindow >= 1 else { throw ValidationError("--rate-limit must be ≥ 0 and --rate-limit-window ≥ 1") }
         guard usageFlushInterval >= 0.1 else { throw ValidationError("--usage-flush-interval must be at least 0.1 s") }
         guard shutdownTimeout >= 0 else { throw ValidationError("--shutdown-timeout must be ≥ 0") }

@@ -98,6 +98,41 @@ import Testing
         #expect(noBoundary.status == .badRequest)
     }
 
+    @Test func validateRefusesPlainTextAndBodiesWithoutExamples() throws {
+        for type in ["text/plain", "application/octet-stream", "application/x-www-form-urlencoded"] {
+            #expect(env.sendStreamed("POST", "/api/datasets/validate", headers: with(["Content-Type": type]), body: Self.file).status == .unsupportedMediaType)
+            #expect(upload(Self.file, name: "t", headers: ["Content-Type": type]).status == .unsupportedMediaType)
+        }
+        // No content type at all is read as JSON Lines.
+        #expect(env.sendStreamed("POST", "/api/datasets/validate", headers: headers, body: Self.file).status == .ok)
+        for body in ["\n \n\n", " [ ] "] {
+            let response = env.sendStreamed("POST", "/api/datasets/validate", headers: with(["Content-Type": "application/json"]), body: Array(body.utf8))
+            #expect(response.status == .badRequest)
+            #expect(try response.object()["error"] == .string("Empty dataset"))
+        }
+    }
+
+    @Test func aMultipartFormatFieldIsHonouredByValidate() throws {
+        let form = Self.multipart([("format", nil, Array("alpaca".utf8)), ("file", "d.jsonl", Self.file)])
+        let report = try env.sendStreamed(
+            "POST", "/api/datasets/validate", headers: with(["Content-Type": "multipart/form-data; boundary=XyZzY-boundary"]), body: form
+        ).object()
+        #expect(report["format"] == .string("alpaca"))
+        #expect(report["valid"] == .bool(false))
+        let clash = env.sendStreamed(
+            "POST", "/api/datasets/validate", query: "format=chatml", headers: with(["Content-Type": "multipart/form-data; boundary=XyZzY-boundary"]),
+            body: form)
+        #expect(clash.status == .badRequest)
+    }
+
+    @Test func datasetPostsStreamWithOrWithoutATrailingSlash() {
+        for path in ["/api/datasets", "/api/datasets/", "/api/datasets/validate", "/api/datasets/validate/"] {
+            #expect(env.app.bodyHandling(method: "POST", path: path) == .streamed(maxBytes: 100 << 20), "\(path)")
+        }
+        #expect(env.app.bodyHandling(method: "GET", path: "/api/datasets") == .buffered)
+        #expect(env.app.bodyHandling(method: "POST", path: "/api/training/jobs") == .buffered)
+    }
+
     @Test func validateNeedsTheDatasetsScope() throws {
         let training = try env.insertKey(userID: user, scopes: [.training]).key
         let response = env.sendStreamed("POST", "/api/datasets/validate", headers: ["X-API-Key": training] + Self.jsonl, body: Self.file)

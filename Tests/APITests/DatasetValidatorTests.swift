@@ -141,7 +141,7 @@ import Testing
         }
     }
 
-    @Test func aJSONArrayNamesElementsByIndex() throws {
+    @Test func aJSONArrayNamesElementsByPosition() throws {
         let bytes = Array(try Data(contentsOf: Self.corpus.appendingPathComponent("array.json")))
         for chunk in [1, 5, 4096] {
             var validator = DatasetValidator(format: nil, layout: nil)
@@ -154,16 +154,16 @@ import Testing
             let report = validator.finish()
             #expect(report.format == .chatml)
             #expect(report.totalExamples == 3 && report.validExamples == 2)
-            #expect(report.errors.map(\.line) == [1])
-            #expect(report.errors.map(\.message) == ["Element 1: messages[1].role must be one of system, user, assistant, tool"])
+            #expect(report.errors.map(\.line) == [2])
+            #expect(report.errors.map(\.message) == ["Element 2: messages[1].role must be one of system, user, assistant, tool"])
         }
     }
 
     @Test(arguments: [
-        ("[", "Element 0: the JSON array is not closed with ]"),
-        (#"[{"text":"a"},"#, "Element 1: the JSON array is not closed with ]"),
-        (#"[{"text":"a"}] x"#, "Element 1: invalid JSON"),
-        (#"[{"text":"a"},,{"text":"b"}]"#, "Element 1: invalid JSON"),
+        ("[", "Element 1: the JSON array is not closed with ]"),
+        (#"[{"text":"a"},"#, "Element 2: the JSON array is not closed with ]"),
+        (#"[{"text":"a"}] x"#, "Element 2: unexpected data after the JSON array"),
+        (#"[{"text":"a"},,{"text":"b"}]"#, "Element 2: invalid JSON"),
         (#"{"text":"a"}"#, nil),
     ])
     func brokenArraysAreReportedNotCrashedOn(body: String, error: String?) {
@@ -207,5 +207,25 @@ import Testing
         var validator = DatasetValidator(format: .text)
         validator.feed(Array(#"{"text": 5, "text": "ok"}"#.utf8))
         #expect(validator.finish().isValid)
+    }
+
+    @Test func deepValuesAreCheckedThoughNotRecorded() {
+        var validator = DatasetValidator(format: .text)
+        validator.feed(Array(#"{"text":"a","x":[[[[[[1,2,{"a":[true,"\u00e9"]}]]]]]]}"#.utf8) + [0x0A])
+        validator.feed(Array(#"{"text":"a","x":[[[[[[1,]]]]]]}"#.utf8) + [0x0A])
+        validator.feed(Array("{\"text\":\"a\",\"x\":[[[[[[\"\u{FF}\"]]]]]]}".utf8.map { $0 == 0xC3 ? 0xFF : $0 }) + [0x0A])
+        let report = validator.finish()
+        #expect(report.validExamples == 1)
+        #expect(report.errors.map(\.message) == ["Line 2: invalid JSON", "Line 3: invalid UTF-8"])
+    }
+
+    @Test func aLineWithTooManyValuesIsAnErrorNotAHugeTape() {
+        var validator = DatasetValidator(format: .chatml)
+        let turns = Array(repeating: "0", count: 300_000).joined(separator: ",")
+        validator.feed(Array(#"{"messages":[\#(turns)]}"#.utf8) + [0x0A])
+        validator.feed(Array(#"{"messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello"}]}"#.utf8))
+        let report = validator.finish()
+        #expect(report.validExamples == 1)
+        #expect(report.errors.map(\.message) == ["Line 1: too many values on one line (more than 262144)"])
     }
 }

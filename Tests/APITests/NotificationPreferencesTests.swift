@@ -50,6 +50,11 @@ import Testing
         #expect(try Self.data(second) == expected)
         #expect(try Self.data(env.get("/api/notifications/preferences", headers: headers)) == expected)
 
+        // A whole number written with a fraction part is that number.
+        let whole = env.postJSON("/api/notifications/preferences", #"{"weekly_digest_day": 3.0}"#, headers: headers)
+        expected["weekly_digest_day"] = .int(3)
+        #expect(try Self.data(whole) == expected)
+
         let cleared = env.postJSON("/api/notifications/preferences", #"{"email_address": null}"#, headers: headers)
         expected["email_address"] = .null
         #expect(try Self.data(cleared) == expected)

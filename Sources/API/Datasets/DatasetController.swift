@@ -17,7 +17,8 @@ struct DatasetController {
 
     func register(on router: inout Router) {
         router.post("/api/datasets/validate", auth: .scope(.datasets)) { context in
-            let requested = try Self.format(context.query["format"], field: "format")
+            var format = try Self.format(context.query["format"], field: "format")
+            let requested = format
             var validator: DatasetValidator
             var bytes = 0
             switch try Self.bodyKind(context.request.headers["content-type"]) {
@@ -26,14 +27,28 @@ struct DatasetController {
                 bytes = try Self.readBody(context) { validator.feed($0) }
             case .multipart(var parser):
                 validator = DatasetValidator(format: requested, layout: nil)
-                var inFile = false
+                var part = ""
+                var field: [UInt8] = []
                 try Self.readBody(context) { chunk in
                     try Self.parse(&parser, chunk) { event in
                         switch event {
-                        case .partStarted(let name, _): inFile = name == "file"
-                        case .data(let data) where inFile:
+                        case .partStarted(let name, _):
+                            part = name
+                            field = []
+                        case .data(let data) where part == "file":
                             validator.feed(data)
                             bytes += data.count
+                        case .data(let data) where part == "format":
+                            guard field.count + data.count <= 1024 else { throw APIError.badRequest("the format field is too long") }
+                            field.append(contentsOf: data)
+                        case .partEnded where part == "format":
+                            // A format field counts like ?format=; the file's checks already cover every format.
+                            if let given = try Self.format(String(decoding: field, as: UTF8.self), field: "format") {
+                                if let format, format != given {
+                                    throw APIError.badRequest("format is given twice, as \(format.rawValue) and \(given.rawValue)")
+                                }
+                                format = given
+                            }
                         case .data, .partEnded: break
                         }
                     }
@@ -41,7 +56,11 @@ struct DatasetController {
                 guard parser.isComplete else { throw Self.malformedMultipart("the closing boundary is missing") }
             }
             guard bytes > 0 else { throw APIError.badRequest("the body is empty; send the dataset as JSON Lines or a JSON array", message: "Empty dataset") }
-            return .json(validator.finish().json)
+            let report = validator.finish(format: format)
+            guard report.totalExamples > 0 else {
+                throw APIError.badRequest("the body holds no examples, only blank lines or an empty array", message: "Empty dataset")
+            }
+            return .json(report.json)
         }
 
         router.post("/api/datasets", auth: .scope(.datasets)) { context in
@@ -183,13 +202,14 @@ struct DatasetController {
     }
 
     /// JSON Lines types, `application/json` (an array, or lines: told by the
-    /// first byte), or multipart; anything else is a 415. No type is read as JSON Lines.
+    /// first byte), or multipart; anything else (`text/plain` too) is a 415.
+    /// No type at all is read as JSON Lines.
     private static func bodyKind(_ contentType: String?) throws -> BodyKind {
         guard let contentType, !contentType.isEmpty else { return .lines(.jsonLines) }
         let mediaType = contentType.split(separator: ";").first.map { $0.trimmingCharacters().lowercased() } ?? ""
         switch mediaType {
         case "application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonl", "application/jsonlines",
-            "application/x-jsonlines", "text/jsonl", "text/plain", "application/octet-stream":
+            "application/x-jsonlines", "text/jsonl":
             return .lines(.jsonLines)
         case "application/json":
             return .lines(nil)

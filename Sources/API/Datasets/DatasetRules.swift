@@ -9,6 +9,7 @@ public enum DatasetFormat: String, Sendable, CaseIterable {
 enum DatasetFault {
     case invalidUTF8
     case invalidJSON
+    case tooManyValues
     case notAnObject(JSONKind)
     case missing(String)
     case empty(String)
@@ -19,11 +20,14 @@ enum DatasetFault {
     case turnTextNotAString(String, index: Int, key: String, JSONKind?)
     case noAnswer(String, answer: String)
     case arrayNotClosed
+    case notAnArray
+    case afterArray
 
     var message: String {
         switch self {
         case .invalidUTF8: "invalid UTF-8"
         case .invalidJSON: "invalid JSON"
+        case .tooManyValues: "too many values on one line (more than \(JSONTapeParser.maximumEntries))"
         case .notAnObject(let kind): "expected a JSON object, not \(kind.name)"
         case .missing(let field): "missing \(field)"
         case .empty(let field): "\(field) must not be empty"
@@ -35,6 +39,8 @@ enum DatasetFault {
             "\(field)[\(index)].\(key) must be a string (\(kind.map { "not \($0.name)" } ?? "missing"))"
         case .noAnswer(let field, let answer): "\(field) has no \(answer) turn"
         case .arrayNotClosed: "the JSON array is not closed with ]"
+        case .notAnArray: "expected a JSON array of examples"
+        case .afterArray: "unexpected data after the JSON array"
         }
     }
 }

@@ -51,7 +51,7 @@ public struct DatasetValidator {
     public enum Layout: Sendable {
         /// One example per line; errors name the line (1-based, blank lines counted).
         case jsonLines
-        /// One JSON array of examples; errors name the element index (0-based).
+        /// One JSON array of examples; errors name the element by its position (1-based).
         case jsonArray
     }
 
@@ -249,8 +249,11 @@ public struct DatasetValidator {
 
     private mutating func validateExample(_ bytes: UnsafeBufferPointer<UInt8>, number: Int, label: String) {
         examples += 1
-        if let failure = parser.parse(bytes) {
-            return recordForAll(failure == .invalidUTF8 ? .invalidUTF8 : .invalidJSON, number: number, label: label)
+        switch parser.parse(bytes) {
+        case nil: break
+        case .invalidJSON?: return recordForAll(.invalidJSON, number: number, label: label)
+        case .invalidUTF8?: return recordForAll(.invalidUTF8, number: number, label: label)
+        case .tooManyValues?: return recordForAll(.tooManyValues, number: number, label: label)
         }
         guard parser.entries[0].kind == .object else {
             return recordForAll(.notAnObject(parser.entries[0].kind), number: number, label: label)
@@ -267,9 +270,10 @@ public struct DatasetValidator {
         }
     }
 
+    /// A fault in the array itself rather than in an element: an error
+    /// (named by the position of the element it stopped at), not an example.
     private mutating func recordForAll(_ fault: DatasetFault) {
-        examples += 1
-        recordForAll(fault, number: lineNumber, label: "Element")
+        recordForAll(fault, number: lineNumber + 1, label: "Element")
     }
 
     // MARK: JSON array
@@ -279,7 +283,8 @@ public struct DatasetValidator {
     }
 
     /// Splits the array's elements by tracking nesting and strings, and
-    /// validates each as it completes. `lineNumber` is the element index.
+    /// validates each as it completes. `lineNumber` counts the elements done;
+    /// errors name an element by its 1-based position.
     private mutating func splitElements(_ chunk: UnsafeBufferPointer<UInt8>) {
         var index = 0
         while index < chunk.count {
@@ -291,12 +296,12 @@ public struct DatasetValidator {
                 if byte == UInt8(ascii: "[") {
                     arrayState = .beforeElement(first: true)
                 } else if !Self.isWhitespace(byte) {
-                    recordForAll(.invalidJSON)
+                    recordForAll(.notAnArray)
                     arrayState = .broken
                 }
             case .closed:
                 if !Self.isWhitespace(byte) {
-                    recordForAll(.invalidJSON)
+                    recordForAll(.afterArray)
                     arrayState = .broken
                 }
             case .beforeElement(let first):
@@ -340,9 +345,9 @@ public struct DatasetValidator {
     private mutating func validatePendingElement() {
         var element: [UInt8] = []
         swap(&element, &pending)
+        lineNumber += 1
         let number = lineNumber
         element.withUnsafeBufferPointer { validateExample($0, number: number, label: "Element") }
-        lineNumber += 1
         element.removeAll(keepingCapacity: true)
         swap(&element, &pending)
     }

@@ -35,9 +35,11 @@ struct JSONTapeEntry {
     var characters: Int32
 }
 
-/// Why a line is not a JSON value.
+/// Why a line could not be put on a tape.
 enum JSONTapeFailure {
     case invalidJSON, invalidUTF8
+    /// More values than `JSONTapeParser.maximumEntries` to record.
+    case tooManyValues
 }
 
 /// Checks one line of JSON (syntax and UTF-8) and records its values on a
@@ -49,15 +51,26 @@ struct JSONTapeParser {
     private var base = UnsafePointer<UInt8>(bitPattern: 1)!
     private var end = 0
     private var position = 0
+    private var tooManyValues = false
 
     /// Deeper nesting is refused (it would only serve to exhaust the stack).
     static let maximumDepth = 256
+    /// Values deeper than this are checked but not recorded: the dataset
+    /// rules read no further than a conversation turn's members (root
+    /// object 0, its members 1, turns 2, turn members 3), so the tape stays
+    /// small however deep a line's other values go.
+    static let recordedDepth = 3
+    /// A line with more recorded values is refused rather than given a tape
+    /// many times its own size.
+    static let maximumEntries = 1 << 18
 
     /// Parses `line`, which must hold exactly one JSON value (surrounding
     /// whitespace allowed). On success `entries` describes it; string
     /// offsets are relative to `line`.
     mutating func parse(_ line: UnsafeBufferPointer<UInt8>) -> JSONTapeFailure? {
-        entries.removeAll(keepingCapacity: true)
+        // Keep the capacity of ordinary lines; give back what an outsized one took.
+        if entries.capacity > 1 << 16 { entries = [] } else { entries.removeAll(keepingCapacity: true) }
+        tooManyValues = false
         guard let start = line.baseAddress, !line.isEmpty else { return .invalidJSON }
         base = start
         end = line.count
@@ -67,6 +80,7 @@ struct JSONTapeParser {
             skipWhitespace()
             if position == end { return nil }
         }
+        if tooManyValues { return .tooManyValues }
         // A reader that decodes the line before parsing it reports bad UTF-8
         // first, wherever it is; so does this one.
         return Self.isValidUTF8(line) ? .invalidJSON : .invalidUTF8
@@ -120,11 +134,11 @@ struct JSONTapeParser {
         switch base[position] {
         case UInt8(ascii: "{"): return container(.object, depth: depth)
         case UInt8(ascii: "["): return container(.array, depth: depth)
-        case UInt8(ascii: "\""): return string()
-        case UInt8(ascii: "t"): return literal("true", .bool)
-        case UInt8(ascii: "f"): return literal("false", .bool)
-        case UInt8(ascii: "n"): return literal("null", .null)
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return number()
+        case UInt8(ascii: "\""): return string(record: depth <= Self.recordedDepth)
+        case UInt8(ascii: "t"): return literal("true", .bool, record: depth <= Self.recordedDepth)
+        case UInt8(ascii: "f"): return literal("false", .bool, record: depth <= Self.recordedDepth)
+        case UInt8(ascii: "n"): return literal("null", .null, record: depth <= Self.recordedDepth)
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return number(record: depth <= Self.recordedDepth)
         default: return false
         }
     }
@@ -133,18 +147,19 @@ struct JSONTapeParser {
         entries.append(JSONTapeEntry(kind: kind, escaped: false, start: Int32(position), length: 0, next: Int32(entries.count + 1), characters: 0))
     }
 
-    private mutating func literal(_ word: StaticString, _ kind: JSONKind) -> Bool {
+    private mutating func literal(_ word: StaticString, _ kind: JSONKind, record: Bool) -> Bool {
         let count = word.utf8CodeUnitCount
         guard end - position >= count, memcmp(base + position, word.utf8Start, count) == 0 else { return false }
-        append(kind)
+        if record { append(kind) }
         position += count
         return true
     }
 
     private mutating func container(_ kind: JSONKind, depth: Int) -> Bool {
         guard depth < Self.maximumDepth else { return false }
+        let record = depth <= Self.recordedDepth
         let index = entries.count
-        append(kind)
+        if record { append(kind) }
         let close = kind == .object ? UInt8(ascii: "}") : UInt8(ascii: "]")
         position += 1
         skipWhitespace()
@@ -154,7 +169,7 @@ struct JSONTapeParser {
         } else {
             while true {
                 if kind == .object {
-                    guard position < end, base[position] == UInt8(ascii: "\""), string() else { return false }
+                    guard position < end, base[position] == UInt8(ascii: "\""), string(record: depth + 1 <= Self.recordedDepth) else { return false }
                     skipWhitespace()
                     guard position < end, base[position] == UInt8(ascii: ":") else { return false }
                     position += 1
@@ -162,6 +177,10 @@ struct JSONTapeParser {
                 }
                 guard value(depth: depth + 1) else { return false }
                 members += 1
+                if entries.count > Self.maximumEntries {
+                    tooManyValues = true
+                    return false
+                }
                 skipWhitespace()
                 guard position < end else { return false }
                 if base[position] == UInt8(ascii: ",") {
@@ -175,12 +194,14 @@ struct JSONTapeParser {
                 }
             }
         }
-        entries[index].length = members
-        entries[index].next = Int32(entries.count)
+        if record {
+            entries[index].length = members
+            entries[index].next = Int32(entries.count)
+        }
         return true
     }
 
-    private mutating func number() -> Bool {
+    private mutating func number(record: Bool) -> Bool {
         let start = position
         if base[position] == UInt8(ascii: "-") { position += 1 }
         guard position < end else { return false }
@@ -198,7 +219,9 @@ struct JSONTapeParser {
             if position < end, base[position] == UInt8(ascii: "+") || base[position] == UInt8(ascii: "-") { position += 1 }
             guard digits() else { return false }
         }
-        entries.append(JSONTapeEntry(kind: .number, escaped: false, start: Int32(start), length: Int32(position - start), next: Int32(entries.count + 1), characters: 0))
+        if record {
+            entries.append(JSONTapeEntry(kind: .number, escaped: false, start: Int32(start), length: Int32(position - start), next: Int32(entries.count + 1), characters: 0))
+        }
         return true
     }
 
@@ -225,7 +248,7 @@ struct JSONTapeParser {
     /// Scans a string eight bytes at a time up to the next byte that needs a
     /// look, which is then handled alone: escapes checked, UTF-8 sequences
     /// validated and counted as one character each.
-    private mutating func string() -> Bool {
+    private mutating func string(record: Bool) -> Bool {
         position += 1
         let start = position
         var characters = 0
@@ -264,10 +287,10 @@ struct JSONTapeParser {
             }
             characters += 1
         }
-        entries.append(JSONTapeEntry(
+        if record { entries.append(JSONTapeEntry(
             kind: .string, escaped: escaped, start: Int32(start), length: Int32(position - start),
             next: Int32(entries.count + 1), characters: Int32(characters)
-        ))
+        )) }
         position += 1
         return true
     }

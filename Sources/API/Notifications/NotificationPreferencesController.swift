@@ -28,8 +28,12 @@ struct NotificationPreferencesController {
             name: name,
             apply: { value, target throws(APIError) in
                 let problem = "\(name) must be an integer from \(range.lowerBound) to \(range.upperBound)"
-                guard case .int(let number) = value else {
-                    throw APIError.badRequest(value.typeName == "number" ? problem + ", not a fraction" : problem + ", not \(value.typeName)")
+                let number: Int64
+                switch value {
+                case .int(let whole): number = whole
+                case .double(let real) where real.rounded() == real && abs(real) <= 1e6: number = Int64(real)  // 9.0 is 9, as elsewhere in the API
+                case .double: throw APIError.badRequest(problem + ", not a fraction")
+                default: throw APIError.badRequest(problem + ", not \(value.typeName)")
                 }
                 guard number >= Int64(range.lowerBound), number <= Int64(range.upperBound) else { throw APIError.badRequest(problem) }
                 target[keyPath: path] = Int(number)

@@ -108,7 +108,7 @@ enum OpenAPIDocument {
             summary: "Revoke an API key at once, in every worker (session token only).",
             responses: [(200, "Revoked.", Schema.ref("Action"))]),
         DocumentedOperation(method: "POST", pattern: "/api/datasets/validate", tag: "datasets",
-            summary: "Validate a dataset as it streams in: JSON Lines (line numbers are the file's, blank lines counted), a JSON array (line is the 0-based element index), or a multipart file field. Up to 100 MiB by default.",
+            summary: "Validate a dataset as it streams in: JSON Lines (line numbers are the file's, blank lines counted), a JSON array (line is the 1-based position of the element), or a multipart file field. Up to 100 MiB by default.",
             query: [("format", Schema.enumeration(["auto"] + Schema.datasetFormats), "The format to check; auto (default) detects it.")],
             requestContent: datasetBodies(multipartFields: false) + [("application/json", Schema.array(Schema.object))],
             responses: [(200, "The report; an invalid dataset is a 200 with valid false.", Schema.ref("DatasetValidation")), (400, "Empty body, or an unknown format.", nil)]),
