@@ -94,9 +94,10 @@ public final class Application: Responder {
 
     /// Dataset uploads stream their bodies (up to `datasetMaxBytes`); every other body is read whole first.
     public func bodyHandling(method: String, path: String) -> BodyHandling {
+        guard method == "POST", path.hasPrefix("/api/datasets") else { return .buffered }
         // The router takes one trailing slash; so does this.
-        let route = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
-        return method == "POST" && DatasetController.streamedPaths.contains(route) ? .streamed(maxBytes: settings.datasetMaxBytes) : .buffered
+        let route = path.hasSuffix("/") ? String(path.dropLast()) : path
+        return DatasetController.streamedPaths.contains(route) ? .streamed(maxBytes: settings.datasetMaxBytes) : .buffered
     }
 
     /// Removes partial dataset files left by worker processes that are gone
