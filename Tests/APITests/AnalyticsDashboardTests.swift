@@ -3,24 +3,13 @@ import Foundation
 import Storage
 import Testing
 
-/// Inserts a dataset row straight into the database (the datasets API lives
-/// elsewhere), with Python's sqlite3 so the test needs no SQLite binding.
-func insertDatasetRow(databasePath: String, userID: String, format: String, examples: Int, createdAt: String) throws {
+/// A dataset record as the datasets API would store it (the dashboard reads records only).
+func insertDatasetRow(_ store: SQLiteStore, userID: String, format: String, examples: Int, createdAt: String) throws {
     let id = UUID().uuidString.lowercased()
-    let millis = Timestamp(iso8601: createdAt)!.millisecondsSinceEpoch
-    let script = """
-        import sqlite3, sys
-        db = sqlite3.connect(sys.argv[1], timeout=10)
-        db.execute("INSERT INTO datasets (id, user_id, name, format, size_bytes, total_examples, sha256, file_path, created_at) VALUES (?, ?, ?, ?, 100, ?, 'x', ?, ?)",
-                   (sys.argv[2], sys.argv[3], 'ds-' + sys.argv[2], sys.argv[4], int(sys.argv[5]), 'datasets/' + sys.argv[2], int(sys.argv[6])))
-        db.commit()
-        """
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", script, databasePath, id, userID, format, String(examples), String(millis)]
-    try process.run()
-    process.waitUntilExit()
-    #expect(process.terminationStatus == 0)
+    try store.datasets.insert(DatasetRecord(
+        id: id, userID: userID, name: "ds-\(id)", format: format, sizeBytes: 100, totalExamples: Int64(examples), sha256: "x",
+        filePath: "datasets/\(id).jsonl", createdAt: Timestamp(iso8601: createdAt)!
+    ))
 }
 
 @Suite struct AnalyticsDashboardTests {
@@ -92,11 +81,11 @@ func insertDatasetRow(databasePath: String, userID: String, format: String, exam
         try env.store.trainingJobs.insert(jobs)
         // metrics_points follow stored points.
         _ = try env.store.trainingJobs.appendMetrics(id: jobs[3].id, userID: user, points: [MetricPoint(step: 1), MetricPoint(step: 2)]) { _, _ in }
-        try insertDatasetRow(databasePath: env.directory + "/t.db", userID: user, format: "chatml", examples: 10, createdAt: "2025-03-02T00:00:00Z")
-        try insertDatasetRow(databasePath: env.directory + "/t.db", userID: user, format: "chatml", examples: 5, createdAt: "2025-03-05T23:00:00Z")
-        try insertDatasetRow(databasePath: env.directory + "/t.db", userID: user, format: "dpo", examples: 7, createdAt: "2025-03-03T00:00:00Z")
-        try insertDatasetRow(databasePath: env.directory + "/t.db", userID: user, format: "text", examples: 99, createdAt: "2025-03-06T00:00:00Z")
-        try insertDatasetRow(databasePath: env.directory + "/t.db", userID: other, format: "text", examples: 99, createdAt: "2025-03-03T00:00:00Z")
+        try insertDatasetRow(env.store, userID: user, format: "chatml", examples: 10, createdAt: "2025-03-02T00:00:00Z")
+        try insertDatasetRow(env.store, userID: user, format: "chatml", examples: 5, createdAt: "2025-03-05T23:00:00Z")
+        try insertDatasetRow(env.store, userID: user, format: "dpo", examples: 7, createdAt: "2025-03-03T00:00:00Z")
+        try insertDatasetRow(env.store, userID: user, format: "text", examples: 99, createdAt: "2025-03-06T00:00:00Z")
+        try insertDatasetRow(env.store, userID: other, format: "text", examples: 99, createdAt: "2025-03-03T00:00:00Z")
 
         let body = try dashboard(env, user, "from=2025-03-01&to=2025-03-05")
         #expect(body["range"] == .object(["from": .string("2025-03-01"), "to": .string("2025-03-05")]))

@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 import Testing
 
 /// The analytics dashboard and notification preferences through nginx and the pool.
@@ -200,21 +201,13 @@ struct DashboardAndPreferencesEndpointTests {
         return changes.map { ($0.0, String(decoding: try! JSONSerialization.data(withJSONObject: [$0.0: $0.1]), as: UTF8.self)) }
     }
 
+    /// A dataset record written straight to the pool's database (the dashboard reads records only).
     private func insertDataset(_ cluster: TestCluster, user: String, format: String, examples: Int, createdAt: String) throws {
-        let millis = Int64(ISO8601DateFormatter().date(from: createdAt)!.timeIntervalSince1970 * 1000)
+        let store = SQLiteStore(configuration: SQLiteConfiguration(path: cluster.databasePath))
         let id = UUID().uuidString.lowercased()
-        let script = """
-            import sqlite3, sys
-            db = sqlite3.connect(sys.argv[1], timeout=10)
-            db.execute("INSERT INTO datasets (id, user_id, name, format, size_bytes, total_examples, sha256, file_path, created_at) VALUES (?, ?, ?, ?, 1, ?, 'x', ?, ?)",
-                       (sys.argv[2], sys.argv[3], 'ds-' + sys.argv[2], sys.argv[4], int(sys.argv[5]), 'datasets/' + sys.argv[2], int(sys.argv[6])))
-            db.commit()
-            """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script, cluster.databasePath, id, user, format, String(examples), String(millis)]
-        try process.run()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        try store.datasets.insert(DatasetRecord(
+            id: id, userID: user, name: "ds-\(id)", format: format, sizeBytes: 1, totalExamples: Int64(examples), sha256: "x",
+            filePath: "datasets/\(id).jsonl", createdAt: Timestamp(iso8601: createdAt)!
+        ))
     }
 }
