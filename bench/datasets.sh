@@ -9,15 +9,11 @@
 #     each (VmHWM reset through /proc/PID/clear_refs before the request).
 # Env: BENCH_DATASET_MB (100), BENCH_REPEATS (3 in-process passes).
 set -euo pipefail
-. "$(dirname "$0")/../deploy/lib.sh"
+. "$(dirname "$0")/lib.sh"
 
 ensure_packages curl
-log "building (release)"
-swift build -c release --package-path "$REPO" --product ftapi >&2
-FTAPI=$(swift build -c release --package-path "$REPO" --show-bin-path)/ftapi
-RUN=$(mktemp -d /tmp/ftapi-datasets-bench.XXXXXX)
-chmod 755 "$RUN"
-export DATA_DIR=$RUN/data
+bench_build
+bench_run_dir datasets
 MB=${BENCH_DATASET_MB:-100}
 FILE=$RUN/chatml.jsonl
 log "generating ${MB} MB of chatml"
@@ -38,18 +34,8 @@ done
 auto_line=$("$FTAPI" validate-dataset "$FILE" 2>&1 >/dev/null)
 echo "  ftapi, format auto (all five formats checked): $(sed -n 's/.*mb_per_s=\([0-9.]*\).*/\1/p' <<<"$auto_line") MB/s"
 
-PORT=${BENCH_PORT:-8098}
-render_nginx "$RUN/nginx" "127.0.0.1:$PORT" "$RUN/ftapi.sock"
-owner=()
-[ "$(id -u)" -eq 0 ] && owner=(--socket-owner ":$(nginx_user)")
-"$FTAPI" serve --listen "unix:$RUN/ftapi.sock" --workers 1 --threads 4 --rate-limit 0 --no-access-log "${owner[@]}" 2>"$RUN/ftapi.log" &
-POOL=$!
-NGINX=
-trap 'set +e; [ -n "$NGINX" ] && kill -QUIT $NGINX; kill -TERM $POOL; wait; rm -rf "$RUN"' EXIT
-for _ in $(seq 1 100); do [ -S "$RUN/ftapi.sock" ] && break; sleep 0.1; done
-nginx -p "$RUN/nginx" -c "$RUN/nginx/nginx.conf" -g 'daemon off;' &
-NGINX=$!
-sleep 0.5
+PORT=${BENCH_PORT:-8099}
+bench_start_pool "$PORT" 1 4
 KEY=$("$FTAPI" keys create --user "$(cat /proc/sys/kernel/random/uuid)" --name bench --scopes datasets)
 WORKER=$(pgrep -P "$POOL" | head -1)
 kib() { awk -v field="$1" '$1 == field":" {print $2}' /proc/"$WORKER"/status; }
