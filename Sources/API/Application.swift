@@ -47,6 +47,7 @@ public final class Application: Responder {
     private let settings: APISettings
     private let logger: Logger
     private let accessLog = AccessLog(pid: getpid())
+    private let datasetFiles: DatasetFiles
 
     /// `modelHub` makes the Hub requests of model search; without one every search is a 502.
     public init(
@@ -58,6 +59,7 @@ public final class Application: Responder {
         self.rateLimiter = rateLimiter?.isEnabled == true ? rateLimiter : nil
         self.usage = UsageRecorder(store: store.apiKeys, logger: logger)
         self.settings = settings
+        self.datasetFiles = DatasetFiles(dataDirectory: settings.dataDirectory)
         self.logger = logger
         var router = Router()
         let openAPI = OpenAPIBox()
@@ -69,8 +71,7 @@ public final class Application: Responder {
         ModelSearchController(settings: settings.modelSearch, transport: modelHub ?? UnavailableModelHub()).register(on: &router)
         NotificationPreferencesController(preferences: store.notificationPreferences).register(on: &router)
         APIKeyController(keys: store.apiKeys).register(on: &router)
-        DatasetController(datasets: store.datasets, files: DatasetFiles(dataDirectory: settings.dataDirectory), maxBytes: settings.datasetMaxBytes)
-            .register(on: &router)
+        DatasetController(datasets: store.datasets, files: datasetFiles, maxBytes: settings.datasetMaxBytes).register(on: &router)
         self.router = router
         openAPI.body = OpenAPIDocument.build(router: router, version: settings.version).serialized()
     }
@@ -103,7 +104,7 @@ public final class Application: Responder {
     /// Removes partial dataset files left by worker processes that are gone
     /// (a worker killed during an upload). Safe while other workers upload.
     public func sweepAbandonedUploads() {
-        let removed = DatasetFiles(dataDirectory: settings.dataDirectory).sweep(everyPartial: false, recorded: nil)
+        let removed = datasetFiles.sweep(everyPartial: false, recorded: nil)
         if removed > 0 { logger.info("removed abandoned dataset uploads", metadata: ["files.removed": "\(removed)"]) }
     }
 

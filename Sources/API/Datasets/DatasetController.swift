@@ -39,16 +39,10 @@ struct DatasetController {
                             validator.feed(data)
                             bytes += data.count
                         case .data(let data) where part == "format":
-                            guard field.count + data.count <= 1024 else { throw APIError.badRequest("the format field is too long") }
-                            field.append(contentsOf: data)
+                            try Self.collect(data, into: &field, part: part)
                         case .partEnded where part == "format":
                             // A format field counts like ?format=; the file's checks already cover every format.
-                            if let given = try Self.format(String(decoding: field, as: UTF8.self), field: "format") {
-                                if let format, format != given {
-                                    throw APIError.badRequest("format is given twice, as \(format.rawValue) and \(given.rawValue)")
-                                }
-                                format = given
-                            }
+                            format = try Self.merge(format, field: field)
                         case .data, .partEnded: break
                         }
                     }
@@ -146,19 +140,11 @@ struct DatasetController {
                         if part == "file" {
                             try store(data)
                         } else if part == "name" || part == "format" {
-                            guard field.count + data.count <= 1024 else { throw APIError.badRequest("the \(part) field is too long") }
-                            field.append(contentsOf: data)
+                            try Self.collect(data, into: &field, part: part)
                         }
                     case .partEnded:
-                        let text = String(decoding: field, as: UTF8.self)
-                        if part == "name" { name = try Self.name(text) }
-                        if part == "format" {
-                            let given = try Self.format(text, field: "format")
-                            if let format, let given, format != given {
-                                throw APIError.badRequest("format is given twice, as \(format.rawValue) and \(given.rawValue)")
-                            }
-                            format = format ?? given
-                        }
+                        if part == "name" { name = try Self.name(String(decoding: field, as: UTF8.self)) }
+                        if part == "format" { format = try Self.merge(format, field: field) }
                     }
                 }
             }
@@ -261,6 +247,22 @@ struct DatasetController {
     }
 
     // MARK: Fields and errors
+
+    /// Appends a piece of a small multipart text field, at most 1 KiB in all.
+    private static func collect(_ data: UnsafeRawBufferPointer, into field: inout [UInt8], part: String) throws(APIError) {
+        guard field.count + data.count <= 1024 else { throw APIError.badRequest("the \(part) field is too long") }
+        field.append(contentsOf: data)
+    }
+
+    /// The format once a multipart `format` field has been read: the one
+    /// already known (from the query), the field's, or a 400 when they differ.
+    private static func merge(_ known: DatasetFormat?, field: [UInt8]) throws(APIError) -> DatasetFormat? {
+        guard let given = try format(String(decoding: field, as: UTF8.self), field: "format") else { return known }
+        if let known, known != given {
+            throw APIError.badRequest("format is given twice, as \(known.rawValue) and \(given.rawValue)")
+        }
+        return given
+    }
 
     private static func malformedMultipart(_ why: String) -> APIError {
         APIError.badRequest(why, message: "Malformed multipart body")
