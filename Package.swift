@@ -32,22 +32,39 @@ let package = Package(
             name: "HTTPClient",
             dependencies: ["CCurl"]
         ),
+        // The layers of the data path, each importing only those below it.
+        .target(name: "Essentials"),
         .target(
-            name: "FastCGI",
+            name: "HTTPCore",
+            dependencies: ["Essentials"]
+        ),
+        .target(
+            name: "FastCGITransport",
+            dependencies: ["CFastCGI", "HTTPCore", "Essentials"]
+        ),
+        .target(
+            name: "Pool",
             dependencies: [
-                "CFastCGI",
+                "FastCGITransport", "HTTPCore", "Essentials",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
+            name: "JSON",
+            dependencies: ["Essentials"]
+        ),
+        .target(
+            name: "DatasetValidation",
+            dependencies: ["JSON", "Essentials"]
+        ),
+        .target(
             name: "Storage",
-            dependencies: ["CSQLite"]
+            dependencies: ["CSQLite", "Essentials"]
         ),
         .target(
             name: "API",
             dependencies: [
-                "FastCGI",
-                "Storage",
+                "HTTPCore", "JSON", "DatasetValidation", "Storage", "Essentials",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
@@ -56,10 +73,7 @@ let package = Package(
         .executableTarget(
             name: "ftapi",
             dependencies: [
-                "API",
-                "FastCGI",
-                "HTTPClient",
-                "Storage",
+                "API", "Pool", "FastCGITransport", "HTTPCore", "JSON", "DatasetValidation", "Storage", "Essentials", "HTTPClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -67,7 +81,10 @@ let package = Package(
         ),
         .testTarget(
             name: "APITests",
-            dependencies: ["API", "FastCGI", "Storage", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "API", "HTTPCore", "JSON", "DatasetValidation", "Storage", "Essentials", "Pool",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             // Read by path (#filePath), not bundled: the corpus and its expected reports.
             exclude: ["DatasetCorpus"]
         ),
@@ -77,7 +94,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["API", "FastCGI", "Storage", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["API", "HTTPCore", "JSON", "Storage", "Essentials", "Pool", .product(name: "Crypto", package: "swift-crypto")]
         ),
     ]
 )

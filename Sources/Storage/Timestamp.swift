@@ -1,3 +1,5 @@
+import Essentials
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -162,16 +164,9 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable {
     }
 }
 
-/// Wall-clock milliseconds since the Unix epoch.
-func wallClockMilliseconds() -> Int64 {
-    var now = timespec()
-    clock_gettime(CLOCK_REALTIME, &now)
-    return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
-}
-
 extension Timestamp {
     /// The current wall-clock time.
     public static func now() -> Timestamp {
-        Timestamp(millisecondsSinceEpoch: wallClockMilliseconds())
+        Timestamp(millisecondsSinceEpoch: Clocks.wallMilliseconds())
     }
 }

@@ -1,6 +1,8 @@
 import API
 import ArgumentParser
-import FastCGI
+import Essentials
+import FastCGITransport
+import Pool
 import Logging
 import Storage
 
@@ -127,7 +129,7 @@ struct ServeCommand: ParsableCommand {
         try database.migrate()
         let verifier = SessionTokenVerifier(configuration: try tokens.configuration(), fetcher: JWKSHTTPFetcher())
         do {
-            try verifier.preloadKeys(now: wallClockSeconds())
+            try verifier.preloadKeys(now: Clocks.wallSeconds())
         } catch where verifier.jwksIsRemote {
             // A JWKS host that is down must not keep API-key traffic down too.
             logger.warning("cannot load JWT_JWKS yet; ES256/RS256 tokens fail until it loads", metadata: ["error": "\(error)"])
@@ -138,7 +140,7 @@ struct ServeCommand: ParsableCommand {
 
         // No worker runs yet: every partial upload is abandoned, and a stored
         // file without a record lost its commit in a crash.
-        let datasetFiles = DatasetFiles(dataDirectory: store.dataDirectory)
+        let datasetFiles = store.datasetFiles()
         try datasetFiles.prepare()
         let swept = datasetFiles.sweep(everyPartial: true, recorded: try database.datasets.allFilePaths())
         if swept > 0 { logger.info("removed dataset files left by an earlier run", metadata: ["files.removed": "\(swept)"]) }
@@ -151,8 +153,8 @@ struct ServeCommand: ParsableCommand {
         // What the workers need to know about their master.
         setenv("FTAPI_MASTER_PID", String(getpid()), 1)
         setenv("FTAPI_LISTENER_CLOSES_ON_STOP", isInherited(address) ? "0" : "1", 1)
-        let shared = try SharedMemory.create(size: RateLimiter.regionSize)
-        RateLimiter.initialize(shared)
+        let shared = try SharedMemory.create(size: SharedRateLimitTable.regionSize)
+        SharedRateLimitTable.initialize(shared)
 
         let schemaVersion = try database.schemaVersion()
         logger.info(
@@ -180,16 +182,17 @@ struct ServeCommand: ParsableCommand {
         guard getppid() == masterPID else { return 1 }  // orphaned before it started
         do {
             let database = try store.openStore()
-            let shared = try SharedMemory.map(fd: WorkerFD.sharedMemory, size: RateLimiter.regionSize)
+            let shared = try SharedMemory.map(fd: WorkerFD.sharedMemory, size: SharedRateLimitTable.regionSize)
             let verifier = SessionTokenVerifier(configuration: try tokens.configuration(), fetcher: JWKSHTTPFetcher())
-            try? verifier.preloadKeys(now: wallClockSeconds())
+            try? verifier.preloadKeys(now: Clocks.wallSeconds())
             let application = Application(
                 store: database,
                 sessionTokens: verifier,
-                rateLimiter: RateLimiter(region: shared, limit: rateLimit, windowSeconds: rateLimitWindow),
+                rateLimiter: RateLimiter(counter: SharedRateLimitTable(region: shared), limit: rateLimit, windowSeconds: rateLimitWindow),
+                datasetFiles: store.datasetFiles(),
                 settings: APISettings(
                     version: ftapiVersion, accessLog: !noAccessLog, usageFlushInterval: usageFlushInterval,
-                    dataDirectory: store.dataDirectory, datasetMaxBytes: datasetMaxBytes,
+                    datasetMaxBytes: datasetMaxBytes,
                     modelSearch: ModelSearchSettings(
                         // HF_TOKEN from the environment only, so it never shows in the process list.
                         endpoint: hfEndpoint, token: Environment.string("HF_TOKEN"), timeoutSeconds: hfTimeout,
@@ -199,7 +202,6 @@ struct ServeCommand: ParsableCommand {
                 logger: logger,
                 modelHub: ModelHubHTTPTransport()
             )
-            application.sweepAbandonedUploads()
             try application.startBackgroundWork()
             let settings = WorkerSettings(
                 threads: threads,
@@ -208,7 +210,7 @@ struct ServeCommand: ParsableCommand {
                 listenerClosesOnStop: Environment.string("FTAPI_LISTENER_CLOSES_ON_STOP") == "1",
                 masterPID: masterPID
             )
-            return PoolWorker.run(listenFD: WorkerFD.listener, settings: settings, responder: application, logger: logger)
+            return PoolWorker.run(listenFD: WorkerFD.listener, settings: settings, responder: application.responder, logger: logger)
         } catch {
             logger.critical("worker cannot start", metadata: ["error": "\(error)"])
             return 1

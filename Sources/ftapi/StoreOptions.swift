@@ -38,6 +38,11 @@ struct StoreOptions: ParsableArguments {
         throw ValidationError("DATABASE_URL must start with sqlite: (got \(url))")
     }
 
+    /// The data directory's dataset files: the one place `DATA_DIR` becomes a `DatasetFiles`.
+    func datasetFiles() -> DatasetFiles {
+        DatasetFiles(dataDirectory: dataDirectory)
+    }
+
     func openStore() throws -> any Store {
         var configuration = SQLiteConfiguration(path: try sqlitePath())
         configuration.cacheKiB = sqliteCacheKiB

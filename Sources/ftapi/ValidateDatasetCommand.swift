@@ -1,7 +1,9 @@
 import API
+import DatasetValidation
 import ArgumentParser
-import FastCGI
+import HTTPCore
 
+import Essentials
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -37,7 +39,7 @@ struct ValidateDatasetCommand: ParsableCommand {
 
         var report: DatasetReport?
         var bytes = 0
-        let started = monotonicSeconds()
+        let started = Clocks.monotonicSeconds()
         for _ in 0..<max(1, repeats) {
             lseek(fd, 0, SEEK_SET)
             var validator = DatasetValidator(format: requested, layout: array ? .jsonArray : .jsonLines)
@@ -49,7 +51,7 @@ struct ValidateDatasetCommand: ParsableCommand {
             bytes += validator.byteCount
             report = validator.finish()
         }
-        let seconds = monotonicSeconds() - started
+        let seconds = Clocks.monotonicSeconds() - started
         print(report!.json.jsonText)
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)

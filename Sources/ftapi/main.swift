@@ -1,8 +1,9 @@
 import API
 import ArgumentParser
-import FastCGI
+import HTTPCore
 import Storage
 
+import Essentials
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -70,7 +71,7 @@ struct TokenCommand: ParsableCommand {
 
     func run() throws {
         guard let secret = tokens.secret else { throw ValidationError("JWT_SECRET (or --jwt-secret) is required to mint a token") }
-        print(SessionTokenVerifier.mintHS256(secret: Array(secret.utf8), userID: user, audience: tokens.audience, now: wallClockSeconds(), ttlSeconds: ttl))
+        print(SessionTokenVerifier.mintHS256(secret: Array(secret.utf8), userID: user, audience: tokens.audience, now: Clocks.wallSeconds(), ttlSeconds: ttl))
     }
 }
 

@@ -1,4 +1,5 @@
 import API
+import JSON
 import Foundation
 import Storage
 import Testing

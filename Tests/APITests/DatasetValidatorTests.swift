@@ -1,4 +1,6 @@
 import API
+import DatasetValidation
+import JSON
 import Foundation
 import Testing
 

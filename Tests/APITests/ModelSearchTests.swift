@@ -1,5 +1,5 @@
 import API
-import FastCGI
+import HTTPCore
 import Foundation
 import Storage
 import Testing

@@ -1,6 +1,7 @@
 import API
-import FastCGI
+import HTTPCore
 import Foundation
+import Pool
 import Storage
 import Testing
 
@@ -70,10 +71,10 @@ struct RateLimitAndUsageTests {
 
     @Test func rateLimiterIsSharedThroughTheRegion() throws {
         // Two limiters on one region (as two worker processes would have) share the budget.
-        let region = try SharedMemory.anonymous(size: RateLimiter.regionSize)
-        RateLimiter.initialize(region)
-        let a = RateLimiter(region: region, limit: 2, windowSeconds: 60)
-        let b = RateLimiter(region: region, limit: 2, windowSeconds: 60)
+        let region = try SharedMemory.anonymous(size: SharedRateLimitTable.regionSize)
+        SharedRateLimitTable.initialize(region)
+        let a = RateLimiter(counter: SharedRateLimitTable(region: region), limit: 2, windowSeconds: 60)
+        let b = RateLimiter(counter: SharedRateLimitTable(region: region), limit: 2, windowSeconds: 60)
         let now: Int64 = 1_766_138_645_000
         #expect(a.check(keyID: "k", nowMilliseconds: now).allowed)
         #expect(b.check(keyID: "k", nowMilliseconds: now + 1).allowed)
@@ -120,7 +121,7 @@ struct RateLimitAndUsageTests {
 
         // More requests add up.
         _ = env.stats(["X-API-Key": key])
-        env.app.workerDidStop()
+        env.app.responder.workerDidStop()
         #expect(try env.store.apiKeys.find(keyHash: record.keyHash)?.requestCount == Int64(n + 1))
 
         let untouched = try #require(try env.store.apiKeys.find(keyHash: idleRecord.keyHash))

@@ -1,6 +1,7 @@
 import API
 import Crypto
-import FastCGI
+import HTTPCore
+import JSON
 import Foundation
 import Storage
 import Testing

@@ -1,5 +1,6 @@
 import API
-import FastCGI
+import HTTPCore
+import JSON
 import Foundation
 import Logging
 import Storage
@@ -13,23 +14,21 @@ import Testing
         // The database file sits in a directory that is removed before the
         // first query: opening it then fails like a lost volume would.
         let store = SQLiteStore(configuration: SQLiteConfiguration(path: directory + "/gone/t.db"))
-        let shared = try SharedMemory.anonymous(size: RateLimiter.regionSize)
-        RateLimiter.initialize(shared)
         let app = Application(
             store: store,
             sessionTokens: SessionTokenVerifier(configuration: SessionTokenConfiguration(hmacSecret: Array("s".utf8))),
-            rateLimiter: RateLimiter(region: shared, limit: 0, windowSeconds: 60),
+            rateLimiter: nil, datasetFiles: DatasetFiles(dataDirectory: directory),
             settings: APISettings(version: "test", accessLog: false),
             logger: Logger(label: "test")
         )
         let token = SessionTokenVerifier.mintHS256(secret: Array("s".utf8), userID: "u1", audience: "authenticated", now: Date().timeIntervalSince1970, ttlSeconds: 60)
 
-        let stats = app.respond(to: Request(method: "GET", path: "/api/training/stats", headers: HeaderFields(["Authorization": "Bearer \(token)"])))
+        let stats = app.responder.respond(to: Request(method: "GET", path: "/api/training/stats", headers: HeaderFields(["Authorization": "Bearer \(token)"])))
         #expect(stats.status.code == 500)
         #expect(String(decoding: stats.body, as: UTF8.self) == #"{"error":"Internal server error"}"#)
         #expect(stats.header("X-Request-Id") != nil)
 
-        let health = app.respond(to: Request(method: "GET", path: "/api/health"))
+        let health = app.responder.respond(to: Request(method: "GET", path: "/api/health"))
         #expect(health.status.code == 503)
         let body = try JSONValue.parse(health.body)
         guard case .object(let object) = body else { Issue.record("health body is not an object"); return }

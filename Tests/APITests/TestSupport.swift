@@ -1,8 +1,10 @@
-import API
+public import API
 import Crypto
-import FastCGI
+import HTTPCore
+import JSON
 import Foundation
 import Logging
+public import Pool
 import Storage
 import Testing
 
@@ -35,17 +37,13 @@ final class TestEnvironment: @unchecked Sendable {
         }
         store = SQLiteStore(configuration: SQLiteConfiguration(path: directory + "/t.db"))
         try store.migrate()
-        let shared = try SharedMemory.anonymous(size: RateLimiter.regionSize)
-        RateLimiter.initialize(shared)
-        let limiter = RateLimiter(region: shared, limit: rateLimit, windowSeconds: 60)
+        let limiter = RateLimiter(counter: try SharedRateLimitTable.anonymous(), limit: rateLimit, windowSeconds: 60)
         let verifier = SessionTokenVerifier(
             configuration: SessionTokenConfiguration(hmacSecret: hmacSecret, jwks: jwks, audience: audience, leewaySeconds: 30)
         )
         app = Application(
-            store: store, sessionTokens: verifier, rateLimiter: limiter,
-            settings: APISettings(
-                version: "test", accessLog: false, dataDirectory: directory, datasetMaxBytes: datasetMaxBytes, modelSearch: modelSearch
-            ),
+            store: store, sessionTokens: verifier, rateLimiter: limiter, datasetFiles: DatasetFiles(dataDirectory: directory),
+            settings: APISettings(version: "test", accessLog: false, datasetMaxBytes: datasetMaxBytes, modelSearch: modelSearch),
             logger: Logger(label: "test"), modelHub: modelHub
         )
     }
@@ -74,7 +72,7 @@ final class TestEnvironment: @unchecked Sendable {
         _ method: String, _ path: String, query: String = "", headers: [String: String] = [:], body: [UInt8] = [],
         rejection: TransportRejection? = nil
     ) -> Response {
-        app.respond(
+        app.responder.respond(
             to: Request(method: method, path: path, query: query, headers: HeaderFields(headers), body: body, rejection: rejection)
         )
     }
@@ -86,7 +84,7 @@ final class TestEnvironment: @unchecked Sendable {
         pieceBytes: Int = 1000, maxBytes: Int = .max, endsEarly: Bool = false
     ) -> Response {
         let stream = InMemoryBodyStream(body, maxBytes: maxBytes, pieceBytes: pieceBytes, endsEarly: endsEarly)
-        return app.respond(to: Request(method: method, path: path, query: query, headers: HeaderFields(headers), bodyStream: stream))
+        return app.responder.respond(to: Request(method: method, path: path, query: query, headers: HeaderFields(headers), bodyStream: stream))
     }
 
     func get(_ path: String, query: String = "", headers: [String: String] = [:]) -> Response {
@@ -226,3 +224,7 @@ enum JWT {
 
     static func bearer(_ token: String) -> [String: String] { ["Authorization": "Bearer " + token] }
 }
+
+/// The pool's shared-memory table counts for the handler tests as it does in the
+/// worker (where the executable declares the same conformance).
+extension SharedRateLimitTable: RateLimitCounter {}

@@ -1,5 +1,6 @@
 import API
-import FastCGI
+import HTTPCore
+import JSON
 import Foundation
 import Storage
 import Testing

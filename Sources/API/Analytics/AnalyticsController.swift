@@ -1,5 +1,6 @@
-import FastCGI
+import HTTPCore
 import Storage
+import JSON
 
 /// `GET /api/analytics/dashboard` (scope `analytics`).
 struct AnalyticsController {

@@ -1,4 +1,5 @@
 import Crypto
+import Essentials
 
 /// The shape of API keys: `wak_` followed by 32 base62 characters.
 public enum APIKeyFormat {
@@ -37,19 +38,7 @@ public enum APIKeyFormat {
 
 /// Lowercase hex SHA-256.
 public func hexSHA256(_ bytes: [UInt8]) -> String {
-    lowercaseHex(SHA256.hash(data: bytes))
-}
-
-/// Lowercase hex of a digest's bytes.
-func lowercaseHex(_ digest: some Sequence<UInt8>) -> String {
-    let hexDigits = Array("0123456789abcdef".utf8)
-    var output: [UInt8] = []
-    output.reserveCapacity(64)
-    for byte in digest {
-        output.append(hexDigits[Int(byte >> 4)])
-        output.append(hexDigits[Int(byte & 0x0F)])
-    }
-    return String(decoding: output, as: UTF8.self)
+    Hex.encode(SHA256.hash(data: bytes))
 }
 
 /// Compares two byte strings in time that depends only on their lengths.

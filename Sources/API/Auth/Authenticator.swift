@@ -1,5 +1,6 @@
-public import FastCGI
+public import HTTPCore
 public import Storage
+import Essentials
 
 /// Turns a request's credential headers into a `Principal`, exactly as the
 /// contract orders them: `X-API-Key`, then `X-Workspace-API-Key`, then
@@ -22,7 +23,7 @@ public struct Authenticator: Sendable {
         guard let authorization = headers["authorization"] else { throw APIError.missingAuthorization }
         let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else { throw APIError.unauthorized }
-        let credential = String(parts[1]).trimmingSpaces()
+        let credential = String(parts[1]).trimmingWhitespace()
         if credential.hasPrefix(APIKeyFormat.prefix) { return try apiKey(credential) }
         if credential.hasPrefix(JobToken.prefix) { return try jobToken(credential) }
         guard let userID = sessionTokens.userID(fromToken: credential, now: now) else { throw APIError.unauthorized }
@@ -39,7 +40,7 @@ public struct Authenticator: Sendable {
     }
 
     private func apiKey(_ key: String) throws -> Principal {
-        let key = key.trimmingSpaces()
+        let key = key.trimmingWhitespace()
         guard APIKeyFormat.isWellFormed(key) else { throw APIError.unauthorized }
         let hash = APIKeyFormat.hash(key)
         // Looked up by its unique hash; compared again in constant time so the
@@ -51,11 +52,3 @@ public struct Authenticator: Sendable {
     }
 }
 
-extension String {
-    func trimmingSpaces() -> String {
-        var view = Substring(self)
-        while let first = view.first, first == " " || first == "\t" { view.removeFirst() }
-        while let last = view.last, last == " " || last == "\t" { view.removeLast() }
-        return String(view)
-    }
-}

@@ -2,6 +2,7 @@ import Crypto
 import CryptoExtras
 import Synchronization
 
+import JSON
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,5 +1,6 @@
 import Crypto
 import CryptoExtras
+import JSON
 
 /// How session tokens (Supabase-style JWTs) are checked.
 public struct SessionTokenConfiguration: Sendable {

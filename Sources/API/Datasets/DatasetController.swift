@@ -1,7 +1,10 @@
 import Crypto
-import FastCGI
+import DatasetValidation
+import HTTPCore
 import FoundationEssentials
 import Storage
+import Essentials
+import JSON
 
 /// `/api/datasets`: validate a dataset, and store, list, show and delete
 /// datasets. Bodies are streamed: validated (and stored) piece by piece as
@@ -12,11 +15,8 @@ struct DatasetController {
     /// Largest dataset body accepted (the transport refuses more with a 413).
     let maxBytes: Int
 
-    /// Paths whose POST bodies stream (see `Application.bodyHandling`).
-    static let streamedPaths: Set<String> = ["/api/datasets", "/api/datasets/validate"]
-
     func register(on router: inout Router) {
-        router.post("/api/datasets/validate", auth: .scope(.datasets)) { context in
+        router.post("/api/datasets/validate", auth: .scope(.datasets), body: .streamed(maxBytes: maxBytes)) { context in
             var format = try Self.format(context.query["format"], field: "format")
             let requested = format
             var validator: DatasetValidator
@@ -57,7 +57,7 @@ struct DatasetController {
             return .json(report.json)
         }
 
-        router.post("/api/datasets", auth: .scope(.datasets)) { context in
+        router.post("/api/datasets", auth: .scope(.datasets), body: .streamed(maxBytes: maxBytes)) { context in
             try upload(context)
         }
 
@@ -164,7 +164,7 @@ struct DatasetController {
 
         let record = DatasetRecord(
             id: id, userID: userID, name: name, format: report.format.rawValue, sizeBytes: file.size,
-            totalExamples: Int64(report.totalExamples), sha256: lowercaseHex(hasher.finalize()),
+            totalExamples: Int64(report.totalExamples), sha256: Hex.encode(hasher.finalize()),
             filePath: files.relativePath(forID: id), createdAt: .now()
         )
         try file.commit(to: record.filePath)
@@ -192,7 +192,7 @@ struct DatasetController {
     /// No type at all is read as JSON Lines.
     private static func bodyKind(_ contentType: String?) throws -> BodyKind {
         guard let contentType, !contentType.isEmpty else { return .lines(.jsonLines) }
-        let mediaType = contentType.split(separator: ";").first.map { $0.trimmingCharacters().lowercased() } ?? ""
+        let mediaType = contentType.split(separator: ";").first.map { $0.trimmingWhitespace().lowercased() } ?? ""
         switch mediaType {
         case "application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonl", "application/jsonlines",
             "application/x-jsonlines", "text/jsonl":
@@ -282,7 +282,7 @@ struct DatasetController {
     }
 
     static func name(_ text: String) throws(APIError) -> String {
-        let name = text[...].trimmingCharacters()
+        let name = text[...].trimmingWhitespace()
         guard !name.isEmpty else { throw APIError.badRequest("name must not be blank") }
         guard name.count <= 200 else { throw APIError.badRequest("name must be at most 200 characters") }
         return name

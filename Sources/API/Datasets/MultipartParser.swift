@@ -1,3 +1,4 @@
+import Essentials
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -32,7 +33,7 @@ struct MultipartParser {
 
     /// The parser for a `multipart/form-data; boundary=...` content type, or nil if it is not one.
     init?(contentType: String) {
-        let parameters = contentType.split(separator: ";").map { $0.trimmingCharacters() }
+        let parameters = contentType.split(separator: ";").map { $0.trimmingWhitespace() }
         guard parameters.first?.lowercased() == "multipart/form-data" else { return nil }
         for parameter in parameters.dropFirst() {
             let pair = parameter.split(separator: "=", maxSplits: 1).map(String.init)
@@ -142,11 +143,11 @@ struct MultipartParser {
     static func disposition(in head: String) -> (name: String?, filename: String?) {
         for line in head.split(separator: "\r\n") {
             let pair = line.split(separator: ":", maxSplits: 1)
-            guard pair.count == 2, pair[0].trimmingCharacters().lowercased() == "content-disposition" else { continue }
+            guard pair.count == 2, pair[0].trimmingWhitespace().lowercased() == "content-disposition" else { continue }
             var name: String?
             var filename: String?
             for parameter in pair[1].split(separator: ";").dropFirst() {
-                let keyValue = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters() }
+                let keyValue = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingWhitespace() }
                 guard keyValue.count == 2 else { continue }
                 var value = keyValue[1]
                 if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }

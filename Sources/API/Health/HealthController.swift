@@ -1,4 +1,4 @@
-import FastCGI
+import HTTPCore
 import Storage
 
 /// Holds the serialized OpenAPI document, which can only be built once the

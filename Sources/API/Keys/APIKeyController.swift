@@ -1,6 +1,8 @@
-import FastCGI
+import HTTPCore
 import FoundationEssentials
 import Storage
+import Essentials
+import JSON
 
 /// `/api/user/api-keys`: list, create and revoke API keys (session token only).
 struct APIKeyController {
@@ -16,7 +18,7 @@ struct APIKeyController {
         router.post("/api/user/api-keys", auth: .session) { context in
             let fields = FieldReader(try context.jsonObject())
             try fields.rejectUnknown(["name", "scopes"])
-            guard let name = try fields.string("name", required: true, length: 1...100)?.trimmingSpaces(), !name.isEmpty else {
+            guard let name = try fields.string("name", required: true, length: 1...100)?.trimmingWhitespace(), !name.isEmpty else {
                 throw APIError.badRequest("name must not be blank")
             }
             let scopes = try Self.scopes(fields.stringArray("scopes"))

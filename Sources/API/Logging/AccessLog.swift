@@ -1,5 +1,6 @@
 import Storage
 
+import JSON
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,6 +1,7 @@
 public import Logging
 import Storage
 
+import JSON
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,4 +1,5 @@
 import Storage
+import JSON
 
 /// The Hub's `GET /api/models` request and the mapping of its answer to the
 /// contract's model fields.

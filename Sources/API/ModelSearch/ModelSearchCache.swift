@@ -1,3 +1,6 @@
+import Essentials
+import JSON
+
 /// Answers of the Hub kept for a while, shared by a worker's threads and
 /// bounded in entries (the least recently used is dropped first).
 final class ModelSearchCache: @unchecked Sendable {

@@ -1,4 +1,6 @@
-import FastCGI
+import HTTPCore
+import Essentials
+import JSON
 
 /// `GET /api/models/search` (scope `models`): a cached proxy to the Hugging
 /// Face Hub's model list.
@@ -43,7 +45,7 @@ struct ModelSearchController {
     /// The Hub's models for (query, limit, sort), from the cache when fresh.
     func search(_ search: String, limit: Int, sort: String) throws(APIError) -> [JSONValue] {
         let key = "\(sort)\u{0}\(limit)\u{0}\(search)"
-        if let cached = cache.models(for: key, now: monotonicSeconds()) { return cached }
+        if let cached = cache.models(for: key, now: Clocks.monotonicSeconds()) { return cached }
         var headers = ["Accept: application/json"]
         if let token = settings.token { headers.append("Authorization: Bearer \(token)") }
         let url = HubModelList.url(endpoint: settings.endpoint, search: search, limit: limit, sort: sort)
@@ -70,14 +72,8 @@ struct ModelSearchController {
                 details: "expected a JSON array of models with an id each", code: "UPSTREAM_INVALID_RESPONSE"
             )
         }
-        cache.store(models, for: key, now: monotonicSeconds())
+        cache.store(models, for: key, now: Clocks.monotonicSeconds())
         return models
     }
 }
 
-extension String {
-    fileprivate func trimmingWhitespace() -> String {
-        let isSpace: (Character) -> Bool = { $0.isWhitespace }
-        return String(drop(while: isSpace).reversed().drop(while: isSpace).reversed())
-    }
-}

@@ -1,5 +1,6 @@
-import FastCGI
+import HTTPCore
 import Storage
+import JSON
 
 /// `GET`/`POST /api/notifications/preferences` (scope `notifications`).
 struct NotificationPreferencesController {

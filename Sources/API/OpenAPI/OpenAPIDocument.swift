@@ -1,3 +1,5 @@
+import JSON
+
 /// One documented operation of the API.
 struct DocumentedOperation {
     var method: String

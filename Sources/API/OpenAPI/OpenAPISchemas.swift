@@ -1,3 +1,5 @@
+import JSON
+
 /// JSON Schema pieces of the OpenAPI document.
 enum Schema {
     static func ref(_ name: String) -> JSONValue { .object(["$ref": .string("#/components/schemas/\(name)")]) }

@@ -1,5 +1,6 @@
-import FastCGI
+import HTTPCore
 import Storage
+import JSON
 
 /// Training routes (scope `training`).
 struct TrainingController {

@@ -1,6 +1,7 @@
-import FastCGI
+import HTTPCore
 import FoundationEssentials
 import Storage
+import JSON
 
 /// The job lifecycle: list, create, read, cancel, restart, and the trainer's PATCH.
 struct TrainingJobController {
@@ -57,7 +58,7 @@ struct TrainingJobController {
 
         router.post("/api/training/jobs/{id:uuid}/cancel", auth: .scope(.training)) { context in
             let updated = try jobs.update(id: context.parameter("id"), userID: context.user.userID) { job in
-                try Self.transition(&job, to: .cancelled, at: .now())
+                try job.transition(to: .cancelled, at: .now())
             }
             guard updated != nil else { throw APIError.notFound }
             return .action("Job cancelled")
@@ -105,7 +106,7 @@ struct TrainingJobController {
 
             let updated = try jobs.update(id: context.parameter("id"), userID: context.user.userID) { job in
                 let now = Timestamp.now()
-                if let status, status != job.status { try Self.transition(&job, to: status, at: now) }
+                if let status, status != job.status { try job.transition(to: status, at: now) }
                 if let progress { job.progress = progress }
                 if let currentStep { job.currentStep = currentStep }
                 if let totalSteps { job.totalSteps = totalSteps }
@@ -127,20 +128,6 @@ struct TrainingJobController {
             throw APIError.badRequest("status must be one of \(JobStatus.allCases.map(\.rawValue).joined(separator: ", "))", message: message)
         }
         return status
-    }
-
-    /// Applies a status change the contract allows, or throws the 409 that names the current status.
-    static func transition(_ job: inout TrainingJob, to next: JobStatus, at now: Timestamp) throws(APIError) {
-        guard job.status.canTransition(to: next) else {
-            throw APIError(
-                .conflict, "Cannot change a \(job.status.rawValue) job to \(next.rawValue)",
-                details: "current status: \(job.status.rawValue)", code: "INVALID_STATUS_TRANSITION"
-            )
-        }
-        job.status = next
-        job.updatedAt = now
-        if next == .running && job.startedAt == nil { job.startedAt = now }
-        if next.isTerminal { job.completedAt = now }
     }
 
     /// A job as clients see it: every contract field, never the token's hash;

@@ -1,6 +1,7 @@
-import FastCGI
+import HTTPCore
 import Storage
 
+import JSON
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -33,7 +34,7 @@ struct TrainingMetricsController {
                         details: "current status: \(job.status.rawValue)", code: "JOB_TERMINAL"
                     )
                 }
-                if job.status == .pending { try TrainingJobController.transition(&job, to: .running, at: now) }
+                if job.status == .pending { try job.transition(to: .running, at: now) }
                 let previousStep = job.currentStep
                 if let newest = points.max(by: { $0.step < $1.step }), newest.step >= previousStep { job.currentStep = newest.step }
                 if let train = points.filter({ $0.trainLoss != nil }).max(by: { $0.step < $1.step }), train.step >= previousStep {

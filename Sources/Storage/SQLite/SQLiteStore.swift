@@ -31,7 +31,7 @@ public final class SQLiteStore: Store {
                 try connection.execute(step.sql)
                 try connection.run(
                     "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
-                    [.integer(Int64(step.version)), .integer(Int64(wallClockMilliseconds()))]
+                    [.integer(Int64(step.version)), .integer(Timestamp.now().millisecondsSinceEpoch)]
                 )
             }
         }

@@ -1,3 +1,4 @@
+import Essentials
 public import Logging
 
 #if canImport(Glibc)
@@ -67,13 +68,13 @@ public final class PoolMaster {
 
     /// Blocks the signals the master waits for; call before starting any thread.
     public static func blockSignals() {
-        var signals = signalSet([SIGCHLD, SIGTERM, SIGINT, SIGHUP])
+        var signals = Signals.set([SIGCHLD, SIGTERM, SIGINT, SIGHUP])
         pthread_sigmask(SIG_BLOCK, &signals, nil)
     }
 
     /// Runs until SIGTERM/SIGINT and the drain that follows; returns the exit status.
     public func run() -> Int32 {
-        var signals = signalSet([SIGCHLD, SIGTERM, SIGINT, SIGHUP])
+        var signals = Signals.set([SIGCHLD, SIGTERM, SIGINT, SIGHUP])
         pthread_sigmask(SIG_BLOCK, &signals, nil)
         var pending = sigset_t()
         sigpending(&pending)
@@ -85,10 +86,10 @@ public final class PoolMaster {
 
         while true {
             startDueWorkers()
-            let now = monotonicSeconds()
+            let now = Clocks.monotonicSeconds()
             let nextRestart = slots.compactMap(\.restartAt).min()
             let wait = max(0.01, min(1.0, (nextRestart ?? now + 1) - now))
-            var timeout = timespec(tv_sec: Int(wait), tv_nsec: Int((wait - Double(Int(wait))) * 1e9))
+            var timeout = timespec(seconds: wait)
             let received = sigtimedwait(&signals, nil, &timeout)
             switch received {
             case SIGCHLD:
@@ -105,7 +106,7 @@ public final class PoolMaster {
     }
 
     private func startDueWorkers() {
-        let now = monotonicSeconds()
+        let now = Clocks.monotonicSeconds()
         for index in slots.indices {
             guard let due = slots[index].restartAt, due <= now else { continue }
             do {
@@ -133,7 +134,7 @@ public final class PoolMaster {
             let pid = waitpid(-1, &status, WNOHANG)
             if pid <= 0 { return }
             guard let index = slots.firstIndex(where: { $0.pid == pid }) else { continue }
-            let now = monotonicSeconds()
+            let now = Clocks.monotonicSeconds()
             let uptime = now - slots[index].startedAt
             let exitCode = status & 0x7f == 0 ? (status >> 8) & 0xff : -1
             let signal = status & 0x7f
@@ -166,22 +167,22 @@ public final class PoolMaster {
         for slot in slots where slot.pid > 0 { kill(slot.pid, SIGTERM) }
         // Past the workers' own drain deadline, leave time for their last
         // usage flush (which may wait on SQLite's 5 s busy timeout).
-        let deadline = monotonicSeconds() + settings.shutdownTimeout + 8
-        var childSignal = signalSet([SIGCHLD])
+        let deadline = Clocks.monotonicSeconds() + settings.shutdownTimeout + 8
+        var childSignal = Signals.set([SIGCHLD])
         while slots.contains(where: { $0.pid > 0 }) {
             reapWorkers(stopping: true)
             guard slots.contains(where: { $0.pid > 0 }) else { break }
-            let left = deadline - monotonicSeconds()
+            let left = deadline - Clocks.monotonicSeconds()
             if left <= 0 {
                 for slot in slots where slot.pid > 0 {
                     logger.warning("worker did not stop in time; killing", metadata: ["worker.pid": "\(slot.pid)"])
                     kill(slot.pid, SIGKILL)
                 }
-                sleep(seconds: 0.05)
+                Clocks.sleep(seconds: 0.05)
                 reapWorkers(stopping: true)
                 break
             }
-            var timeout = timespec(tv_sec: 0, tv_nsec: Int(min(left, 0.2) * 1e9))
+            var timeout = timespec(seconds: min(left, 0.2))
             _ = sigtimedwait(&childSignal, nil, &timeout)
         }
         logger.info("master stopped")
@@ -198,9 +199,9 @@ public final class PoolMaster {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
-        var emptyMask = signalSet([])
+        var emptyMask = Signals.set([])
         posix_spawnattr_setsigmask(&attributes, &emptyMask)
-        var defaults = signalSet([SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGPIPE, SIGUSR1, SIGUSR2])
+        var defaults = Signals.set([SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGPIPE, SIGUSR1, SIGUSR2])
         posix_spawnattr_setsigdefault(&attributes, &defaults)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
 

@@ -1,4 +1,4 @@
-import FastCGI
+import HTTPCore
 
 /// The decoded parameters of a query string (`a=1&b=x%20y`).
 public struct QueryParameters: Sendable {

@@ -6,11 +6,11 @@ import Glibc
 /// priority-inheritance futex that always sleeps in the kernel when
 /// contended; the accept threads contend on short critical sections, where
 /// glibc's adaptive mutex (brief spinning first) is much cheaper.
-final class Lock: @unchecked Sendable {
+public final class Lock: @unchecked Sendable {
     // @unchecked: the mutex itself is the synchronisation.
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
-    init() {
+    public init() {
         mutex = .allocate(capacity: 1)
         var attributes = pthread_mutexattr_t()
         pthread_mutexattr_init(&attributes)
@@ -24,7 +24,8 @@ final class Lock: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    func withLock<T>(_ body: () throws -> T) rethrows -> T {
+    /// Runs `body` with the mutex held.
+    public func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return try body()

@@ -1,3 +1,6 @@
+import Essentials
+import JSON
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -320,14 +323,7 @@ struct JSONTapeParser {
         guard end - offset >= 4 else { return nil }
         var value = 0
         for index in offset..<(offset + 4) {
-            let byte = base[index]
-            let digit: UInt8
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
-            default: return nil
-            }
+            guard let digit = Hex.value(of: base[index]) else { return nil }
             value = value << 4 | Int(digit)
         }
         return value

@@ -1,6 +1,7 @@
 // The one file that talks to libfcgi. Everything above it sees plain
 // `Request` and `Response` values.
 private import CFastCGI
+public import HTTPCore
 import Synchronization
 
 #if canImport(Glibc)
@@ -8,27 +9,14 @@ import Glibc
 #endif
 
 /// Process-wide libfcgi set-up.
-enum FastCGILibrary {
+public enum FastCGILibrary {
     /// `FCGX_Init`: must run once before any accept. It installs libfcgi's own
     /// SIGTERM/SIGUSR1/SIGPIPE handlers, so the worker sets its signal
     /// dispositions after calling it.
-    static func initialize() -> Bool {
+    public static func initialize() -> Bool {
         FCGX_Init() == 0
     }
 
-}
-
-/// Limits the transport enforces before the application sees a request.
-public struct TransportLimits: Sendable {
-    /// Longest body read into memory; a longer one is drained and refused (413).
-    public var maxBodyBytes: Int
-    /// Largest total size of all FastCGI params (names and values); more is refused (431).
-    public var maxParamsBytes: Int
-
-    public init(maxBodyBytes: Int, maxParamsBytes: Int) {
-        self.maxBodyBytes = maxBodyBytes
-        self.maxParamsBytes = maxParamsBytes
-    }
 }
 
 /// One accept thread's FastCGI request slot: accepts requests from the
@@ -37,7 +25,7 @@ public struct TransportLimits: Sendable {
 ///
 /// Used by exactly one thread, except `connectionFD`, which the worker's
 /// supervisor reads while draining.
-final class FastCGISlot: @unchecked Sendable {
+public final class FastCGISlot: @unchecked Sendable {
     // @unchecked: `request` is only touched by the owning accept thread; the
     // only cross-thread state is the atomic `connectionFDMirror`.
     private let request: UnsafeMutablePointer<FCGX_Request>
@@ -49,8 +37,10 @@ final class FastCGISlot: @unchecked Sendable {
     /// Set when a streamed route's body is refused unread: finish closes
     /// the connection instead of draining up to the route's large limit.
     private var refusedStreamedBody = false
+    /// The current request's `CONTENT_LENGTH`, once its head is read.
+    private var declaredLength: Int?
 
-    init(listenFD: Int32, limits: TransportLimits) {
+    public init(listenFD: Int32, limits: TransportLimits) {
         self.limits = limits
         request = .allocate(capacity: 1)
         request.initialize(to: FCGX_Request())
@@ -65,12 +55,12 @@ final class FastCGISlot: @unchecked Sendable {
     }
 
     /// The fd of the connection this slot holds open between requests, or -1.
-    var connectionFD: Int32 { connectionFDMirror.load(ordering: .acquiring) }
+    public var connectionFD: Int32 { connectionFDMirror.load(ordering: .acquiring) }
 
     /// Blocks until a request's params have arrived. Returns false when
     /// accepting failed (interrupted, socket shut down, libfcgi shutting down).
     /// Then `readRequest()` reads the rest.
-    func accept() -> Bool {
+    public func accept() -> Bool {
         let rc = FCGX_Accept_r(request)
         connectionFDMirror.store(CFastCGI_RequestConnectionFD(request), ordering: .releasing)
         return rc >= 0
@@ -79,7 +69,7 @@ final class FastCGISlot: @unchecked Sendable {
     /// Writes the response, drains unread input so the kept connection stays
     /// in step, and finishes the request. With `closeConnection` the
     /// connection is closed instead of kept for the next request.
-    func finish(with response: Response, closeConnection: Bool) {
+    public func finish(with response: Response, closeConnection: Bool) {
         var closeConnection = closeConnection
         if response.body.count <= 4096 {
             // One buffer, one FastCGI record for small responses.
@@ -158,10 +148,12 @@ final class FastCGISlot: @unchecked Sendable {
         return tooLarge ? nil : body
     }
 
-    /// The accepted request as a plain value. Its body is read whole (up to
-    /// the limit) or left to stream, as `bodyHandling` says for its path.
-    func readRequest(bodyHandling: (_ method: String, _ path: String) -> BodyHandling) -> Request {
+    /// The accepted request's head as a plain value: method, path, query and
+    /// headers, with no body yet (`readBody` reads it as its route declares).
+    /// A head the transport refuses carries its `rejection`.
+    public func readHead() -> Request {
         var cgi = CGIParams()
+        declaredLength = nil
         var headers: [String: String] = [:]
         var paramsBytes = 0
         if var cursor = request.pointee.envp {
@@ -200,6 +192,7 @@ final class FastCGISlot: @unchecked Sendable {
             headers["content-type"] = contentType
         }
         let declaredLength = cgi.contentLength.flatMap { Int($0) }
+        self.declaredLength = declaredLength
         if let declaredLength { headers["content-length"] = String(declaredLength) }
         request.headers = HeaderFields(lowercasedNames: headers)
         if let text = cgi.contentLength, !text.isEmpty, (declaredLength ?? -1) < 0 {
@@ -207,34 +200,40 @@ final class FastCGISlot: @unchecked Sendable {
             return request
         }
 
-        if case .streamed(let maxBytes) = bodyHandling(request.method, request.path) {
+        return request
+    }
+
+    /// Reads the body of `request` (whose head `readHead` returned) whole, up to
+    /// the transport's limit, or leaves it to stream, as `handling` says.
+    public func readBody(of request: inout Request, as handling: BodyHandling) {
+        guard request.rejection == nil else { return }
+        if case .streamed(let maxBytes) = handling {
             if let declaredLength, declaredLength > maxBytes {
                 request.rejection = .bodyTooLarge(limit: maxBytes)
                 refusedStreamedBody = true
-                return request
+                return
             }
             if let input = self.request.pointee.in {
                 let stream = FastCGIBodyStream(input: input, declaredLength: declaredLength, maxBytes: maxBytes)
                 bodyStream = stream
                 request.bodyStream = stream
             }
-            return request
+            return
         }
         if let declaredLength, declaredLength > limits.maxBodyBytes {
             request.rejection = .bodyTooLarge(limit: limits.maxBodyBytes)
-            return request
+            return
         }
-        if declaredLength == 0 { return request }
+        if declaredLength == 0 { return }
         guard let body = readBody(maxBytes: limits.maxBodyBytes, expected: declaredLength) else {
             request.rejection = .bodyTooLarge(limit: limits.maxBodyBytes)
-            return request
+            return
         }
         if let declaredLength, body.count < declaredLength {
             request.rejection = .bodyIncomplete
-            return request
+            return
         }
         request.body = body
-        return request
     }
 
     /// `X_API_KEY` (after `HTTP_`) → `x-api-key`.
@@ -291,39 +290,5 @@ private final class FastCGIBodyStream: RequestBodyStream, @unchecked Sendable {
         if let declaredLength, received < declaredLength { throw .incomplete }
         reachedEnd = true
         return 0
-    }
-}
-
-/// The CGI variables the transport uses; every other param is skipped without
-/// building a String for it.
-struct CGIParams {
-    var method: String?
-    var documentURI: String?
-    var requestURI: String?
-    var query: String?
-    var contentType: String?
-    var contentLength: String?
-    var remoteAddress: String?
-
-    mutating func take(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) {
-        func text() -> String { String(decoding: value, as: UTF8.self) }
-        switch name.count {
-        case 11 where name.elementsEqual("REMOTE_ADDR".utf8): remoteAddress = text()
-        case 11 where name.elementsEqual("REQUEST_URI".utf8): requestURI = text()
-        case 12 where name.elementsEqual("DOCUMENT_URI".utf8): documentURI = text()
-        case 12 where name.elementsEqual("QUERY_STRING".utf8): query = text()
-        case 12 where name.elementsEqual("CONTENT_TYPE".utf8): contentType = text()
-        case 14 where name.elementsEqual("REQUEST_METHOD".utf8): method = text()
-        case 14 where name.elementsEqual("CONTENT_LENGTH".utf8): contentLength = text()
-        default: break
-        }
-    }
-
-    /// The decoded path: nginx's `DOCUMENT_URI`, else the path of `REQUEST_URI`.
-    var path: String {
-        if let documentURI, !documentURI.isEmpty { return documentURI }
-        let uri = requestURI ?? "/"
-        let path = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? "/"
-        return path.removingPercentEncodingLeniently()
     }
 }

@@ -1,3 +1,5 @@
+import Essentials
+
 /// Why a body is not acceptable JSON, with the byte offset where parsing stopped.
 public struct JSONParseError: Error, Equatable, CustomStringConvertible {
     public let message: String
@@ -215,15 +217,8 @@ private struct JSONParser {
         guard index + 4 <= bytes.count else { throw fail("invalid unicode escape") }
         var value: UInt32 = 0
         for _ in 0..<4 {
-            let byte = bytes[index]
-            let digit: UInt32
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt32(byte - UInt8(ascii: "0"))
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt32(byte - UInt8(ascii: "a") + 10)
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt32(byte - UInt8(ascii: "A") + 10)
-            default: throw fail("invalid unicode escape")
-            }
-            value = value << 4 | digit
+            guard let digit = Hex.value(of: bytes[index]) else { throw fail("invalid unicode escape") }
+            value = value << 4 | UInt32(digit)
             index += 1
         }
         return value

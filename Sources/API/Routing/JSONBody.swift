@@ -1,10 +1,13 @@
+import Essentials
+public import JSON
+
 /// Reading and checking JSON request bodies, with 4xx errors that say what is wrong.
 extension RequestContext {
     /// The body as a JSON object: 415 for another content type, 400 for an
     /// empty, malformed or non-object body.
     public func jsonObject(allowingNonFiniteNumbers: Bool = false) throws(APIError) -> JSONObject {
         if let type = request.headers["content-type"] {
-            let mediaType = type.split(separator: ";").first.map { $0.trimmingCharacters() }?.lowercased() ?? ""
+            let mediaType = type.split(separator: ";").first.map { $0.trimmingWhitespace() }?.lowercased() ?? ""
             guard mediaType == "application/json" else {
                 throw APIError(.unsupportedMediaType, "Unsupported content type", details: "send application/json, not \(mediaType)")
             }

@@ -19,7 +19,7 @@ public struct SystemError: Error, CustomStringConvertible, Sendable {
 
 /// Runs `body` until it stops failing with EINTR; a -1 result becomes a `SystemError`.
 @discardableResult
-func retryingOnInterrupt<T: FixedWidthInteger>(_ call: String, _ body: () -> T) throws -> T {
+public func retryingOnInterrupt<T: FixedWidthInteger>(_ call: String, _ body: () -> T) throws -> T {
     while true {
         let result = body()
         if result != -1 { return result }
@@ -27,18 +27,4 @@ func retryingOnInterrupt<T: FixedWidthInteger>(_ call: String, _ body: () -> T) 
         if error == EINTR { continue }
         throw SystemError(call, errno: error)
     }
-}
-
-/// Monotonic seconds, for deadlines and durations.
-public func monotonicSeconds() -> Double {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
-}
-
-/// Wall-clock seconds since the Unix epoch.
-public func wallClockSeconds() -> Double {
-    var now = timespec()
-    clock_gettime(CLOCK_REALTIME, &now)
-    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
 }

@@ -1,69 +1,4 @@
-public import FastCGI
-public import Storage
-
-/// Who made a request, once authenticated.
-public struct Principal: Sendable, Equatable {
-    public enum Credential: Sendable, Equatable {
-        /// An API key with its id and granted scopes.
-        case apiKey(id: String, scopes: [Scope])
-        /// A session token (JWT): every scope.
-        case session
-        /// A training job's own token: only `trainer` routes of that one job.
-        case jobToken(jobID: String)
-    }
-
-    public var userID: String
-    public var credential: Credential
-
-    public init(userID: String, credential: Credential) {
-        self.userID = userID
-        self.credential = credential
-    }
-
-    /// Whether this principal may use routes that need `scope`.
-    public func allows(_ scope: Scope) -> Bool {
-        switch credential {
-        case .session: true
-        case .apiKey(_, let scopes): scopes.contains(.all) || scopes.contains(scope)
-        case .jobToken: false
-        }
-    }
-}
-
-/// What a route demands of the caller.
-public enum AuthRequirement: Sendable, Equatable {
-    /// No credential needed.
-    case none
-    /// An API key with this scope, or a session token.
-    case scope(Scope)
-    /// A session token only (API keys can't manage API keys).
-    case session
-    /// What a training worker reports through: the job token of the job named
-    /// by the route's `id` parameter, or anything `scope(.training)` accepts.
-    case trainer
-}
-
-/// Everything a handler gets: the request, its typed path parameters, the
-/// caller, and the request id.
-public struct RequestContext: Sendable {
-    public var request: Request
-    public var parameters: [String: String]
-    public var principal: Principal?
-    public var requestID: String
-
-    /// The authenticated caller; routes with a requirement always have one.
-    public var user: Principal {
-        get throws(APIError) {
-            guard let principal else { throw APIError.unauthorized }
-            return principal
-        }
-    }
-
-    public var query: QueryParameters { QueryParameters(request.query) }
-
-    /// A path parameter that the route declared (already validated by its type).
-    public func parameter(_ name: String) -> String { parameters[name] ?? "" }
-}
+public import HTTPCore
 
 /// A handler: synchronous, called on the accept thread that holds the request.
 public typealias Handler = @Sendable (RequestContext) throws -> Response
@@ -99,6 +34,8 @@ public struct Router: Sendable {
         public let method: String
         public let pattern: String
         public let auth: AuthRequirement
+        /// How the transport hands this route's body over: read whole (the default) or streamed, with the route's own limit.
+        public let body: BodyHandling
         let segments: [Segment]
         let handler: Handler
     }
@@ -107,25 +44,45 @@ public struct Router: Sendable {
 
     public init() {}
 
-    public mutating func add(_ method: String, _ pattern: String, auth: AuthRequirement, _ handler: @escaping Handler) {
+    /// Registers `handler` for `method` and `pattern`; `body: .streamed(maxBytes:)` leaves the body for the handler to read as it arrives.
+    public mutating func add(
+        _ method: String, _ pattern: String, auth: AuthRequirement, body: BodyHandling = .buffered, _ handler: @escaping Handler
+    ) {
         let segments = pattern.split(separator: "/").map { part -> Segment in
             guard part.hasPrefix("{"), part.hasSuffix("}") else { return .literal(String(part)) }
             let inner = part.dropFirst().dropLast().split(separator: ":", maxSplits: 1)
             let type: ParameterType = inner.count > 1 && inner[1] == "string" ? .string : .uuid
             return .parameter(String(inner[0]), type)
         }
-        routes.append(Route(method: method, pattern: pattern, auth: auth, segments: segments, handler: handler))
+        routes.append(Route(method: method, pattern: pattern, auth: auth, body: body, segments: segments, handler: handler))
     }
 
-    public mutating func get(_ pattern: String, auth: AuthRequirement, _ handler: @escaping Handler) { add("GET", pattern, auth: auth, handler) }
-    public mutating func post(_ pattern: String, auth: AuthRequirement, _ handler: @escaping Handler) { add("POST", pattern, auth: auth, handler) }
-    public mutating func patch(_ pattern: String, auth: AuthRequirement, _ handler: @escaping Handler) { add("PATCH", pattern, auth: auth, handler) }
-    public mutating func delete(_ pattern: String, auth: AuthRequirement, _ handler: @escaping Handler) { add("DELETE", pattern, auth: auth, handler) }
+    public mutating func get(_ pattern: String, auth: AuthRequirement, _ handler: @escaping Handler) {
+        add("GET", pattern, auth: auth, handler)
+    }
 
-    public enum Match {
+    public mutating func post(_ pattern: String, auth: AuthRequirement, body: BodyHandling = .buffered, _ handler: @escaping Handler) {
+        add("POST", pattern, auth: auth, body: body, handler)
+    }
+
+    public mutating func patch(_ pattern: String, auth: AuthRequirement, _ handler: @escaping Handler) {
+        add("PATCH", pattern, auth: auth, handler)
+    }
+
+    public mutating func delete(_ pattern: String, auth: AuthRequirement, _ handler: @escaping Handler) {
+        add("DELETE", pattern, auth: auth, handler)
+    }
+
+    public enum Match: Sendable {
         case found(Route, parameters: [String: String])
         case methodNotAllowed(allow: [String])
         case notFound
+
+        /// How the matched route's body is read; a request that matched no route has its body read whole (and refused).
+        public var body: BodyHandling {
+            if case .found(let route, _) = self { return route.body }
+            return .buffered
+        }
     }
 
     /// Finds the route for `method` and `path`.

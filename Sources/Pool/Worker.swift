@@ -1,3 +1,6 @@
+import Essentials
+public import FastCGITransport
+public import HTTPCore
 public import Logging
 import Synchronization
 
@@ -53,12 +56,12 @@ public enum PoolWorker {
     /// starts any thread, so that no thread (a flusher, a library's) can
     /// receive one and be killed by its default action.
     public static func blockStopSignals() {
-        var stopSignals = signalSet([SIGTERM, SIGINT, SIGHUP])
+        var stopSignals = Signals.set([SIGTERM, SIGINT, SIGHUP])
         pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
     }
 
     /// Serves on `listenFD` until told to stop; returns the exit status.
-    public static func run(listenFD: Int32, settings: WorkerSettings, responder: any Responder, logger: Logger) -> Int32 {
+    public static func run<R: Responder>(listenFD: Int32, settings: WorkerSettings, responder: R, logger: Logger) -> Int32 {
         guard FastCGILibrary.initialize() else {
             logger.critical("FCGX_Init failed")
             return 1
@@ -66,7 +69,7 @@ public enum PoolWorker {
         // After FCGX_Init: take SIGTERM/SIGINT/SIGHUP away from libfcgi's
         // handlers and receive them with sigwait on this thread alone (the
         // mask is inherited by the threads started below).
-        var stopSignals = signalSet([SIGTERM, SIGINT, SIGHUP])
+        var stopSignals = Signals.set([SIGTERM, SIGINT, SIGHUP])
         pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
         signal(SIGPIPE, SIG_IGN)
         // libfcgi's SIGUSR1 handler would set its shutdown flag and silently
@@ -85,7 +88,7 @@ public enum PoolWorker {
             let thread = AcceptThread(slot: FastCGISlot(listenFD: listenFD, limits: settings.limits))
             threads.append(thread)
             do {
-                let handle = try startThread { serve(thread, responder: responder, stopping: stopping) }
+                let handle = try Threads.start { serve(thread, responder: responder, stopping: stopping) }
                 thread.handle.withLock { $0 = handle }
             } catch {
                 logger.critical("cannot start accept thread", metadata: ["error": "\(error)"])
@@ -111,14 +114,14 @@ public enum PoolWorker {
         // connection whose first read was interrupted. The stop flag, plus
         // FAIL_ACCEPT_ON_INTR and SIGUSR2, end the loops instead.
         stopping.value.store(true, ordering: .sequentiallyConsistent)
-        let started = monotonicSeconds()
+        let started = Clocks.monotonicSeconds()
         let deadline = started + settings.drainTimeout
-        while monotonicSeconds() < deadline {
+        while Clocks.monotonicSeconds() < deadline {
             var running = 0
             // Threads in accept() are left to drain the queue while the
             // master's shutdown makes accept() end; after a grace period (or
             // when the socket stays open) they are interrupted too.
-            let interruptAccepting = !settings.listenerClosesOnStop || monotonicSeconds() - started > 2
+            let interruptAccepting = !settings.listenerClosesOnStop || Clocks.monotonicSeconds() - started > 2
             for thread in threads where !thread.finished.load(ordering: .acquiring) {
                 running += 1
                 // Never a thread inside a request: only one idle on a kept
@@ -129,7 +132,7 @@ public enum PoolWorker {
                 }
             }
             if running == 0 { break }
-            sleep(seconds: 0.02)
+            Clocks.sleep(seconds: 0.02)
         }
         let unfinished = threads.filter { !$0.finished.load(ordering: .acquiring) }.count
         if unfinished > 0 {
@@ -140,18 +143,20 @@ public enum PoolWorker {
         return 0
     }
 
-    private static func serve(_ thread: AcceptThread, responder: any Responder, stopping: StopFlag) {
+    private static func serve<R: Responder>(_ thread: AcceptThread, responder: R, stopping: StopFlag) {
         defer { thread.finished.store(true, ordering: .releasing) }
         while !stopping.value.load(ordering: .acquiring) {
             guard thread.slot.accept() else {
                 if stopping.value.load(ordering: .acquiring) { return }
                 // A transient accept failure (EMFILE, ECONNABORTED...): don't spin.
-                sleep(seconds: 0.01)
+                Clocks.sleep(seconds: 0.01)
                 continue
             }
             thread.busy.withLock { $0 = true }
-            let request = thread.slot.readRequest(bodyHandling: responder.bodyHandling)
-            let response = responder.respond(to: request)
+            var request = thread.slot.readHead()
+            let (route, body) = responder.route(method: request.method, path: request.path)
+            thread.slot.readBody(of: &request, as: body)
+            let response = responder.respond(to: request, route: route)
             thread.slot.finish(with: response, closeConnection: stopping.value.load(ordering: .acquiring))
             thread.busy.withLock { $0 = false }
         }

@@ -1,4 +1,5 @@
-public import FastCGI
+public import HTTPCore
+public import JSON
 
 /// An error a handler throws on purpose: it knows its status and its body
 /// (`{"error", "details"?, "code"?}`). Anything else thrown becomes a bare 500.

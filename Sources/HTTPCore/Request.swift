@@ -1,0 +1,48 @@
+/// Why the transport refused to hand over a complete request.
+public enum TransportRejection: Sendable, Equatable {
+    /// The body was longer than the configured limit (it was drained, not kept).
+    case bodyTooLarge(limit: Int)
+    /// The FastCGI params (headers and CGI variables) exceeded the configured total.
+    case paramsTooLarge(limit: Int)
+    /// The body ended before `CONTENT_LENGTH` bytes arrived.
+    case bodyIncomplete
+    /// `CONTENT_LENGTH` was not a non-negative number.
+    case invalidContentLength
+}
+
+/// A request as the application sees it: plain Swift values, no FastCGI.
+public struct Request: Sendable {
+    public var method: String
+    /// The decoded path without the query string, e.g. `/api/training/stats`.
+    public var path: String
+    /// The raw query string (without `?`), percent-encoded as received.
+    public var query: String
+    public var headers: HeaderFields
+    public var remoteAddress: String
+    /// The body, when the transport read it whole (`BodyHandling.buffered`).
+    public var body: [UInt8]
+    /// The body still to be read, when the route streams it (`BodyHandling.streamed`).
+    public var bodyStream: (any RequestBodyStream)?
+    /// Set when the transport could not deliver the request whole; the body is then empty.
+    public var rejection: TransportRejection?
+
+    public init(
+        method: String,
+        path: String,
+        query: String = "",
+        headers: HeaderFields = HeaderFields(),
+        remoteAddress: String = "",
+        body: [UInt8] = [],
+        bodyStream: (any RequestBodyStream)? = nil,
+        rejection: TransportRejection? = nil
+    ) {
+        self.method = method
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.remoteAddress = remoteAddress
+        self.body = body
+        self.bodyStream = bodyStream
+        self.rejection = rejection
+    }
+}

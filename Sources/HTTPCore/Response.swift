@@ -1,0 +1,44 @@
+/// A complete response: status, headers and body bytes.
+public struct Response: Sendable {
+    public var status: HTTPStatus
+    /// Header name/value pairs in the order they are written. `Content-Length` is added on write.
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]
+
+    public init(status: HTTPStatus, headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// The first value of header `name` (case-insensitive), or nil.
+    public func header(_ name: String) -> String? {
+        let lowered = name.lowercased()
+        return headers.first { $0.name.lowercased() == lowered }?.value
+    }
+
+    /// The CGI-style head that FastCGI responders write before the body.
+    public func serializedHead() -> [UInt8] {
+        var head: [UInt8] = []
+        appendHead(to: &head)
+        return head
+    }
+
+    /// Appends the head to `bytes` without building intermediate Strings.
+    public func appendHead(to bytes: inout [UInt8]) {
+        bytes.append(contentsOf: "Status: ".utf8)
+        bytes.append(contentsOf: String(status.code).utf8)
+        bytes.append(0x20)
+        bytes.append(contentsOf: status.reason.utf8)
+        bytes.append(contentsOf: "\r\n".utf8)
+        for (name, value) in headers {
+            bytes.append(contentsOf: name.utf8)
+            bytes.append(contentsOf: ": ".utf8)
+            bytes.append(contentsOf: value.utf8)
+            bytes.append(contentsOf: "\r\n".utf8)
+        }
+        bytes.append(contentsOf: "Content-Length: ".utf8)
+        bytes.append(contentsOf: String(body.count).utf8)
+        bytes.append(contentsOf: "\r\n\r\n".utf8)
+    }
+}
