@@ -31,3 +31,19 @@ public final class Lock: @unchecked Sendable {
         return try body()
     }
 }
+
+/// A value that threads share, only reached with its `Lock` held.
+public final class Locked<Value>: @unchecked Sendable {
+    // @unchecked: `value` is only read or written inside `lock.withLock`.
+    private let lock = Lock()
+    private var value: Value
+
+    public init(_ value: Value) {
+        self.value = value
+    }
+
+    /// Runs `body` on the value with the lock held.
+    public func withLock<T, E: Error>(_ body: (inout Value) throws(E) -> T) throws(E) -> T {
+        try lock.withLock { () throws(E) -> T in try body(&value) }
+    }
+}

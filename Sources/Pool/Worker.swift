@@ -38,9 +38,9 @@ private final class AcceptThread: Sendable {
     let slot: FastCGISlot
     /// True while a request is being handled; guarded so the supervisor never
     /// interrupts a thread in the middle of a request.
-    let busy = Mutex<Bool>(false)
+    let busy = Locked(false)
     let finished = Atomic<Bool>(false)
-    let handle = Mutex<pthread_t?>(nil)
+    let handle = Locked<pthread_t?>(nil)
 
     init(slot: FastCGISlot) { self.slot = slot }
 }

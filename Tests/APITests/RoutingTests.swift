@@ -8,6 +8,20 @@ import Testing
 struct RoutingTests {
     // MARK: Router
 
+    @Test func aRouteDeclaresItsBodyHandlingAndIsMatchedOnce() throws {
+        var router = Router()
+        router.post("/api/things/{id:uuid}/upload", auth: .none, body: .streamed(maxBytes: 10)) { context in
+            .action("streamed \(context.request.bodyStream != nil)")
+        }
+        router.get("/api/things/{id:uuid}/upload", auth: .none) { _ in .action("get") }
+        let id = UUID().uuidString
+        #expect(router.match(method: "POST", path: "/api/things/\(id)/upload").body == .streamed(maxBytes: 10))
+        #expect(router.match(method: "POST", path: "/api/things/\(id)/upload/").body == .streamed(maxBytes: 10))
+        #expect(router.match(method: "GET", path: "/api/things/\(id)/upload").body == .buffered)
+        #expect(router.match(method: "PUT", path: "/api/things/\(id)/upload").body == .buffered)
+        #expect(router.match(method: "POST", path: "/api/things/not-a-uuid/upload").body == .buffered)
+    }
+
     @Test func unknownPathIs404JSON() throws {
         let env = try TestEnvironment()
         for path in ["/api/nope", "/api/training/stats/extra", "/", "/api/user/api-keys/\(UUID().uuidString)/x"] {

@@ -1,3 +1,4 @@
+import DatasetValidation
 import HTTPCore
 import Storage
 import JSON
@@ -7,7 +8,7 @@ struct AnalyticsController {
     let analytics: any AnalyticsStore
 
     static let failureLimit = 10
-    static let datasetFormats = ["chatml", "sharegpt", "alpaca", "dpo", "text"]
+    static let datasetFormats = DatasetFormat.allCases.map(\.rawValue)
 
     func register(on router: inout Router) {
         router.get("/api/analytics/dashboard", auth: .scope(.analytics)) { context in

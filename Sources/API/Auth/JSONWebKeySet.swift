@@ -1,6 +1,6 @@
+import Essentials
 import Crypto
 import CryptoExtras
-import Synchronization
 
 import JSON
 #if canImport(Glibc)
@@ -106,7 +106,7 @@ final class JSONWebKeySet: Sendable {
     private let fetcher: (any JWKSFetching)?
     private let refreshInterval: Double
     private let maximumAge: Double
-    private let state = Mutex<(keys: [JSONWebKey], loadedAt: Double?, loading: Bool)>(([], nil, false))
+    private let state = Locked<(keys: [JSONWebKey], loadedAt: Double?, loading: Bool)>(([], nil, false))
 
     init(source: JWKSSource, fetcher: (any JWKSFetching)?, refreshInterval: Double = 30, maximumAge: Double = 600) {
         self.source = source

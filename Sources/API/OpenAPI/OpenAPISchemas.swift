@@ -1,3 +1,5 @@
+import DatasetValidation
+import Storage
 import JSON
 
 /// JSON Schema pieces of the OpenAPI document.
@@ -41,9 +43,9 @@ enum Schema {
         object([("data", array(item)), ("total", integer), ("limit", integer), ("offset", integer)], required: ["data", "total", "limit", "offset"])
     }
 
-    static let statuses = ["pending", "running", "paused", "completed", "failed", "cancelled"]
-    static let scopes = ["all", "training", "analytics", "datasets", "models", "notifications"]
-    static let datasetFormats = ["chatml", "sharegpt", "alpaca", "dpo", "text"]
+    static let statuses = JobStatus.allCases.map(\.rawValue)
+    static let scopes = Scope.allCases.map(\.rawValue)
+    static let datasetFormats = DatasetFormat.allCases.map(\.rawValue)
 
     /// The notification preferences with their defaults and ranges.
     static func notificationFields() -> [(String, JSONValue)] {

@@ -1,0 +1,69 @@
+/// A training job with every field of the API contract.
+public struct TrainingJob: Sendable, Equatable {
+    public var id: String
+    public var userID: String
+    public var modelName: String
+    public var datasetID: String?
+    public var status: JobStatus
+    /// Hyperparameters as the client gave them: a JSON object, stored as text.
+    public var configJSON: String
+    public var progress: Double
+    public var currentStep: Int64
+    public var totalSteps: Int64?
+    public var currentEpoch: Int64
+    public var totalEpochs: Int64?
+    public var trainLoss: Double?
+    public var evalLoss: Double?
+    public var bestEvalLoss: Double?
+    public var errorMessage: String?
+    public var resumedFromJobID: String?
+    /// SHA-256 of the job's token (hex); nil when the job has none.
+    public var jobTokenHash: String?
+    public var createdAt: Timestamp
+    public var updatedAt: Timestamp
+    public var startedAt: Timestamp?
+    public var completedAt: Timestamp?
+
+    public init(
+        id: String, userID: String, modelName: String, datasetID: String? = nil, status: JobStatus = .pending,
+        configJSON: String = "{}", progress: Double = 0, currentStep: Int64 = 0, totalSteps: Int64? = nil,
+        currentEpoch: Int64 = 0, totalEpochs: Int64? = nil, trainLoss: Double? = nil, evalLoss: Double? = nil,
+        bestEvalLoss: Double? = nil, errorMessage: String? = nil, resumedFromJobID: String? = nil,
+        jobTokenHash: String? = nil, createdAt: Timestamp, updatedAt: Timestamp? = nil, startedAt: Timestamp? = nil,
+        completedAt: Timestamp? = nil
+    ) {
+        self.id = id
+        self.userID = userID
+        self.modelName = modelName
+        self.datasetID = datasetID
+        self.status = status
+        self.configJSON = configJSON
+        self.progress = progress
+        self.currentStep = currentStep
+        self.totalSteps = totalSteps
+        self.currentEpoch = currentEpoch
+        self.totalEpochs = totalEpochs
+        self.trainLoss = trainLoss
+        self.evalLoss = evalLoss
+        self.bestEvalLoss = bestEvalLoss
+        self.errorMessage = errorMessage
+        self.resumedFromJobID = resumedFromJobID
+        self.jobTokenHash = jobTokenHash
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt ?? createdAt
+        self.startedAt = startedAt
+        self.completedAt = completedAt
+    }
+}
+
+/// How many of a user's jobs are in each status.
+public struct JobStatusCounts: Sendable, Equatable {
+    public var counts: [JobStatus: Int]
+
+    public init(_ counts: [JobStatus: Int] = [:]) { self.counts = counts }
+
+    public subscript(status: JobStatus) -> Int { counts[status] ?? 0 }
+
+    /// The sum over every status.
+    public var total: Int { counts.values.reduce(0, +) }
+}
