@@ -10,6 +10,8 @@ python3 -c "import openapi_spec_validator" 2>/dev/null || python3 -m pip install
     python3 -m pip install -q --break-system-packages openapi-spec-validator
 command -v swift >/dev/null || die "swift is not on PATH"
 cd "$REPO"
+log "checking the format (.swift-format: 150 columns)"
+swift format lint --strict --recursive Sources Tests Package.swift
 log "building (debug, with tests)"
 swift build --build-tests
 export FTAPI_BIN="$REPO/.build/debug/ftapi"

@@ -81,7 +81,9 @@ public struct DatasetValidator {
     }
 
     private enum ArrayState {
-        case beforeArray, beforeElement(first: Bool), inElement, closed, broken
+        case beforeArray
+        case beforeElement(first: Bool)
+        case inElement, closed, broken
     }
 
     private let requested: DatasetFormat?

@@ -223,7 +223,10 @@ struct JSONTapeParser {
             guard digits() else { return false }
         }
         if record {
-            entries.append(JSONTapeEntry(kind: .number, escaped: false, start: Int32(start), length: Int32(position - start), next: Int32(entries.count + 1), characters: 0))
+            entries.append(
+                JSONTapeEntry(
+                    kind: .number, escaped: false, start: Int32(start), length: Int32(position - start), next: Int32(entries.count + 1), characters: 0
+                ))
         }
         return true
     }
@@ -290,10 +293,13 @@ struct JSONTapeParser {
             }
             characters += 1
         }
-        if record { entries.append(JSONTapeEntry(
-            kind: .string, escaped: escaped, start: Int32(start), length: Int32(position - start),
-            next: Int32(entries.count + 1), characters: Int32(characters)
-        )) }
+        if record {
+            entries.append(
+                JSONTapeEntry(
+                    kind: .string, escaped: escaped, start: Int32(start), length: Int32(position - start),
+                    next: Int32(entries.count + 1), characters: Int32(characters)
+                ))
+        }
         position += 1
         return true
     }

@@ -72,13 +72,17 @@ public enum Listener {
         var uid = uid_t.max  // (uid_t)-1: leave unchanged
         var gid = gid_t.max
         if let user = parts.first, !user.isEmpty {
-            if let numeric = uid_t(user) { uid = numeric } else {
+            if let numeric = uid_t(user) {
+                uid = numeric
+            } else {
                 guard let entry = getpwnam(user) else { throw SystemError("unknown user \(user)", errno: EINVAL) }
                 uid = entry.pointee.pw_uid
             }
         }
         if parts.count > 1, !parts[1].isEmpty {
-            if let numeric = gid_t(parts[1]) { gid = numeric } else {
+            if let numeric = gid_t(parts[1]) {
+                gid = numeric
+            } else {
                 guard let entry = getgrnam(parts[1]) else { throw SystemError("unknown group \(parts[1])", errno: EINVAL) }
                 gid = entry.pointee.gr_gid
             }

@@ -1,5 +1,5 @@
-import ArgumentParser
 import API
+import ArgumentParser
 import Logging
 import Storage
 
@@ -82,7 +82,8 @@ struct TokenOptions: ParsableArguments {
     @Option(name: .customLong("jwt-leeway"), help: "Seconds of clock skew allowed on exp/nbf (env JWT_LEEWAY_SECONDS).")
     var leeway: Double = Environment.double("JWT_LEEWAY_SECONDS") ?? 30
 
-    @Option(name: .customLong("jwks-refresh"), help: "Least seconds between two JWKS loads; an unknown kid triggers one (env JWT_JWKS_REFRESH_SECONDS).")
+    @Option(
+        name: .customLong("jwks-refresh"), help: "Least seconds between two JWKS loads; an unknown kid triggers one (env JWT_JWKS_REFRESH_SECONDS).")
     var jwksRefresh: Double = Environment.double("JWT_JWKS_REFRESH_SECONDS") ?? 30
 
     func configuration() throws -> SessionTokenConfiguration {

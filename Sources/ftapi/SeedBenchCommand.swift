@@ -92,7 +92,8 @@ struct SeedBenchCommand: ParsableCommand {
     }
 
     private func statsJSON(_ counts: JobStatusCounts) -> String {
-        "{\"total_jobs\":\(counts.total),\"completed\":\(counts[.completed]),\"running\":\(counts[.running]),\"failed\":\(counts[.failed]),\"pending\":\(counts[.pending]),\"cancelled\":\(counts[.cancelled])}"
+        "{\"total_jobs\":\(counts.total),\"completed\":\(counts[.completed]),\"running\":\(counts[.running]),"
+            + "\"failed\":\(counts[.failed]),\"pending\":\(counts[.pending]),\"cancelled\":\(counts[.cancelled])}"
     }
 
     private func uuid(_ random: inout SplitMix64) -> String {

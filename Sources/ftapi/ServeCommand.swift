@@ -2,8 +2,8 @@ import API
 import ArgumentParser
 import Essentials
 import FastCGITransport
-import Pool
 import Logging
+import Pool
 import Storage
 
 #if canImport(Glibc)
@@ -21,7 +21,12 @@ struct ServeCommand: ParsableCommand {
     @OptionGroup var tokens: TokenOptions
     @OptionGroup var logging: LogOptions
 
-    @Option(name: .customLong("listen"), help: "unix:/path.sock, /path.sock, host:port, [v6]:port or fd:N (env FTAPI_LISTEN; default unix:DATA_DIR/ftapi.sock). systemd socket activation wins when LISTEN_FDS is set.")
+    @Option(
+        name: .customLong("listen"),
+        help: ArgumentHelp(
+            "unix:/path.sock, /path.sock, host:port, [v6]:port or fd:N (env FTAPI_LISTEN; default unix:DATA_DIR/ftapi.sock). systemd socket "
+                + "activation wins when LISTEN_FDS is set.")
+    )
     var listenFlag: String?
 
     @Option(name: .customLong("socket-mode"), help: "Mode of the unix socket, octal (env FTAPI_SOCKET_MODE).")
@@ -33,7 +38,8 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Worker processes (env FTAPI_WORKERS; default: the number of cores).")
     var workers: Int = Environment.int("FTAPI_WORKERS") ?? Environment.processorCount
 
-    @Option(help: "Accept threads per worker (env FTAPI_THREADS). workers × threads must be at least nginx's upstream connections when keep-conn is on.")
+    @Option(
+        help: "Accept threads per worker (env FTAPI_THREADS). workers × threads must be at least nginx's upstream connections when keep-conn is on.")
     var threads: Int = Environment.int("FTAPI_THREADS") ?? 16
 
     @Option(help: "Listen backlog (env FTAPI_BACKLOG).")
@@ -42,7 +48,12 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("max-body-bytes"), help: "Largest request body (env FTAPI_MAX_BODY_BYTES); larger is a 413.")
     var maxBodyBytes: Int = Environment.int("FTAPI_MAX_BODY_BYTES") ?? 1 << 20
 
-    @Option(name: .customLong("dataset-max-bytes"), help: "Largest dataset body for validation and upload (env FTAPI_DATASET_MAX_BYTES); larger is a 413. Keep nginx's client_max_body_size for /api/datasets equal.")
+    @Option(
+        name: .customLong("dataset-max-bytes"),
+        help: ArgumentHelp(
+            "Largest dataset body for validation and upload (env FTAPI_DATASET_MAX_BYTES); larger is a 413. Keep nginx's client_max_body_size "
+                + "for /api/datasets equal.")
+    )
     var datasetMaxBytes: Int = Environment.int("FTAPI_DATASET_MAX_BYTES") ?? 100 << 20
 
     @Option(name: .customLong("max-params-bytes"), help: "Largest total of FastCGI params/headers (env FTAPI_MAX_PARAMS_BYTES); larger is a 431.")
@@ -66,7 +77,9 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("hf-timeout"), help: "Seconds the Hub gets to answer a model search; past it a 504 (env FTAPI_HF_TIMEOUT_SECONDS).")
     var hfTimeout: Double = Environment.double("FTAPI_HF_TIMEOUT_SECONDS") ?? 5
 
-    @Option(name: .customLong("models-cache-seconds"), help: "How long a model search answer is reused; 0 disables the cache (env FTAPI_MODELS_CACHE_SECONDS).")
+    @Option(
+        name: .customLong("models-cache-seconds"),
+        help: "How long a model search answer is reused; 0 disables the cache (env FTAPI_MODELS_CACHE_SECONDS).")
     var modelsCacheSeconds: Double = Environment.double("FTAPI_MODELS_CACHE_SECONDS") ?? 300
 
     @Option(name: .customLong("models-cache-entries"), help: "Most model search answers kept per worker (env FTAPI_MODELS_CACHE_ENTRIES).")
@@ -85,14 +98,18 @@ struct ServeCommand: ParsableCommand {
     func validate() throws {
         guard workers >= 1, workers <= 256 else { throw ValidationError("--workers must be 1–256") }
         guard threads >= 1, threads <= 1024 else { throw ValidationError("--threads must be 1–1024") }
-        guard maxBodyBytes >= 0, maxParamsBytes >= 1024 else { throw ValidationError("--max-body-bytes must be ≥ 0 and --max-params-bytes ≥ 1024") }
+        guard maxBodyBytes >= 0, maxParamsBytes >= 1024 else {
+            throw ValidationError("--max-body-bytes must be ≥ 0 and --max-params-bytes ≥ 1024")
+        }
         // The validator keeps line offsets in 32 bits.
         guard datasetMaxBytes >= 1, datasetMaxBytes <= Int(Int32.max) else { throw ValidationError("--dataset-max-bytes must be 1–2147483647") }
         guard rateLimit >= 0, rateLimitWindow >= 1 else { throw ValidationError("--rate-limit must be ≥ 0 and --rate-limit-window ≥ 1") }
         guard usageFlushInterval >= 0.1 else { throw ValidationError("--usage-flush-interval must be at least 0.1 s") }
         guard shutdownTimeout >= 0 else { throw ValidationError("--shutdown-timeout must be ≥ 0") }
         guard UInt32(socketMode, radix: 8) != nil else { throw ValidationError("--socket-mode must be octal, e.g. 0660") }
-        guard hfEndpoint.hasPrefix("http://") || hfEndpoint.hasPrefix("https://") else { throw ValidationError("--hf-endpoint must be an http(s) URL") }
+        guard hfEndpoint.hasPrefix("http://") || hfEndpoint.hasPrefix("https://") else {
+            throw ValidationError("--hf-endpoint must be an http(s) URL")
+        }
         guard hfTimeout > 0, modelsCacheSeconds >= 0, modelsCacheEntries >= 0 else {
             throw ValidationError("--hf-timeout must be > 0, --models-cache-seconds and --models-cache-entries ≥ 0")
         }
@@ -130,7 +147,7 @@ struct ServeCommand: ParsableCommand {
         let verifier = SessionTokenVerifier(configuration: try tokens.configuration(), fetcher: JWKSHTTPFetcher())
         do {
             try verifier.preloadKeys(now: Clocks.wallSeconds())
-        } catch where verifier.jwksIsRemote {
+        } catch  where verifier.jwksIsRemote {
             // A JWKS host that is down must not keep API-key traffic down too.
             logger.warning("cannot load JWT_JWKS yet; ES256/RS256 tokens fail until it loads", metadata: ["error": "\(error)"])
         }

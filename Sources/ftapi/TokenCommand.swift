@@ -10,6 +10,8 @@ struct TokenCommand: ParsableCommand {
 
     func run() throws {
         guard let secret = tokens.secret else { throw ValidationError("JWT_SECRET (or --jwt-secret) is required to mint a token") }
-        print(SessionTokenVerifier.mintHS256(secret: Array(secret.utf8), userID: user, audience: tokens.audience, now: Clocks.wallSeconds(), ttlSeconds: ttl))
+        print(
+            SessionTokenVerifier.mintHS256(
+                secret: Array(secret.utf8), userID: user, audience: tokens.audience, now: Clocks.wallSeconds(), ttlSeconds: ttl))
     }
 }

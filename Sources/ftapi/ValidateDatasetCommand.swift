@@ -1,9 +1,9 @@
 import API
-import DatasetValidation
 import ArgumentParser
+import DatasetValidation
+import Essentials
 import HTTPCore
 
-import Essentials
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,6 +1,6 @@
 import API
-import HTTPCore
 import Foundation
+import HTTPCore
 import Storage
 import Testing
 
@@ -42,8 +42,10 @@ struct APIKeyAuthTests {
     @Test func unknownKeyIs401() throws {
         let env = try TestEnvironment()
         try env.insertKey(userID: newUserID())
-        for headers in [["X-API-Key": APIKeyFormat.generate()], ["X-Workspace-API-Key": APIKeyFormat.generate()],
-                        ["Authorization": "Bearer " + APIKeyFormat.generate()]] {
+        for headers in [
+            ["X-API-Key": APIKeyFormat.generate()], ["X-Workspace-API-Key": APIKeyFormat.generate()],
+            ["Authorization": "Bearer " + APIKeyFormat.generate()],
+        ] {
             let response = env.stats(headers)
             #expect(response.status.code == 401)
             #expect(try response.object() == errorBody("Unauthorized"))

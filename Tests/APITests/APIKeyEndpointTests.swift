@@ -1,7 +1,7 @@
 import API
+import Foundation
 import HTTPCore
 import JSON
-import Foundation
 import Storage
 import Testing
 
@@ -200,7 +200,8 @@ struct APIKeyEndpointTests {
             #expect(try response.object()["error"] != nil)
         }
         for type in ["application/json; charset=utf-8", "Application/JSON"] {
-            let response = env.postJSON(path, JWT.object([("name", .string(type))]).jsonText, headers: env.sessionHeaders(userID: user), contentType: type)
+            let response = env.postJSON(
+                path, JWT.object([("name", .string(type))]).jsonText, headers: env.sessionHeaders(userID: user), contentType: type)
             #expect(response.status.code == 201, "\(type)")
         }
         #expect(try env.store.apiKeys.list(userID: user, limit: 10, offset: 0).total == 2)

@@ -1,16 +1,17 @@
 import API
-import JSON
 import Foundation
+import JSON
 import Storage
 import Testing
 
 /// A dataset record as the datasets API would store it (the dashboard reads records only).
 func insertDatasetRow(_ store: SQLiteStore, userID: String, format: String, examples: Int, createdAt: String) throws {
     let id = UUID().uuidString.lowercased()
-    try store.datasets.insert(DatasetRecord(
-        id: id, userID: userID, name: "ds-\(id)", format: format, sizeBytes: 100, totalExamples: Int64(examples), sha256: "x",
-        filePath: "datasets/\(id).jsonl", createdAt: Timestamp(iso8601: createdAt)!
-    ))
+    try store.datasets.insert(
+        DatasetRecord(
+            id: id, userID: userID, name: "ds-\(id)", format: format, sizeBytes: 100, totalExamples: Int64(examples), sha256: "x",
+            filePath: "datasets/\(id).jsonl", createdAt: Timestamp(iso8601: createdAt)!
+        ))
 }
 
 @Suite struct AnalyticsDashboardTests {
@@ -74,10 +75,11 @@ func insertDatasetRow(_ store: SQLiteStore, userID: String, format: String, exam
         ]
         // Twelve failures: only the ten newest by completed_at are listed.
         for index in 0..<12 {
-            jobs.append(Self.job(
-                user, created: "2025-03-02T0\(index % 10):00:00Z", status: .failed,
-                finished: "2025-03-04T\(String(format: "%02d", index)):00:00Z", error: "oom \(index)"
-            ))
+            jobs.append(
+                Self.job(
+                    user, created: "2025-03-02T0\(index % 10):00:00Z", status: .failed,
+                    finished: "2025-03-04T\(String(format: "%02d", index)):00:00Z", error: "oom \(index)"
+                ))
         }
         try env.store.trainingJobs.insert(jobs)
         // metrics_points follow stored points.
@@ -91,11 +93,14 @@ func insertDatasetRow(_ store: SQLiteStore, userID: String, format: String, exam
         let body = try dashboard(env, user, "from=2025-03-01&to=2025-03-05")
         #expect(body["range"] == .object(["from": .string("2025-03-01"), "to": .string("2025-03-05")]))
         let section = try #require(body["jobs"]?.dictionary)
-        #expect(section["by_status"]?.dictionary == [
-            "pending": .int(1), "running": .int(1), "paused": .int(0), "completed": .int(2), "failed": .int(12), "cancelled": .int(1),
-        ])
+        #expect(
+            section["by_status"]?.dictionary == [
+                "pending": .int(1), "running": .int(1), "paused": .int(0), "completed": .int(2), "failed": .int(12), "cancelled": .int(1),
+            ])
         #expect(section["total"] == .int(17))
-        let perDay = try #require(section["created_per_day"]?.arrayValue).map { ($0.dictionary?["date"]?.stringValue ?? "", $0.dictionary?["count"]?.intValue ?? -1) }
+        let perDay = try #require(section["created_per_day"]?.arrayValue).map {
+            ($0.dictionary?["date"]?.stringValue ?? "", $0.dictionary?["count"]?.intValue ?? -1)
+        }
         #expect(perDay.map(\.0) == ["2025-03-01", "2025-03-02", "2025-03-03", "2025-03-04", "2025-03-05"])
         #expect(perDay.map(\.1) == [2, 12, 1, 0, 2])
         // 2 completed of 15 finished (completed + failed + cancelled).
@@ -122,7 +127,8 @@ func insertDatasetRow(_ store: SQLiteStore, userID: String, format: String, exam
     func p95IsTheNearestRank(durations: [Double], expected: Double) throws {
         let env = try TestEnvironment()
         let user = newUserID()
-        try env.store.trainingJobs.insert(durations.shuffled().map { Self.job(user, created: "2025-06-10T08:00:00Z", status: .completed, runSeconds: $0) })
+        try env.store.trainingJobs.insert(
+            durations.shuffled().map { Self.job(user, created: "2025-06-10T08:00:00Z", status: .completed, runSeconds: $0) })
         // A completed job without started_at has no duration.
         var untimed = Self.job(user, created: "2025-06-10T08:00:00Z", status: .completed, runSeconds: 1)
         untimed.startedAt = nil

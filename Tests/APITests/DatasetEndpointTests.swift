@@ -1,7 +1,7 @@
 import API
 import Crypto
-import HTTPCore
 import Foundation
+import HTTPCore
 import Storage
 import Testing
 
@@ -64,7 +64,8 @@ import Testing
 
     @Test func validateTakesAJSONArrayAndMultipart() throws {
         let array = Array("[\(Self.chat), \(Self.chat)]".utf8)
-        let fromArray = try env.sendStreamed("POST", "/api/datasets/validate", headers: with(["Content-Type": "application/json"]), body: array).object()
+        let fromArray = try env.sendStreamed("POST", "/api/datasets/validate", headers: with(["Content-Type": "application/json"]), body: array)
+            .object()
         #expect(fromArray["valid"] == .bool(true) && fromArray["total_examples"] == .int(2))
 
         let form = Self.multipart([("file", "d.jsonl", Self.file)])
@@ -100,13 +101,16 @@ import Testing
 
     @Test func validateRefusesPlainTextAndBodiesWithoutExamples() throws {
         for type in ["text/plain", "application/octet-stream", "application/x-www-form-urlencoded"] {
-            #expect(env.sendStreamed("POST", "/api/datasets/validate", headers: with(["Content-Type": type]), body: Self.file).status == .unsupportedMediaType)
+            #expect(
+                env.sendStreamed("POST", "/api/datasets/validate", headers: with(["Content-Type": type]), body: Self.file).status
+                    == .unsupportedMediaType)
             #expect(upload(Self.file, name: "t", headers: ["Content-Type": type]).status == .unsupportedMediaType)
         }
         // No content type at all is read as JSON Lines.
         #expect(env.sendStreamed("POST", "/api/datasets/validate", headers: headers, body: Self.file).status == .ok)
         for body in ["\n \n\n", " [ ] "] {
-            let response = env.sendStreamed("POST", "/api/datasets/validate", headers: with(["Content-Type": "application/json"]), body: Array(body.utf8))
+            let response = env.sendStreamed(
+                "POST", "/api/datasets/validate", headers: with(["Content-Type": "application/json"]), body: Array(body.utf8))
             #expect(response.status == .badRequest)
             #expect(try response.object()["error"] == .string("Empty dataset"))
         }
@@ -176,7 +180,8 @@ import Testing
 
         // Fields after the file work too.
         let late = Self.multipart([("file", "d.jsonl", Self.file), ("name", nil, Array("late".utf8)), ("format", nil, Array("chatml".utf8))])
-        let second = env.sendStreamed("POST", "/api/datasets", headers: with(["Content-Type": "multipart/form-data; boundary=XyZzY-boundary"]), body: late)
+        let second = env.sendStreamed(
+            "POST", "/api/datasets", headers: with(["Content-Type": "multipart/form-data; boundary=XyZzY-boundary"]), body: late)
         #expect(second.status == .created)
     }
 
@@ -198,7 +203,8 @@ import Testing
         #expect(again.status == .conflict)
         #expect(try again.object()["code"] == .string("DUPLICATE_NAME"))
         let form = Self.multipart([("name", nil, Array("same".utf8)), ("file", "d.jsonl", Self.file)])
-        let viaForm = env.sendStreamed("POST", "/api/datasets", headers: with(["Content-Type": "multipart/form-data; boundary=XyZzY-boundary"]), body: form)
+        let viaForm = env.sendStreamed(
+            "POST", "/api/datasets", headers: with(["Content-Type": "multipart/form-data; boundary=XyZzY-boundary"]), body: form)
         #expect(viaForm.status == .conflict)
         #expect(filesOnDisk().count == 1)
         // Another user may use the name.
@@ -224,10 +230,15 @@ import Testing
         #expect(upload([], name: "empty").status == .badRequest)
         #expect(upload(Array("[\(Self.chat)]".utf8), name: "array", headers: ["Content-Type": "application/json"]).status == .unsupportedMediaType)
         let noFile = Self.multipart([("name", nil, Array("n".utf8))])
-        #expect(env.sendStreamed("POST", "/api/datasets", headers: with(["Content-Type": "multipart/form-data; boundary=XyZzY-boundary"]), body: noFile).status == .badRequest)
+        #expect(
+            env.sendStreamed("POST", "/api/datasets", headers: with(["Content-Type": "multipart/form-data; boundary=XyZzY-boundary"]), body: noFile)
+                .status == .badRequest)
         var unterminated = Self.multipart([("name", nil, Array("n".utf8)), ("file", "d.jsonl", Self.file)])
         unterminated.removeLast(20)
-        #expect(env.sendStreamed("POST", "/api/datasets", headers: with(["Content-Type": "multipart/form-data; boundary=XyZzY-boundary"]), body: unterminated).status == .badRequest)
+        #expect(
+            env.sendStreamed(
+                "POST", "/api/datasets", headers: with(["Content-Type": "multipart/form-data; boundary=XyZzY-boundary"]), body: unterminated
+            ).status == .badRequest)
         #expect(filesOnDisk().isEmpty)
     }
 

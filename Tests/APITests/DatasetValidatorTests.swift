@@ -1,12 +1,13 @@
 import API
 import DatasetValidation
-import JSON
 import Foundation
+import JSON
 import Testing
 
 /// The streaming dataset validator, on hand-written lines and on the corpus in `DatasetCorpus/`.
 @Suite struct DatasetValidatorTests {
-    static let chat = #"{"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello!"}]}"#
+    static let chat =
+        #"{"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello!"}]}"#
     static let share = #"{"conversations":[{"from":"human","value":"Hi"},{"from":"gpt","value":"Hello!"}]}"#
     static let alpaca = #"{"instruction":"Add","input":"1 2","output":"3"}"#
     static let dpo = #"{"prompt":"Q","chosen":"good","rejected":"bad"}"#
@@ -36,10 +37,11 @@ import Testing
     }
 
     @Test func lineNumbersMatchTheFile() {
-        let file = [
-            Self.chat, "", "{not json", Self.chat, #"{"messages":[{"role":"user","content":"a"},{"role":"robot","content":"b"}]}"#,
-            #"[1,2]"#, "   ", #"{"messages":[]}"#, Self.chat,
-        ].joined(separator: "\r\n") + "\r\n"
+        let file =
+            [
+                Self.chat, "", "{not json", Self.chat, #"{"messages":[{"role":"user","content":"a"},{"role":"robot","content":"b"}]}"#,
+                #"[1,2]"#, "   ", #"{"messages":[]}"#, Self.chat,
+            ].joined(separator: "\r\n") + "\r\n"
         let report = validate(file, format: .chatml, chunk: 5)
         #expect(report.totalExamples == 7)
         #expect(report.validExamples == 3)
@@ -197,7 +199,8 @@ import Testing
 
     @Test(arguments: [
         #"{"text": NaN}"#, #"{"text": "a",}"#, #"{"text": 01}"#, #"{"text": "\x"}"#, #"{"text": "a"} {"#, "{\"text\": \"tab\there\"}",
-        #"{"text": "\ud83"}"#, #"{"text": 1.}"#, #"{"text": -}"#, #"{'text': 'a'}"#, String(repeating: "[", count: 300) + String(repeating: "]", count: 300),
+        #"{"text": "\ud83"}"#, #"{"text": 1.}"#, #"{"text": -}"#, #"{'text': 'a'}"#,
+        String(repeating: "[", count: 300) + String(repeating: "]", count: 300),
     ])
     func malformedJSONIsInvalid(line: String) {
         var validator = DatasetValidator(format: .text)

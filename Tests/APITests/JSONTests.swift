@@ -14,14 +14,23 @@ struct JSONTests {
 
     @Test func parsesValidDocuments() throws {
         let value = try parse(#" { "a" : [1, -2, 2.5, -3e2, 1E+2, 0, -0.5, true, false, null, "x"], "b": {}, "c": [], "d": {"e": ""} } "#)
-        let expected = JSONValue.object(JSONObject([
-            ("a", .array([.int(1), .int(-2), .double(2.5), .double(-300), .double(100), .int(0), .double(-0.5), .bool(true),
-                          .bool(false), .null, .string("x")])),
-            ("b", .object(JSONObject())), ("c", .array([])), ("d", .object(JSONObject([("e", .string(""))]))),
-        ]))
+        let expected = JSONValue.object(
+            JSONObject([
+                (
+                    "a",
+                    .array([
+                        .int(1), .int(-2), .double(2.5), .double(-300), .double(100), .int(0), .double(-0.5), .bool(true),
+                        .bool(false), .null, .string("x"),
+                    ])
+                ),
+                ("b", .object(JSONObject())), ("c", .array([])), ("d", .object(JSONObject([("e", .string(""))]))),
+            ]))
         #expect(value == expected)
         // Keys keep their order.
-        guard case .object(let object) = value else { Issue.record("not an object"); return }
+        guard case .object(let object) = value else {
+            Issue.record("not an object")
+            return
+        }
         #expect(object.keys == ["a", "b", "c", "d"])
     }
 
@@ -33,7 +42,7 @@ struct JSONTests {
         #expect(try parse("9223372036854775807") == .int(Int64.max))
         #expect(try parse("-9223372036854775808") == .int(Int64.min))
         // Too big for Int64: still a (finite) number.
-        #expect(try parse("9223372036854775808") == .double(9223372036854775808))
+        #expect(try parse("9223372036854775808") == .double(9_223_372_036_854_775_808))
         #expect(try parse("1e308") == .double(1e308))
     }
 
@@ -120,10 +129,11 @@ struct JSONTests {
     }
 
     @Test func serializesCompactly() {
-        let value = JSONValue.object(JSONObject([
-            ("s", .string("a\"b\\c\nd\u{1}")), ("i", .int(-7)), ("d", .double(2.5)), ("w", .double(3)), ("b", .bool(false)),
-            ("n", .null), ("a", .array([.int(1), .string("é")])),
-        ]))
+        let value = JSONValue.object(
+            JSONObject([
+                ("s", .string("a\"b\\c\nd\u{1}")), ("i", .int(-7)), ("d", .double(2.5)), ("w", .double(3)), ("b", .bool(false)),
+                ("n", .null), ("a", .array([.int(1), .string("é")])),
+            ]))
         #expect(value.jsonText == #"{"s":"a\"b\\c\nd\u0001","i":-7,"d":2.5,"w":3.0,"b":false,"n":null,"a":[1,"é"]}"#)
     }
 

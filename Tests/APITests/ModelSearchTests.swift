@@ -1,6 +1,6 @@
 import API
-import HTTPCore
 import Foundation
+import HTTPCore
 import Storage
 import Testing
 
@@ -38,7 +38,8 @@ final class FakeModelHub: ModelHubTransport, @unchecked Sendable {
 
     static let sample = """
         [{"_id":"x1","id":"meta-llama/Llama-3.1-8B","author":"meta-llama","downloads":123456,"likes":789,"tags":["transformers","llama"],
-          "pipeline_tag":"text-generation","library_name":"transformers","createdAt":"2024-07-14T08:42:00.000Z","lastModified":"2024-09-25T14:28:51.000Z"},
+          "pipeline_tag":"text-generation","library_name":"transformers",
+          "createdAt":"2024-07-14T08:42:00.000Z","lastModified":"2024-09-25T14:28:51.000Z"},
          {"id":"gpt2","downloads":5,"likes":0,"tags":[],"createdAt":"2022-03-02T23:29:04.000Z"},
          {"id":"Qwen/Qwen2.5-7B","downloads":42.0,"likes":3,"tags":["qwen2"],"pipeline_tag":null}]
         """
@@ -67,12 +68,13 @@ final class FakeModelHub: ModelHubTransport, @unchecked Sendable {
         #expect(body["total"] == .int(3) && body["limit"] == .int(10) && body["offset"] == .int(0))
         let models = try #require(body["data"]?.arrayValue).compactMap(\.dictionary)
         #expect(models.count == 3)
-        #expect(models[0] == [
-            "id": .string("meta-llama/Llama-3.1-8B"), "name": .string("Llama-3.1-8B"), "author": .string("meta-llama"),
-            "downloads": .int(123456), "likes": .int(789), "tags": .array([.string("transformers"), .string("llama")]),
-            "pipeline_tag": .string("text-generation"), "library_name": .string("transformers"),
-            "created_at": .string("2024-07-14T08:42:00Z"), "last_modified": .string("2024-09-25T14:28:51Z"),
-        ])
+        #expect(
+            models[0] == [
+                "id": .string("meta-llama/Llama-3.1-8B"), "name": .string("Llama-3.1-8B"), "author": .string("meta-llama"),
+                "downloads": .int(123456), "likes": .int(789), "tags": .array([.string("transformers"), .string("llama")]),
+                "pipeline_tag": .string("text-generation"), "library_name": .string("transformers"),
+                "created_at": .string("2024-07-14T08:42:00Z"), "last_modified": .string("2024-09-25T14:28:51Z"),
+            ])
         // No slash: the id is the name and there is no author to derive.
         #expect(models[1]["name"] == .string("gpt2") && models[1]["author"] == .null && models[1]["last_modified"] == .null)
         // Author from the id when the Hub leaves it out.
@@ -155,7 +157,10 @@ final class FakeModelHub: ModelHubTransport, @unchecked Sendable {
     @Test func parametersAreChecked() throws {
         let hub = FakeModelHub()
         let env = try environment(hub)
-        for query in ["", "query=", "query=a", "query=%20a%20", "query=llama&sort=trending", "query=llama&limit=0", "query=llama&limit=201", "query=llama&offset=-1", "query=llama&limit=200&offset=900"] {
+        for query in [
+            "", "query=", "query=a", "query=%20a%20", "query=llama&sort=trending", "query=llama&limit=0", "query=llama&limit=201",
+            "query=llama&offset=-1", "query=llama&limit=200&offset=900",
+        ] {
             let response = search(env, query)
             #expect(response.status.code == 400, "\(query): \(response.text)")
         }

@@ -1,7 +1,7 @@
 import API
+import Foundation
 import HTTPCore
 import JSON
-import Foundation
 import Storage
 import Testing
 
@@ -37,7 +37,8 @@ import Testing
         let env = try TestEnvironment()
         let user = newUserID()
         let headers = env.sessionHeaders(userID: user)
-        let first = env.postJSON("/api/notifications/preferences", #"{"daily_summary_hour": 7, "timezone": "Europe/Paris", "alert_job_started": true}"#, headers: headers)
+        let first = env.postJSON(
+            "/api/notifications/preferences", #"{"daily_summary_hour": 7, "timezone": "Europe/Paris", "alert_job_started": true}"#, headers: headers)
         #expect(first.status.code == 200, "\(first.text)")
         var expected = Self.defaults
         expected["daily_summary_hour"] = .int(7)
@@ -45,7 +46,8 @@ import Testing
         expected["alert_job_started"] = .bool(true)
         #expect(try Self.data(first) == expected)
 
-        let second = env.postJSON("/api/notifications/preferences", #"{"email_address": "ops+ml@example.co.uk", "quiet_hours_end": 0}"#, headers: headers)
+        let second = env.postJSON(
+            "/api/notifications/preferences", #"{"email_address": "ops+ml@example.co.uk", "quiet_hours_end": 0}"#, headers: headers)
         expected["email_address"] = .string("ops+ml@example.co.uk")
         expected["quiet_hours_end"] = .int(0)
         #expect(try Self.data(second) == expected)

@@ -1,6 +1,6 @@
 import API
-import HTTPCore
 import Foundation
+import HTTPCore
 import Testing
 
 /// The OpenAPI document stays true to the router.

@@ -1,6 +1,6 @@
 import API
-import HTTPCore
 import Foundation
+import HTTPCore
 import Pool
 import Storage
 import Testing

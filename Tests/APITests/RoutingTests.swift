@@ -1,6 +1,6 @@
 import API
-import HTTPCore
 import Foundation
+import HTTPCore
 import Storage
 import Testing
 
@@ -60,8 +60,10 @@ struct RoutingTests {
     @Test func uuidParameterRejectsOtherSegments() throws {
         let env = try TestEnvironment()
         let session = env.sessionHeaders(userID: newUserID())
-        for segment in ["not-a-uuid", "123", UUID().uuidString.lowercased() + "0", String(UUID().uuidString.dropLast()),
-                        "g" + String(UUID().uuidString.lowercased().dropFirst()), UUID().uuidString.replacingOccurrences(of: "-", with: "_")] {
+        for segment in [
+            "not-a-uuid", "123", UUID().uuidString.lowercased() + "0", String(UUID().uuidString.dropLast()),
+            "g" + String(UUID().uuidString.lowercased().dropFirst()), UUID().uuidString.replacingOccurrences(of: "-", with: "_"),
+        ] {
             let response = env.send("DELETE", "/api/user/api-keys/\(segment)", headers: session)
             #expect(response.status.code == 404, "\(segment)")
         }

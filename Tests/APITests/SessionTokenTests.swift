@@ -1,8 +1,8 @@
 import API
 import Crypto
+import Foundation
 import HTTPCore
 import JSON
-import Foundation
 import Storage
 import Testing
 import _CryptoExtras

@@ -1,7 +1,7 @@
 import API
+import Foundation
 import HTTPCore
 import JSON
-import Foundation
 import Logging
 import Storage
 import Testing
@@ -21,9 +21,11 @@ import Testing
             settings: APISettings(version: "test", accessLog: false),
             logger: Logger(label: "test")
         )
-        let token = SessionTokenVerifier.mintHS256(secret: Array("s".utf8), userID: "u1", audience: "authenticated", now: Date().timeIntervalSince1970, ttlSeconds: 60)
+        let token = SessionTokenVerifier.mintHS256(
+            secret: Array("s".utf8), userID: "u1", audience: "authenticated", now: Date().timeIntervalSince1970, ttlSeconds: 60)
 
-        let stats = app.responder.respond(to: Request(method: "GET", path: "/api/training/stats", headers: HeaderFields(["Authorization": "Bearer \(token)"])))
+        let stats = app.responder.respond(
+            to: Request(method: "GET", path: "/api/training/stats", headers: HeaderFields(["Authorization": "Bearer \(token)"])))
         #expect(stats.status.code == 500)
         #expect(String(decoding: stats.body, as: UTF8.self) == #"{"error":"Internal server error"}"#)
         #expect(stats.header("X-Request-Id") != nil)
@@ -31,7 +33,10 @@ import Testing
         let health = app.responder.respond(to: Request(method: "GET", path: "/api/health"))
         #expect(health.status.code == 503)
         let body = try JSONValue.parse(health.body)
-        guard case .object(let object) = body else { Issue.record("health body is not an object"); return }
+        guard case .object(let object) = body else {
+            Issue.record("health body is not an object")
+            return
+        }
         #expect(object["database"] == .string("unavailable"))
     }
 }

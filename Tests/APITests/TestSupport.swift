@@ -1,8 +1,8 @@
 public import API
 import Crypto
+import Foundation
 import HTTPCore
 import JSON
-import Foundation
 import Logging
 public import Pool
 import Storage
@@ -143,7 +143,10 @@ extension Response {
     var text: String { String(decoding: body, as: UTF8.self) }
 }
 
-enum TestFailure: Error { case notAnObject, unexpectedShape(String) }
+enum TestFailure: Error {
+    case notAnObject
+    case unexpectedShape(String)
+}
 
 extension JSONObject {
     var dictionary: [String: JSONValue] {

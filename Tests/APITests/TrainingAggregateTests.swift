@@ -1,6 +1,6 @@
 import API
-import HTTPCore
 import Foundation
+import HTTPCore
 import Storage
 import Testing
 
@@ -10,7 +10,8 @@ import Testing
         let id = try #require(object["id"]?.stringValue)
         if let metrics {
             let token = try #require(object["data"]?.dictionary?["job_token"]?.stringValue)
-            let response = env.postJSON("/api/training/jobs/\(id)/metrics", #"{"metrics":\#(metrics)}"#, headers: ["Authorization": "Bearer \(token)"])
+            let response = env.postJSON(
+                "/api/training/jobs/\(id)/metrics", #"{"metrics":\#(metrics)}"#, headers: ["Authorization": "Bearer \(token)"])
             #expect(response.status.code == 200, "\(response.text)")
         }
         return id
@@ -19,7 +20,12 @@ import Testing
     @Test func aggregatesTheCallersJobsOverallAndPerModel() throws {
         let env = try TestEnvironment()
         let headers = env.sessionHeaders(userID: newUserID())
-        let a1 = try job(env, headers, model: "a", metrics: #"[{"step":1,"train_loss":2,"eval_loss":1.5,"samples_per_second":10},{"step":2,"train_loss":1,"eval_loss":0.5,"samples_per_second":20}]"#)
+        let a1 = try job(
+            env, headers, model: "a",
+            metrics:
+                #"[{"step":1,"train_loss":2,"eval_loss":1.5,"samples_per_second":10},"#
+                + #"{"step":2,"train_loss":1,"eval_loss":0.5,"samples_per_second":20}]"#
+        )
         _ = try job(env, headers, model: "a", metrics: nil)
         let b1 = try job(env, headers, model: "b", metrics: #"[{"step":4,"train_loss":3,"eval_loss":0.8,"samples_per_second":30}]"#)
         _ = try job(env, env.sessionHeaders(userID: newUserID()), model: "a", metrics: #"[{"step":9,"eval_loss":0.01}]"#)

@@ -1,14 +1,17 @@
 import API
+import Foundation
 import HTTPCore
 import JSON
-import Foundation
 import Storage
 import Testing
 
 /// The job lifecycle endpoints, in memory.
 @Suite struct TrainingJobTests {
     /// Creates a job through the API and returns (id, job token, data).
-    private func create(_ env: TestEnvironment, _ headers: [String: String], body: String = #"{"model_name":"llama","config":{"lr":0.0001,"layers":[1,2]},"total_steps":100}"#) throws -> (String, String, [String: JSONValue]) {
+    private func create(
+        _ env: TestEnvironment, _ headers: [String: String],
+        body: String = #"{"model_name":"llama","config":{"lr":0.0001,"layers":[1,2]},"total_steps":100}"#
+    ) throws -> (String, String, [String: JSONValue]) {
         let response = env.postJSON("/api/training/jobs", body, headers: headers)
         #expect(response.status.code == 201, "\(response.text)")
         let object = try response.object()
@@ -26,11 +29,12 @@ import Testing
         let headers = env.sessionHeaders(userID: user)
         let (id, token, data) = try create(env, headers)
         #expect(token.hasPrefix("wjt_") && token.count == 47)
-        #expect(Set(data.keys) == [
-            "id", "user_id", "model_name", "dataset_id", "status", "config", "progress", "current_step", "total_steps", "current_epoch",
-            "total_epochs", "train_loss", "eval_loss", "best_eval_loss", "error_message", "resumed_from_job_id", "created_at",
-            "updated_at", "started_at", "completed_at", "job_token",
-        ])
+        #expect(
+            Set(data.keys) == [
+                "id", "user_id", "model_name", "dataset_id", "status", "config", "progress", "current_step", "total_steps", "current_epoch",
+                "total_epochs", "train_loss", "eval_loss", "best_eval_loss", "error_message", "resumed_from_job_id", "created_at",
+                "updated_at", "started_at", "completed_at", "job_token",
+            ])
         #expect(data["status"] == .string("pending"))
         #expect(data["user_id"] == .string(user))
         #expect(data["total_steps"] == .int(100))
@@ -65,10 +69,11 @@ import Testing
         let base = Timestamp.now().millisecondsSinceEpoch
         var jobs: [TrainingJob] = []
         for index in 0..<7 {
-            jobs.append(TrainingJob(
-                id: UUID().uuidString.lowercased(), userID: user, modelName: index % 2 == 0 ? "a" : "b",
-                status: index < 3 ? .completed : .pending, createdAt: Timestamp(millisecondsSinceEpoch: base + Int64(index / 2) * 1000)
-            ))
+            jobs.append(
+                TrainingJob(
+                    id: UUID().uuidString.lowercased(), userID: user, modelName: index % 2 == 0 ? "a" : "b",
+                    status: index < 3 ? .completed : .pending, createdAt: Timestamp(millisecondsSinceEpoch: base + Int64(index / 2) * 1000)
+                ))
         }
         jobs.append(TrainingJob(id: UUID().uuidString.lowercased(), userID: newUserID(), modelName: "a", createdAt: .now()))
         try env.store.trainingJobs.insert(jobs)
@@ -141,12 +146,14 @@ import Testing
         let headers = env.sessionHeaders(userID: newUserID())
         let (id, token, _) = try create(env, headers)
         let trainer = ["Authorization": "Bearer \(token)"]
-        let running = try #require(try patch(env, id, #"{"status":"running","current_step":3,"progress":1.5}"#, headers: trainer).object()["data"]?.dictionary)
+        let running = try #require(
+            try patch(env, id, #"{"status":"running","current_step":3,"progress":1.5}"#, headers: trainer).object()["data"]?.dictionary)
         #expect(running["started_at"]?.stringValue != nil)
         #expect(running["completed_at"] == .null)
         #expect(running["current_step"] == .int(3))
         #expect(running["progress"] == .double(1.5))
-        let failed = try #require(try patch(env, id, #"{"status":"failed","error_message":"CUDA OOM"}"#, headers: trainer).object()["data"]?.dictionary)
+        let failed = try #require(
+            try patch(env, id, #"{"status":"failed","error_message":"CUDA OOM"}"#, headers: trainer).object()["data"]?.dictionary)
         #expect(failed["completed_at"]?.stringValue != nil)
         #expect(failed["started_at"] == running["started_at"])
         #expect(failed["error_message"] == .string("CUDA OOM"))

@@ -1,7 +1,7 @@
 import API
+import Foundation
 import HTTPCore
 import JSON
-import Foundation
 import Storage
 import Testing
 
@@ -26,7 +26,9 @@ import Testing
         let env = try TestEnvironment()
         let session = env.sessionHeaders(userID: newUserID())
         let (id, trainer) = try job(env, session)
-        let response = post(env, id, #"{"metrics":[{"step":1,"train_loss":2.5},{"step":2,"train_loss":2.0,"eval_loss":2.2,"timestamp":"2025-12-19T10:04:05Z"}]}"#, trainer)
+        let response = post(
+            env, id, #"{"metrics":[{"step":1,"train_loss":2.5},{"step":2,"train_loss":2.0,"eval_loss":2.2,"timestamp":"2025-12-19T10:04:05Z"}]}"#,
+            trainer)
         #expect(response.status.code == 200, "\(response.text)")
         #expect(try response.object() == ["success": .bool(true), "accepted": .int(2)])
         var data = try jobData(env, id, session)
@@ -112,7 +114,10 @@ import Testing
         #expect(steps == [1, 2, 3, 4, 5, 6])
         #expect(all["limit"] == .int(1000))
         let first = try #require(all["data"]?.arrayValue?.first?.dictionary)
-        guard case .double(let perplexity)? = first["perplexity"] else { Issue.record("no perplexity"); return }
+        guard case .double(let perplexity)? = first["perplexity"] else {
+            Issue.record("no perplexity")
+            return
+        }
         #expect(abs(perplexity - exp(0.1)) < 1e-9)
         #expect(all["data"]?.arrayValue?.last?.dictionary?["perplexity"] == .null)
 

@@ -1,6 +1,6 @@
 import API
-import HTTPCore
 import Foundation
+import HTTPCore
 import Storage
 import Testing
 
@@ -34,10 +34,11 @@ struct TrainingStatsTests {
         #expect(response.header("Content-Type") == "application/json; charset=utf-8")
         let body = try response.object()
         #expect(Set(body.keys) == Self.keys)
-        #expect(body == [
-            "total_jobs": .int(21), "completed": .int(4), "running": .int(2), "failed": .int(3), "pending": .int(1),
-            "cancelled": .int(5), "paused": .int(6),
-        ])
+        #expect(
+            body == [
+                "total_jobs": .int(21), "completed": .int(4), "running": .int(2), "failed": .int(3), "pending": .int(1),
+                "cancelled": .int(5), "paused": .int(6),
+            ])
         let buckets = body.filter { $0.key != "total_jobs" }.values.compactMap(\.intValue)
         #expect(body["total_jobs"]?.intValue == buckets.reduce(0, +))
     }

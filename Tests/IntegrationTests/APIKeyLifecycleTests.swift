@@ -41,7 +41,7 @@ struct APIKeyLifecycleTests {
                 }
             }
             let done = tally["done"]
-            threads.forEach { $0.start() }
+            for thread in threads { thread.start() }
             try cluster.waitFor("a burst") { tally["done"] == done + 8 }
             try cluster.waitFor("access log lines") { cluster.logLines().count >= startLine + tally["401"] }
             refusingWorkers = Set(

@@ -18,7 +18,8 @@ struct DashboardAndPreferencesEndpointTests {
             return try #require(created.json["id"] as? String)
         }
         func patch(_ id: String, _ body: String) throws {
-            let response = try client.send("PATCH", "/api/training/jobs/\(id)", headers: training.merging(["Content-Type": "application/json"]) { $1 }, body: Array(body.utf8))
+            let response = try client.send(
+                "PATCH", "/api/training/jobs/\(id)", headers: training.merging(["Content-Type": "application/json"]) { $1 }, body: Array(body.utf8))
             #expect(response.status == 200, "\(response.text)")
         }
         let completed = try create()
@@ -118,13 +119,16 @@ struct DashboardAndPreferencesEndpointTests {
             let changes = Self.changes(round: round)
             let tally = Tally()
             DispatchQueue.concurrentPerform(iterations: changes.count) { index in
-                let status = (try? HTTPTestClient(port: cluster.port).postJSON("/api/notifications/preferences", changes[index].body, headers: key).status) ?? 0
+                let status =
+                    (try? HTTPTestClient(port: cluster.port).postJSON("/api/notifications/preferences", changes[index].body, headers: key).status)
+                    ?? 0
                 tally.add("\(status)")
             }
             #expect(tally.all == ["200": changes.count])
             let stored = try #require(try cluster.client().get("/api/notifications/preferences", headers: key).json["data"] as? [String: Any])
             for change in changes {
-                let got = String(decoding: try JSONSerialization.data(withJSONObject: [change.field: stored[change.field] ?? NSNull()]), as: UTF8.self)
+                let got = String(
+                    decoding: try JSONSerialization.data(withJSONObject: [change.field: stored[change.field] ?? NSNull()]), as: UTF8.self)
                 #expect(got == change.body, "round \(round)")
             }
         }
@@ -177,11 +181,14 @@ struct DashboardAndPreferencesEndpointTests {
         let body = try #require(response.range(of: "\r\n\r\n").map { response[$0.upperBound...] })
         let stored = try #require((try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])?["data"] as? [String: Any])
         for change in changes {
-            let got = String(decoding: try JSONSerialization.data(withJSONObject: [change.field: stored[change.field] ?? NSNull()], options: .withoutEscapingSlashes), as: UTF8.self)
+            let got = String(
+                decoding: try JSONSerialization.data(
+                    withJSONObject: [change.field: stored[change.field] ?? NSNull()], options: .withoutEscapingSlashes), as: UTF8.self)
             #expect(got == change.body)
         }
-        let served = Set(cluster.logLines().filter { ($0["http.path"] as? String) == "/api/notifications/preferences" && ($0["http.method"] as? String) == "POST" }
-            .compactMap { $0["worker.pid"] as? Int })
+        let served = Set(
+            cluster.logLines().filter { ($0["http.path"] as? String) == "/api/notifications/preferences" && ($0["http.method"] as? String) == "POST" }
+                .compactMap { $0["worker.pid"] as? Int })
         #expect(served.count == 2, "both workers served updates")
     }
 
@@ -205,9 +212,10 @@ struct DashboardAndPreferencesEndpointTests {
     private func insertDataset(_ cluster: TestCluster, user: String, format: String, examples: Int, createdAt: String) throws {
         let store = SQLiteStore(configuration: SQLiteConfiguration(path: cluster.databasePath))
         let id = UUID().uuidString.lowercased()
-        try store.datasets.insert(DatasetRecord(
-            id: id, userID: user, name: "ds-\(id)", format: format, sizeBytes: 1, totalExamples: Int64(examples), sha256: "x",
-            filePath: "datasets/\(id).jsonl", createdAt: Timestamp(iso8601: createdAt)!
-        ))
+        try store.datasets.insert(
+            DatasetRecord(
+                id: id, userID: user, name: "ds-\(id)", format: format, sizeBytes: 1, totalExamples: Int64(examples), sha256: "x",
+                filePath: "datasets/\(id).jsonl", createdAt: Timestamp(iso8601: createdAt)!
+            ))
     }
 }

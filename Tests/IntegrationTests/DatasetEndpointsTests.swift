@@ -16,7 +16,10 @@ struct DatasetEndpointsTests {
         var bytes: [UInt8] = []
         var index = 0
         while Double(bytes.count) < megabytes * 1_000_000 {
-            let line = #"{"messages":[{"role":"system","content":"You are helpful."},{"role":"user","content":"Question \#(index): what is \#(index) squared, and why?"},{"role":"assistant","content":"It is \#(index * index), because multiplying \#(index) by itself gives that."}]}"#
+            let line =
+                #"{"messages":[{"role":"system","content":"You are helpful."},"#
+                + #"{"role":"user","content":"Question \#(index): what is \#(index) squared, and why?"},"#
+                + #"{"role":"assistant","content":"It is \#(index * index), because multiplying \#(index) by itself gives that."}]}"#
             bytes += Array(line.utf8) + [0x0A]
             index += 1
         }
@@ -51,12 +54,15 @@ struct DatasetEndpointsTests {
         #expect(validated.json["valid"] as? Bool == true)
         #expect(validated.json["total_examples"] as? Int == lines)
         #expect(validated.json["format"] as? String == "chatml")
-        let chunked = try client.sendChunked("POST", "/api/datasets/validate", headers: headers, body: file + Array("{oops\n".utf8), chunkBytes: 100_000)
+        let chunked = try client.sendChunked(
+            "POST", "/api/datasets/validate", headers: headers, body: file + Array("{oops\n".utf8), chunkBytes: 100_000)
         #expect(chunked.status == 200)
         #expect(chunked.json["valid"] as? Bool == false)
         #expect((chunked.json["errors"] as? [[String: Any]])?.first?["line"] as? Int == lines + 1)
         // Refused before the body is read: nginx may close that connection afterwards, so use one of its own.
-        #expect(try cluster.client().send("POST", "/api/datasets/validate", headers: ["X-API-Key": key, "Content-Type": "text/csv"], body: file).status == 415)
+        #expect(
+            try cluster.client().send("POST", "/api/datasets/validate", headers: ["X-API-Key": key, "Content-Type": "text/csv"], body: file).status
+                == 415)
         #expect(try client.send("POST", "/api/datasets/validate", headers: headers).status == 400)
 
         // Raw upload with a length: the stored bytes, their hash and size.
@@ -76,9 +82,12 @@ struct DatasetEndpointsTests {
         #expect((viaChunks.json["data"] as? [String: Any])?["sha256"] as? String == Self.hex(file))
         let boundary = "----ftapi-test-\(UUID().uuidString)"
         var form = Array("--\(boundary)\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nform\r\n".utf8)
-        form += Array("--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"chats.jsonl\"\r\nContent-Type: application/x-ndjson\r\n\r\n".utf8)
+        form += Array(
+            "--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"chats.jsonl\"\r\nContent-Type: application/x-ndjson\r\n\r\n"
+                .utf8)
         form += file + Array("\r\n--\(boundary)--\r\n".utf8)
-        let viaForm = try client.send("POST", "/api/datasets", headers: ["X-API-Key": key, "Content-Type": "multipart/form-data; boundary=\(boundary)"], body: form)
+        let viaForm = try client.send(
+            "POST", "/api/datasets", headers: ["X-API-Key": key, "Content-Type": "multipart/form-data; boundary=\(boundary)"], body: form)
         #expect(viaForm.status == 201)
         #expect((viaForm.json["data"] as? [String: Any])?["sha256"] as? String == Self.hex(file))
         #expect((viaForm.json["data"] as? [String: Any])?["size_bytes"] as? Int == file.count)
@@ -93,13 +102,17 @@ struct DatasetEndpointsTests {
 
         // Too large: nginx refuses a declared length past its 100m; the pool a chunked body past its 8 MiB.
         let nginxRefusal = cluster.client()
-        try nginxRefusal.write(Array("POST /api/datasets/validate HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\r\nContent-Type: \(Self.jsonl)\r\nContent-Length: \(200 << 20)\r\n\r\n".utf8))
+        try nginxRefusal.write(
+            Array(
+                ("POST /api/datasets/validate HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\r\n"
+                    + "Content-Type: \(Self.jsonl)\r\nContent-Length: \(200 << 20)\r\n\r\n").utf8))
         let declared = try nginxRefusal.receive()
         #expect(declared.status == 413)
         #expect(declared.json["code"] as? String == "PAYLOAD_TOO_LARGE")
         nginxRefusal.close()
         let poolRefusal = cluster.client()
-        let tooLarge = try poolRefusal.sendChunked("POST", "/api/datasets?name=huge", headers: headers, body: Self.dataset(megabytes: 9), chunkBytes: 256 * 1024)
+        let tooLarge = try poolRefusal.sendChunked(
+            "POST", "/api/datasets?name=huge", headers: headers, body: Self.dataset(megabytes: 9), chunkBytes: 256 * 1024)
         #expect(tooLarge.status == 413)
         #expect(tooLarge.json["code"] as? String == "PAYLOAD_TOO_LARGE")
 
@@ -125,7 +138,9 @@ struct DatasetEndpointsTests {
         let user = UUID().uuidString.lowercased()
         let key = try cluster.createKey(user: user, scopes: "datasets")
         let part = Self.dataset(megabytes: 2)
-        let head = Array("POST /api/datasets?name=cut HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\r\nContent-Type: \(Self.jsonl)\r\nContent-Length: \(50 << 20)\r\n\r\n".utf8)
+        let head = Array(
+            ("POST /api/datasets?name=cut HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\r\n"
+                + "Content-Type: \(Self.jsonl)\r\nContent-Length: \(50 << 20)\r\n\r\n").utf8)
 
         // The client goes away midway.
         let leaving = cluster.client()

@@ -78,7 +78,9 @@ final class HTTPTestClient: @unchecked Sendable {
     }
 
     /// Sends a request whose body goes out with chunked transfer encoding (no Content-Length).
-    func sendChunked(_ method: String, _ path: String, headers: [String: String] = [:], body: [UInt8], chunkBytes: Int = 64 * 1024) throws -> HTTPResult {
+    func sendChunked(_ method: String, _ path: String, headers: [String: String] = [:], body: [UInt8], chunkBytes: Int = 64 * 1024) throws
+        -> HTTPResult
+    {
         try connectIfNeeded()
         var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }

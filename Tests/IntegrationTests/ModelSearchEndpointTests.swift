@@ -26,7 +26,10 @@ struct ModelSearchEndpointTests {
         #expect(models.first?["created_at"] as? String == "2024-07-14T08:42:00Z")
         #expect(models.first?["last_modified"] as? String == "2024-09-25T14:28:51Z")
         #expect(models[1]["author"] as? String == "org1")  // derived from the id
-        #expect(Set(models[0].keys) == ["id", "name", "author", "downloads", "likes", "tags", "pipeline_tag", "library_name", "created_at", "last_modified"])
+        #expect(
+            Set(models[0].keys) == [
+                "id", "name", "author", "downloads", "likes", "tags", "pipeline_tag", "library_name", "created_at", "last_modified",
+            ])
 
         var seen = try hub.requests()
         #expect(seen.count == 1)

@@ -33,7 +33,12 @@ enum TestJWT {
     static func jwks(_ key: P256.Signing.PublicKey, kid: String) -> [UInt8] {
         let raw = key.rawRepresentation
         let document: [String: Any] = [
-            "keys": [["kty": "EC", "crv": "P-256", "kid": kid, "use": "sig", "alg": "ES256", "x": base64URL(raw.prefix(32)), "y": base64URL(raw.suffix(32))]]
+            "keys": [
+                [
+                    "kty": "EC", "crv": "P-256", "kid": kid, "use": "sig", "alg": "ES256", "x": base64URL(raw.prefix(32)),
+                    "y": base64URL(raw.suffix(32)),
+                ]
+            ]
         ]
         return Array(try! JSONSerialization.data(withJSONObject: document))
     }
@@ -104,7 +109,10 @@ struct SessionTokenTests {
         server.standardOutput = FileHandle.nullDevice
         try server.run()
         // SIGKILL: a child of the test process may inherit a mask that blocks SIGTERM.
-        defer { kill(server.processIdentifier, SIGKILL); server.waitUntilExit() }
+        defer {
+            kill(server.processIdentifier, SIGKILL)
+            server.waitUntilExit()
+        }
         let url = "http://127.0.0.1:\(port)/jwks.json"
         for _ in 0..<100 where (try? HTTPTestClient(port: port).get("/jwks.json").status) != 200 { usleep(50_000) }
 

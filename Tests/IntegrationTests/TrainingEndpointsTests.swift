@@ -30,7 +30,8 @@ struct TrainingEndpointsTests {
         #expect(try client.send("PUT", "/api/training/jobs/\(id)", headers: key).status == 405)
 
         // The trainer reports; the first metrics start the job.
-        let metrics = #"{"metrics":[{"step":1,"train_loss":2.0,"eval_loss":1.9,"samples_per_second":12.5},{"step":2,"train_loss":1.5,"eval_loss":1.2}]}"#
+        let metrics =
+            #"{"metrics":[{"step":1,"train_loss":2.0,"eval_loss":1.9,"samples_per_second":12.5},{"step":2,"train_loss":1.5,"eval_loss":1.2}]}"#
         let ingest = try client.send("POST", "/api/training/jobs/\(id)/metrics", headers: trainer, body: Array(metrics.utf8))
         #expect(ingest.status == 200)
         #expect(ingest.json["accepted"] as? Int == 2)
@@ -38,12 +39,17 @@ struct TrainingEndpointsTests {
         #expect(job?["status"] as? String == "running")
         #expect(job?["current_step"] as? Int == 2)
         #expect(job?["best_eval_loss"] as? Double == 1.2)
-        let nan = try client.send("POST", "/api/training/jobs/\(id)/metrics", headers: trainer, body: Array(#"{"metrics":[{"step":3,"train_loss":NaN}]}"#.utf8))
+        let nan = try client.send(
+            "POST", "/api/training/jobs/\(id)/metrics", headers: trainer, body: Array(#"{"metrics":[{"step":3,"train_loss":NaN}]}"#.utf8))
         #expect(nan.status == 400)
         #expect((nan.json["details"] as? String)?.contains("metrics[0].train_loss") == true)
         let polled = try client.get("/api/training/jobs/\(id)/metrics?since_step=1", headers: key)
         #expect((polled.json["data"] as? [[String: Any]])?.map { $0["step"] as? Int } == [2])
-        #expect(try client.send("POST", "/api/training/jobs/\(id)/metrics", headers: ["Authorization": "Bearer \(jobToken)", "Content-Type": "text/csv"], body: Array("1,2".utf8)).status == 415)
+        #expect(
+            try client.send(
+                "POST", "/api/training/jobs/\(id)/metrics", headers: ["Authorization": "Bearer \(jobToken)", "Content-Type": "text/csv"],
+                body: Array("1,2".utf8)
+            ).status == 415)
 
         // Aggregate.
         let aggregate = try client.get("/api/training/metrics/aggregate?group_by=model_name", headers: key)
@@ -60,7 +66,9 @@ struct TrainingEndpointsTests {
         #expect(again.status == 409)
         #expect(again.json["code"] as? String == "INVALID_STATUS_TRANSITION")
         #expect(try client.send("POST", "/api/training/jobs/\(id)/cancel", headers: key).status == 409)
-        #expect(try client.send("POST", "/api/training/jobs/\(id)/metrics", headers: trainer, body: Array(#"{"metrics":[{"step":9}]}"#.utf8)).status == 409)
+        #expect(
+            try client.send("POST", "/api/training/jobs/\(id)/metrics", headers: trainer, body: Array(#"{"metrics":[{"step":9}]}"#.utf8)).status
+                == 409)
         #expect(try client.send("POST", "/api/training/jobs/\(id)/restart", headers: key).status == 409)
 
         // A cancelled job restarts as a new pending job.

@@ -18,7 +18,9 @@ struct TrainingJobRaceTests {
             let id = try #require(created.json["id"] as? String)
             let jobToken = try #require((created.json["data"] as? [String: Any])?["job_token"] as? String)
             let trainer = ["Authorization": "Bearer \(jobToken)"]
-            let running = try cluster.client().send("PATCH", "/api/training/jobs/\(id)", headers: trainer.merging(["Content-Type": "application/json"]) { $1 }, body: Array(#"{"status":"running"}"#.utf8))
+            let running = try cluster.client().send(
+                "PATCH", "/api/training/jobs/\(id)", headers: trainer.merging(["Content-Type": "application/json"]) { $1 },
+                body: Array(#"{"status":"running"}"#.utf8))
             #expect(running.status == 200)
 
             // Two clients, two nginx connections; both released at once.
@@ -40,10 +42,11 @@ struct TrainingJobRaceTests {
             done.enter()
             Thread {
                 start.wait()
-                let status = (try? completeClient.send(
-                    "PATCH", "/api/training/jobs/\(id)", headers: trainer.merging(["Content-Type": "application/json"]) { $1 },
-                    body: Array(#"{"status":"completed"}"#.utf8)
-                ).status) ?? 0
+                let status =
+                    (try? completeClient.send(
+                        "PATCH", "/api/training/jobs/\(id)", headers: trainer.merging(["Content-Type": "application/json"]) { $1 },
+                        body: Array(#"{"status":"completed"}"#.utf8)
+                    ).status) ?? 0
                 results.add("complete:\(status)")
                 done.leave()
             }.start()

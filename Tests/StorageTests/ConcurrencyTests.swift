@@ -18,12 +18,15 @@ struct ConcurrencyTests {
             let store = stores[thread % stores.count]
             for iteration in 0..<iterations {
                 do {
-                    try store.apiKeys.insert(keyRecord(
-                        userID: "writer", name: "t\(thread)-i\(iteration)",
-                        createdAt: Timestamp(millisecondsSinceEpoch: 1_766_000_000_000 + Int64(iteration))
-                    ))
+                    try store.apiKeys.insert(
+                        keyRecord(
+                            userID: "writer", name: "t\(thread)-i\(iteration)",
+                            createdAt: Timestamp(millisecondsSinceEpoch: 1_766_000_000_000 + Int64(iteration))
+                        ))
                     try store.apiKeys.recordUsage([
-                        APIKeyUsage(keyID: shared.id, requests: 1, lastUsedAt: Timestamp(millisecondsSinceEpoch: 1_766_000_000_000 + Int64(thread * 1000 + iteration)))
+                        APIKeyUsage(
+                            keyID: shared.id, requests: 1,
+                            lastUsedAt: Timestamp(millisecondsSinceEpoch: 1_766_000_000_000 + Int64(thread * 1000 + iteration)))
                     ])
                     try store.trainingJobs.insert([
                         job(userID: "writer", status: JobStatus.allCases[iteration % JobStatus.allCases.count]),

@@ -110,9 +110,13 @@ struct SQLiteStoreTests {
         let base: Int64 = 1_766_000_000_000
         // Inserted out of order on purpose.
         for index in [3, 0, 4, 1, 2] {
-            try store.apiKeys.insert(keyRecord(userID: "alice", name: "k\(index)", createdAt: Timestamp(millisecondsSinceEpoch: base + Int64(index) * 1000)))
+            try store.apiKeys.insert(
+                keyRecord(userID: "alice", name: "k\(index)", createdAt: Timestamp(millisecondsSinceEpoch: base + Int64(index) * 1000)))
         }
-        try store.apiKeys.insert(keyRecord(userID: "alice", name: "gone", createdAt: Timestamp(millisecondsSinceEpoch: base + 10_000), revokedAt: Timestamp(millisecondsSinceEpoch: base + 20_000)))
+        try store.apiKeys.insert(
+            keyRecord(
+                userID: "alice", name: "gone", createdAt: Timestamp(millisecondsSinceEpoch: base + 10_000),
+                revokedAt: Timestamp(millisecondsSinceEpoch: base + 20_000)))
         try store.apiKeys.insert(keyRecord(userID: "bob", name: "k9", createdAt: Timestamp(millisecondsSinceEpoch: base + 9000)))
 
         let all = try store.apiKeys.list(userID: "alice", limit: 50, offset: 0)

@@ -12,10 +12,11 @@ import Testing
         var jobs: [TrainingJob] = []
         var generator = SystemRandomNumberGenerator()
         for index in 0..<300 {
-            jobs.append(TrainingJob(
-                id: UUID().uuidString.lowercased(), userID: users[index % 3], modelName: "m",
-                status: JobStatus.allCases.randomElement(using: &generator)!, createdAt: .now()
-            ))
+            jobs.append(
+                TrainingJob(
+                    id: UUID().uuidString.lowercased(), userID: users[index % 3], modelName: "m",
+                    status: JobStatus.allCases.randomElement(using: &generator)!, createdAt: .now()
+                ))
         }
         try store.trainingJobs.insert(jobs)
         // Move some jobs through legal transitions, and leave others alone.

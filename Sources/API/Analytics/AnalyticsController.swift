@@ -1,7 +1,7 @@
 import DatasetValidation
 import HTTPCore
-import Storage
 import JSON
+import Storage
 
 /// `GET /api/analytics/dashboard` (scope `analytics`).
 struct AnalyticsController {

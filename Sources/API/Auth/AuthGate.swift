@@ -49,7 +49,8 @@ public struct AuthGate: Sendable {
                 rateHeaders = decision.headers
                 guard decision.allowed else {
                     throw refuse(
-                        APIError(.tooManyRequests, "Rate limit exceeded", details: "at most \(decision.limit) requests per window", code: "RATE_LIMITED")
+                        APIError(
+                            .tooManyRequests, "Rate limit exceeded", details: "at most \(decision.limit) requests per window", code: "RATE_LIMITED")
                     )
                 }
             }
@@ -67,7 +68,8 @@ public struct AuthGate: Sendable {
             guard caller.allows(.training) else { throw refuse(.insufficientScope) }
         case (.session, _):
             guard caller.credential == .session else {
-                throw refuse(APIError(.forbidden, "Insufficient scope", details: "API keys are managed with a session token", code: "INSUFFICIENT_SCOPE"))
+                throw refuse(
+                    APIError(.forbidden, "Insufficient scope", details: "API keys are managed with a session token", code: "INSUFFICIENT_SCOPE"))
             }
         case (.none, _):
             break

@@ -1,6 +1,6 @@
+import Essentials
 public import HTTPCore
 public import Storage
-import Essentials
 
 /// Turns a request's credential headers into a `Principal`, exactly as the
 /// contract orders them: `X-API-Key`, then `X-Workspace-API-Key`, then
@@ -51,4 +51,3 @@ public struct Authenticator: Sendable {
         return Principal(userID: record.userID, credential: .apiKey(id: record.id, scopes: record.scopes))
     }
 }
-

@@ -1,8 +1,8 @@
-import Essentials
 import Crypto
 import CryptoExtras
-
+import Essentials
 import JSON
+
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,10 +1,10 @@
 import Crypto
 import DatasetValidation
-import HTTPCore
-import FoundationEssentials
-import Storage
 import Essentials
+import FoundationEssentials
+import HTTPCore
 import JSON
+import Storage
 
 /// `/api/datasets`: validate a dataset, and store, list, show and delete
 /// datasets. Bodies are streamed: validated (and stored) piece by piece as
@@ -49,7 +49,9 @@ struct DatasetController {
                 }
                 guard parser.isComplete else { throw Self.malformedMultipart("the closing boundary is missing") }
             }
-            guard bytes > 0 else { throw APIError.badRequest("the body is empty; send the dataset as JSON Lines or a JSON array", message: "Empty dataset") }
+            guard bytes > 0 else {
+                throw APIError.badRequest("the body is empty; send the dataset as JSON Lines or a JSON array", message: "Empty dataset")
+            }
             let report = validator.finish(format: format)
             guard report.totalExamples > 0 else {
                 throw APIError.badRequest("the body holds no examples, only blank lines or an empty array", message: "Empty dataset")
@@ -238,7 +240,9 @@ struct DatasetController {
         }
     }
 
-    private static func parse(_ parser: inout MultipartParser, _ chunk: UnsafeRawBufferPointer, _ handle: (MultipartParser.Event) throws -> Void) throws {
+    private static func parse(_ parser: inout MultipartParser, _ chunk: UnsafeRawBufferPointer, _ handle: (MultipartParser.Event) throws -> Void)
+        throws
+    {
         do {
             try parser.feed(chunk, handle)
         } catch MultipartParser.Failure.malformed(let why) {
@@ -289,10 +293,11 @@ struct DatasetController {
     }
 
     static func json(_ record: DatasetRecord) -> JSONValue {
-        .object(JSONObject([
-            ("id", .string(record.id)), ("name", .string(record.name)), ("format", .string(record.format)),
-            ("size_bytes", .int(Int(record.sizeBytes))), ("total_examples", .int(Int(record.totalExamples))),
-            ("sha256", .string(record.sha256)), ("created_at", .string(record.createdAt.iso8601)),
-        ]))
+        .object(
+            JSONObject([
+                ("id", .string(record.id)), ("name", .string(record.name)), ("format", .string(record.format)),
+                ("size_bytes", .int(Int(record.sizeBytes))), ("total_examples", .int(Int(record.totalExamples))),
+                ("sha256", .string(record.sha256)), ("created_at", .string(record.createdAt.iso8601)),
+            ]))
     }
 }

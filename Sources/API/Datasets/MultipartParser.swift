@@ -1,4 +1,5 @@
 import Essentials
+
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,6 +1,6 @@
+import JSON
 import Storage
 
-import JSON
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,7 +1,7 @@
+import JSON
 public import Logging
 import Storage
 
-import JSON
 #if canImport(Glibc)
 import Glibc
 #endif

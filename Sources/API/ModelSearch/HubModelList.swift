@@ -1,5 +1,5 @@
-import Storage
 import JSON
+import Storage
 
 /// The Hub's `GET /api/models` request and the mapping of its answer to the
 /// contract's model fields.
@@ -36,7 +36,8 @@ enum HubModelList {
         let name = slash.map { String(id[id.index(after: $0)...]) } ?? id
         var author: String?
         if case .string(let given)? = hub["author"], !given.isEmpty { author = given } else { author = slash.map { String(id[..<$0]) } }
-        let tags: [JSONValue] = if case .array(let values)? = hub["tags"] { values.filter { if case .string = $0 { true } else { false } } } else { [] }
+        let tags: [JSONValue] =
+            if case .array(let values)? = hub["tags"] { values.filter { if case .string = $0 { true } else { false } } } else { [] }
         return .object([
             "id": .string(id), "name": .string(name), "author": .string(author),
             "downloads": .int(count(hub["downloads"])), "likes": .int(count(hub["likes"])), "tags": .array(tags),

@@ -1,5 +1,5 @@
-import HTTPCore
 import Essentials
+import HTTPCore
 import JSON
 
 /// `GET /api/models/search` (scope `models`): a cached proxy to the Hugging
@@ -64,7 +64,8 @@ struct ModelSearchController {
             }
         }
         guard (200..<300).contains(answer.status) else {
-            throw APIError(.badGateway, "The Hugging Face Hub answered with an error", details: "HTTP status \(answer.status)", code: "UPSTREAM_ERROR")
+            throw APIError(
+                .badGateway, "The Hugging Face Hub answered with an error", details: "HTTP status \(answer.status)", code: "UPSTREAM_ERROR")
         }
         guard let models = HubModelList.models(from: answer.body) else {
             throw APIError(
@@ -76,4 +77,3 @@ struct ModelSearchController {
         return models
     }
 }
-

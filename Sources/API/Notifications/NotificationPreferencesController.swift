@@ -1,6 +1,6 @@
 import HTTPCore
-import Storage
 import JSON
+import Storage
 
 /// `GET`/`POST /api/notifications/preferences` (scope `notifications`).
 struct NotificationPreferencesController {
@@ -24,7 +24,9 @@ struct NotificationPreferencesController {
         )
     }
 
-    private static func integer(_ name: String, _ path: any WritableKeyPath<NotificationPreferences, Int> & Sendable, _ range: ClosedRange<Int>) -> Field {
+    private static func integer(_ name: String, _ path: any WritableKeyPath<NotificationPreferences, Int> & Sendable, _ range: ClosedRange<Int>)
+        -> Field
+    {
         Field(
             name: name,
             apply: { value, target throws(APIError) in

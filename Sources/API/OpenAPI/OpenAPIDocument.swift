@@ -24,44 +24,62 @@ enum OpenAPIDocument {
     ]
 
     static let operations: [DocumentedOperation] = [
-        DocumentedOperation(method: "GET", pattern: "/api/health", tag: "health", summary: "Liveness and a database round trip.",
+        DocumentedOperation(
+            method: "GET", pattern: "/api/health", tag: "health", summary: "Liveness and a database round trip.",
             responses: [(200, "Healthy.", Schema.ref("Health")), (503, "The database can't be reached.", Schema.ref("Health"))]),
-        DocumentedOperation(method: "GET", pattern: "/api/openapi.json", tag: "health", summary: "This document.",
+        DocumentedOperation(
+            method: "GET", pattern: "/api/openapi.json", tag: "health", summary: "This document.",
             responses: [(200, "The OpenAPI 3.1 document.", Schema.object)]),
-        DocumentedOperation(method: "GET", pattern: "/api/training/stats", tag: "training", summary: "The caller's jobs counted by status.",
+        DocumentedOperation(
+            method: "GET", pattern: "/api/training/stats", tag: "training", summary: "The caller's jobs counted by status.",
             responses: [(200, "Counts; total_jobs is their sum.", Schema.ref("TrainingStats"))]),
-        DocumentedOperation(method: "GET", pattern: "/api/training/jobs", tag: "training", summary: "The caller's jobs, newest first.",
+        DocumentedOperation(
+            method: "GET", pattern: "/api/training/jobs", tag: "training", summary: "The caller's jobs, newest first.",
             query: pagination + [
                 ("status", Schema.enumeration(Schema.statuses), "Only jobs in this status."),
                 ("model_name", Schema.string, "Only jobs of this model."),
             ],
             responses: [(200, "A page of jobs.", Schema.list(Schema.ref("TrainingJob")))]),
-        DocumentedOperation(method: "POST", pattern: "/api/training/jobs", tag: "training", summary: "Create a pending job.",
+        DocumentedOperation(
+            method: "POST", pattern: "/api/training/jobs", tag: "training", summary: "Create a pending job.",
             requestBody: Schema.ref("NewTrainingJob"),
             responses: [(201, "The job, with its job_token (shown this once).", Schema.resource(Schema.ref("TrainingJob")))]),
-        DocumentedOperation(method: "GET", pattern: "/api/training/jobs/{id:uuid}", tag: "training", summary: "One job.",
+        DocumentedOperation(
+            method: "GET", pattern: "/api/training/jobs/{id:uuid}", tag: "training", summary: "One job.",
             responses: [(200, "The job.", Schema.resource(Schema.ref("TrainingJob")))]),
-        DocumentedOperation(method: "PATCH", pattern: "/api/training/jobs/{id:uuid}", tag: "training",
+        DocumentedOperation(
+            method: "PATCH", pattern: "/api/training/jobs/{id:uuid}", tag: "training",
             summary: "Report progress or change status (trainer: the job's token, or a key/session with scope training).",
             requestBody: Schema.ref("TrainingJobUpdate"),
-            responses: [(200, "The updated job.", Schema.resource(Schema.ref("TrainingJob"))), (409, "Illegal status transition (code INVALID_STATUS_TRANSITION).", nil)]),
-        DocumentedOperation(method: "POST", pattern: "/api/training/jobs/{id:uuid}/cancel", tag: "training", summary: "Cancel a job.",
+            responses: [
+                (200, "The updated job.", Schema.resource(Schema.ref("TrainingJob"))),
+                (409, "Illegal status transition (code INVALID_STATUS_TRANSITION).", nil),
+            ]),
+        DocumentedOperation(
+            method: "POST", pattern: "/api/training/jobs/{id:uuid}/cancel", tag: "training", summary: "Cancel a job.",
             responses: [(200, "Cancelled.", Schema.ref("Action")), (409, "The job is already terminal (code INVALID_STATUS_TRANSITION).", nil)]),
-        DocumentedOperation(method: "POST", pattern: "/api/training/jobs/{id:uuid}/restart", tag: "training",
+        DocumentedOperation(
+            method: "POST", pattern: "/api/training/jobs/{id:uuid}/restart", tag: "training",
             summary: "Start a new pending job like a failed or cancelled one.",
-            responses: [(201, "The new job (resumed_from_job_id is the old one), with its job_token.", Schema.resource(Schema.ref("TrainingJob"))), (409, "The job is neither failed nor cancelled.", nil)]),
-        DocumentedOperation(method: "POST", pattern: "/api/training/jobs/{id:uuid}/metrics", tag: "training",
+            responses: [
+                (201, "The new job (resumed_from_job_id is the old one), with its job_token.", Schema.resource(Schema.ref("TrainingJob"))),
+                (409, "The job is neither failed nor cancelled.", nil),
+            ]),
+        DocumentedOperation(
+            method: "POST", pattern: "/api/training/jobs/{id:uuid}/metrics", tag: "training",
             summary: "Report 1–1000 metric points (trainer). Idempotent per step; the first points start a pending job.",
             requestBody: Schema.ref("MetricsBatch"),
             responses: [(200, "Stored.", Schema.ref("MetricsAccepted")), (409, "The job is terminal (code JOB_TERMINAL).", nil)]),
-        DocumentedOperation(method: "GET", pattern: "/api/training/jobs/{id:uuid}/metrics", tag: "training", summary: "A job's metric points by step.",
+        DocumentedOperation(
+            method: "GET", pattern: "/api/training/jobs/{id:uuid}/metrics", tag: "training", summary: "A job's metric points by step.",
             query: [
                 ("limit", .object(["type": .string("integer"), "minimum": .int(1), "maximum": .int(5000), "default": .int(1000)]), "Page size."),
                 ("offset", .object(["type": .string("integer"), "minimum": .int(0), "default": .int(0)]), "Points to skip."),
                 ("since_step", .object(["type": .string("integer"), "minimum": .int(0)]), "Only points with a larger step (incremental polling)."),
             ],
             responses: [(200, "A page of points.", Schema.list(Schema.ref("MetricPoint")))]),
-        DocumentedOperation(method: "GET", pattern: "/api/training/metrics/aggregate", tag: "training",
+        DocumentedOperation(
+            method: "GET", pattern: "/api/training/metrics/aggregate", tag: "training",
             summary: "Training figures across the caller's jobs, computed by the database.",
             query: [
                 ("from", Schema.string, "Jobs created at or after this date (YYYY-MM-DD, UTC) or time."),
@@ -70,52 +88,108 @@ enum OpenAPIDocument {
                 ("group_by", Schema.enumeration(["model_name"]), "Add one entry per model under groups."),
             ],
             responses: [(200, "The aggregate.", Schema.ref("MetricsAggregate"))]),
-        DocumentedOperation(method: "GET", pattern: "/api/analytics/dashboard", tag: "analytics",
-            summary: "The caller's dashboard, computed by the database. Days are UTC dates. Every figure covers the caller's jobs and datasets created in the range (from 00:00 UTC of from to the end of to, both days included); recent_failures are the newest failed jobs of the range by completed_at, at most 10. success_rate = completed / (completed + failed + cancelled), null when none of them finished. Durations run from started_at to completed_at of completed jobs that have both; p95 is the nearest rank (the ceil(0.95 n)-th smallest); both null without such jobs.",
+        DocumentedOperation(
+            method: "GET", pattern: "/api/analytics/dashboard", tag: "analytics",
+            summary:
+                "The caller's dashboard, computed by the database. Days are UTC dates. Every figure covers the caller's jobs and datasets "
+                + "created in the range (from 00:00 UTC of from to the end of to, both days included); recent_failures are the newest failed "
+                + "jobs of the range by completed_at, at most 10. success_rate = completed / (completed + failed + cancelled), null when none of "
+                + "them finished. Durations run from started_at to completed_at of completed jobs that have both; p95 is the nearest rank (the "
+                + "ceil(0.95 n)-th smallest); both null without such jobs.",
             query: [
                 ("from", Schema.date, "First day (YYYY-MM-DD, UTC). Default: 29 days before to, so the default range is 30 days."),
-                ("to", Schema.date, "Last day, included (YYYY-MM-DD, UTC). Default: today (UTC). from after to, or to more than 366 days after from, is a 400."),
+                (
+                    "to", Schema.date,
+                    "Last day, included (YYYY-MM-DD, UTC). Default: today (UTC). from after to, or to more than 366 days after from, is a 400."
+                ),
             ],
             responses: [(200, "The dashboard; created_per_day has one entry per day of the range, zeros included.", Schema.ref("Dashboard"))]),
-        DocumentedOperation(method: "GET", pattern: "/api/models/search", tag: "models",
-            summary: "Search the Hugging Face Hub's models (GET {HF_ENDPOINT}/api/models?search=&limit=&sort=&direction=-1). Answers are cached per (query, offset + limit, sort) for FTAPI_MODELS_CACHE_SECONDS.",
+        DocumentedOperation(
+            method: "GET", pattern: "/api/models/search", tag: "models",
+            summary:
+                "Search the Hugging Face Hub's models (GET {HF_ENDPOINT}/api/models?search=&limit=&sort=&direction=-1). Answers are cached per "
+                + "(query, offset + limit, sort) for FTAPI_MODELS_CACHE_SECONDS.",
             query: [
-                ("query", .object(["type": .string("string"), "minLength": .int(2), "maxLength": .int(200)]), "Search text (required; at least 2 characters)."),
+                (
+                    "query", .object(["type": .string("string"), "minLength": .int(2), "maxLength": .int(200)]),
+                    "Search text (required; at least 2 characters)."
+                ),
                 ("limit", .object(["type": .string("integer"), "minimum": .int(1), "maximum": .int(200), "default": .int(50)]), "Page size."),
-                ("offset", .object(["type": .string("integer"), "minimum": .int(0), "default": .int(0)]), "Models to skip; offset + limit is at most 1000."),
-                ("sort", .object(["type": .string("string"), "enum": .array([.string("downloads"), .string("likes"), .string("last_modified")]), "default": .string("downloads")]), "Order, descending."),
+                (
+                    "offset", .object(["type": .string("integer"), "minimum": .int(0), "default": .int(0)]),
+                    "Models to skip; offset + limit is at most 1000."
+                ),
+                (
+                    "sort",
+                    .object([
+                        "type": .string("string"), "enum": .array([.string("downloads"), .string("likes"), .string("last_modified")]),
+                        "default": .string("downloads"),
+                    ]), "Order, descending."
+                ),
             ],
             responses: [
-                (200, "A page of models. total is how many the Hub returned for offset + limit (the Hub does not count every match).", Schema.list(Schema.ref("HubModel"))),
+                (
+                    200, "A page of models. total is how many the Hub returned for offset + limit (the Hub does not count every match).",
+                    Schema.list(Schema.ref("HubModel"))
+                ),
                 (400, "query shorter than 2 characters, an unknown sort, or limit/offset out of range; details names the parameter.", nil),
-                (502, "The Hub could not be reached, answered with an error (code UPSTREAM_ERROR), or sent an unreadable answer (code UPSTREAM_INVALID_RESPONSE).", nil),
+                (
+                    502,
+                    "The Hub could not be reached, answered with an error (code UPSTREAM_ERROR), or sent an unreadable answer (code "
+                        + "UPSTREAM_INVALID_RESPONSE).",
+                    nil
+                ),
                 (504, "The Hub did not answer within FTAPI_HF_TIMEOUT_SECONDS (code UPSTREAM_TIMEOUT).", nil),
             ]),
-        DocumentedOperation(method: "GET", pattern: "/api/notifications/preferences", tag: "notifications",
+        DocumentedOperation(
+            method: "GET", pattern: "/api/notifications/preferences", tag: "notifications",
             summary: "The caller's notification preferences; the defaults when never saved (reading stores nothing).",
             responses: [(200, "The preferences.", Schema.object([("data", Schema.ref("NotificationPreferences"))], required: ["data"]))]),
-        DocumentedOperation(method: "POST", pattern: "/api/notifications/preferences", tag: "notifications",
-            summary: "Change some preferences (partial update, upsert): only the fields given change; {} changes nothing. Every field is checked before anything is stored.",
+        DocumentedOperation(
+            method: "POST", pattern: "/api/notifications/preferences", tag: "notifications",
+            summary:
+                "Change some preferences (partial update, upsert): only the fields given change; {} changes nothing. Every field is checked "
+                + "before anything is stored.",
             requestBody: Schema.ref("NotificationPreferencesUpdate"),
             responses: [
                 (200, "The stored preferences.", Schema.object([("data", Schema.ref("NotificationPreferences"))], required: ["data"])),
-                (400, "Unknown field, wrong type, null where not allowed, out of range, bad email address or unknown time zone; details names the field.", nil),
+                (
+                    400,
+                    "Unknown field, wrong type, null where not allowed, out of range, bad email address or unknown time zone; details names "
+                        + "the field.",
+                    nil
+                ),
             ]),
-        DocumentedOperation(method: "GET", pattern: "/api/user/api-keys", tag: "api-keys", summary: "The caller's active API keys (session token only).",
+        DocumentedOperation(
+            method: "GET", pattern: "/api/user/api-keys", tag: "api-keys", summary: "The caller's active API keys (session token only).",
             query: pagination, responses: [(200, "A page of keys; never the key or its hash.", Schema.list(Schema.ref("APIKey")))]),
-        DocumentedOperation(method: "POST", pattern: "/api/user/api-keys", tag: "api-keys", summary: "Create an API key (session token only).",
+        DocumentedOperation(
+            method: "POST", pattern: "/api/user/api-keys", tag: "api-keys", summary: "Create an API key (session token only).",
             requestBody: Schema.ref("NewAPIKey"),
-            responses: [(201, "The key; data.key is shown this once.", Schema.resource(Schema.ref("APIKey"))), (409, "Name in use (code DUPLICATE_NAME).", nil)]),
-        DocumentedOperation(method: "DELETE", pattern: "/api/user/api-keys/{id:uuid}", tag: "api-keys",
+            responses: [
+                (201, "The key; data.key is shown this once.", Schema.resource(Schema.ref("APIKey"))),
+                (409, "Name in use (code DUPLICATE_NAME).", nil),
+            ]),
+        DocumentedOperation(
+            method: "DELETE", pattern: "/api/user/api-keys/{id:uuid}", tag: "api-keys",
             summary: "Revoke an API key at once, in every worker (session token only).",
             responses: [(200, "Revoked.", Schema.ref("Action"))]),
-        DocumentedOperation(method: "POST", pattern: "/api/datasets/validate", tag: "datasets",
-            summary: "Validate a dataset as it streams in: JSON Lines (line numbers are the file's, blank lines counted), a JSON array (line is the 1-based position of the element), or a multipart file field. Up to 100 MiB by default.",
+        DocumentedOperation(
+            method: "POST", pattern: "/api/datasets/validate", tag: "datasets",
+            summary:
+                "Validate a dataset as it streams in: JSON Lines (line numbers are the file's, blank lines counted), a JSON array (line is the "
+                + "1-based position of the element), or a multipart file field. Up to 100 MiB by default.",
             query: [("format", Schema.enumeration(["auto"] + Schema.datasetFormats), "The format to check; auto (default) detects it.")],
             requestContent: datasetBodies(multipartFields: false) + [("application/json", Schema.array(Schema.object))],
-            responses: [(200, "The report; an invalid dataset is a 200 with valid false.", Schema.ref("DatasetValidation")), (400, "Empty body, or an unknown format.", nil)]),
-        DocumentedOperation(method: "POST", pattern: "/api/datasets", tag: "datasets",
-            summary: "Store a dataset: validated while written, flushed to disk and renamed into place before its record is committed. Raw JSON Lines take name and format from the query; multipart from its fields.",
+            responses: [
+                (200, "The report; an invalid dataset is a 200 with valid false.", Schema.ref("DatasetValidation")),
+                (400, "Empty body, or an unknown format.", nil),
+            ]),
+        DocumentedOperation(
+            method: "POST", pattern: "/api/datasets", tag: "datasets",
+            summary:
+                "Store a dataset: validated while written, flushed to disk and renamed into place before its record is committed. Raw JSON "
+                + "Lines take name and format from the query; multipart from its fields.",
             query: [
                 ("name", Schema.string, "Dataset name, unique per user (required for a raw body)."),
                 ("format", Schema.enumeration(["auto"] + Schema.datasetFormats), "The format to check; auto (default) detects it."),
@@ -126,11 +200,14 @@ enum OpenAPIDocument {
                 (400, "Invalid dataset (code INVALID_DATASET; details holds the validation report), or a missing name or file.", nil),
                 (409, "Name in use (code DUPLICATE_NAME).", nil),
             ]),
-        DocumentedOperation(method: "GET", pattern: "/api/datasets", tag: "datasets", summary: "The caller's datasets, newest first.",
+        DocumentedOperation(
+            method: "GET", pattern: "/api/datasets", tag: "datasets", summary: "The caller's datasets, newest first.",
             query: pagination, responses: [(200, "A page of datasets.", Schema.list(Schema.ref("Dataset")))]),
-        DocumentedOperation(method: "GET", pattern: "/api/datasets/{id:uuid}", tag: "datasets", summary: "One dataset.",
+        DocumentedOperation(
+            method: "GET", pattern: "/api/datasets/{id:uuid}", tag: "datasets", summary: "One dataset.",
             responses: [(200, "The dataset.", Schema.resource(Schema.ref("Dataset")))]),
-        DocumentedOperation(method: "DELETE", pattern: "/api/datasets/{id:uuid}", tag: "datasets", summary: "Delete a dataset's record and file.",
+        DocumentedOperation(
+            method: "DELETE", pattern: "/api/datasets/{id:uuid}", tag: "datasets", summary: "Delete a dataset's record and file.",
             responses: [(200, "Deleted.", Schema.ref("Action")), (409, "A job that is not finished uses it (code DATASET_IN_USE).", nil)]),
     ]
 
@@ -171,10 +248,15 @@ enum OpenAPIDocument {
         for operation in operations {
             guard let route = router.routes.first(where: { $0.method == operation.method && $0.pattern == operation.pattern }) else { continue }
             let path = openAPIPath(operation.pattern)
-            var parameters: [JSONValue] = operation.pattern.contains("{id:uuid}")
+            var parameters: [JSONValue] =
+                operation.pattern.contains("{id:uuid}")
                 ? [.object(["name": .string("id"), "in": .string("path"), "required": .bool(true), "schema": Schema.uuid])] : []
             for item in operation.query {
-                parameters.append(.object(["name": .string(item.name), "in": .string("query"), "required": .bool(false), "schema": item.schema, "description": .string(item.description)]))
+                parameters.append(
+                    .object([
+                        "name": .string(item.name), "in": .string("query"), "required": .bool(false), "schema": item.schema,
+                        "description": .string(item.description),
+                    ]))
             }
             var responses = JSONObject()
             for response in operation.responses {
@@ -209,15 +291,27 @@ enum OpenAPIDocument {
             "openapi": .string("3.1.0"),
             "info": .object([
                 "title": .string("Fine-tuning platform API"), "version": .string(version),
-                "description": .string("Timestamps are ISO 8601 in UTC. Errors are {error, details?, code?}. API-key responses carry X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset; 429 carries Retry-After."),
+                "description": .string(
+                    "Timestamps are ISO 8601 in UTC. Errors are {error, details?, code?}. API-key responses carry X-RateLimit-Limit, "
+                        + "X-RateLimit-Remaining and X-RateLimit-Reset; 429 carries Retry-After."
+                ),
             ]),
             "paths": .object(paths),
             "components": .object([
                 "schemas": .object(JSONObject(Schema.components)),
                 "securitySchemes": .object([
-                    "apiKey": .object(["type": .string("apiKey"), "in": .string("header"), "name": .string("X-API-Key"), "description": .string("wak_ + 32 base62 characters; also accepted as Authorization: Bearer wak_…")]),
+                    "apiKey": .object([
+                        "type": .string("apiKey"), "in": .string("header"), "name": .string("X-API-Key"),
+                        "description": .string("wak_ + 32 base62 characters; also accepted as Authorization: Bearer wak_…"),
+                    ]),
                     "workspaceApiKey": .object(["type": .string("apiKey"), "in": .string("header"), "name": .string("X-Workspace-API-Key")]),
-                    "sessionToken": .object(["type": .string("http"), "scheme": .string("bearer"), "bearerFormat": .string("JWT"), "description": .string("A Supabase access token (HS256, or ES256/RS256 from the configured JWKS). Trainer routes also take the job's own token (wjt_…) here.")]),
+                    "sessionToken": .object([
+                        "type": .string("http"), "scheme": .string("bearer"), "bearerFormat": .string("JWT"),
+                        "description": .string(
+                            "A Supabase access token (HS256, or ES256/RS256 from the configured JWKS). Trainer routes also take the job's own "
+                                + "token (wjt_…) here."
+                        ),
+                    ]),
                 ]),
             ]),
         ])
@@ -226,7 +320,10 @@ enum OpenAPIDocument {
     private static func standardErrors(_ auth: AuthRequirement, hasBody: Bool) -> [(Int, String)] {
         var errors: [(Int, String)] = [(500, "Unexpected error (nothing leaked).")]
         if auth != .none {
-            errors += [(401, "Missing or invalid credential."), (403, "Credential without the needed scope (code INSUFFICIENT_SCOPE)."), (429, "Rate limit exceeded (Retry-After).")]
+            errors += [
+                (401, "Missing or invalid credential."), (403, "Credential without the needed scope (code INSUFFICIENT_SCOPE)."),
+                (429, "Rate limit exceeded (Retry-After)."),
+            ]
         }
         if hasBody { errors += [(400, "Invalid body; details names the field."), (413, "Body too large."), (415, "Unsupported content type.")] }
         return errors
@@ -235,8 +332,9 @@ enum OpenAPIDocument {
 
 /// `GET /api/training/jobs/{id}` → `getApiTrainingJobsId`
 private func operationID(method: String, path: String) -> String {
-    method.lowercased() + path.split(separator: "/").map { part in
-        let word = part.filter { $0 != "{" && $0 != "}" && $0 != "." && $0 != "-" }
-        return word.prefix(1).uppercased() + word.dropFirst()
-    }.joined()
+    method.lowercased()
+        + path.split(separator: "/").map { part in
+            let word = part.filter { $0 != "{" && $0 != "}" && $0 != "." && $0 != "-" }
+            return word.prefix(1).uppercased() + word.dropFirst()
+        }.joined()
 }

@@ -1,6 +1,6 @@
 import DatasetValidation
-import Storage
 import JSON
+import Storage
 
 /// JSON Schema pieces of the OpenAPI document.
 enum Schema {
@@ -60,110 +60,238 @@ enum Schema {
             ("alert_job_cancelled", flag(false)), ("alert_gpu_oom", flag(true)), ("alert_disk_warning", flag(true)),
             ("alert_timeout_warning", flag(true)), ("daily_summary_enabled", flag(false)), ("daily_summary_hour", hour(9)),
             ("weekly_digest_enabled", flag(false)),
-            ("weekly_digest_day", .object(["type": .string("integer"), "minimum": .int(0), "maximum": .int(6), "default": .int(1), "description": .string("0 = Sunday.")])),
+            (
+                "weekly_digest_day",
+                .object([
+                    "type": .string("integer"), "minimum": .int(0), "maximum": .int(6), "default": .int(1), "description": .string("0 = Sunday."),
+                ])
+            ),
             ("quiet_hours_enabled", flag(false)), ("quiet_hours_start", hour(22)), ("quiet_hours_end", hour(8)),
-            ("timezone", .object(["type": .string("string"), "default": .string("UTC"), "description": .string("An IANA time zone name (e.g. Europe/Paris), checked against the system's zoneinfo.")])),
+            (
+                "timezone",
+                .object([
+                    "type": .string("string"), "default": .string("UTC"),
+                    "description": .string("An IANA time zone name (e.g. Europe/Paris), checked against the system's zoneinfo."),
+                ])
+            ),
         ]
     }
 
     static let components: [(String, JSONValue)] = [
-        ("Error", object([
-            ("error", string),
-            ("details", .object(["type": .array([.string("string"), .string("object")]), "description": .string("Which field or what is wrong; for INVALID_DATASET the validation report.")])),
-            ("code", string),
-        ], required: ["error"])),
+        (
+            "Error",
+            object(
+                [
+                    ("error", string),
+                    (
+                        "details",
+                        .object([
+                            "type": .array([.string("string"), .string("object")]),
+                            "description": .string("Which field or what is wrong; for INVALID_DATASET the validation report."),
+                        ])
+                    ),
+                    ("code", string),
+                ], required: ["error"])
+        ),
         ("Action", object([("success", boolean), ("message", string)], required: ["success"])),
-        ("Health", object([("status", string), ("version", string), ("database", enumeration(["ok", "unavailable"]))], required: ["status", "version", "database"])),
-        ("TrainingStats", object(
-            ["total_jobs", "completed", "running", "failed", "pending", "cancelled", "paused"].map { ($0, integer) },
-            required: ["total_jobs", "completed", "running", "failed", "pending", "cancelled", "paused"]
-        )),
-        ("TrainingJob", object([
-            ("id", uuid), ("user_id", string), ("model_name", string), ("dataset_id", nullable("string", format: "uuid")),
-            ("status", enumeration(statuses)), ("config", object), ("progress", number), ("current_step", integer),
-            ("total_steps", nullable("integer")), ("current_epoch", integer), ("total_epochs", nullable("integer")),
-            ("train_loss", nullable("number")), ("eval_loss", nullable("number")), ("best_eval_loss", nullable("number")),
-            ("error_message", nullable("string")), ("resumed_from_job_id", nullable("string", format: "uuid")),
-            ("created_at", dateTime), ("updated_at", dateTime), ("started_at", nullable("string", format: "date-time")),
-            ("completed_at", nullable("string", format: "date-time")),
-            ("job_token", .object(["type": .string("string"), "description": .string("Only in the create and restart responses: the job's own token for PATCH and metrics.")])),
-        ], required: ["id", "user_id", "model_name", "status", "config", "progress", "current_step", "created_at", "updated_at"])),
-        ("NewTrainingJob", object([
-            ("model_name", .object(["type": .string("string"), "minLength": .int(1), "maxLength": .int(200)])),
-            ("dataset_id", nullable("string", format: "uuid")), ("config", object), ("total_steps", integer), ("total_epochs", integer),
-        ], required: ["model_name"], closed: true)),
-        ("TrainingJobUpdate", object([
-            ("status", enumeration(statuses)), ("progress", .object(["type": .string("number"), "minimum": .int(0), "maximum": .int(100)])),
-            ("current_step", integer), ("total_steps", integer), ("current_epoch", integer), ("total_epochs", integer),
-            ("error_message", nullable("string")),
-        ], closed: true)),
-        ("MetricPoint", object([
-            ("step", .object(["type": .string("integer"), "minimum": .int(0)])), ("epoch", nullable("number")),
-            ("train_loss", nullable("number")), ("eval_loss", nullable("number")), ("learning_rate", nullable("number")),
-            ("grad_norm", nullable("number")), ("gpu_memory_allocated_gb", nullable("number")),
-            ("gpu_utilization_percent", nullable("number")), ("samples_per_second", nullable("number")),
-            ("tokens_per_second", nullable("number")), ("timestamp", nullable("string", format: "date-time")),
-            ("perplexity", .object(["type": .array([.string("number"), .string("null")]), "description": .string("exp(eval_loss) when eval_loss is finite and below 100; responses only.")])),
-        ], required: ["step"])),
-        ("MetricsBatch", object([
-            ("metrics", .object(["type": .string("array"), "minItems": .int(1), "maxItems": .int(1000), "items": ref("MetricPoint")]))
-        ], required: ["metrics"], closed: true)),
-        ("MetricsAggregate", object([
-            ("model_name", string), ("jobs", integer), ("jobs_with_metrics", integer), ("total_steps", integer),
-            ("best_eval_loss", .object(["oneOf": .array([
-                object([("value", number), ("job_id", uuid), ("step", integer)], required: ["value", "job_id", "step"]),
-                .object(["type": .string("null")]),
-            ])])),
-            ("avg_final_train_loss", nullable("number")), ("avg_final_eval_loss", nullable("number")),
-            ("avg_samples_per_second", nullable("number")), ("groups", array(ref("MetricsAggregate"))),
-        ], required: ["jobs", "jobs_with_metrics", "total_steps", "best_eval_loss", "avg_final_train_loss", "avg_final_eval_loss", "avg_samples_per_second"])),
+        (
+            "Health",
+            object(
+                [("status", string), ("version", string), ("database", enumeration(["ok", "unavailable"]))],
+                required: ["status", "version", "database"])
+        ),
+        (
+            "TrainingStats",
+            object(
+                ["total_jobs", "completed", "running", "failed", "pending", "cancelled", "paused"].map { ($0, integer) },
+                required: ["total_jobs", "completed", "running", "failed", "pending", "cancelled", "paused"]
+            )
+        ),
+        (
+            "TrainingJob",
+            object(
+                [
+                    ("id", uuid), ("user_id", string), ("model_name", string), ("dataset_id", nullable("string", format: "uuid")),
+                    ("status", enumeration(statuses)), ("config", object), ("progress", number), ("current_step", integer),
+                    ("total_steps", nullable("integer")), ("current_epoch", integer), ("total_epochs", nullable("integer")),
+                    ("train_loss", nullable("number")), ("eval_loss", nullable("number")), ("best_eval_loss", nullable("number")),
+                    ("error_message", nullable("string")), ("resumed_from_job_id", nullable("string", format: "uuid")),
+                    ("created_at", dateTime), ("updated_at", dateTime), ("started_at", nullable("string", format: "date-time")),
+                    ("completed_at", nullable("string", format: "date-time")),
+                    (
+                        "job_token",
+                        .object([
+                            "type": .string("string"),
+                            "description": .string("Only in the create and restart responses: the job's own token for PATCH and metrics."),
+                        ])
+                    ),
+                ], required: ["id", "user_id", "model_name", "status", "config", "progress", "current_step", "created_at", "updated_at"])
+        ),
+        (
+            "NewTrainingJob",
+            object(
+                [
+                    ("model_name", .object(["type": .string("string"), "minLength": .int(1), "maxLength": .int(200)])),
+                    ("dataset_id", nullable("string", format: "uuid")), ("config", object), ("total_steps", integer), ("total_epochs", integer),
+                ], required: ["model_name"], closed: true)
+        ),
+        (
+            "TrainingJobUpdate",
+            object(
+                [
+                    ("status", enumeration(statuses)), ("progress", .object(["type": .string("number"), "minimum": .int(0), "maximum": .int(100)])),
+                    ("current_step", integer), ("total_steps", integer), ("current_epoch", integer), ("total_epochs", integer),
+                    ("error_message", nullable("string")),
+                ], closed: true)
+        ),
+        (
+            "MetricPoint",
+            object(
+                [
+                    ("step", .object(["type": .string("integer"), "minimum": .int(0)])), ("epoch", nullable("number")),
+                    ("train_loss", nullable("number")), ("eval_loss", nullable("number")), ("learning_rate", nullable("number")),
+                    ("grad_norm", nullable("number")), ("gpu_memory_allocated_gb", nullable("number")),
+                    ("gpu_utilization_percent", nullable("number")), ("samples_per_second", nullable("number")),
+                    ("tokens_per_second", nullable("number")), ("timestamp", nullable("string", format: "date-time")),
+                    (
+                        "perplexity",
+                        .object([
+                            "type": .array([.string("number"), .string("null")]),
+                            "description": .string("exp(eval_loss) when eval_loss is finite and below 100; responses only."),
+                        ])
+                    ),
+                ], required: ["step"])
+        ),
+        (
+            "MetricsBatch",
+            object(
+                [
+                    ("metrics", .object(["type": .string("array"), "minItems": .int(1), "maxItems": .int(1000), "items": ref("MetricPoint")]))
+                ], required: ["metrics"], closed: true)
+        ),
+        (
+            "MetricsAggregate",
+            object(
+                [
+                    ("model_name", string), ("jobs", integer), ("jobs_with_metrics", integer), ("total_steps", integer),
+                    (
+                        "best_eval_loss",
+                        .object([
+                            "oneOf": .array([
+                                object([("value", number), ("job_id", uuid), ("step", integer)], required: ["value", "job_id", "step"]),
+                                .object(["type": .string("null")]),
+                            ])
+                        ])
+                    ),
+                    ("avg_final_train_loss", nullable("number")), ("avg_final_eval_loss", nullable("number")),
+                    ("avg_samples_per_second", nullable("number")), ("groups", array(ref("MetricsAggregate"))),
+                ],
+                required: [
+                    "jobs", "jobs_with_metrics", "total_steps", "best_eval_loss", "avg_final_train_loss", "avg_final_eval_loss",
+                    "avg_samples_per_second",
+                ])
+        ),
         ("MetricsAccepted", object([("success", boolean), ("accepted", integer)], required: ["success", "accepted"])),
-        ("Dashboard", object([
-            ("range", object([("from", date), ("to", date)], required: ["from", "to"])),
-            ("jobs", object([
-                ("total", integer),
-                ("by_status", object(statuses.map { ($0, integer) }, required: statuses)),
-                ("created_per_day", array(object([("date", date), ("count", integer)], required: ["date", "count"]))),
-                ("success_rate", .object(["type": .array([.string("number"), .string("null")]), "minimum": .int(0), "maximum": .int(1)])),
-                ("avg_duration_seconds", nullable("number")), ("p95_duration_seconds", nullable("number")),
-            ], required: ["total", "by_status", "created_per_day", "success_rate", "avg_duration_seconds", "p95_duration_seconds"])),
-            ("training", object([("total_steps", integer), ("metrics_points", integer)], required: ["total_steps", "metrics_points"])),
-            ("datasets", object([
-                ("count", integer), ("total_examples", integer),
-                ("by_format", object(datasetFormats.map { ($0, integer) }, required: datasetFormats)),
-            ], required: ["count", "total_examples", "by_format"])),
-            ("recent_failures", .object(["type": .string("array"), "maxItems": .int(10), "items": object([
-                ("id", uuid), ("model_name", string), ("error_message", nullable("string")), ("completed_at", nullable("string", format: "date-time")),
-            ], required: ["id", "model_name", "error_message", "completed_at"])])),
-        ], required: ["range", "jobs", "training", "datasets", "recent_failures"])),
-        ("HubModel", object([
-            ("id", string), ("name", string), ("author", nullable("string")), ("downloads", integer), ("likes", integer),
-            ("tags", array(string)), ("pipeline_tag", nullable("string")), ("library_name", nullable("string")),
-            ("created_at", nullable("string", format: "date-time")), ("last_modified", nullable("string", format: "date-time")),
-        ], required: ["id", "name", "author", "downloads", "likes", "tags", "pipeline_tag", "library_name", "created_at", "last_modified"])),
+        (
+            "Dashboard",
+            object(
+                [
+                    ("range", object([("from", date), ("to", date)], required: ["from", "to"])),
+                    (
+                        "jobs",
+                        object(
+                            [
+                                ("total", integer),
+                                ("by_status", object(statuses.map { ($0, integer) }, required: statuses)),
+                                ("created_per_day", array(object([("date", date), ("count", integer)], required: ["date", "count"]))),
+                                (
+                                    "success_rate",
+                                    .object(["type": .array([.string("number"), .string("null")]), "minimum": .int(0), "maximum": .int(1)])
+                                ),
+                                ("avg_duration_seconds", nullable("number")), ("p95_duration_seconds", nullable("number")),
+                            ], required: ["total", "by_status", "created_per_day", "success_rate", "avg_duration_seconds", "p95_duration_seconds"])
+                    ),
+                    ("training", object([("total_steps", integer), ("metrics_points", integer)], required: ["total_steps", "metrics_points"])),
+                    (
+                        "datasets",
+                        object(
+                            [
+                                ("count", integer), ("total_examples", integer),
+                                ("by_format", object(datasetFormats.map { ($0, integer) }, required: datasetFormats)),
+                            ], required: ["count", "total_examples", "by_format"])
+                    ),
+                    (
+                        "recent_failures",
+                        .object([
+                            "type": .string("array"), "maxItems": .int(10),
+                            "items": object(
+                                [
+                                    ("id", uuid), ("model_name", string), ("error_message", nullable("string")),
+                                    ("completed_at", nullable("string", format: "date-time")),
+                                ], required: ["id", "model_name", "error_message", "completed_at"]),
+                        ])
+                    ),
+                ], required: ["range", "jobs", "training", "datasets", "recent_failures"])
+        ),
+        (
+            "HubModel",
+            object(
+                [
+                    ("id", string), ("name", string), ("author", nullable("string")), ("downloads", integer), ("likes", integer),
+                    ("tags", array(string)), ("pipeline_tag", nullable("string")), ("library_name", nullable("string")),
+                    ("created_at", nullable("string", format: "date-time")), ("last_modified", nullable("string", format: "date-time")),
+                ], required: ["id", "name", "author", "downloads", "likes", "tags", "pipeline_tag", "library_name", "created_at", "last_modified"])
+        ),
         ("NotificationPreferences", object(notificationFields(), required: notificationFields().map(\.0))),
         ("NotificationPreferencesUpdate", object(notificationFields(), closed: true)),
-        ("APIKey", object([
-            ("id", uuid), ("name", string), ("key_prefix", string), ("scopes", array(enumeration(scopes))), ("created_at", dateTime),
-            ("last_used_at", nullable("string", format: "date-time")), ("request_count", integer),
-            ("key", .object(["type": .string("string"), "description": .string("Only in the create response: the full key, shown this once.")])),
-        ], required: ["id", "name", "key_prefix", "scopes", "created_at", "request_count"])),
-        ("Dataset", object([
-            ("id", uuid), ("name", string), ("format", enumeration(datasetFormats)), ("size_bytes", integer),
-            ("total_examples", integer), ("sha256", .object(["type": .string("string"), "description": .string("Lowercase hex SHA-256 of the stored bytes.")])),
-            ("created_at", dateTime),
-        ], required: ["id", "name", "format", "size_bytes", "total_examples", "sha256", "created_at"])),
-        ("DatasetValidation", object([
-            ("valid", boolean), ("format", enumeration(datasetFormats)), ("detected_confidence", enumeration(["high", "medium", "low"])),
-            ("total_examples", integer), ("valid_examples", integer),
-            ("error_count", .object(["type": .string("integer"), "description": .string("All errors, though only the first 25 are listed.")])),
-            ("errors", array(object([("line", integer), ("message", string)], required: ["line", "message"]))),
-            ("stats", object([("avg_input_chars", number), ("avg_output_chars", number), ("estimated_tokens", integer)],
-                required: ["avg_input_chars", "avg_output_chars", "estimated_tokens"])),
-        ], required: ["valid", "format", "detected_confidence", "total_examples", "valid_examples", "error_count", "errors", "stats"])),
-        ("NewAPIKey", object([
-            ("name", .object(["type": .string("string"), "minLength": .int(1), "maxLength": .int(100)])),
-            ("scopes", array(enumeration(scopes))),
-        ], required: ["name"], closed: true)),
+        (
+            "APIKey",
+            object(
+                [
+                    ("id", uuid), ("name", string), ("key_prefix", string), ("scopes", array(enumeration(scopes))), ("created_at", dateTime),
+                    ("last_used_at", nullable("string", format: "date-time")), ("request_count", integer),
+                    (
+                        "key",
+                        .object(["type": .string("string"), "description": .string("Only in the create response: the full key, shown this once.")])
+                    ),
+                ], required: ["id", "name", "key_prefix", "scopes", "created_at", "request_count"])
+        ),
+        (
+            "Dataset",
+            object(
+                [
+                    ("id", uuid), ("name", string), ("format", enumeration(datasetFormats)), ("size_bytes", integer),
+                    ("total_examples", integer),
+                    ("sha256", .object(["type": .string("string"), "description": .string("Lowercase hex SHA-256 of the stored bytes.")])),
+                    ("created_at", dateTime),
+                ], required: ["id", "name", "format", "size_bytes", "total_examples", "sha256", "created_at"])
+        ),
+        (
+            "DatasetValidation",
+            object(
+                [
+                    ("valid", boolean), ("format", enumeration(datasetFormats)), ("detected_confidence", enumeration(["high", "medium", "low"])),
+                    ("total_examples", integer), ("valid_examples", integer),
+                    (
+                        "error_count",
+                        .object(["type": .string("integer"), "description": .string("All errors, though only the first 25 are listed.")])
+                    ),
+                    ("errors", array(object([("line", integer), ("message", string)], required: ["line", "message"]))),
+                    (
+                        "stats",
+                        object(
+                            [("avg_input_chars", number), ("avg_output_chars", number), ("estimated_tokens", integer)],
+                            required: ["avg_input_chars", "avg_output_chars", "estimated_tokens"])
+                    ),
+                ], required: ["valid", "format", "detected_confidence", "total_examples", "valid_examples", "error_count", "errors", "stats"])
+        ),
+        (
+            "NewAPIKey",
+            object(
+                [
+                    ("name", .object(["type": .string("string"), "minLength": .int(1), "maxLength": .int(100)])),
+                    ("scopes", array(enumeration(scopes))),
+                ], required: ["name"], closed: true)
+        ),
     ]
 }

@@ -19,7 +19,8 @@ public struct QueryParameters: Sendable {
     public func integer(_ name: String, in range: ClosedRange<Int>) throws(APIError) -> Int? {
         guard let text = values[name] else { return nil }
         guard let value = Int(text), range.contains(value) else {
-            throw APIError.badRequest("\(name) must be an integer from \(range.lowerBound) to \(range.upperBound)", message: "Invalid query parameter")
+            throw APIError.badRequest(
+                "\(name) must be an integer from \(range.lowerBound) to \(range.upperBound)", message: "Invalid query parameter")
         }
         return value
     }

@@ -15,7 +15,8 @@ extension RequestContext {
         guard !request.body.isEmpty else { throw APIError.badRequest("a JSON object body is required", message: "Missing request body") }
         let value: JSONValue
         do {
-            value = allowingNonFiniteNumbers
+            value =
+                allowingNonFiniteNumbers
                 ? try JSONValue.parseAllowingNonFiniteNumbers(request.body) : try JSONValue.parse(request.body)
         } catch {
             throw APIError(.badRequest, "Malformed JSON", details: error.description, code: "INVALID_JSON")

@@ -1,6 +1,6 @@
 import HTTPCore
-import Storage
 import JSON
+import Storage
 
 /// Training routes (scope `training`).
 struct TrainingController {

@@ -1,7 +1,7 @@
-import HTTPCore
 import FoundationEssentials
-import Storage
+import HTTPCore
 import JSON
+import Storage
 
 /// The job lifecycle: list, create, read, cancel, restart, and the trainer's PATCH.
 struct TrainingJobController {
@@ -23,7 +23,9 @@ struct TrainingJobController {
         router.post("/api/training/jobs", auth: .scope(.training)) { context in
             let fields = FieldReader(try context.jsonObject())
             try fields.rejectUnknown(["model_name", "dataset_id", "config", "total_steps", "total_epochs"])
-            guard let modelName = try fields.string("model_name", required: true, length: 1...200) else { throw APIError.badRequest("model_name is required") }
+            guard let modelName = try fields.string("model_name", required: true, length: 1...200) else {
+                throw APIError.badRequest("model_name is required")
+            }
             var datasetID: String?
             switch fields.object["dataset_id"] {
             case nil, .null?:

@@ -1,7 +1,7 @@
 import HTTPCore
+import JSON
 import Storage
 
-import JSON
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -150,9 +150,10 @@ struct TrainingMetricsController {
         object["jobs"] = .int(aggregate.jobs)
         object["jobs_with_metrics"] = .int(aggregate.jobsWithMetrics)
         object["total_steps"] = .int(aggregate.totalSteps)
-        object["best_eval_loss"] = aggregate.bestEvalLoss.map { best in
-            .object(["value": .double(best.value), "job_id": .string(best.jobID), "step": .int(best.step)])
-        } ?? .null
+        object["best_eval_loss"] =
+            aggregate.bestEvalLoss.map { best in
+                .object(["value": .double(best.value), "job_id": .string(best.jobID), "step": .int(best.step)])
+            } ?? .null
         object["avg_final_train_loss"] = .double(aggregate.averageFinalTrainLoss)
         object["avg_final_eval_loss"] = .double(aggregate.averageFinalEvalLoss)
         object["avg_samples_per_second"] = .double(aggregate.averageSamplesPerSecond)

@@ -58,9 +58,10 @@ final class SQLiteAnalyticsStore: AnalyticsStore {
                 """,
                 range + [.integer(Int64(failureLimit))]
             ) { row in
-                figures.recentFailures.append(DashboardFigures.Failure(
-                    id: row.string(0), modelName: row.string(1), errorMessage: row.optionalString(2), completedAt: row.optionalTimestamp(3)
-                ))
+                figures.recentFailures.append(
+                    DashboardFigures.Failure(
+                        id: row.string(0), modelName: row.string(1), errorMessage: row.optionalString(2), completedAt: row.optionalTimestamp(3)
+                    ))
             }
 
             try connection.query(

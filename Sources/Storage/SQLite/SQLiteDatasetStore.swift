@@ -51,12 +51,14 @@ final class SQLiteDatasetStore: DatasetStore {
 
     func delete(id: String, userID: String) throws -> DatasetDeletion {
         try database.write { connection in
-            guard let record = try connection.first(
-                "SELECT \(Self.columns) FROM datasets WHERE id = ? AND user_id = ?", [.text(id), .text(userID)], Self.record)
+            guard
+                let record = try connection.first(
+                    "SELECT \(Self.columns) FROM datasets WHERE id = ? AND user_id = ?", [.text(id), .text(userID)], Self.record)
             else { return .notFound }
-            let users = try connection.first(
-                "SELECT count(*) FROM training_jobs WHERE dataset_id = ? AND status IN ('pending', 'running', 'paused')", [.text(id)]
-            ) { Int($0.int(0)) } ?? 0
+            let users =
+                try connection.first(
+                    "SELECT count(*) FROM training_jobs WHERE dataset_id = ? AND status IN ('pending', 'running', 'paused')", [.text(id)]
+                ) { Int($0.int(0)) } ?? 0
             if users > 0 { return .inUse(jobs: users) }
             try connection.run("DELETE FROM datasets WHERE id = ?", [.text(id)])
             return .deleted(record)

@@ -39,7 +39,8 @@ public final class SQLiteStore: Store {
 
     public func schemaVersion() throws -> Int {
         try database.read { connection in
-            let exists = try connection.first("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'") { $0.int(0) } ?? 0
+            let exists =
+                try connection.first("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'") { $0.int(0) } ?? 0
             guard exists > 0 else { return 0 }
             return try connection.first("SELECT coalesce(max(version), 0) FROM schema_migrations") { Int($0.int(0)) } ?? 0
         }
@@ -91,7 +92,9 @@ final class SQLiteAPIKeyStore: APIKeyStore {
                 "SELECT \(Self.columns) FROM api_keys WHERE user_id = ? AND revoked_at IS NULL ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
                 [.text(userID), .integer(Int64(limit)), .integer(Int64(offset))]
             ) { keys.append(Self.record($0)) }
-            let total = try connection.first("SELECT count(*) FROM api_keys WHERE user_id = ? AND revoked_at IS NULL", [.text(userID)]) { Int($0.int(0)) } ?? 0
+            let total =
+                try connection.first("SELECT count(*) FROM api_keys WHERE user_id = ? AND revoked_at IS NULL", [.text(userID)]) { Int($0.int(0)) }
+                ?? 0
             return (keys, total)
         }
     }

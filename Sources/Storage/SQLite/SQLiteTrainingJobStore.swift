@@ -52,7 +52,8 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
             for job in jobs {
                 if let datasetID = job.datasetID {
                     let owned = try connection.first(
-                        "SELECT 1 FROM datasets WHERE id = ? AND user_id = ?", [.text(datasetID), .text(job.userID)]) { $0.int(0) }
+                        "SELECT 1 FROM datasets WHERE id = ? AND user_id = ?", [.text(datasetID), .text(job.userID)]
+                    ) { $0.int(0) }
                     guard owned != nil else { throw StoreError.missingReference("dataset_id") }
                 }
                 try connection.run(
@@ -187,11 +188,12 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
                 values
             ) { row in
                 guard row.int(1) > 0 || !byModel else { return }
-                results.append(MetricsAggregate(
-                    modelName: row.optionalString(0), jobs: Int(row.int(1)), jobsWithMetrics: Int(row.int(2)), totalSteps: row.int(3),
-                    bestEvalLoss: nil, averageFinalTrainLoss: row.optionalDouble(4), averageFinalEvalLoss: row.optionalDouble(5),
-                    averageSamplesPerSecond: row.optionalDouble(6)
-                ))
+                results.append(
+                    MetricsAggregate(
+                        modelName: row.optionalString(0), jobs: Int(row.int(1)), jobsWithMetrics: Int(row.int(2)), totalSteps: row.int(3),
+                        bestEvalLoss: nil, averageFinalTrainLoss: row.optionalDouble(4), averageFinalEvalLoss: row.optionalDouble(5),
+                        averageSamplesPerSecond: row.optionalDouble(6)
+                    ))
             }
             // The lowest best_eval_loss per group, then the first step that reached it.
             var bests: [String?: (Double, String)] = [:]
@@ -208,9 +210,10 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
             ) { row in bests[row.optionalString(0)] = (row.double(2), row.string(1)) }
             for index in results.indices {
                 guard let (value, jobID) = bests[results[index].modelName] else { continue }
-                let step = try connection.first(
-                    "SELECT min(step) FROM training_metrics WHERE job_id = ? AND eval_loss = ?", [.text(jobID), .real(value)]
-                ) { $0.optionalInt(0) } ?? nil
+                let step =
+                    try connection.first(
+                        "SELECT min(step) FROM training_metrics WHERE job_id = ? AND eval_loss = ?", [.text(jobID), .real(value)]
+                    ) { $0.optionalInt(0) } ?? nil
                 results[index].bestEvalLoss = MetricsAggregate.Best(value: value, jobID: jobID, step: step ?? 0)
             }
             return results
@@ -225,16 +228,18 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
                 "SELECT \(Self.metricColumns) FROM training_metrics WHERE job_id = ? AND step > ? ORDER BY step LIMIT ? OFFSET ?",
                 [.text(jobID), .integer(after), .integer(Int64(limit)), .integer(Int64(offset))]
             ) { row in
-                points.append(MetricPoint(
-                    step: row.int(0), epoch: row.optionalDouble(1), trainLoss: row.optionalDouble(2), evalLoss: row.optionalDouble(3),
-                    learningRate: row.optionalDouble(4), gradNorm: row.optionalDouble(5), gpuMemoryAllocatedGB: row.optionalDouble(6),
-                    gpuUtilizationPercent: row.optionalDouble(7), samplesPerSecond: row.optionalDouble(8),
-                    tokensPerSecond: row.optionalDouble(9), timestamp: row.optionalTimestamp(10)
-                ))
+                points.append(
+                    MetricPoint(
+                        step: row.int(0), epoch: row.optionalDouble(1), trainLoss: row.optionalDouble(2), evalLoss: row.optionalDouble(3),
+                        learningRate: row.optionalDouble(4), gradNorm: row.optionalDouble(5), gpuMemoryAllocatedGB: row.optionalDouble(6),
+                        gpuUtilizationPercent: row.optionalDouble(7), samplesPerSecond: row.optionalDouble(8),
+                        tokensPerSecond: row.optionalDouble(9), timestamp: row.optionalTimestamp(10)
+                    ))
             }
-            let total = try connection.first(
-                "SELECT count(*) FROM training_metrics WHERE job_id = ? AND step > ?", [.text(jobID), .integer(after)]
-            ) { Int($0.int(0)) } ?? 0
+            let total =
+                try connection.first(
+                    "SELECT count(*) FROM training_metrics WHERE job_id = ? AND step > ?", [.text(jobID), .integer(after)]
+                ) { Int($0.int(0)) } ?? 0
             return (points, total)
         }
     }
