@@ -1,5 +1,6 @@
 import API
 import ArgumentParser
+import Essentials
 import Storage
 
 #if canImport(Glibc)
@@ -97,16 +98,15 @@ struct SeedBenchCommand: ParsableCommand {
     }
 
     private func uuid(_ random: inout SplitMix64) -> String {
-        let hex = Array("0123456789abcdef")
-        var characters: [Character] = []
+        var bytes: [UInt8] = []
         for index in 0..<32 {
-            if [8, 12, 16, 20].contains(index) { characters.append("-") }
-            var nibble = Int(random.next() & 0xF)
+            if [8, 12, 16, 20].contains(index) { bytes.append(UInt8(ascii: "-")) }
+            var nibble = UInt8(random.next() & 0xF)
             if index == 12 { nibble = 4 }
             if index == 16 { nibble = 8 | (nibble & 3) }
-            characters.append(hex[nibble])
+            bytes.append(Hex.digit(nibble))
         }
-        return String(characters)
+        return String(decoding: bytes, as: UTF8.self)
     }
 }
 

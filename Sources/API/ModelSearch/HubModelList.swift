@@ -1,3 +1,4 @@
+import Essentials
 import JSON
 import Storage
 
@@ -65,7 +66,6 @@ enum HubModelList {
 
     /// RFC 3986 query-value encoding: unreserved characters stay, the rest is %XX.
     static func percentEncoded(_ text: String) -> String {
-        let hex: [UInt8] = Array("0123456789ABCDEF".utf8)
         var bytes: [UInt8] = []
         for byte in text.utf8 {
             switch byte {
@@ -73,7 +73,7 @@ enum HubModelList {
                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
                 bytes.append(byte)
             default:
-                bytes += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
+                bytes += [UInt8(ascii: "%"), Hex.digit(byte >> 4, uppercase: true), Hex.digit(byte & 0xF, uppercase: true)]
             }
         }
         return String(decoding: bytes, as: UTF8.self)
