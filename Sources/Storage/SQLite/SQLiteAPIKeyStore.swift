@@ -1,45 +1,80 @@
+/// The columns of `api_keys` that an `APIKeyRecord` holds, in row order.
+enum APIKeyColumn: Int32, SQLiteColumn {
+    case id, userID, name, keyHash, keyPrefix, scopes, createdAt, lastUsedAt, requestCount, revokedAt
+
+    var sql: String {
+        switch self {
+        case .id: "id"
+        case .userID: "user_id"
+        case .name: "name"
+        case .keyHash: "key_hash"
+        case .keyPrefix: "key_prefix"
+        case .scopes: "scopes"
+        case .createdAt: "created_at"
+        case .lastUsedAt: "last_used_at"
+        case .requestCount: "request_count"
+        case .revokedAt: "revoked_at"
+        }
+    }
+
+    func value(of key: APIKeyRecord) -> SQLiteValue {
+        switch self {
+        case .id: .text(key.id)
+        case .userID: .text(key.userID)
+        case .name: .text(key.name)
+        case .keyHash: .text(key.keyHash)
+        case .keyPrefix: .text(key.keyPrefix)
+        case .scopes: .text(ScopeList.encode(key.scopes))
+        case .createdAt: .integer(key.createdAt.millisecondsSinceEpoch)
+        case .lastUsedAt: key.lastUsedAt.sqlite
+        case .requestCount: .integer(key.requestCount)
+        case .revokedAt: key.revokedAt.sqlite
+        }
+    }
+}
+
 final class SQLiteAPIKeyStore: APIKeyStore {
     private let database: SQLiteDatabase
 
     init(database: SQLiteDatabase) { self.database = database }
 
-    private static let columns = "id, user_id, name, key_hash, key_prefix, scopes, created_at, last_used_at, request_count, revoked_at"
+    private static let insertRow = "INSERT INTO api_keys (\(APIKeyColumn.list)) VALUES (\(APIKeyColumn.placeholders))"
+    private static let selectByHash = "SELECT \(APIKeyColumn.list) FROM api_keys WHERE key_hash = ?"
+    private static let selectPage = """
+        SELECT \(APIKeyColumn.list) FROM api_keys WHERE user_id = ? AND revoked_at IS NULL
+        ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?
+        """
+    private static let countActive = "SELECT count(*) FROM api_keys WHERE user_id = ? AND revoked_at IS NULL"
 
     private static func record(_ row: SQLiteRow) -> APIKeyRecord {
         APIKeyRecord(
-            id: row.string(0), userID: row.string(1), name: row.string(2), keyHash: row.string(3),
-            keyPrefix: row.string(4), scopes: ScopeList.decode(row.string(5)), createdAt: row.timestamp(6),
-            lastUsedAt: row.optionalTimestamp(7), requestCount: row.int(8), revokedAt: row.optionalTimestamp(9)
+            id: row.string(APIKeyColumn.id), userID: row.string(APIKeyColumn.userID), name: row.string(APIKeyColumn.name),
+            keyHash: row.string(APIKeyColumn.keyHash), keyPrefix: row.string(APIKeyColumn.keyPrefix),
+            scopes: ScopeList.decode(row.string(APIKeyColumn.scopes)), createdAt: row.timestamp(APIKeyColumn.createdAt),
+            lastUsedAt: row.optionalTimestamp(APIKeyColumn.lastUsedAt), requestCount: row.int(APIKeyColumn.requestCount),
+            revokedAt: row.optionalTimestamp(APIKeyColumn.revokedAt)
         )
     }
 
     func insert(_ key: APIKeyRecord) throws {
         _ = try database.write { connection in
-            try connection.run(
-                "INSERT INTO api_keys (\(Self.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    .text(key.id), .text(key.userID), .text(key.name), .text(key.keyHash), .text(key.keyPrefix),
-                    .text(ScopeList.encode(key.scopes)), .integer(key.createdAt.millisecondsSinceEpoch),
-                    key.lastUsedAt.sqlite, .integer(key.requestCount), key.revokedAt.sqlite,
-                ]
-            )
+            try connection.run(Self.insertRow, APIKeyColumn.allCases.map { $0.value(of: key) })
         }
     }
 
     func find(keyHash: String) throws -> APIKeyRecord? {
         try database.read { connection in
-            try connection.first("SELECT \(Self.columns) FROM api_keys WHERE key_hash = ?", [.text(keyHash)], Self.record)
+            try connection.first(Self.selectByHash, [.text(keyHash)], Self.record)
         }
     }
 
     func list(userID: String, limit: Int, offset: Int) throws -> (keys: [APIKeyRecord], total: Int) {
         try database.read { connection in
             var keys: [APIKeyRecord] = []
-            try connection.query(
-                "SELECT \(Self.columns) FROM api_keys WHERE user_id = ? AND revoked_at IS NULL ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
-                [.text(userID), .integer(Int64(limit)), .integer(Int64(offset))]
-            ) { keys.append(Self.record($0)) }
-            let total = try connection.first("SELECT count(*) FROM api_keys WHERE user_id = ? AND revoked_at IS NULL", [.text(userID)]) { Int($0.int(0)) } ?? 0
+            try connection.query(Self.selectPage, [.text(userID), .integer(Int64(limit)), .integer(Int64(offset))]) {
+                keys.append(Self.record($0))
+            }
+            let total = try connection.first(Self.countActive, [.text(userID)]) { Int($0.int(0)) } ?? 0
             return (keys, total)
         }
     }

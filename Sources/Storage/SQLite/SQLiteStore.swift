@@ -39,7 +39,9 @@ public final class SQLiteStore: Store {
 
     public func schemaVersion() throws -> Int {
         try database.read { connection in
-            let exists = try connection.first("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'") { $0.int(0) } ?? 0
+            let exists = try connection.first(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+            ) { $0.int(0) } ?? 0
             guard exists > 0 else { return 0 }
             return try connection.first("SELECT coalesce(max(version), 0) FROM schema_migrations") { Int($0.int(0)) } ?? 0
         }
