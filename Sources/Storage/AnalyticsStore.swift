@@ -40,5 +40,6 @@ public struct DashboardFigures: Sendable, Equatable {
 public protocol AnalyticsStore: Sendable {
     /// The figures for `userID` over jobs and datasets with `created_at` in
     /// [`from`, `from` + `days` × 24 h); at most `failureLimit` recent failures.
+    /// All figures are read from one snapshot, so they agree with each other.
     func dashboard(userID: String, from: Timestamp, days: Int, failureLimit: Int) throws -> DashboardFigures
 }

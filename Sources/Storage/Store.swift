@@ -26,7 +26,8 @@ public protocol APIKeyStore: Sendable {
     func insert(_ key: APIKeyRecord) throws
     /// The key whose hash is `keyHash` (revoked or not), found through the unique index.
     func find(keyHash: String) throws -> APIKeyRecord?
-    /// The user's active keys, newest first, and how many there are in all.
+    /// The user's active keys, newest first, and how many there are in all,
+    /// both read from one snapshot (a write in between never makes them disagree).
     func list(userID: String, limit: Int, offset: Int) throws -> (keys: [APIKeyRecord], total: Int)
     /// Revokes the user's active key `id`; false when there is no such key.
     func revoke(id: String, userID: String, at time: Timestamp) throws -> Bool
@@ -56,7 +57,8 @@ public protocol TrainingJobStore: Sendable {
     func find(id: String, userID: String) throws -> TrainingJob?
     /// The job whose token hashes to `tokenHash` (unique index).
     func find(tokenHash: String) throws -> TrainingJob?
-    /// The user's jobs, newest first (ties broken by id, so pages are stable), and how many match in all.
+    /// The user's jobs, newest first (ties broken by id, so pages are stable), and how many match in all,
+    /// both read from one snapshot.
     func list(userID: String, filter: JobFilter, limit: Int, offset: Int) throws -> (jobs: [TrainingJob], total: Int)
     /// Reads the user's job `id`, lets `change` modify it, and writes it back,
     /// all in one write transaction: concurrent changes to one job (from any
@@ -71,10 +73,12 @@ public protocol TrainingJobStore: Sendable {
     func appendMetrics(
         id: String, userID: String, points: [MetricPoint], _ change: (inout TrainingJob, _ bestEvalLoss: Double?) throws -> Void
     ) throws -> TrainingJob?
-    /// Aggregates over the user's jobs matching `filter`: one result for the
-    /// whole set, or one per model name (sorted) when `byModel`.
+    /// Aggregates over the user's jobs matching `filter`, read from one
+    /// snapshot: one result for the whole set (also when no job matches), or
+    /// one per model name (sorted) when `byModel`.
     func aggregate(userID: String, filter: AggregateFilter, byModel: Bool) throws -> [MetricsAggregate]
-    /// The job's points ordered by step, those after `sinceStep` when given, and how many match in all.
+    /// The job's points ordered by step, those after `sinceStep` when given, and how many match in all,
+    /// both read from one snapshot.
     func metrics(jobID: String, sinceStep: Int64?, limit: Int, offset: Int) throws -> (points: [MetricPoint], total: Int)
 }
 
@@ -95,7 +99,7 @@ public protocol DatasetStore: Sendable {
     func find(id: String, userID: String) throws -> DatasetRecord?
     /// Whether the user has a dataset named `name`.
     func exists(name: String, userID: String) throws -> Bool
-    /// The user's datasets, newest first, and how many there are in all.
+    /// The user's datasets, newest first, and how many there are in all, both read from one snapshot.
     func list(userID: String, limit: Int, offset: Int) throws -> (datasets: [DatasetRecord], total: Int)
     /// Deletes the user's dataset `id` in one write transaction, unless a job
     /// that is not terminal references it.

@@ -210,4 +210,50 @@ struct StoreRaceConformance {
             for thread in 0..<Self.threads { #expect(address.filter { $0 == Character("\(thread)") }.count == rounds) }
         }
     }
+
+    @Test(arguments: StoreBackend.all)
+    func pagesAgreeWithTheirTotalsWhileWritersInsert(_ backend: StoreBackend) throws {
+        try backend.withTwoStores { stores in
+            let reported = job(userID: "alice", status: .running)
+            try stores[0].trainingJobs.insert([reported])
+            let writers = 2
+            let rounds = 150
+            let finished = Locked(0)
+            let results = onThreads(writers + 2) { thread -> [String] in
+                let store = stores[thread % 2]
+                if thread < writers {
+                    defer { finished.withLock { $0 += 1 } }
+                    for round in 0..<rounds {
+                        let step = Int64(round * writers + thread)
+                        try store.apiKeys.insert(keyRecord(userID: "alice", name: "k\(step)"))
+                        var failed = job(userID: "alice", status: .failed)
+                        failed.completedAt = instant(Double(step))
+                        try store.trainingJobs.insert([failed])
+                        try store.datasets.insert(dataset(userID: "alice"))
+                        _ = try store.trainingJobs.appendMetrics(id: reported.id, userID: "alice", points: [MetricPoint(step: step)]) { _, _ in }
+                    }
+                    return []
+                }
+                // Each page holds every row there is, so it must be as long as its total.
+                var disagreements: [String] = []
+                while finished.withLock({ $0 }) < writers {
+                    let keys = try store.apiKeys.list(userID: "alice", limit: 10_000, offset: 0)
+                    if keys.keys.count != keys.total { disagreements.append("keys \(keys.keys.count) of \(keys.total)") }
+                    let jobs = try store.trainingJobs.list(userID: "alice", filter: JobFilter(status: .failed), limit: 10_000, offset: 0)
+                    if jobs.jobs.count != jobs.total { disagreements.append("jobs \(jobs.jobs.count) of \(jobs.total)") }
+                    let sets = try store.datasets.list(userID: "alice", limit: 10_000, offset: 0)
+                    if sets.datasets.count != sets.total { disagreements.append("datasets \(sets.datasets.count) of \(sets.total)") }
+                    let points = try store.trainingJobs.metrics(jobID: reported.id, sinceStep: nil, limit: 10_000, offset: 0)
+                    if points.points.count != points.total { disagreements.append("points \(points.points.count) of \(points.total)") }
+                    let figures = try store.analytics.dashboard(userID: "alice", from: instant(), days: 1, failureLimit: 10_000)
+                    if figures.recentFailures.count != figures.statusCounts[.failed] {
+                        disagreements.append("dashboard failures \(figures.recentFailures.count) of \(figures.statusCounts[.failed])")
+                    }
+                }
+                return disagreements
+            }
+            let disagreements = try results.flatMap { try $0.get() }
+            #expect(disagreements.isEmpty, "\(disagreements.count): \(disagreements.prefix(5))")
+        }
+    }
 }

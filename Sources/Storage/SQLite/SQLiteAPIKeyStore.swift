@@ -69,7 +69,7 @@ final class SQLiteAPIKeyStore: APIKeyStore {
     }
 
     func list(userID: String, limit: Int, offset: Int) throws -> (keys: [APIKeyRecord], total: Int) {
-        try database.read { connection in
+        try database.snapshot { connection in
             var keys: [APIKeyRecord] = []
             try connection.query(Self.selectPage, [.text(userID), .integer(Int64(limit)), .integer(Int64(offset))]) {
                 keys.append(Self.record($0))

@@ -68,10 +68,7 @@ final class SQLiteAnalyticsStore: AnalyticsStore {
     func dashboard(userID: String, from: Timestamp, days: Int, failureLimit: Int) throws -> DashboardFigures {
         let start = from.millisecondsSinceEpoch
         let range: [SQLiteValue] = [.text(userID), .integer(start), .integer(start + Int64(days) * dayMilliseconds)]
-        return try database.read { connection in
-            // One snapshot for every query, so the figures agree with each other.
-            try connection.execute("BEGIN")
-            defer { try? connection.execute("COMMIT") }
+        return try database.snapshot { connection in
             var figures = DashboardFigures()
             figures.createdPerDay = Array(repeating: 0, count: days)
             var durationSum = 0.0

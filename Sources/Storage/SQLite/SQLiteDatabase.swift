@@ -60,10 +60,30 @@ final class SQLiteDatabase: @unchecked Sendable {
         return connection
     }
 
-    /// Runs `body` with this thread's connection; SQLite errors become `StoreError`.
+    /// Runs `body` with this thread's connection, each statement reading in
+    /// autocommit (its own snapshot); SQLite errors become `StoreError`. For
+    /// one statement: a method that reads more than once uses `snapshot`.
     func read<T>(_ body: (SQLiteConnection) throws -> T) throws -> T {
         let connection = try mapErrors { try threadConnection() }
         return try mapErrors { try body(connection) }
+    }
+
+    /// Runs `body` in a read transaction (`BEGIN DEFERRED`), so that all its
+    /// statements read one snapshot: a page and its total, or the figures of
+    /// one dashboard, agree however writers interleave. Not reentrant, and
+    /// not to be called inside `write`.
+    func snapshot<T>(_ body: (SQLiteConnection) throws -> T) throws -> T {
+        try read { connection in
+            try connection.run("BEGIN DEFERRED")
+            do {
+                let result = try body(connection)
+                try connection.run("COMMIT")
+                return result
+            } catch {
+                try? connection.execute("ROLLBACK")
+                throw error
+            }
+        }
     }
 
     /// Runs `body` in a write transaction (`BEGIN IMMEDIATE`: the write lock is

@@ -70,7 +70,7 @@ final class SQLiteDatasetStore: DatasetStore {
     }
 
     func list(userID: String, limit: Int, offset: Int) throws -> (datasets: [DatasetRecord], total: Int) {
-        try database.read { connection in
+        try database.snapshot { connection in
             var datasets: [DatasetRecord] = []
             try connection.query(Self.selectPage, [.text(userID), .integer(Int64(limit)), .integer(Int64(offset))]) {
                 datasets.append(Self.record($0))

@@ -38,7 +38,7 @@ public final class SQLiteStore: Store {
     }
 
     public func schemaVersion() throws -> Int {
-        try database.read { connection in
+        try database.snapshot { connection in
             let exists = try connection.first(
                 "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
             ) { $0.int(0) } ?? 0

@@ -278,7 +278,7 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
             conditions += " AND model_name = ?"
             values.append(.text(modelName))
         }
-        return try database.read { connection in
+        return try database.snapshot { connection in
             var jobs: [TrainingJob] = []
             try connection.query(
                 "\(Self.selectJobs) WHERE \(conditions) ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
@@ -335,7 +335,7 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
                 samples_per_second_sum, samples_per_second_count
             FROM training_jobs WHERE \(conditions)
             """
-        return try database.read { connection in
+        return try database.snapshot { connection in
             var results: [MetricsAggregate] = []
             try connection.query(
                 "WITH j AS (\(jobs)) SELECT \(AggregateColumn.list) FROM j \(byModel ? "GROUP BY grouping ORDER BY grouping" : "")", values
@@ -376,7 +376,7 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
 
     func metrics(jobID: String, sinceStep: Int64?, limit: Int, offset: Int) throws -> (points: [MetricPoint], total: Int) {
         let after = sinceStep ?? -1
-        return try database.read { connection in
+        return try database.snapshot { connection in
             var points: [MetricPoint] = []
             try connection.query(Self.selectPoints, [.text(jobID), .integer(after), .integer(Int64(limit)), .integer(Int64(offset))]) {
                 points.append(Self.point($0))
