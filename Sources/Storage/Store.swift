@@ -51,7 +51,8 @@ public protocol TrainingJobStore: Sendable {
     /// Counts the user's jobs per status with one aggregate query.
     func statusCounts(userID: String) throws -> JobStatusCounts
     /// Stores new jobs in one transaction; throws `StoreError.missingReference`
-    /// when a job's dataset is not one of its user's datasets.
+    /// when a job's dataset is not one of its user's datasets, or its
+    /// `resumedFromJobID` names no job.
     func insert(_ jobs: [TrainingJob]) throws
     /// The job `id` if it belongs to `userID`.
     func find(id: String, userID: String) throws -> TrainingJob?

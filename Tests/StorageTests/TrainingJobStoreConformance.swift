@@ -70,6 +70,21 @@ struct TrainingJobStoreConformance {
     }
 
     @Test(arguments: StoreBackend.all)
+    func jobResumesFromAJobThatExists(_ backend: StoreBackend) throws {
+        try backend.withStore { store in
+            var restart = job(userID: "alice")
+            restart.resumedFromJobID = uuid()
+            #expect(performing: { try store.trainingJobs.insert([restart]) }, throws: isMissingReference)
+            #expect(try store.trainingJobs.statusCounts(userID: "alice").total == 0)
+
+            let original = job(userID: "alice", status: .failed)
+            restart.resumedFromJobID = original.id
+            try store.trainingJobs.insert([original, restart])
+            #expect(try store.trainingJobs.find(id: restart.id, userID: "alice")?.resumedFromJobID == original.id)
+        }
+    }
+
+    @Test(arguments: StoreBackend.all)
     func statusCountsPerUser(_ backend: StoreBackend) throws {
         try backend.withStore { store in
             let counts: [JobStatus: Int] = [.pending: 2, .running: 1, .paused: 3, .completed: 4, .failed: 1]

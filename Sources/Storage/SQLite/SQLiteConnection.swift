@@ -30,8 +30,9 @@ struct SQLiteError: Error, CustomStringConvertible {
     let message: String
 
     var isBusy: Bool { code & 0xff == SQLITE_BUSY || code & 0xff == SQLITE_LOCKED }
-    // SQLITE_CONSTRAINT_UNIQUE and _PRIMARYKEY are function-like macros Swift can't import.
+    // SQLITE_CONSTRAINT_UNIQUE, _PRIMARYKEY and _FOREIGNKEY are function-like macros Swift can't import.
     var isUniqueViolation: Bool { code == SQLITE_CONSTRAINT | (8 << 8) || code == SQLITE_CONSTRAINT | (6 << 8) }
+    var isForeignKeyViolation: Bool { code == SQLITE_CONSTRAINT | (3 << 8) }
     var description: String { "SQLite error \(code): \(message)" }
 }
 

@@ -109,7 +109,9 @@ final class SQLiteDatabase: @unchecked Sendable {
         do {
             return try body()
         } catch let error as SQLiteError {
-            throw error.isUniqueViolation ? StoreError.duplicate(error.message) : StoreError.unavailable(error.description)
+            if error.isUniqueViolation { throw StoreError.duplicate(error.message) }
+            if error.isForeignKeyViolation { throw StoreError.missingReference(error.message) }
+            throw StoreError.unavailable(error.description)
         }
     }
 }
