@@ -65,12 +65,15 @@ public protocol TrainingJobStore: Sendable {
     /// all in one write transaction: concurrent changes to one job (from any
     /// worker process) are applied one after the other, each seeing the last.
     /// Returns nil when there is no such job; whatever `change` throws aborts
-    /// the transaction and is rethrown.
+    /// the transaction and is rethrown. The id, user, creation time, token
+    /// hash and resumed-from job are fixed: what `change` does to them is
+    /// undone, and the job returned is the job stored.
     func update(id: String, userID: String, _ change: (inout TrainingJob) throws -> Void) throws -> TrainingJob?
     /// In one write transaction: stores `points` for the user's job `id`
     /// (replacing points of the same step), then calls `change` with the job
     /// and its lowest stored eval loss, and writes the job back. Whatever
-    /// `change` throws rolls the points back too. Nil when there is no such job.
+    /// `change` throws rolls the points back too. Nil when there is no such
+    /// job. The fixed fields stay as `update` keeps them.
     func appendMetrics(
         id: String, userID: String, points: [MetricPoint], _ change: (inout TrainingJob, _ bestEvalLoss: Double?) throws -> Void
     ) throws -> TrainingJob?

@@ -183,6 +183,28 @@ struct TrainingJobStoreConformance {
     }
 
     @Test(arguments: StoreBackend.all)
+    func updateKeepsTheFixedFields(_ backend: StoreBackend) throws {
+        try backend.withStore { store in
+            let original = Self.fullJob(userID: "alice", datasetID: nil)
+            let other = job(userID: "bob")
+            try store.trainingJobs.insert([original, other])
+            let updated = try store.trainingJobs.update(id: original.id, userID: "alice") { job in
+                job.id = other.id
+                job.userID = other.userID
+                job.createdAt = instant(1000)
+                job.jobTokenHash = nil
+                job.resumedFromJobID = other.id
+                job.progress = 99
+            }
+            var expected = original
+            expected.progress = 99
+            #expect(updated == expected)
+            #expect(try store.trainingJobs.find(id: original.id, userID: "alice") == expected)
+            #expect(try store.trainingJobs.find(id: other.id, userID: "bob") == other)
+        }
+    }
+
+    @Test(arguments: StoreBackend.all)
     func updateOfAnotherUsersOrUnknownJobIsNil(_ backend: StoreBackend) throws {
         try backend.withStore { store in
             let original = job(userID: "alice")

@@ -31,7 +31,7 @@ enum JobColumn: Int32, SQLiteColumn {
         }
     }
 
-    /// Set when the job is created; `update` does not write them.
+    /// Set when the job is created and never written again: `update` keeps the stored values.
     var isFixed: Bool {
         switch self {
         case .id, .userID, .resumedFromJobID, .jobTokenHash, .createdAt: true
@@ -218,13 +218,19 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
         try connection.first(selectByID, [.text(id), .text(userID)], job)
     }
 
-    /// Lets `change` modify the `stored` job and writes the columns that are
-    /// not fixed back, in the caller's write transaction.
+    /// Lets `change` modify the `stored` job and writes the result back, in the
+    /// caller's write transaction. Returns the job as stored: the fixed
+    /// fields keep their stored values whatever `change` did to them.
     private static func save(
         _ stored: TrainingJob, changedBy change: (inout TrainingJob) throws -> Void, on connection: SQLiteConnection
     ) throws -> TrainingJob {
         var job = stored
         try change(&job)
+        job.id = stored.id
+        job.userID = stored.userID
+        job.resumedFromJobID = stored.resumedFromJobID
+        job.jobTokenHash = stored.jobTokenHash
+        job.createdAt = stored.createdAt
         var values = updatable.map { $0.value(of: job) }
         values.append(.text(job.id))
         try connection.run(updateRow, values)
