@@ -30,7 +30,7 @@ public struct DashboardFigures: Sendable, Equatable {
     public var datasetExamples: Int64 = 0
     /// Datasets per format name; formats without datasets are absent.
     public var datasetsByFormat: [String: Int] = [:]
-    /// Failed jobs, newest `completed_at` first.
+    /// Failed jobs, newest `completed_at` first (those without one last; ties broken by id).
     public var recentFailures: [Failure] = []
 
     public init() {}

@@ -22,7 +22,8 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
 
 /// API keys: creation, lookup by hash, listing, revocation and usage counters.
 public protocol APIKeyStore: Sendable {
-    /// Stores a new key; throws `StoreError.duplicate` when the user already has an active key of that name.
+    /// Stores a new key; throws `StoreError.duplicate` when the user already has an active key of that name
+    /// (a revoked key holds no name), or a key has the same hash.
     func insert(_ key: APIKeyRecord) throws
     /// The key whose hash is `keyHash` (revoked or not), found through the unique index.
     func find(keyHash: String) throws -> APIKeyRecord?
@@ -31,7 +32,8 @@ public protocol APIKeyStore: Sendable {
     func list(userID: String, limit: Int, offset: Int) throws -> (keys: [APIKeyRecord], total: Int)
     /// Revokes the user's active key `id`; false when there is no such key.
     func revoke(id: String, userID: String, at time: Timestamp) throws -> Bool
-    /// Adds coalesced usage to the keys' counters in one transaction.
+    /// Adds coalesced usage to the keys' counters in one transaction. A key's
+    /// `lastUsedAt` only moves forward; usage of unknown keys is dropped.
     func recordUsage(_ usage: [APIKeyUsage]) throws
 }
 
@@ -97,7 +99,8 @@ public enum DatasetDeletion: Sendable, Equatable {
 
 /// Stored datasets' records (their files live under the data directory).
 public protocol DatasetStore: Sendable {
-    /// Stores a new record; throws `StoreError.duplicate` when the user already has a dataset of that name.
+    /// Stores a new record; throws `StoreError.duplicate` when the user already has a dataset of that name,
+    /// or a record has the same file path.
     func insert(_ dataset: DatasetRecord) throws
     /// The dataset `id` if it belongs to `userID`.
     func find(id: String, userID: String) throws -> DatasetRecord?

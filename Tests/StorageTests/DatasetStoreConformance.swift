@@ -22,10 +22,14 @@ struct DatasetStoreConformance {
     }
 
     @Test(arguments: StoreBackend.all)
-    func nameIsTakenPerUser(_ backend: StoreBackend) throws {
+    func nameAndFileAreTaken(_ backend: StoreBackend) throws {
         try backend.withStore { store in
-            try store.datasets.insert(dataset(userID: "alice", name: "chats"))
+            let first = dataset(userID: "alice", name: "chats")
+            try store.datasets.insert(first)
             #expect(performing: { try store.datasets.insert(dataset(userID: "alice", name: "chats")) }, throws: isDuplicate)
+            var samePath = dataset(userID: "bob")
+            samePath.filePath = first.filePath
+            #expect(performing: { try store.datasets.insert(samePath) }, throws: isDuplicate)
             try store.datasets.insert(dataset(userID: "bob", name: "chats"))
             #expect(try store.datasets.list(userID: "alice", limit: 10, offset: 0).total == 1)
         }
