@@ -41,6 +41,11 @@ final class SQLiteDatasetStore: DatasetStore {
     private static let selectPage = """
         SELECT \(DatasetColumn.list) FROM datasets WHERE user_id = ? ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?
         """
+    /// The jobs that hold a dataset: those not terminal.
+    private static let countUsers = """
+        SELECT count(*) FROM training_jobs WHERE dataset_id = ? AND status IN \
+        (\(JobStatus.allCases.filter { !$0.isTerminal }.map { "'\($0.rawValue)'" }.joined(separator: ", ")))
+        """
 
     private static func record(_ row: SQLiteRow) -> DatasetRecord {
         DatasetRecord(
@@ -83,9 +88,7 @@ final class SQLiteDatasetStore: DatasetStore {
     func delete(id: String, userID: String) throws -> DatasetDeletion {
         try database.write { connection in
             guard let record = try connection.first(Self.selectByID, [.text(id), .text(userID)], Self.record) else { return .notFound }
-            let users = try connection.first(
-                "SELECT count(*) FROM training_jobs WHERE dataset_id = ? AND status IN ('pending', 'running', 'paused')", [.text(id)]
-            ) { Int($0.int(0)) } ?? 0
+            let users = try connection.first(Self.countUsers, [.text(id)]) { Int($0.int(0)) } ?? 0
             if users > 0 { return .inUse(jobs: users) }
             try connection.run("DELETE FROM datasets WHERE id = ?", [.text(id)])
             return .deleted(record)
