@@ -183,6 +183,8 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
         \(MetricColumn.allCases.filter { $0 != .step }.map { "\($0.sql) = excluded.\($0.sql)" }.joined(separator: ", "))
         """
     private static let selectMetricSummary = "SELECT \(MetricSummaryColumn.list) FROM training_metrics WHERE job_id = ?"
+    private static let aggregateColumns = AggregateColumn.list
+    private static let groupBestColumns = GroupBestColumn.list
     private static let selectPoints = """
         SELECT \(MetricColumn.list) FROM training_metrics WHERE job_id = ? AND step > ? ORDER BY step LIMIT ? OFFSET ?
         """
@@ -344,7 +346,7 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
         return try database.snapshot { connection in
             var results: [MetricsAggregate] = []
             try connection.query(
-                "WITH j AS (\(jobs)) SELECT \(AggregateColumn.list) FROM j \(byModel ? "GROUP BY grouping ORDER BY grouping" : "")", values
+                "WITH j AS (\(jobs)) SELECT \(Self.aggregateColumns) FROM j \(byModel ? "GROUP BY grouping ORDER BY grouping" : "")", values
             ) { row in
                 guard row.int(AggregateColumn.jobs) > 0 || !byModel else { return }
                 results.append(MetricsAggregate(
@@ -360,7 +362,7 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
             try connection.query(
                 """
                 WITH j AS (\(jobs))
-                SELECT \(GroupBestColumn.list) FROM (
+                SELECT \(Self.groupBestColumns) FROM (
                     SELECT grouping, id, best_eval_loss, row_number() OVER (PARTITION BY grouping ORDER BY best_eval_loss, id) AS rank
                     FROM j WHERE best_eval_loss IS NOT NULL
                 ) WHERE rank = 1
