@@ -73,17 +73,7 @@ final class SQLiteDatabase: @unchecked Sendable {
     /// one dashboard, agree however writers interleave. Not reentrant, and
     /// not to be called inside `write`.
     func snapshot<T>(_ body: (SQLiteConnection) throws -> T) throws -> T {
-        try read { connection in
-            try connection.run("BEGIN DEFERRED")
-            do {
-                let result = try body(connection)
-                try connection.run("COMMIT")
-                return result
-            } catch {
-                try? connection.execute("ROLLBACK")
-                throw error
-            }
-        }
+        try transaction("BEGIN DEFERRED", body)
     }
 
     /// Runs `body` in a write transaction (`BEGIN IMMEDIATE`: the write lock is
@@ -92,11 +82,16 @@ final class SQLiteDatabase: @unchecked Sendable {
     func write<T>(_ body: (SQLiteConnection) throws -> T) throws -> T {
         pthread_mutex_lock(writerLock)
         defer { pthread_mutex_unlock(writerLock) }
-        return try read { connection in
-            try connection.execute("BEGIN IMMEDIATE")
+        return try transaction("BEGIN IMMEDIATE", body)
+    }
+
+    /// Runs `body` between `begin` and COMMIT (both cached prepared statements), rolling back when anything throws.
+    private func transaction<T>(_ begin: String, _ body: (SQLiteConnection) throws -> T) throws -> T {
+        try read { connection in
+            try connection.run(begin)
             do {
                 let result = try body(connection)
-                try connection.execute("COMMIT")
+                try connection.run("COMMIT")
                 return result
             } catch {
                 try? connection.execute("ROLLBACK")
