@@ -27,7 +27,7 @@ public protocol APIKeyStore: Sendable {
     func insert(_ key: APIKeyRecord) throws
     /// The key whose hash is `keyHash` (revoked or not), found through the unique index.
     func find(keyHash: String) throws -> APIKeyRecord?
-    /// The user's active keys, newest first, and how many there are in all,
+    /// The user's active keys, newest first (ties broken by id), and how many there are in all,
     /// both read from one snapshot (a write in between never makes them disagree).
     func list(userID: String, limit: Int, offset: Int) throws -> (keys: [APIKeyRecord], total: Int)
     /// Revokes the user's active key `id`; false when there is no such key.
@@ -106,7 +106,7 @@ public protocol DatasetStore: Sendable {
     func find(id: String, userID: String) throws -> DatasetRecord?
     /// Whether the user has a dataset named `name`.
     func exists(name: String, userID: String) throws -> Bool
-    /// The user's datasets, newest first, and how many there are in all, both read from one snapshot.
+    /// The user's datasets, newest first (ties broken by id), and how many there are in all, both read from one snapshot.
     func list(userID: String, limit: Int, offset: Int) throws -> (datasets: [DatasetRecord], total: Int)
     /// Deletes the user's dataset `id` in one write transaction, unless a job
     /// that is not terminal references it.

@@ -53,6 +53,17 @@ struct DatasetStoreConformance {
     }
 
     @Test(arguments: StoreBackend.all)
+    func listBreaksTimeTiesDeterministically(_ backend: StoreBackend) throws {
+        try backend.withStore { store in
+            for _ in 0..<5 { try store.datasets.insert(dataset(userID: "alice")) }
+            let whole = try store.datasets.list(userID: "alice", limit: 5, offset: 0).datasets.map(\.id)
+            let paged = try (0..<3).flatMap { try store.datasets.list(userID: "alice", limit: 2, offset: $0 * 2).datasets.map(\.id) }
+            #expect(paged == whole)
+            #expect(Set(whole).count == 5)
+        }
+    }
+
+    @Test(arguments: StoreBackend.all)
     func deleteWaitsForJobsToEnd(_ backend: StoreBackend) throws {
         try backend.withStore { store in
             let record = dataset(userID: "alice", name: "chats")
