@@ -30,7 +30,7 @@ public struct DashboardFigures: Sendable, Equatable {
     public var datasetExamples: Int64 = 0
     /// Datasets per format name; formats without datasets are absent.
     public var datasetsByFormat: [String: Int] = [:]
-    /// Failed jobs, newest `completed_at` first.
+    /// Failed jobs, newest `completed_at` first (those without one last; ties broken by id).
     public var recentFailures: [Failure] = []
 
     public init() {}
@@ -40,5 +40,6 @@ public struct DashboardFigures: Sendable, Equatable {
 public protocol AnalyticsStore: Sendable {
     /// The figures for `userID` over jobs and datasets with `created_at` in
     /// [`from`, `from` + `days` × 24 h); at most `failureLimit` recent failures.
+    /// All figures are read from one snapshot, so they agree with each other.
     func dashboard(userID: String, from: Timestamp, days: Int, failureLimit: Int) throws -> DashboardFigures
 }

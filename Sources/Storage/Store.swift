@@ -22,15 +22,18 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
 
 /// API keys: creation, lookup by hash, listing, revocation and usage counters.
 public protocol APIKeyStore: Sendable {
-    /// Stores a new key; throws `StoreError.duplicate` when the user already has an active key of that name.
+    /// Stores a new key; throws `StoreError.duplicate` when the user already has an active key of that name
+    /// (a revoked key holds no name), or a key has the same hash.
     func insert(_ key: APIKeyRecord) throws
     /// The key whose hash is `keyHash` (revoked or not), found through the unique index.
     func find(keyHash: String) throws -> APIKeyRecord?
-    /// The user's active keys, newest first, and how many there are in all.
+    /// The user's active keys, newest first (ties broken by id), and how many there are in all,
+    /// both read from one snapshot (a write in between never makes them disagree).
     func list(userID: String, limit: Int, offset: Int) throws -> (keys: [APIKeyRecord], total: Int)
     /// Revokes the user's active key `id`; false when there is no such key.
     func revoke(id: String, userID: String, at time: Timestamp) throws -> Bool
-    /// Adds coalesced usage to the keys' counters in one transaction.
+    /// Adds coalesced usage to the keys' counters in one transaction. A key's
+    /// `lastUsedAt` only moves forward; usage of unknown keys is dropped.
     func recordUsage(_ usage: [APIKeyUsage]) throws
 }
 
@@ -50,31 +53,38 @@ public protocol TrainingJobStore: Sendable {
     /// Counts the user's jobs per status with one aggregate query.
     func statusCounts(userID: String) throws -> JobStatusCounts
     /// Stores new jobs in one transaction; throws `StoreError.missingReference`
-    /// when a job's dataset is not one of its user's datasets.
+    /// when a job's dataset is not one of its user's datasets, or its
+    /// `resumedFromJobID` names no job.
     func insert(_ jobs: [TrainingJob]) throws
     /// The job `id` if it belongs to `userID`.
     func find(id: String, userID: String) throws -> TrainingJob?
     /// The job whose token hashes to `tokenHash` (unique index).
     func find(tokenHash: String) throws -> TrainingJob?
-    /// The user's jobs, newest first (ties broken by id, so pages are stable), and how many match in all.
+    /// The user's jobs, newest first (ties broken by id, so pages are stable), and how many match in all,
+    /// both read from one snapshot.
     func list(userID: String, filter: JobFilter, limit: Int, offset: Int) throws -> (jobs: [TrainingJob], total: Int)
     /// Reads the user's job `id`, lets `change` modify it, and writes it back,
     /// all in one write transaction: concurrent changes to one job (from any
     /// worker process) are applied one after the other, each seeing the last.
     /// Returns nil when there is no such job; whatever `change` throws aborts
-    /// the transaction and is rethrown.
+    /// the transaction and is rethrown. The id, user, creation time, token
+    /// hash and resumed-from job are fixed: what `change` does to them is
+    /// undone, and the job returned is the job stored.
     func update(id: String, userID: String, _ change: (inout TrainingJob) throws -> Void) throws -> TrainingJob?
     /// In one write transaction: stores `points` for the user's job `id`
     /// (replacing points of the same step), then calls `change` with the job
     /// and its lowest stored eval loss, and writes the job back. Whatever
-    /// `change` throws rolls the points back too. Nil when there is no such job.
+    /// `change` throws rolls the points back too. Nil when there is no such
+    /// job. The fixed fields stay as `update` keeps them.
     func appendMetrics(
         id: String, userID: String, points: [MetricPoint], _ change: (inout TrainingJob, _ bestEvalLoss: Double?) throws -> Void
     ) throws -> TrainingJob?
-    /// Aggregates over the user's jobs matching `filter`: one result for the
-    /// whole set, or one per model name (sorted) when `byModel`.
+    /// Aggregates over the user's jobs matching `filter`, read from one
+    /// snapshot: one result for the whole set (also when no job matches), or
+    /// one per model name (sorted) when `byModel`.
     func aggregate(userID: String, filter: AggregateFilter, byModel: Bool) throws -> [MetricsAggregate]
-    /// The job's points ordered by step, those after `sinceStep` when given, and how many match in all.
+    /// The job's points ordered by step, those after `sinceStep` when given, and how many match in all,
+    /// both read from one snapshot.
     func metrics(jobID: String, sinceStep: Int64?, limit: Int, offset: Int) throws -> (points: [MetricPoint], total: Int)
 }
 
@@ -89,13 +99,14 @@ public enum DatasetDeletion: Sendable, Equatable {
 
 /// Stored datasets' records (their files live under the data directory).
 public protocol DatasetStore: Sendable {
-    /// Stores a new record; throws `StoreError.duplicate` when the user already has a dataset of that name.
+    /// Stores a new record; throws `StoreError.duplicate` when the user already has a dataset of that name,
+    /// or a record has the same file path.
     func insert(_ dataset: DatasetRecord) throws
     /// The dataset `id` if it belongs to `userID`.
     func find(id: String, userID: String) throws -> DatasetRecord?
     /// Whether the user has a dataset named `name`.
     func exists(name: String, userID: String) throws -> Bool
-    /// The user's datasets, newest first, and how many there are in all.
+    /// The user's datasets, newest first (ties broken by id), and how many there are in all, both read from one snapshot.
     func list(userID: String, limit: Int, offset: Int) throws -> (datasets: [DatasetRecord], total: Int)
     /// Deletes the user's dataset `id` in one write transaction, unless a job
     /// that is not terminal references it.

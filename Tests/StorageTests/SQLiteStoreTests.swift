@@ -1,219 +1,120 @@
 import Foundation
-import Storage
 import Testing
 
+@testable import Storage
+
+/// What only the SQLite backend has: its file, its pragmas, its migrations
+/// of older files and its column lists. Behaviour every backend shares is in
+/// the conformance suites.
 @Suite("SQLiteStore")
 struct SQLiteStoreTests {
-    // MARK: Migrations
+    /// A connection of our own on the store's file, for looking under the store.
+    static func connection(_ directory: TemporaryDirectory) throws -> SQLiteConnection {
+        try SQLiteConnection(configuration: SQLiteConfiguration(path: directory.databasePath))
+    }
 
-    @Test func migrationsAreIdempotent() throws {
+    @Test func fileIsInWALModeAndConnectionsSetTheirPragmas() throws {
         let directory = try TemporaryDirectory()
+        let store = try directory.migratedStore()
+        try store.apiKeys.insert(keyRecord(userID: "alice", name: "a"))
+        // Bytes 18 and 19 of the header, the read and write versions, are 2 in WAL mode.
+        let header = try #require(FileManager.default.contents(atPath: directory.databasePath))
+        #expect(Array(header[18...19]) == [2, 2])
+        #expect(FileManager.default.fileExists(atPath: directory.databasePath + "-wal"))
+
+        let connection = try Self.connection(directory)
+        #expect(try connection.first("PRAGMA journal_mode") { $0.string(0) } == "wal")
+        #expect(try connection.first("PRAGMA foreign_keys") { $0.int(0) } == 1)
+        #expect(try connection.first("PRAGMA synchronous") { $0.int(0) } == 1)
+        #expect(try connection.first("PRAGMA busy_timeout") { $0.int(0) } == 5000)
+        #expect(try connection.first("PRAGMA cache_size") { $0.int(0) } == -512)
+    }
+
+    @Test func fileInAMissingDirectoryIsUnavailable() throws {
+        let directory = try TemporaryDirectory()
+        let store = SQLiteStore(configuration: SQLiteConfiguration(path: directory.path + "/gone/t.db"))
+        #expect(
+            performing: { try store.migrate() },
+            throws: { error in
+                guard case StoreError.unavailable = error else { return false }
+                return true
+            })
+        #expect(performing: { try store.ping() }, throws: { $0 is StoreError })
+    }
+
+    @Test func fileOfSchemaVersion2MigratesWithItsData() throws {
+        let directory = try TemporaryDirectory()
+        do {
+            let old = try Self.connection(directory)
+            try old.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
+            for step in SQLiteMigrations.steps where step.version <= 2 {
+                try old.execute(step.sql)
+                try old.run("INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)", [.integer(Int64(step.version))])
+            }
+            for (index, status) in ["pending", "running", "running", "completed"].enumerated() {
+                try old.run(
+                    """
+                    INSERT INTO training_jobs (id, user_id, model_name, status, current_step, created_at, updated_at)
+                    VALUES (?, 'alice', 'm', ?, ?, ?, ?)
+                    """,
+                    [.text("job-\(index)"), .text(status), .integer(Int64(index * 10)), .integer(1_766_000_000_000), .integer(1_766_000_000_000)]
+                )
+            }
+            for step in 1...4 {
+                try old.run(
+                    "INSERT INTO training_metrics (job_id, step, eval_loss, samples_per_second) VALUES ('job-1', ?, ?, ?)",
+                    [.integer(Int64(step)), .real(1 / Double(step)), step.isMultiple(of: 2) ? .real(Double(step)) : .null]
+                )
+            }
+        }
+
         let store = directory.store()
-        #expect(try store.schemaVersion() == 0)
+        #expect(try store.schemaVersion() == 2)
         try store.migrate()
         #expect(try store.schemaVersion() == SQLiteStore.latestSchemaVersion)
-        try store.apiKeys.insert(keyRecord(userID: "u", name: "kept"))
-        try store.migrate()
-        #expect(try store.schemaVersion() == SQLiteStore.latestSchemaVersion)
-        // A second store (another process) migrating the same file changes nothing either.
-        let again = directory.store()
-        try again.migrate()
-        #expect(try again.schemaVersion() == SQLiteStore.latestSchemaVersion)
-        #expect(try again.apiKeys.list(userID: "u", limit: 10, offset: 0).total == 1)
-        try store.ping()
+        // Version 4 counted the jobs already there; version 3 summed the metrics already there.
+        #expect(try store.trainingJobs.statusCounts(userID: "alice") == JobStatusCounts([.pending: 1, .running: 2, .completed: 1]))
+        let summary = try #require(try store.trainingJobs.aggregate(userID: "alice", filter: AggregateFilter(), byModel: false).first)
+        #expect(summary.jobs == 4 && summary.jobsWithMetrics == 1 && summary.totalSteps == 60)
+        #expect(summary.averageSamplesPerSecond == 3)
+        #expect(try store.analytics.dashboard(userID: "alice", from: instant(), days: 1, failureLimit: 10).metricsPoints == 4)
+        // The old jobs move on, and the tables of later versions are there.
+        _ = try store.trainingJobs.update(id: "job-0", userID: "alice") { $0.status = .running }
+        #expect(try store.trainingJobs.statusCounts(userID: "alice")[.running] == 3)
+        try store.datasets.insert(dataset(userID: "alice"))
+        _ = try store.notificationPreferences.update(userID: "alice", at: instant()) { $0.timezone = "Europe/Paris" }
     }
 
-    @Test func concurrentMigrationsFromTwoStoresSucceed() throws {
-        let directory = try TemporaryDirectory()
-        let stores = [directory.store(), directory.store(), directory.store(), directory.store()]
-        let failures = Failures()
-        DispatchQueue.concurrentPerform(iterations: stores.count) { index in
-            do { try stores[index].migrate() } catch { failures.add("\(error)") }
-        }
-        #expect(failures.all.isEmpty)
-        for store in stores { #expect(try store.schemaVersion() == SQLiteStore.latestSchemaVersion) }
-    }
-
-    // MARK: API keys
-
-    @Test func duplicateActiveNameIsRefusedUntilRevoked() throws {
+    @Test func fileOfANewerBuildIsRefused() throws {
         let directory = try TemporaryDirectory()
         let store = try directory.migratedStore()
-        let first = keyRecord(userID: "alice", name: "ci")
-        try store.apiKeys.insert(first)
-
-        #expect {
-            try store.apiKeys.insert(keyRecord(userID: "alice", name: "ci"))
-        } throws: { error in
-            guard case StoreError.duplicate = error else { return false }
-            return true
-        }
-        // Another user may use the name.
-        try store.apiKeys.insert(keyRecord(userID: "bob", name: "ci"))
-
-        #expect(try store.apiKeys.revoke(id: first.id, userID: "alice", at: Timestamp(millisecondsSinceEpoch: 1_766_000_001_000)))
-        let second = keyRecord(userID: "alice", name: "ci")
-        try store.apiKeys.insert(second)
-        // And once more only after the second is revoked.
-        #expect(throws: StoreError.self) { try store.apiKeys.insert(keyRecord(userID: "alice", name: "ci")) }
-        let listed = try store.apiKeys.list(userID: "alice", limit: 10, offset: 0)
-        #expect(listed.keys.map(\.id) == [second.id])
+        let newer = SQLiteStore.latestSchemaVersion + 1
+        try Self.connection(directory).run("INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)", [.integer(Int64(newer))])
+        #expect(throws: StoreError.schemaTooNew(found: newer, known: SQLiteStore.latestSchemaVersion)) { try store.migrate() }
+        #expect(try store.schemaVersion() == newer)
     }
 
-    @Test func duplicateHashIsRefused() throws {
-        let store = try TemporaryDirectory().migratedStore()
-        let first = keyRecord(userID: "alice", name: "a")
-        try store.apiKeys.insert(first)
-        var clash = keyRecord(userID: "bob", name: "b")
-        clash.keyHash = first.keyHash
-        #expect(throws: StoreError.self) { try store.apiKeys.insert(clash) }
-    }
-
-    @Test func findByHashReturnsTheWholeRecord() throws {
+    /// Each column list names columns of its table, and its cases are the row's indexes 0, 1, 2, ….
+    @Test func columnListsMatchTheSchema() throws {
         let directory = try TemporaryDirectory()
-        let store = try directory.migratedStore()
-        let record = keyRecord(userID: "alice", name: "full", scopes: [.training, .analytics])
-        try store.apiKeys.insert(record)
-        try store.apiKeys.insert(keyRecord(userID: "alice", name: "other"))
-
-        #expect(try store.apiKeys.find(keyHash: record.keyHash) == record)
-        #expect(try store.apiKeys.find(keyHash: String(repeating: "0", count: 64)) == nil)
-        #expect(try store.apiKeys.find(keyHash: "") == nil)
-
-        // A revoked key is still found, with its revocation time.
-        let revokedAt = Timestamp(millisecondsSinceEpoch: 1_766_000_123_456)
-        #expect(try store.apiKeys.revoke(id: record.id, userID: "alice", at: revokedAt))
-        #expect(try store.apiKeys.find(keyHash: record.keyHash)?.revokedAt == revokedAt)
-
-        // Visible from another store on the same file.
-        #expect(try directory.store().apiKeys.find(keyHash: record.keyHash)?.revokedAt == revokedAt)
-    }
-
-    @Test func revokeOnlyOwnActiveKey() throws {
-        let store = try TemporaryDirectory().migratedStore()
-        let record = keyRecord(userID: "alice", name: "mine")
-        try store.apiKeys.insert(record)
-        let now = Timestamp(millisecondsSinceEpoch: 1_766_000_500_000)
-
-        #expect(try store.apiKeys.revoke(id: record.id, userID: "mallory", at: now) == false)
-        #expect(try store.apiKeys.find(keyHash: record.keyHash)?.revokedAt == nil)
-        #expect(try store.apiKeys.revoke(id: uuid(), userID: "alice", at: now) == false)
-
-        #expect(try store.apiKeys.revoke(id: record.id, userID: "alice", at: now))
-        // Revoking twice: nothing left to revoke, and the first time stays.
-        #expect(try store.apiKeys.revoke(id: record.id, userID: "alice", at: now.adding(seconds: 60)) == false)
-        #expect(try store.apiKeys.find(keyHash: record.keyHash)?.revokedAt == now)
-    }
-
-    @Test func listIsNewestFirstWithTotal() throws {
-        let store = try TemporaryDirectory().migratedStore()
-        let base: Int64 = 1_766_000_000_000
-        // Inserted out of order on purpose.
-        for index in [3, 0, 4, 1, 2] {
-            try store.apiKeys.insert(
-                keyRecord(userID: "alice", name: "k\(index)", createdAt: Timestamp(millisecondsSinceEpoch: base + Int64(index) * 1000)))
+        _ = try directory.migratedStore()
+        let connection = try Self.connection(directory)
+        func tableColumns(_ table: String) throws -> Set<String> {
+            var names = Set<String>()
+            try connection.query("SELECT name FROM pragma_table_info(?)", [.text(table)]) { names.insert($0.string(0)) }
+            return names
         }
-        try store.apiKeys.insert(
-            keyRecord(
-                userID: "alice", name: "gone", createdAt: Timestamp(millisecondsSinceEpoch: base + 10_000),
-                revokedAt: Timestamp(millisecondsSinceEpoch: base + 20_000)))
-        try store.apiKeys.insert(keyRecord(userID: "bob", name: "k9", createdAt: Timestamp(millisecondsSinceEpoch: base + 9000)))
-
-        let all = try store.apiKeys.list(userID: "alice", limit: 50, offset: 0)
-        #expect(all.keys.map(\.name) == ["k4", "k3", "k2", "k1", "k0"])
-        #expect(all.total == 5)
-
-        let page = try store.apiKeys.list(userID: "alice", limit: 2, offset: 1)
-        #expect(page.keys.map(\.name) == ["k3", "k2"])
-        #expect(page.total == 5)
-
-        let past = try store.apiKeys.list(userID: "alice", limit: 2, offset: 5)
-        #expect(past.keys.isEmpty)
-        #expect(past.total == 5)
-
-        let nobody = try store.apiKeys.list(userID: "carol", limit: 10, offset: 0)
-        #expect(nobody.keys.isEmpty && nobody.total == 0)
-    }
-
-    @Test func listBreaksTimeTiesDeterministically() throws {
-        let store = try TemporaryDirectory().migratedStore()
-        let same = Timestamp(millisecondsSinceEpoch: 1_766_000_000_000)
-        for index in 0..<6 { try store.apiKeys.insert(keyRecord(userID: "alice", name: "t\(index)", createdAt: same)) }
-        let whole = try store.apiKeys.list(userID: "alice", limit: 6, offset: 0).keys.map(\.id)
-        let paged = try (0..<3).flatMap { try store.apiKeys.list(userID: "alice", limit: 2, offset: $0 * 2).keys.map(\.id) }
-        #expect(paged == whole)
-        #expect(Set(whole).count == 6)
-    }
-
-    @Test func recordUsageAddsUp() throws {
-        let store = try TemporaryDirectory().migratedStore()
-        let a = keyRecord(userID: "alice", name: "a")
-        let b = keyRecord(userID: "alice", name: "b")
-        try store.apiKeys.insert(a)
-        try store.apiKeys.insert(b)
-        let t1 = Timestamp(millisecondsSinceEpoch: 1_766_000_010_000)
-        let t2 = Timestamp(millisecondsSinceEpoch: 1_766_000_020_000)
-
-        try store.apiKeys.recordUsage([APIKeyUsage(keyID: a.id, requests: 3, lastUsedAt: t1), APIKeyUsage(keyID: b.id, requests: 1, lastUsedAt: t1)])
-        try store.apiKeys.recordUsage([APIKeyUsage(keyID: a.id, requests: 4, lastUsedAt: t2)])
-        // An older timestamp never moves last_used_at back.
-        try store.apiKeys.recordUsage([APIKeyUsage(keyID: a.id, requests: 2, lastUsedAt: t1)])
-        // Unknown keys and empty batches are harmless.
-        try store.apiKeys.recordUsage([APIKeyUsage(keyID: uuid(), requests: 5, lastUsedAt: t2)])
-        try store.apiKeys.recordUsage([])
-
-        let storedA = try #require(try store.apiKeys.find(keyHash: a.keyHash))
-        #expect(storedA.requestCount == 9)
-        #expect(storedA.lastUsedAt == t2)
-        let storedB = try #require(try store.apiKeys.find(keyHash: b.keyHash))
-        #expect(storedB.requestCount == 1)
-        #expect(storedB.lastUsedAt == t1)
-        // Listing shows the same counters.
-        let listed = try store.apiKeys.list(userID: "alice", limit: 10, offset: 0).keys
-        #expect(Set(listed.map(\.requestCount)) == [9, 1])
-    }
-
-    // MARK: Training jobs
-
-    @Test func statusCountsPerUser() throws {
-        let store = try TemporaryDirectory().migratedStore()
-        let counts: [JobStatus: Int] = [.pending: 2, .running: 1, .paused: 3, .completed: 4, .failed: 1]
-        try store.trainingJobs.insert(counts.flatMap { status, count in (0..<count).map { _ in job(userID: "alice", status: status) } })
-        try store.trainingJobs.insert(JobStatus.allCases.map { job(userID: "bob", status: $0) })
-
-        let alice = try store.trainingJobs.statusCounts(userID: "alice")
-        for status in JobStatus.allCases { #expect(alice[status] == counts[status] ?? 0, "\(status)") }
-        #expect(alice[.cancelled] == 0)
-        #expect(alice.total == 11)
-
-        let bob = try store.trainingJobs.statusCounts(userID: "bob")
-        #expect(bob.total == JobStatus.allCases.count)
-        #expect(try store.trainingJobs.statusCounts(userID: "carol") == JobStatusCounts())
-    }
-
-    @Test func jobInsertIsOneTransaction() throws {
-        let store = try TemporaryDirectory().migratedStore()
-        let duplicate = job(userID: "alice", status: .pending)
-        // The second job reuses the first one's id: nothing of the batch is stored.
-        #expect(throws: StoreError.self) {
-            try store.trainingJobs.insert([duplicate, job(userID: "alice", status: .running), duplicate])
+        func check<Column: SQLiteColumn>(_ column: Column.Type, _ table: String, besides others: Set<String> = []) throws {
+            let names = Column.allCases.map(\.sql)
+            #expect(Column.allCases.map(\.rawValue) == Array(0..<Int32(names.count)), "\(Column.self)")
+            #expect(Set(names).count == names.count, "\(Column.self)")
+            #expect(try tableColumns(table) == Set(names).union(others), "\(Column.self)")
         }
-        #expect(try store.trainingJobs.statusCounts(userID: "alice").total == 0)
+        try check(APIKeyColumn.self, "api_keys")
+        try check(JobColumn.self, "training_jobs", besides: ["metrics_points", "samples_per_second_sum", "samples_per_second_count"])
+        try check(MetricColumn.self, "training_metrics", besides: ["job_id"])
+        try check(StatusCountColumn.self, "job_status_counts", besides: ["user_id"])
+        try check(DatasetColumn.self, "datasets")
+        try check(NotificationPreferenceColumn.self, "notification_preferences")
     }
-
-    @Test func scopesRoundTrip() throws {
-        let store = try TemporaryDirectory().migratedStore()
-        let record = keyRecord(userID: "alice", name: "every", scopes: Scope.allCases)
-        try store.apiKeys.insert(record)
-        #expect(try store.apiKeys.find(keyHash: record.keyHash)?.scopes == Scope.allCases)
-    }
-}
-
-/// Error messages collected from several threads.
-final class Failures: @unchecked Sendable {
-    private let lock = NSLock()
-    private var messages: [String] = []
-
-    func add(_ message: String) { lock.withLock { messages.append(message) } }
-    var all: [String] { lock.withLock { messages } }
 }

@@ -30,12 +30,30 @@ struct SQLiteError: Error, CustomStringConvertible {
     let message: String
 
     var isBusy: Bool { code & 0xff == SQLITE_BUSY || code & 0xff == SQLITE_LOCKED }
-    // SQLITE_CONSTRAINT_UNIQUE and _PRIMARYKEY are function-like macros Swift can't import.
+    // SQLITE_CONSTRAINT_UNIQUE, _PRIMARYKEY and _FOREIGNKEY are function-like macros Swift can't import.
     var isUniqueViolation: Bool { code == SQLITE_CONSTRAINT | (8 << 8) || code == SQLITE_CONSTRAINT | (6 << 8) }
+    var isForeignKeyViolation: Bool { code == SQLITE_CONSTRAINT | (3 << 8) }
     var description: String { "SQLite error \(code): \(message)" }
 }
 
-/// One row of a result, read by column index.
+/// The columns of one table (or of one query's result), in the order a
+/// statement lists them: a case's raw value is its index in the row, so the
+/// SELECT text and the decoder can't disagree. Cases take the default raw
+/// values 0, 1, 2, ….
+protocol SQLiteColumn: CaseIterable, RawRepresentable where RawValue == Int32 {
+    /// The column's name, or the expression that computes it.
+    var sql: String { get }
+}
+
+extension SQLiteColumn {
+    /// `a, b, c`: every column, in row order. Build statements from it once (in a `static let`), not per call.
+    static var list: String { allCases.map(\.sql).joined(separator: ", ") }
+
+    /// `?, ?, ?`: one placeholder per column, for an INSERT of `list`.
+    static var placeholders: String { Array(repeating: "?", count: allCases.count).joined(separator: ", ") }
+}
+
+/// One row of a result, read by column index or by an `SQLiteColumn`.
 struct SQLiteRow {
     fileprivate let statement: OpaquePointer
 
@@ -54,6 +72,16 @@ struct SQLiteRow {
     func optionalDouble(_ column: Int32) -> Double? { isNull(column) ? nil : double(column) }
     func timestamp(_ column: Int32) -> Timestamp { Timestamp(millisecondsSinceEpoch: int(column)) }
     func optionalTimestamp(_ column: Int32) -> Timestamp? { isNull(column) ? nil : timestamp(column) }
+
+    func int<Column: SQLiteColumn>(_ column: Column) -> Int64 { int(column.rawValue) }
+    func double<Column: SQLiteColumn>(_ column: Column) -> Double { double(column.rawValue) }
+    func bool<Column: SQLiteColumn>(_ column: Column) -> Bool { int(column.rawValue) != 0 }
+    func string<Column: SQLiteColumn>(_ column: Column) -> String { string(column.rawValue) }
+    func optionalString<Column: SQLiteColumn>(_ column: Column) -> String? { optionalString(column.rawValue) }
+    func optionalInt<Column: SQLiteColumn>(_ column: Column) -> Int64? { optionalInt(column.rawValue) }
+    func optionalDouble<Column: SQLiteColumn>(_ column: Column) -> Double? { optionalDouble(column.rawValue) }
+    func timestamp<Column: SQLiteColumn>(_ column: Column) -> Timestamp { timestamp(column.rawValue) }
+    func optionalTimestamp<Column: SQLiteColumn>(_ column: Column) -> Timestamp? { optionalTimestamp(column.rawValue) }
 }
 
 /// One SQLite connection with a cache of prepared statements.

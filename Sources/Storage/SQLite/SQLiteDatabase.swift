@@ -60,10 +60,20 @@ final class SQLiteDatabase: @unchecked Sendable {
         return connection
     }
 
-    /// Runs `body` with this thread's connection; SQLite errors become `StoreError`.
+    /// Runs `body` with this thread's connection, each statement reading in
+    /// autocommit (its own snapshot); SQLite errors become `StoreError`. For
+    /// one statement: a method that reads more than once uses `snapshot`.
     func read<T>(_ body: (SQLiteConnection) throws -> T) throws -> T {
         let connection = try mapErrors { try threadConnection() }
         return try mapErrors { try body(connection) }
+    }
+
+    /// Runs `body` in a read transaction (`BEGIN DEFERRED`), so that all its
+    /// statements read one snapshot: a page and its total, or the figures of
+    /// one dashboard, agree however writers interleave. Not reentrant, and
+    /// not to be called inside `write`.
+    func snapshot<T>(_ body: (SQLiteConnection) throws -> T) throws -> T {
+        try transaction("BEGIN DEFERRED", body)
     }
 
     /// Runs `body` in a write transaction (`BEGIN IMMEDIATE`: the write lock is
@@ -72,11 +82,16 @@ final class SQLiteDatabase: @unchecked Sendable {
     func write<T>(_ body: (SQLiteConnection) throws -> T) throws -> T {
         pthread_mutex_lock(writerLock)
         defer { pthread_mutex_unlock(writerLock) }
-        return try read { connection in
-            try connection.execute("BEGIN IMMEDIATE")
+        return try transaction("BEGIN IMMEDIATE", body)
+    }
+
+    /// Runs `body` between `begin` and COMMIT (both cached prepared statements), rolling back when anything throws.
+    private func transaction<T>(_ begin: String, _ body: (SQLiteConnection) throws -> T) throws -> T {
+        try read { connection in
+            try connection.run(begin)
             do {
                 let result = try body(connection)
-                try connection.execute("COMMIT")
+                try connection.run("COMMIT")
                 return result
             } catch {
                 try? connection.execute("ROLLBACK")
@@ -89,7 +104,9 @@ final class SQLiteDatabase: @unchecked Sendable {
         do {
             return try body()
         } catch let error as SQLiteError {
-            throw error.isUniqueViolation ? StoreError.duplicate(error.message) : StoreError.unavailable(error.description)
+            if error.isUniqueViolation { throw StoreError.duplicate(error.message) }
+            if error.isForeignKeyViolation { throw StoreError.missingReference(error.message) }
+            throw StoreError.unavailable(error.description)
         }
     }
 }

@@ -1,33 +1,70 @@
+/// The columns of `datasets`, in row order.
+enum DatasetColumn: Int32, SQLiteColumn {
+    case id, userID, name, format, sizeBytes, totalExamples, sha256, filePath, createdAt
+
+    var sql: String {
+        switch self {
+        case .id: "id"
+        case .userID: "user_id"
+        case .name: "name"
+        case .format: "format"
+        case .sizeBytes: "size_bytes"
+        case .totalExamples: "total_examples"
+        case .sha256: "sha256"
+        case .filePath: "file_path"
+        case .createdAt: "created_at"
+        }
+    }
+
+    func value(of dataset: DatasetRecord) -> SQLiteValue {
+        switch self {
+        case .id: .text(dataset.id)
+        case .userID: .text(dataset.userID)
+        case .name: .text(dataset.name)
+        case .format: .text(dataset.format)
+        case .sizeBytes: .integer(dataset.sizeBytes)
+        case .totalExamples: .integer(dataset.totalExamples)
+        case .sha256: .text(dataset.sha256)
+        case .filePath: .text(dataset.filePath)
+        case .createdAt: .integer(dataset.createdAt.millisecondsSinceEpoch)
+        }
+    }
+}
+
 final class SQLiteDatasetStore: DatasetStore {
     private let database: SQLiteDatabase
 
     init(database: SQLiteDatabase) { self.database = database }
 
-    private static let columns = "id, user_id, name, format, size_bytes, total_examples, sha256, file_path, created_at"
+    private static let insertRow = "INSERT INTO datasets (\(DatasetColumn.list)) VALUES (\(DatasetColumn.placeholders))"
+    private static let selectByID = "SELECT \(DatasetColumn.list) FROM datasets WHERE id = ? AND user_id = ?"
+    private static let selectPage = """
+        SELECT \(DatasetColumn.list) FROM datasets WHERE user_id = ? ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?
+        """
+    /// The jobs that hold a dataset: those not terminal.
+    private static let countUsers = """
+        SELECT count(*) FROM training_jobs WHERE dataset_id = ? AND status IN \
+        (\(JobStatus.allCases.filter { !$0.isTerminal }.map { "'\($0.rawValue)'" }.joined(separator: ", ")))
+        """
 
     private static func record(_ row: SQLiteRow) -> DatasetRecord {
         DatasetRecord(
-            id: row.string(0), userID: row.string(1), name: row.string(2), format: row.string(3), sizeBytes: row.int(4),
-            totalExamples: row.int(5), sha256: row.string(6), filePath: row.string(7), createdAt: row.timestamp(8)
+            id: row.string(DatasetColumn.id), userID: row.string(DatasetColumn.userID), name: row.string(DatasetColumn.name),
+            format: row.string(DatasetColumn.format), sizeBytes: row.int(DatasetColumn.sizeBytes),
+            totalExamples: row.int(DatasetColumn.totalExamples), sha256: row.string(DatasetColumn.sha256),
+            filePath: row.string(DatasetColumn.filePath), createdAt: row.timestamp(DatasetColumn.createdAt)
         )
     }
 
     func insert(_ dataset: DatasetRecord) throws {
         _ = try database.write { connection in
-            try connection.run(
-                "INSERT INTO datasets (\(Self.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    .text(dataset.id), .text(dataset.userID), .text(dataset.name), .text(dataset.format), .integer(dataset.sizeBytes),
-                    .integer(dataset.totalExamples), .text(dataset.sha256), .text(dataset.filePath),
-                    .integer(dataset.createdAt.millisecondsSinceEpoch),
-                ]
-            )
+            try connection.run(Self.insertRow, DatasetColumn.allCases.map { $0.value(of: dataset) })
         }
     }
 
     func find(id: String, userID: String) throws -> DatasetRecord? {
         try database.read { connection in
-            try connection.first("SELECT \(Self.columns) FROM datasets WHERE id = ? AND user_id = ?", [.text(id), .text(userID)], Self.record)
+            try connection.first(Self.selectByID, [.text(id), .text(userID)], Self.record)
         }
     }
 
@@ -38,12 +75,11 @@ final class SQLiteDatasetStore: DatasetStore {
     }
 
     func list(userID: String, limit: Int, offset: Int) throws -> (datasets: [DatasetRecord], total: Int) {
-        try database.read { connection in
+        try database.snapshot { connection in
             var datasets: [DatasetRecord] = []
-            try connection.query(
-                "SELECT \(Self.columns) FROM datasets WHERE user_id = ? ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
-                [.text(userID), .integer(Int64(limit)), .integer(Int64(offset))]
-            ) { datasets.append(Self.record($0)) }
+            try connection.query(Self.selectPage, [.text(userID), .integer(Int64(limit)), .integer(Int64(offset))]) {
+                datasets.append(Self.record($0))
+            }
             let total = try connection.first("SELECT count(*) FROM datasets WHERE user_id = ?", [.text(userID)]) { Int($0.int(0)) } ?? 0
             return (datasets, total)
         }
@@ -51,14 +87,8 @@ final class SQLiteDatasetStore: DatasetStore {
 
     func delete(id: String, userID: String) throws -> DatasetDeletion {
         try database.write { connection in
-            guard
-                let record = try connection.first(
-                    "SELECT \(Self.columns) FROM datasets WHERE id = ? AND user_id = ?", [.text(id), .text(userID)], Self.record)
-            else { return .notFound }
-            let users =
-                try connection.first(
-                    "SELECT count(*) FROM training_jobs WHERE dataset_id = ? AND status IN ('pending', 'running', 'paused')", [.text(id)]
-                ) { Int($0.int(0)) } ?? 0
+            guard let record = try connection.first(Self.selectByID, [.text(id), .text(userID)], Self.record) else { return .notFound }
+            let users = try connection.first(Self.countUsers, [.text(id)]) { Int($0.int(0)) } ?? 0
             if users > 0 { return .inUse(jobs: users) }
             try connection.run("DELETE FROM datasets WHERE id = ?", [.text(id)])
             return .deleted(record)

@@ -1,49 +1,95 @@
+/// The columns of `notification_preferences`, in row order.
+enum NotificationPreferenceColumn: Int32, SQLiteColumn {
+    case userID, emailEnabled, emailAddress, alertJobStarted, alertJobCompleted, alertJobFailed, alertJobCancelled, alertGPUOOM
+    case alertDiskWarning, alertTimeoutWarning, dailySummaryEnabled, dailySummaryHour, weeklyDigestEnabled, weeklyDigestDay
+    case quietHoursEnabled, quietHoursStart, quietHoursEnd, timezone, updatedAt
+
+    var sql: String {
+        switch self {
+        case .userID: "user_id"
+        case .emailEnabled: "email_enabled"
+        case .emailAddress: "email_address"
+        case .alertJobStarted: "alert_job_started"
+        case .alertJobCompleted: "alert_job_completed"
+        case .alertJobFailed: "alert_job_failed"
+        case .alertJobCancelled: "alert_job_cancelled"
+        case .alertGPUOOM: "alert_gpu_oom"
+        case .alertDiskWarning: "alert_disk_warning"
+        case .alertTimeoutWarning: "alert_timeout_warning"
+        case .dailySummaryEnabled: "daily_summary_enabled"
+        case .dailySummaryHour: "daily_summary_hour"
+        case .weeklyDigestEnabled: "weekly_digest_enabled"
+        case .weeklyDigestDay: "weekly_digest_day"
+        case .quietHoursEnabled: "quiet_hours_enabled"
+        case .quietHoursStart: "quiet_hours_start"
+        case .quietHoursEnd: "quiet_hours_end"
+        case .timezone: "timezone"
+        case .updatedAt: "updated_at"
+        }
+    }
+
+    func value(of preferences: NotificationPreferences, userID: String, updatedAt: Timestamp) -> SQLiteValue {
+        func flag(_ bool: Bool) -> SQLiteValue { .integer(bool ? 1 : 0) }
+        return switch self {
+        case .userID: .text(userID)
+        case .emailEnabled: flag(preferences.emailEnabled)
+        case .emailAddress: preferences.emailAddress.sqlite
+        case .alertJobStarted: flag(preferences.alertJobStarted)
+        case .alertJobCompleted: flag(preferences.alertJobCompleted)
+        case .alertJobFailed: flag(preferences.alertJobFailed)
+        case .alertJobCancelled: flag(preferences.alertJobCancelled)
+        case .alertGPUOOM: flag(preferences.alertGPUOOM)
+        case .alertDiskWarning: flag(preferences.alertDiskWarning)
+        case .alertTimeoutWarning: flag(preferences.alertTimeoutWarning)
+        case .dailySummaryEnabled: flag(preferences.dailySummaryEnabled)
+        case .dailySummaryHour: .integer(Int64(preferences.dailySummaryHour))
+        case .weeklyDigestEnabled: flag(preferences.weeklyDigestEnabled)
+        case .weeklyDigestDay: .integer(Int64(preferences.weeklyDigestDay))
+        case .quietHoursEnabled: flag(preferences.quietHoursEnabled)
+        case .quietHoursStart: .integer(Int64(preferences.quietHoursStart))
+        case .quietHoursEnd: .integer(Int64(preferences.quietHoursEnd))
+        case .timezone: .text(preferences.timezone)
+        case .updatedAt: .integer(updatedAt.millisecondsSinceEpoch)
+        }
+    }
+}
+
 final class SQLiteNotificationPreferencesStore: NotificationPreferencesStore {
     private let database: SQLiteDatabase
 
     init(database: SQLiteDatabase) { self.database = database }
 
-    private static let columns = """
-        email_enabled, email_address, alert_job_started, alert_job_completed, alert_job_failed, alert_job_cancelled, \
-        alert_gpu_oom, alert_disk_warning, alert_timeout_warning, daily_summary_enabled, daily_summary_hour, \
-        weekly_digest_enabled, weekly_digest_day, quiet_hours_enabled, quiet_hours_start, quiet_hours_end, timezone
+    private static let selectByUser = "SELECT \(NotificationPreferenceColumn.list) FROM notification_preferences WHERE user_id = ?"
+    private static let replaceRow = """
+        INSERT OR REPLACE INTO notification_preferences (\(NotificationPreferenceColumn.list)) \
+        VALUES (\(NotificationPreferenceColumn.placeholders))
         """
 
     private static func preferences(_ row: SQLiteRow) -> NotificationPreferences {
+        typealias Column = NotificationPreferenceColumn
         var value = NotificationPreferences()
-        value.emailEnabled = row.int(0) != 0
-        value.emailAddress = row.optionalString(1)
-        value.alertJobStarted = row.int(2) != 0
-        value.alertJobCompleted = row.int(3) != 0
-        value.alertJobFailed = row.int(4) != 0
-        value.alertJobCancelled = row.int(5) != 0
-        value.alertGPUOOM = row.int(6) != 0
-        value.alertDiskWarning = row.int(7) != 0
-        value.alertTimeoutWarning = row.int(8) != 0
-        value.dailySummaryEnabled = row.int(9) != 0
-        value.dailySummaryHour = Int(row.int(10))
-        value.weeklyDigestEnabled = row.int(11) != 0
-        value.weeklyDigestDay = Int(row.int(12))
-        value.quietHoursEnabled = row.int(13) != 0
-        value.quietHoursStart = Int(row.int(14))
-        value.quietHoursEnd = Int(row.int(15))
-        value.timezone = row.string(16)
+        value.emailEnabled = row.bool(Column.emailEnabled)
+        value.emailAddress = row.optionalString(Column.emailAddress)
+        value.alertJobStarted = row.bool(Column.alertJobStarted)
+        value.alertJobCompleted = row.bool(Column.alertJobCompleted)
+        value.alertJobFailed = row.bool(Column.alertJobFailed)
+        value.alertJobCancelled = row.bool(Column.alertJobCancelled)
+        value.alertGPUOOM = row.bool(Column.alertGPUOOM)
+        value.alertDiskWarning = row.bool(Column.alertDiskWarning)
+        value.alertTimeoutWarning = row.bool(Column.alertTimeoutWarning)
+        value.dailySummaryEnabled = row.bool(Column.dailySummaryEnabled)
+        value.dailySummaryHour = Int(row.int(Column.dailySummaryHour))
+        value.weeklyDigestEnabled = row.bool(Column.weeklyDigestEnabled)
+        value.weeklyDigestDay = Int(row.int(Column.weeklyDigestDay))
+        value.quietHoursEnabled = row.bool(Column.quietHoursEnabled)
+        value.quietHoursStart = Int(row.int(Column.quietHoursStart))
+        value.quietHoursEnd = Int(row.int(Column.quietHoursEnd))
+        value.timezone = row.string(Column.timezone)
         return value
     }
 
-    private static func values(_ value: NotificationPreferences) -> [SQLiteValue] {
-        func flag(_ bool: Bool) -> SQLiteValue { .integer(bool ? 1 : 0) }
-        return [
-            flag(value.emailEnabled), value.emailAddress.sqlite, flag(value.alertJobStarted), flag(value.alertJobCompleted),
-            flag(value.alertJobFailed), flag(value.alertJobCancelled), flag(value.alertGPUOOM), flag(value.alertDiskWarning),
-            flag(value.alertTimeoutWarning), flag(value.dailySummaryEnabled), .integer(Int64(value.dailySummaryHour)),
-            flag(value.weeklyDigestEnabled), .integer(Int64(value.weeklyDigestDay)), flag(value.quietHoursEnabled),
-            .integer(Int64(value.quietHoursStart)), .integer(Int64(value.quietHoursEnd)), .text(value.timezone),
-        ]
-    }
-
     private static func fetch(userID: String, on connection: SQLiteConnection) throws -> NotificationPreferences? {
-        try connection.first("SELECT \(columns) FROM notification_preferences WHERE user_id = ?", [.text(userID)], preferences)
+        try connection.first(selectByUser, [.text(userID)], preferences)
     }
 
     func find(userID: String) throws -> NotificationPreferences? {
@@ -57,11 +103,7 @@ final class SQLiteNotificationPreferencesStore: NotificationPreferencesStore {
             var preferences = try Self.fetch(userID: userID, on: connection) ?? NotificationPreferences()
             try change(&preferences)
             try connection.run(
-                """
-                INSERT OR REPLACE INTO notification_preferences (user_id, \(Self.columns), updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-                [.text(userID)] + Self.values(preferences) + [.integer(time.millisecondsSinceEpoch)]
+                Self.replaceRow, NotificationPreferenceColumn.allCases.map { $0.value(of: preferences, userID: userID, updatedAt: time) }
             )
             return preferences
         }

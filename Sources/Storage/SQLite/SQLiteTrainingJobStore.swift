@@ -1,47 +1,251 @@
+/// The columns of `training_jobs` that a `TrainingJob` holds, in row order.
+/// (The metrics summary columns are kept by `appendMetrics` alone.)
+enum JobColumn: Int32, SQLiteColumn {
+    case id, userID, modelName, datasetID, status, config, progress, currentStep, totalSteps, currentEpoch, totalEpochs
+    case trainLoss, evalLoss, bestEvalLoss, errorMessage, resumedFromJobID, jobTokenHash, createdAt, updatedAt, startedAt
+    case completedAt
+
+    var sql: String {
+        switch self {
+        case .id: "id"
+        case .userID: "user_id"
+        case .modelName: "model_name"
+        case .datasetID: "dataset_id"
+        case .status: "status"
+        case .config: "config"
+        case .progress: "progress"
+        case .currentStep: "current_step"
+        case .totalSteps: "total_steps"
+        case .currentEpoch: "current_epoch"
+        case .totalEpochs: "total_epochs"
+        case .trainLoss: "train_loss"
+        case .evalLoss: "eval_loss"
+        case .bestEvalLoss: "best_eval_loss"
+        case .errorMessage: "error_message"
+        case .resumedFromJobID: "resumed_from_job_id"
+        case .jobTokenHash: "job_token_hash"
+        case .createdAt: "created_at"
+        case .updatedAt: "updated_at"
+        case .startedAt: "started_at"
+        case .completedAt: "completed_at"
+        }
+    }
+
+    /// Set when the job is created and never written again: `update` keeps the stored values.
+    var isFixed: Bool {
+        switch self {
+        case .id, .userID, .resumedFromJobID, .jobTokenHash, .createdAt: true
+        default: false
+        }
+    }
+
+    func value(of job: TrainingJob) -> SQLiteValue {
+        switch self {
+        case .id: .text(job.id)
+        case .userID: .text(job.userID)
+        case .modelName: .text(job.modelName)
+        case .datasetID: job.datasetID.sqlite
+        case .status: .text(job.status.rawValue)
+        case .config: .text(job.configJSON)
+        case .progress: .real(job.progress)
+        case .currentStep: .integer(job.currentStep)
+        case .totalSteps: job.totalSteps.sqlite
+        case .currentEpoch: .integer(job.currentEpoch)
+        case .totalEpochs: job.totalEpochs.sqlite
+        case .trainLoss: job.trainLoss.sqlite
+        case .evalLoss: job.evalLoss.sqlite
+        case .bestEvalLoss: job.bestEvalLoss.sqlite
+        case .errorMessage: job.errorMessage.sqlite
+        case .resumedFromJobID: job.resumedFromJobID.sqlite
+        case .jobTokenHash: job.jobTokenHash.sqlite
+        case .createdAt: .integer(job.createdAt.millisecondsSinceEpoch)
+        case .updatedAt: .integer(job.updatedAt.millisecondsSinceEpoch)
+        case .startedAt: job.startedAt.sqlite
+        case .completedAt: job.completedAt.sqlite
+        }
+    }
+}
+
+/// The columns of `training_metrics` that a `MetricPoint` holds (the key `job_id` aside), in row order.
+enum MetricColumn: Int32, SQLiteColumn {
+    case step, epoch, trainLoss, evalLoss, learningRate, gradNorm, gpuMemoryAllocatedGB, gpuUtilizationPercent
+    case samplesPerSecond, tokensPerSecond, recordedAt
+
+    var sql: String {
+        switch self {
+        case .step: "step"
+        case .epoch: "epoch"
+        case .trainLoss: "train_loss"
+        case .evalLoss: "eval_loss"
+        case .learningRate: "learning_rate"
+        case .gradNorm: "grad_norm"
+        case .gpuMemoryAllocatedGB: "gpu_memory_allocated_gb"
+        case .gpuUtilizationPercent: "gpu_utilization_percent"
+        case .samplesPerSecond: "samples_per_second"
+        case .tokensPerSecond: "tokens_per_second"
+        case .recordedAt: "recorded_at"
+        }
+    }
+
+    func value(of point: MetricPoint) -> SQLiteValue {
+        switch self {
+        case .step: .integer(point.step)
+        case .epoch: point.epoch.sqlite
+        case .trainLoss: point.trainLoss.sqlite
+        case .evalLoss: point.evalLoss.sqlite
+        case .learningRate: point.learningRate.sqlite
+        case .gradNorm: point.gradNorm.sqlite
+        case .gpuMemoryAllocatedGB: point.gpuMemoryAllocatedGB.sqlite
+        case .gpuUtilizationPercent: point.gpuUtilizationPercent.sqlite
+        case .samplesPerSecond: point.samplesPerSecond.sqlite
+        case .tokensPerSecond: point.tokensPerSecond.sqlite
+        case .recordedAt: point.timestamp.sqlite
+        }
+    }
+}
+
+/// `job_status_counts`, as `statusCounts` reads it.
+enum StatusCountColumn: Int32, SQLiteColumn {
+    case status, count
+
+    var sql: String {
+        switch self {
+        case .status: "status"
+        case .count: "count"
+        }
+    }
+}
+
+/// A job's metrics summary, computed over its points.
+private enum MetricSummaryColumn: Int32, SQLiteColumn {
+    case bestEvalLoss, points, samplesPerSecondSum, samplesPerSecondCount
+
+    var sql: String {
+        switch self {
+        case .bestEvalLoss: "min(eval_loss)"
+        case .points: "count(*)"
+        case .samplesPerSecondSum: "coalesce(sum(samples_per_second), 0)"
+        case .samplesPerSecondCount: "count(samples_per_second)"
+        }
+    }
+}
+
+/// One group of `aggregate`, over the jobs of the common table `j` (which has a `grouping` column).
+private enum AggregateColumn: Int32, SQLiteColumn {
+    case grouping, jobs, jobsWithMetrics, totalSteps, averageFinalTrainLoss, averageFinalEvalLoss, averageSamplesPerSecond
+
+    var sql: String {
+        switch self {
+        case .grouping: "grouping"
+        case .jobs: "count(*)"
+        case .jobsWithMetrics: "count(CASE WHEN metrics_points > 0 THEN 1 END)"
+        case .totalSteps: "coalesce(sum(current_step), 0)"
+        case .averageFinalTrainLoss: "avg(CASE WHEN metrics_points > 0 THEN train_loss END)"
+        case .averageFinalEvalLoss: "avg(CASE WHEN metrics_points > 0 THEN eval_loss END)"
+        case .averageSamplesPerSecond: "sum(samples_per_second_sum) / nullif(sum(samples_per_second_count), 0)"
+        }
+    }
+}
+
+/// The job with the lowest `best_eval_loss` of one group of `aggregate`.
+private enum GroupBestColumn: Int32, SQLiteColumn {
+    case grouping, jobID, value
+
+    var sql: String {
+        switch self {
+        case .grouping: "grouping"
+        case .jobID: "id"
+        case .value: "best_eval_loss"
+        }
+    }
+}
+
 final class SQLiteTrainingJobStore: TrainingJobStore {
     private let database: SQLiteDatabase
 
     init(database: SQLiteDatabase) { self.database = database }
 
-    private static let columns = """
-        id, user_id, model_name, dataset_id, status, config, progress, current_step, total_steps, current_epoch, \
-        total_epochs, train_loss, eval_loss, best_eval_loss, error_message, resumed_from_job_id, job_token_hash, \
-        created_at, updated_at, started_at, completed_at
+    private static let selectStatusCounts = """
+        SELECT \(StatusCountColumn.list) FROM job_status_counts WHERE user_id = ? AND count > 0
+        """
+    private static let selectOwnedDataset = "SELECT 1 FROM datasets WHERE id = ? AND user_id = ?"
+    private static let insertRow = "INSERT INTO training_jobs (\(JobColumn.list)) VALUES (\(JobColumn.placeholders))"
+    private static let selectJobs = "SELECT \(JobColumn.list) FROM training_jobs"
+    private static let selectByID = "\(selectJobs) WHERE id = ? AND user_id = ?"
+    private static let selectByTokenHash = "\(selectJobs) WHERE job_token_hash = ?"
+    private static let updatable = JobColumn.allCases.filter { !$0.isFixed }
+    private static let updateRow = """
+        UPDATE training_jobs SET \(updatable.map { "\($0.sql) = ?" }.joined(separator: ", ")) WHERE id = ?
+        """
+    private static let upsertPoint = """
+        INSERT INTO training_metrics (job_id, \(MetricColumn.list)) VALUES (?, \(MetricColumn.placeholders))
+        ON CONFLICT (job_id, step) DO UPDATE SET \
+        \(MetricColumn.allCases.filter { $0 != .step }.map { "\($0.sql) = excluded.\($0.sql)" }.joined(separator: ", "))
+        """
+    private static let selectMetricSummary = "SELECT \(MetricSummaryColumn.list) FROM training_metrics WHERE job_id = ?"
+    private static let aggregateColumns = AggregateColumn.list
+    private static let groupBestColumns = GroupBestColumn.list
+    private static let selectPoints = """
+        SELECT \(MetricColumn.list) FROM training_metrics WHERE job_id = ? AND step > ? ORDER BY step LIMIT ? OFFSET ?
         """
 
     private static func job(_ row: SQLiteRow) -> TrainingJob {
         TrainingJob(
-            id: row.string(0), userID: row.string(1), modelName: row.string(2), datasetID: row.optionalString(3),
-            status: JobStatus(rawValue: row.string(4)) ?? .pending, configJSON: row.string(5), progress: row.double(6),
-            currentStep: row.int(7), totalSteps: row.optionalInt(8), currentEpoch: row.int(9), totalEpochs: row.optionalInt(10),
-            trainLoss: row.optionalDouble(11), evalLoss: row.optionalDouble(12), bestEvalLoss: row.optionalDouble(13),
-            errorMessage: row.optionalString(14), resumedFromJobID: row.optionalString(15), jobTokenHash: row.optionalString(16),
-            createdAt: row.timestamp(17), updatedAt: row.timestamp(18), startedAt: row.optionalTimestamp(19),
-            completedAt: row.optionalTimestamp(20)
+            id: row.string(JobColumn.id), userID: row.string(JobColumn.userID), modelName: row.string(JobColumn.modelName),
+            datasetID: row.optionalString(JobColumn.datasetID), status: JobStatus(rawValue: row.string(JobColumn.status)) ?? .pending,
+            configJSON: row.string(JobColumn.config), progress: row.double(JobColumn.progress), currentStep: row.int(JobColumn.currentStep),
+            totalSteps: row.optionalInt(JobColumn.totalSteps), currentEpoch: row.int(JobColumn.currentEpoch),
+            totalEpochs: row.optionalInt(JobColumn.totalEpochs), trainLoss: row.optionalDouble(JobColumn.trainLoss),
+            evalLoss: row.optionalDouble(JobColumn.evalLoss), bestEvalLoss: row.optionalDouble(JobColumn.bestEvalLoss),
+            errorMessage: row.optionalString(JobColumn.errorMessage), resumedFromJobID: row.optionalString(JobColumn.resumedFromJobID),
+            jobTokenHash: row.optionalString(JobColumn.jobTokenHash), createdAt: row.timestamp(JobColumn.createdAt),
+            updatedAt: row.timestamp(JobColumn.updatedAt), startedAt: row.optionalTimestamp(JobColumn.startedAt),
+            completedAt: row.optionalTimestamp(JobColumn.completedAt)
         )
     }
 
-    private static func values(_ job: TrainingJob) -> [SQLiteValue] {
-        [
-            .text(job.id), .text(job.userID), .text(job.modelName), job.datasetID.sqlite, .text(job.status.rawValue),
-            .text(job.configJSON), .real(job.progress), .integer(job.currentStep), job.totalSteps.sqlite,
-            .integer(job.currentEpoch), job.totalEpochs.sqlite, job.trainLoss.sqlite, job.evalLoss.sqlite,
-            job.bestEvalLoss.sqlite, job.errorMessage.sqlite, job.resumedFromJobID.sqlite, job.jobTokenHash.sqlite,
-            .integer(job.createdAt.millisecondsSinceEpoch), .integer(job.updatedAt.millisecondsSinceEpoch),
-            job.startedAt.sqlite, job.completedAt.sqlite,
-        ]
+    private static func point(_ row: SQLiteRow) -> MetricPoint {
+        MetricPoint(
+            step: row.int(MetricColumn.step), epoch: row.optionalDouble(MetricColumn.epoch), trainLoss: row.optionalDouble(MetricColumn.trainLoss),
+            evalLoss: row.optionalDouble(MetricColumn.evalLoss), learningRate: row.optionalDouble(MetricColumn.learningRate),
+            gradNorm: row.optionalDouble(MetricColumn.gradNorm), gpuMemoryAllocatedGB: row.optionalDouble(MetricColumn.gpuMemoryAllocatedGB),
+            gpuUtilizationPercent: row.optionalDouble(MetricColumn.gpuUtilizationPercent),
+            samplesPerSecond: row.optionalDouble(MetricColumn.samplesPerSecond), tokensPerSecond: row.optionalDouble(MetricColumn.tokensPerSecond),
+            timestamp: row.optionalTimestamp(MetricColumn.recordedAt)
+        )
     }
 
     /// The user's job `id`, read on `connection` (inside the caller's transaction, if any).
     private static func fetch(id: String, userID: String, on connection: SQLiteConnection) throws -> TrainingJob? {
-        try connection.first("SELECT \(columns) FROM training_jobs WHERE id = ? AND user_id = ?", [.text(id), .text(userID)], job)
+        try connection.first(selectByID, [.text(id), .text(userID)], job)
+    }
+
+    /// Lets `change` modify the `stored` job and writes the result back, in the
+    /// caller's write transaction. Returns the job as stored: the fixed
+    /// fields keep their stored values whatever `change` did to them.
+    private static func save(
+        _ stored: TrainingJob, changedBy change: (inout TrainingJob) throws -> Void, on connection: SQLiteConnection
+    ) throws -> TrainingJob {
+        var job = stored
+        try change(&job)
+        job.id = stored.id
+        job.userID = stored.userID
+        job.resumedFromJobID = stored.resumedFromJobID
+        job.jobTokenHash = stored.jobTokenHash
+        job.createdAt = stored.createdAt
+        var values = updatable.map { $0.value(of: job) }
+        values.append(.text(job.id))
+        try connection.run(updateRow, values)
+        return job
     }
 
     func statusCounts(userID: String) throws -> JobStatusCounts {
         try database.read { connection in
             var counts = JobStatusCounts()
-            try connection.query("SELECT status, count FROM job_status_counts WHERE user_id = ? AND count > 0", [.text(userID)]) { row in
-                if let status = JobStatus(rawValue: row.string(0)) { counts.counts[status] = Int(row.int(1)) }
+            try connection.query(Self.selectStatusCounts, [.text(userID)]) { row in
+                if let status = JobStatus(rawValue: row.string(StatusCountColumn.status)) {
+                    counts.counts[status] = Int(row.int(StatusCountColumn.count))
+                }
             }
             return counts
         }
@@ -51,15 +255,10 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
         _ = try database.write { connection in
             for job in jobs {
                 if let datasetID = job.datasetID {
-                    let owned = try connection.first(
-                        "SELECT 1 FROM datasets WHERE id = ? AND user_id = ?", [.text(datasetID), .text(job.userID)]
-                    ) { $0.int(0) }
+                    let owned = try connection.first(Self.selectOwnedDataset, [.text(datasetID), .text(job.userID)]) { $0.int(0) }
                     guard owned != nil else { throw StoreError.missingReference("dataset_id") }
                 }
-                try connection.run(
-                    "INSERT INTO training_jobs (\(Self.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    Self.values(job)
-                )
+                try connection.run(Self.insertRow, JobColumn.allCases.map { $0.value(of: job) })
             }
         }
     }
@@ -72,7 +271,7 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
 
     func find(tokenHash: String) throws -> TrainingJob? {
         try database.read { connection in
-            try connection.first("SELECT \(Self.columns) FROM training_jobs WHERE job_token_hash = ?", [.text(tokenHash)], Self.job)
+            try connection.first(Self.selectByTokenHash, [.text(tokenHash)], Self.job)
         }
     }
 
@@ -87,10 +286,10 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
             conditions += " AND model_name = ?"
             values.append(.text(modelName))
         }
-        return try database.read { connection in
+        return try database.snapshot { connection in
             var jobs: [TrainingJob] = []
             try connection.query(
-                "SELECT \(Self.columns) FROM training_jobs WHERE \(conditions) ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+                "\(Self.selectJobs) WHERE \(conditions) ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
                 values + [.integer(Int64(limit)), .integer(Int64(offset))]
             ) { jobs.append(Self.job($0)) }
             let total = try connection.first("SELECT count(*) FROM training_jobs WHERE \(conditions)", values) { Int($0.int(0)) } ?? 0
@@ -100,61 +299,33 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
 
     func update(id: String, userID: String, _ change: (inout TrainingJob) throws -> Void) throws -> TrainingJob? {
         try database.write { connection in
-            guard var job = try Self.fetch(id: id, userID: userID, on: connection) else { return nil }
-            try change(&job)
-            try Self.save(job, on: connection)
-            return job
+            guard let stored = try Self.fetch(id: id, userID: userID, on: connection) else { return nil }
+            return try Self.save(stored, changedBy: change, on: connection)
         }
     }
-
-    private static let metricColumns = """
-        step, epoch, train_loss, eval_loss, learning_rate, grad_norm, gpu_memory_allocated_gb, gpu_utilization_percent, \
-        samples_per_second, tokens_per_second, recorded_at
-        """
 
     func appendMetrics(
         id: String, userID: String, points: [MetricPoint], _ change: (inout TrainingJob, Double?) throws -> Void
     ) throws -> TrainingJob? {
         try database.write { connection in
-            guard var job = try Self.fetch(id: id, userID: userID, on: connection) else { return nil }
+            guard let stored = try Self.fetch(id: id, userID: userID, on: connection) else { return nil }
             for point in points {
-                try connection.run(
-                    """
-                    INSERT INTO training_metrics (job_id, \(Self.metricColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (job_id, step) DO UPDATE SET epoch = excluded.epoch, train_loss = excluded.train_loss,
-                        eval_loss = excluded.eval_loss, learning_rate = excluded.learning_rate, grad_norm = excluded.grad_norm,
-                        gpu_memory_allocated_gb = excluded.gpu_memory_allocated_gb,
-                        gpu_utilization_percent = excluded.gpu_utilization_percent,
-                        samples_per_second = excluded.samples_per_second, tokens_per_second = excluded.tokens_per_second,
-                        recorded_at = excluded.recorded_at
-                    """,
-                    [
-                        .text(id), .integer(point.step), point.epoch.sqlite, point.trainLoss.sqlite, point.evalLoss.sqlite,
-                        point.learningRate.sqlite, point.gradNorm.sqlite, point.gpuMemoryAllocatedGB.sqlite,
-                        point.gpuUtilizationPercent.sqlite, point.samplesPerSecond.sqlite, point.tokensPerSecond.sqlite,
-                        point.timestamp.sqlite,
-                    ]
-                )
+                try connection.run(Self.upsertPoint, [.text(id)] + MetricColumn.allCases.map { $0.value(of: point) })
             }
             // The job row carries its metrics' summary, so aggregates read job
             // rows only, never every point. One pass over this job's points.
             var best: Double?
-            try connection.query(
-                """
-                SELECT min(eval_loss), count(*), coalesce(sum(samples_per_second), 0), count(samples_per_second)
-                FROM training_metrics WHERE job_id = ?
-                """,
-                [.text(id)]
-            ) { row in
-                best = row.optionalDouble(0)
+            try connection.query(Self.selectMetricSummary, [.text(id)]) { row in
+                best = row.optionalDouble(MetricSummaryColumn.bestEvalLoss)
                 try connection.run(
                     "UPDATE training_jobs SET metrics_points = ?, samples_per_second_sum = ?, samples_per_second_count = ? WHERE id = ?",
-                    [.integer(row.int(1)), .real(row.double(2)), .integer(row.int(3)), .text(id)]
+                    [
+                        .integer(row.int(MetricSummaryColumn.points)), .real(row.double(MetricSummaryColumn.samplesPerSecondSum)),
+                        .integer(row.int(MetricSummaryColumn.samplesPerSecondCount)), .text(id),
+                    ]
                 )
             }
-            try change(&job, best)
-            try Self.save(job, on: connection)
-            return job
+            return try Self.save(stored, changedBy: { job in try change(&job, best) }, on: connection)
         }
     }
 
@@ -168,31 +339,23 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
             values.append(.text(modelName))
         }
         let jobs = """
-            SELECT id, model_name, current_step, train_loss, eval_loss, best_eval_loss, metrics_points, samples_per_second_sum,
-                samples_per_second_count
+            SELECT \(byModel ? "model_name" : "NULL") AS grouping, id, current_step, train_loss, eval_loss, best_eval_loss, metrics_points,
+                samples_per_second_sum, samples_per_second_count
             FROM training_jobs WHERE \(conditions)
             """
-        let group = byModel ? "j.model_name" : "NULL"
-        return try database.read { connection in
+        return try database.snapshot { connection in
             var results: [MetricsAggregate] = []
             try connection.query(
-                """
-                WITH j AS (\(jobs))
-                SELECT \(group), count(*), count(CASE WHEN j.metrics_points > 0 THEN 1 END), coalesce(sum(j.current_step), 0),
-                    avg(CASE WHEN j.metrics_points > 0 THEN j.train_loss END),
-                    avg(CASE WHEN j.metrics_points > 0 THEN j.eval_loss END),
-                    sum(j.samples_per_second_sum) / nullif(sum(j.samples_per_second_count), 0)
-                FROM j
-                \(byModel ? "GROUP BY j.model_name ORDER BY j.model_name" : "")
-                """,
-                values
+                "WITH j AS (\(jobs)) SELECT \(Self.aggregateColumns) FROM j \(byModel ? "GROUP BY grouping ORDER BY grouping" : "")", values
             ) { row in
-                guard row.int(1) > 0 || !byModel else { return }
+                guard row.int(AggregateColumn.jobs) > 0 || !byModel else { return }
                 results.append(
                     MetricsAggregate(
-                        modelName: row.optionalString(0), jobs: Int(row.int(1)), jobsWithMetrics: Int(row.int(2)), totalSteps: row.int(3),
-                        bestEvalLoss: nil, averageFinalTrainLoss: row.optionalDouble(4), averageFinalEvalLoss: row.optionalDouble(5),
-                        averageSamplesPerSecond: row.optionalDouble(6)
+                        modelName: row.optionalString(AggregateColumn.grouping), jobs: Int(row.int(AggregateColumn.jobs)),
+                        jobsWithMetrics: Int(row.int(AggregateColumn.jobsWithMetrics)), totalSteps: row.int(AggregateColumn.totalSteps),
+                        bestEvalLoss: nil, averageFinalTrainLoss: row.optionalDouble(AggregateColumn.averageFinalTrainLoss),
+                        averageFinalEvalLoss: row.optionalDouble(AggregateColumn.averageFinalEvalLoss),
+                        averageSamplesPerSecond: row.optionalDouble(AggregateColumn.averageSamplesPerSecond)
                     ))
             }
             // The lowest best_eval_loss per group, then the first step that reached it.
@@ -200,14 +363,15 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
             try connection.query(
                 """
                 WITH j AS (\(jobs))
-                SELECT grouping, id, best_eval_loss FROM (
-                    SELECT \(group) AS grouping, j.id, j.best_eval_loss,
-                        row_number() OVER (PARTITION BY \(group) ORDER BY j.best_eval_loss, j.id) AS rank
-                    FROM j WHERE j.best_eval_loss IS NOT NULL
+                SELECT \(Self.groupBestColumns) FROM (
+                    SELECT grouping, id, best_eval_loss, row_number() OVER (PARTITION BY grouping ORDER BY best_eval_loss, id) AS rank
+                    FROM j WHERE best_eval_loss IS NOT NULL
                 ) WHERE rank = 1
                 """,
                 values
-            ) { row in bests[row.optionalString(0)] = (row.double(2), row.string(1)) }
+            ) { row in
+                bests[row.optionalString(GroupBestColumn.grouping)] = (row.double(GroupBestColumn.value), row.string(GroupBestColumn.jobID))
+            }
             for index in results.indices {
                 guard let (value, jobID) = bests[results[index].modelName] else { continue }
                 let step =
@@ -222,19 +386,10 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
 
     func metrics(jobID: String, sinceStep: Int64?, limit: Int, offset: Int) throws -> (points: [MetricPoint], total: Int) {
         let after = sinceStep ?? -1
-        return try database.read { connection in
+        return try database.snapshot { connection in
             var points: [MetricPoint] = []
-            try connection.query(
-                "SELECT \(Self.metricColumns) FROM training_metrics WHERE job_id = ? AND step > ? ORDER BY step LIMIT ? OFFSET ?",
-                [.text(jobID), .integer(after), .integer(Int64(limit)), .integer(Int64(offset))]
-            ) { row in
-                points.append(
-                    MetricPoint(
-                        step: row.int(0), epoch: row.optionalDouble(1), trainLoss: row.optionalDouble(2), evalLoss: row.optionalDouble(3),
-                        learningRate: row.optionalDouble(4), gradNorm: row.optionalDouble(5), gpuMemoryAllocatedGB: row.optionalDouble(6),
-                        gpuUtilizationPercent: row.optionalDouble(7), samplesPerSecond: row.optionalDouble(8),
-                        tokensPerSecond: row.optionalDouble(9), timestamp: row.optionalTimestamp(10)
-                    ))
+            try connection.query(Self.selectPoints, [.text(jobID), .integer(after), .integer(Int64(limit)), .integer(Int64(offset))]) {
+                points.append(Self.point($0))
             }
             let total =
                 try connection.first(
@@ -242,22 +397,5 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
                 ) { Int($0.int(0)) } ?? 0
             return (points, total)
         }
-    }
-
-    private static func save(_ job: TrainingJob, on connection: SQLiteConnection) throws {
-        try connection.run(
-            """
-            UPDATE training_jobs SET model_name = ?, dataset_id = ?, status = ?, config = ?, progress = ?, current_step = ?,
-                total_steps = ?, current_epoch = ?, total_epochs = ?, train_loss = ?, eval_loss = ?, best_eval_loss = ?,
-                error_message = ?, updated_at = ?, started_at = ?, completed_at = ?
-            WHERE id = ?
-            """,
-            [
-                .text(job.modelName), job.datasetID.sqlite, .text(job.status.rawValue), .text(job.configJSON), .real(job.progress),
-                .integer(job.currentStep), job.totalSteps.sqlite, .integer(job.currentEpoch), job.totalEpochs.sqlite,
-                job.trainLoss.sqlite, job.evalLoss.sqlite, job.bestEvalLoss.sqlite, job.errorMessage.sqlite,
-                .integer(job.updatedAt.millisecondsSinceEpoch), job.startedAt.sqlite, job.completedAt.sqlite, .text(job.id),
-            ]
-        )
     }
 }

@@ -1,0 +1,51 @@
+import Storage
+import Testing
+
+/// A storage backend the conformance suite runs against: every conformance
+/// test takes each of `all` as its argument, so adding a backend is adding it
+/// to `all` (with a `StoreBackend` value that makes its databases).
+struct StoreBackend: Sendable, CustomTestStringConvertible {
+    let name: String
+    /// The schema version `migrate()` brings a new database to.
+    let latestSchemaVersion: Int
+    /// Creates a new, empty database (not migrated) of this backend.
+    let createDatabase: @Sendable () throws -> TestDatabase
+
+    static let all: [StoreBackend] = [.sqlite]
+
+    /// A file in a temporary directory of its own.
+    static let sqlite = StoreBackend(name: "SQLite", latestSchemaVersion: SQLiteStore.latestSchemaVersion) {
+        let directory = try TemporaryDirectory()
+        return TestDatabase(open: { directory.store() }, remove: { directory.remove() })
+    }
+
+    var testDescription: String { name }
+
+    /// Runs `body` with a new database of this backend, migrated unless
+    /// `migrated` is false, and removes the database afterwards.
+    func withDatabase<T>(migrated: Bool = true, _ body: (TestDatabase) throws -> T) throws -> T {
+        let database = try createDatabase()
+        defer { database.remove() }
+        if migrated { try database.open().migrate() }
+        return try body(database)
+    }
+
+    /// Runs `body` with a store on a new migrated database of this backend.
+    func withStore<T>(_ body: (any Store) throws -> T) throws -> T {
+        try withDatabase { database in try body(database.open()) }
+    }
+
+    /// Runs `body` with two store objects opened separately on one new migrated
+    /// database: two worker processes, each with its own connections.
+    func withTwoStores<T>(_ body: ([any Store]) throws -> T) throws -> T {
+        try withDatabase { database in try body([database.open(), database.open()]) }
+    }
+}
+
+/// One database made for a test.
+struct TestDatabase: Sendable {
+    /// Opens a new store object on the database, with connections of its own.
+    let open: @Sendable () throws -> any Store
+    /// Drops the database; stores opened on it are not used afterwards.
+    let remove: @Sendable () -> Void
+}
