@@ -17,6 +17,8 @@ public struct APIResponder: Responder {
     /// Nil when the access log is off.
     let accessLog: AccessLog?
     let usage: UsageRecorder
+    /// Scopes each request's store work (one pooled connection per request).
+    let store: any Store
 
     public func route(method: String, path: String) -> (route: Router.Match, body: BodyHandling) {
         let match = router.match(method: method, path: path)
@@ -29,7 +31,7 @@ public struct APIResponder: Responder {
         var principal: Principal?
         var response: Response
         do {
-            response = try answer(request, match: match, requestID: requestID, principal: &principal)
+            response = try store.scope { try answer(request, match: match, requestID: requestID, principal: &principal) }
         } catch let refusal as AuthGate.Refusal {
             principal = refusal.principal
             response = errorResponse(refusal.error, request: request, requestID: requestID)
@@ -75,9 +77,14 @@ public struct APIResponder: Responder {
         }
     }
 
-    /// An `APIError` answers as itself; anything else is logged and answers a bare 500.
+    /// An `APIError` answers as itself, a database that is down or busy as a 503;
+    /// anything else is logged and answers a bare 500.
     private func errorResponse(_ error: any Error, request: Request, requestID: String) -> Response {
         if let error = error as? APIError { return .error(error) }
+        if let storeError = error as? StoreError, let answer = APIError(storeError) {
+            logger.warning("\(storeError)", metadata: ["request.id": "\(requestID)", "http.path": "\(request.path)"])
+            return .error(answer)
+        }
         logger.error("unexpected error", metadata: ["request.id": "\(requestID)", "error": "\(error)", "http.path": "\(request.path)"])
         return .error(.internalError)
     }

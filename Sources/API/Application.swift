@@ -71,7 +71,8 @@ public final class Application: Sendable {
             rateLimiter: rateLimiter, usage: usage
         )
         responder = APIResponder(
-            router: router, gate: gate, logger: logger, accessLog: settings.accessLog ? AccessLog(pid: getpid()) : nil, usage: usage
+            router: router, gate: gate, logger: logger, accessLog: settings.accessLog ? AccessLog(pid: getpid()) : nil, usage: usage,
+            store: store
         )
     }
 

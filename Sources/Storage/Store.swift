@@ -3,8 +3,12 @@
 public enum StoreError: Error, Equatable, CustomStringConvertible {
     /// A unique constraint refused the write (e.g. a key name already used by this user).
     case duplicate(String)
-    /// The database could not be reached or answered with an error.
+    /// The database could not be reached, or the connection broke: nothing was committed.
     case unavailable(String)
+    /// Every pooled connection stayed in use past the pool's timeout.
+    case busy
+    /// The database refused a statement (a bug, or a value past a column's range): nothing was committed.
+    case failed(String)
     /// The stored schema is newer than this build knows.
     case schemaTooNew(found: Int, known: Int)
     /// A write named a row that does not exist for this user (e.g. a job's `dataset_id`).
@@ -14,6 +18,8 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .duplicate(let what): "duplicate: \(what)"
         case .unavailable(let why): "database unavailable: \(why)"
+        case .busy: "database busy: no pooled connection became free in time"
+        case .failed(let why): "database statement failed: \(why)"
         case .schemaTooNew(let found, let known): "database schema version \(found) is newer than this build (\(known))"
         case .missingReference(let what): "missing reference: \(what)"
         }
@@ -128,4 +134,12 @@ public protocol Store: Sendable {
     func schemaVersion() throws -> Int
     /// Cheap round trip, for health checks.
     func ping() throws
+    /// Runs one request's work: a store that pools connections hands the
+    /// request one connection for all of `body`, taken at its first call.
+    func scope<T>(_ body: () throws -> T) rethrows -> T
+}
+
+extension Store {
+    /// Stores without a pool (SQLite: one connection per thread) need no scope.
+    public func scope<T>(_ body: () throws -> T) rethrows -> T { try body() }
 }

@@ -8,7 +8,7 @@ import Testing
 
 /// What clients see when the database goes away under a running worker.
 @Suite struct StoreFailureTests {
-    @Test func unreachableDatabaseGivesBare500And503Health() throws {
+    @Test func unreachableDatabaseGives503JSONAndUnavailableHealth() throws {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         // The database file sits in a directory that is removed before the
@@ -26,8 +26,13 @@ import Testing
 
         let stats = app.responder.respond(
             to: Request(method: "GET", path: "/api/training/stats", headers: HeaderFields(["Authorization": "Bearer \(token)"])))
-        #expect(stats.status.code == 500)
-        #expect(String(decoding: stats.body, as: UTF8.self) == #"{"error":"Internal server error"}"#)
+        #expect(stats.status.code == 503)
+        #expect(stats.header("Retry-After") == "1")
+        #expect(
+            try JSONValue.parse(stats.body)
+                == .object([
+                    "error": .string("Database unavailable"), "details": .string("try again shortly"), "code": .string("DATABASE_UNAVAILABLE"),
+                ]))
         #expect(stats.header("X-Request-Id") != nil)
 
         let health = app.responder.respond(to: Request(method: "GET", path: "/api/health"))

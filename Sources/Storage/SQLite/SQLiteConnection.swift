@@ -33,6 +33,12 @@ struct SQLiteError: Error, CustomStringConvertible {
     // SQLITE_CONSTRAINT_UNIQUE, _PRIMARYKEY and _FOREIGNKEY are function-like macros Swift can't import.
     var isUniqueViolation: Bool { code == SQLITE_CONSTRAINT | (8 << 8) || code == SQLITE_CONSTRAINT | (6 << 8) }
     var isForeignKeyViolation: Bool { code == SQLITE_CONSTRAINT | (3 << 8) }
+    /// The database can't be used now (can't open, I/O, locked past the busy timeout, full
+    /// disk, read-only, corrupt), as opposed to a statement it refused.
+    var isUnavailability: Bool {
+        [SQLITE_CANTOPEN, SQLITE_IOERR, SQLITE_BUSY, SQLITE_LOCKED, SQLITE_FULL, SQLITE_READONLY, SQLITE_CORRUPT, SQLITE_NOTADB, SQLITE_PERM]
+            .contains(code & 0xff)
+    }
     var description: String { "SQLite error \(code): \(message)" }
 }
 

@@ -106,7 +106,8 @@ final class SQLiteDatabase: @unchecked Sendable {
         } catch let error as SQLiteError {
             if error.isUniqueViolation { throw StoreError.duplicate(error.message) }
             if error.isForeignKeyViolation { throw StoreError.missingReference(error.message) }
-            throw StoreError.unavailable(error.description)
+            if error.isUnavailability { throw StoreError.unavailable(error.description) }
+            throw StoreError.failed(error.description)
         }
     }
 }

@@ -1,0 +1,18 @@
+import Storage
+
+extension APIError {
+    /// The answer to a store error that is the database's state, not a bug: 503 with
+    /// `Retry-After`, so clients and nginx retry later. Nil for every other store error.
+    init?(_ error: StoreError) {
+        switch error {
+        case .unavailable:
+            self = APIError(.serviceUnavailable, "Database unavailable", details: "try again shortly", code: "DATABASE_UNAVAILABLE")
+                .adding(header: "Retry-After", "1")
+        case .busy:
+            self = APIError(.serviceUnavailable, "Database busy", details: "every database connection is in use", code: "DATABASE_BUSY")
+                .adding(header: "Retry-After", "1")
+        case .duplicate, .failed, .schemaTooNew, .missingReference:
+            return nil
+        }
+    }
+}
