@@ -2,7 +2,7 @@
 # and rendering an nginx configuration from nginx.conf.example.
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-APT_PACKAGES=(libfcgi-dev libsqlite3-dev libcurl4-openssl-dev nginx pkg-config tzdata)
+APT_PACKAGES=(libfcgi-dev libsqlite3-dev libcurl4-openssl-dev libpq-dev nginx pkg-config tzdata)
 
 log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -56,4 +56,49 @@ http {
 }
 CONF
     } >"$run_dir/nginx.conf"
+}
+
+# start_throwaway_postgres DIR: initdb into DIR/pgdata and start a private
+# PostgreSQL for this run only: password authentication, a free port on
+# 127.0.0.1 and its socket in DIR. As root the server runs as the dedicated
+# user ftapi-pg. Exports DATABASE_URL (the password stays out of every
+# command line: it reaches initdb through a file and clients through the URL
+# in the environment). stop_throwaway_postgres stops it and removes DIR.
+PG_DIR=
+start_throwaway_postgres() {
+    PG_DIR=$1
+    local bin port password run_as=()
+    bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+    [ -x "$bin/initdb" ] || die "PostgreSQL's server binaries are missing (apt-get install postgresql)"
+    mkdir -p "$PG_DIR"
+    if [ "$(id -u)" -eq 0 ]; then
+        id ftapi-pg >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin ftapi-pg
+        chown ftapi-pg "$PG_DIR"
+        run_as=(runuser -u ftapi-pg --)
+    fi
+    password=$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    (umask 077 && printf '%s\n' "$password" >"$PG_DIR/pwfile")
+    [ ${#run_as[@]} -gt 0 ] && chown ftapi-pg "$PG_DIR/pwfile"
+    "${run_as[@]}" "$bin/initdb" -D "$PG_DIR/pgdata" -U ftapi --pwfile="$PG_DIR/pwfile" --auth=scram-sha-256 \
+        -E UTF8 --no-locale >"$PG_DIR/initdb.log" 2>&1 || { cat "$PG_DIR/initdb.log" >&2; die "initdb failed"; }
+    rm -f "$PG_DIR/pwfile"
+    "${run_as[@]}" "$bin/pg_ctl" -D "$PG_DIR/pgdata" -l "$PG_DIR/server.log" -w -t 30 \
+        -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$PG_DIR -c max_connections=200 -c fsync=on" \
+        start >/dev/null || { cat "$PG_DIR/server.log" >&2; die "PostgreSQL did not start"; }
+    PG_BIN=$bin
+    PG_PORT=$port
+    export DATABASE_URL="postgresql://ftapi:$password@127.0.0.1:$port/postgres"
+    PGPASSWORD=$password "$bin/createdb" -h 127.0.0.1 -p "$port" -U ftapi ftapi
+    export DATABASE_URL="postgresql://ftapi:$password@127.0.0.1:$port/ftapi"
+    log "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port (data in $PG_DIR)"
+}
+
+stop_throwaway_postgres() {
+    [ -n "$PG_DIR" ] && [ -d "$PG_DIR/pgdata" ] || return 0
+    local run_as=()
+    [ "$(id -u)" -eq 0 ] && run_as=(runuser -u ftapi-pg --)
+    "${run_as[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/pgdata" -m fast -w stop >/dev/null 2>&1 || true
+    rm -rf "$PG_DIR"
+    PG_DIR=
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Storage
 import Testing
 
@@ -11,13 +12,26 @@ struct StoreBackend: Sendable, CustomTestStringConvertible {
     /// Creates a new, empty database (not migrated) of this backend.
     let createDatabase: @Sendable () throws -> TestDatabase
 
-    static let all: [StoreBackend] = [.sqlite]
+    /// SQLite always; PostgreSQL when `FTAPI_TEST_DATABASE_URL` names a server (`deploy/test.sh` starts one).
+    static let all: [StoreBackend] = [.sqlite] + (postgres.map { [$0] } ?? [])
 
     /// A file in a temporary directory of its own.
     static let sqlite = StoreBackend(name: "SQLite", latestSchemaVersion: SQLiteStore.latestSchemaVersion) {
         let directory = try TemporaryDirectory()
         return TestDatabase(open: { directory.store() }, remove: { directory.remove() })
     }
+
+    /// A schema of its own in the server that `FTAPI_TEST_DATABASE_URL` names, dropped afterwards.
+    static let postgres: StoreBackend? = {
+        guard let url = ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_URL"], !url.isEmpty else { return nil }
+        return StoreBackend(name: "PostgreSQL", latestSchemaVersion: PostgreSQLStore.latestSchemaVersion) {
+            let configuration = PostgreSQLConfiguration(url: url, schema: "test_" + uuid().prefix(8) + "_" + uuid().suffix(8), poolSize: 8)
+            return TestDatabase(
+                open: { try PostgreSQLStore(configuration: configuration) },
+                remove: { try? PostgreSQLStore(configuration: configuration).dropSchema() }
+            )
+        }
+    }()
 
     var testDescription: String { name }
 

@@ -1,0 +1,189 @@
+// The one file that talks to libpq. Everything above it sees rows of text
+// values and `PostgreSQLError`.
+private import CLibPQ
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A parameter of a statement, sent to the server as text (the server casts it to the column's type).
+enum PostgreSQLValue: Sendable {
+    case integer(Int64)
+    case real(Double)
+    case text(String)
+    case bool(Bool)
+    case null
+
+    var text: String? {
+        switch self {
+        case .integer(let number): String(number)
+        case .real(let number): "\(number)"
+        case .text(let text): text
+        case .bool(let flag): flag ? "t" : "f"
+        case .null: nil
+        }
+    }
+}
+
+extension Optional where Wrapped == String {
+    var postgres: PostgreSQLValue { map(PostgreSQLValue.text) ?? .null }
+}
+
+extension Optional where Wrapped == Int64 {
+    var postgres: PostgreSQLValue { map(PostgreSQLValue.integer) ?? .null }
+}
+
+extension Optional where Wrapped == Double {
+    var postgres: PostgreSQLValue { map(PostgreSQLValue.real) ?? .null }
+}
+
+/// What the server (or the lost connection) said.
+struct PostgreSQLError: Error, CustomStringConvertible {
+    /// The five-character SQLSTATE, when the server sent one.
+    let sqlState: String?
+    let message: String
+    /// The connection is gone (server restart, network cut): it must be replaced.
+    let connectionLost: Bool
+
+    var isUniqueViolation: Bool { sqlState == "23505" }
+    /// A serialization failure or a deadlock: the transaction can be run again.
+    var isRetryable: Bool { sqlState == "40001" || sqlState == "40P01" }
+
+    var description: String {
+        let state = sqlState.map { " (SQLSTATE \($0))" } ?? ""
+        return "PostgreSQL\(state): \(message)"
+    }
+}
+
+/// One row of a result, read as text and converted on access.
+struct PostgreSQLRow {
+    fileprivate let result: OpaquePointer
+    fileprivate let row: Int32
+
+    func isNull(_ column: Int32) -> Bool { PQgetisnull(result, row, column) == 1 }
+
+    private func value(_ column: Int32) -> UnsafeMutablePointer<CChar> { PQgetvalue(result, row, column) }
+
+    func int(_ column: Int32) -> Int64 { strtoll(value(column), nil, 10) }
+    func double(_ column: Int32) -> Double { strtod(value(column), nil) }
+    func bool(_ column: Int32) -> Bool { value(column).pointee == CChar(UInt8(ascii: "t")) }
+
+    func string(_ column: Int32) -> String {
+        let length = Int(PQgetlength(result, row, column))
+        return value(column).withMemoryRebound(to: UInt8.self, capacity: length) {
+            String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self)
+        }
+    }
+
+    func optionalString(_ column: Int32) -> String? { isNull(column) ? nil : string(column) }
+    func optionalInt(_ column: Int32) -> Int64? { isNull(column) ? nil : int(column) }
+    func optionalDouble(_ column: Int32) -> Double? { isNull(column) ? nil : double(column) }
+    /// A column selected as milliseconds since the epoch (`PostgreSQLSchema.milliseconds`).
+    func timestamp(_ column: Int32) -> Timestamp { Timestamp(millisecondsSinceEpoch: int(column)) }
+    func optionalTimestamp(_ column: Int32) -> Timestamp? { isNull(column) ? nil : timestamp(column) }
+}
+
+/// One connection to the server, used by one thread at a time (the pool hands it out).
+/// Statements are prepared once per connection and run with their parameters
+/// apart from the SQL text: no value is ever spliced into a statement.
+final class PostgreSQLConnection: @unchecked Sendable {
+    // @unchecked: the pool hands a connection to one thread at a time; nothing
+    // here is touched by two threads at once.
+    private let handle: OpaquePointer
+    private var statements: [String: String] = [:]
+
+    /// Connects with a libpq connection string or `postgres://` URL, then sets the
+    /// session's search path to `schema` and its time zone to UTC.
+    init(conninfo: String, schema: String) throws(PostgreSQLError) {
+        guard let handle = PQconnectdb(conninfo) else {
+            throw PostgreSQLError(sqlState: nil, message: "out of memory", connectionLost: true)
+        }
+        self.handle = handle
+        guard PQstatus(handle) == CONNECTION_OK else {
+            let message = Self.text(PQerrorMessage(handle))
+            PQfinish(handle)
+            throw PostgreSQLError(sqlState: nil, message: message, connectionLost: true)
+        }
+        try execute("SET search_path TO \(PostgreSQLSchema.quoted(schema)); SET TIME ZONE 'UTC'; SET client_min_messages TO warning")
+    }
+
+    deinit { PQfinish(handle) }
+
+    /// Whether the connection is gone; a broken connection is dropped, never reused.
+    var isBroken: Bool { PQstatus(handle) != CONNECTION_OK }
+
+    private static func text(_ pointer: UnsafePointer<CChar>?) -> String {
+        guard let pointer else { return "" }
+        var text = String(cString: pointer)
+        while text.last == "\n" || text.last == " " { text.removeLast() }
+        return text
+    }
+
+    private func failure(_ result: OpaquePointer?) -> PostgreSQLError {
+        let state = result.flatMap { CLibPQ_sqlState($0) }.map { String(cString: $0) }
+        let message = result.map { Self.text(PQresultErrorMessage($0)) } ?? Self.text(PQerrorMessage(handle))
+        return PostgreSQLError(sqlState: state, message: message.isEmpty ? Self.text(PQerrorMessage(handle)) : message, connectionLost: isBroken)
+    }
+
+    /// Runs one or more statements that take no parameters (migrations, session settings).
+    func execute(_ sql: String) throws(PostgreSQLError) {
+        let result = PQexec(handle, sql)
+        defer { PQclear(result) }
+        let status = PQresultStatus(result)
+        guard status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK else { throw failure(result) }
+    }
+
+    private func prepared(_ sql: String) throws(PostgreSQLError) -> String {
+        if let name = statements[sql] { return name }
+        let name = "s\(statements.count + 1)"
+        let result = PQprepare(handle, name, sql, 0, nil)
+        defer { PQclear(result) }
+        guard PQresultStatus(result) == PGRES_COMMAND_OK else { throw failure(result) }
+        statements[sql] = name
+        return name
+    }
+
+    /// Runs a statement with `values` as its `$1…$n`; returns the result (the caller clears it).
+    private func run(prepared sql: String, _ values: [PostgreSQLValue]) throws(PostgreSQLError) -> OpaquePointer {
+        let name = try prepared(sql)
+        let texts = values.map { $0.text.map { strdup($0) } ?? nil }
+        defer { for text in texts { free(text) } }
+        let result = texts.map { UnsafePointer($0) }.withUnsafeBufferPointer { parameters in
+            PQexecPrepared(handle, name, Int32(values.count), parameters.baseAddress, nil, nil, 0)
+        }
+        guard let result else { throw failure(nil) }
+        let status = PQresultStatus(result)
+        guard status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK else {
+            let error = failure(result)
+            PQclear(result)
+            throw error
+        }
+        return result
+    }
+
+    /// Runs a statement, calling `row` for each result row.
+    func query(_ sql: String, _ values: [PostgreSQLValue] = [], row: (PostgreSQLRow) throws -> Void) throws {
+        let result = try run(prepared: sql, values)
+        defer { PQclear(result) }
+        for index in 0..<PQntuples(result) {
+            try row(PostgreSQLRow(result: result, row: index))
+        }
+    }
+
+    /// Runs a statement; returns the number of rows it changed (or returned).
+    @discardableResult
+    func run(_ sql: String, _ values: [PostgreSQLValue] = []) throws(PostgreSQLError) -> Int {
+        let result = try run(prepared: sql, values)
+        defer { PQclear(result) }
+        return Int(String(cString: PQcmdTuples(result))) ?? 0
+    }
+
+    /// The first row mapped by `transform`, or nil.
+    func first<T>(_ sql: String, _ values: [PostgreSQLValue] = [], _ transform: (PostgreSQLRow) throws -> T) throws -> T? {
+        var result: T?
+        try query(sql, values) { row in
+            if result == nil { result = try transform(row) }
+        }
+        return result
+    }
+}
