@@ -83,11 +83,16 @@ start_throwaway_postgres() {
     "${run_as[@]}" "$bin/initdb" -D "$PG_DIR/pgdata" -U ftapi --pwfile="$PG_DIR/pwfile" --auth=scram-sha-256 \
         -E UTF8 --no-locale >"$PG_DIR/initdb.log" 2>&1 || { cat "$PG_DIR/initdb.log" >&2; die "initdb failed"; }
     rm -f "$PG_DIR/pwfile"
-    "${run_as[@]}" "$bin/pg_ctl" -D "$PG_DIR/pgdata" -l "$PG_DIR/server.log" -w -t 30 \
-        -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$PG_DIR -c max_connections=200 -c fsync=on" \
-        start >/dev/null || { cat "$PG_DIR/server.log" >&2; die "PostgreSQL did not start"; }
+    # In the configuration file, not on pg_ctl's command line: a later start or restart keeps them.
+    printf '%s\n' "listen_addresses = '127.0.0.1'" "port = $port" "unix_socket_directories = '$PG_DIR'" \
+        "max_connections = 200" >>"$PG_DIR/pgdata/postgresql.conf"
+    "${run_as[@]}" "$bin/pg_ctl" -D "$PG_DIR/pgdata" -l "$PG_DIR/server.log" -w -t 30 start >/dev/null ||
+        { cat "$PG_DIR/server.log" >&2; die "PostgreSQL did not start"; }
     PG_BIN=$bin
     PG_PORT=$port
+    # pg_ctl for this server, as its owner (tests restart it).
+    PG_CTL="${run_as[*]} $bin/pg_ctl -D $PG_DIR/pgdata -l $PG_DIR/server.log"
+    PG_CTL=${PG_CTL# }
     export DATABASE_URL="postgresql://ftapi:$password@127.0.0.1:$port/postgres"
     PGPASSWORD=$password "$bin/createdb" -h 127.0.0.1 -p "$port" -U ftapi ftapi
     export DATABASE_URL="postgresql://ftapi:$password@127.0.0.1:$port/ftapi"

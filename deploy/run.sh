@@ -1,8 +1,20 @@
 #!/usr/bin/env bash
 # Sets up and runs the product: nginx on 127.0.0.1:${HTTP_PORT:-8080} in front
-# of the FastCGI worker pool on SQLite, in the foreground. Ctrl-C stops both.
+# of the FastCGI worker pool, in the foreground. Ctrl-C stops both.
+#
+# The store is SQLite under DATA_DIR by default; DATABASE_URL=postgres://…
+# uses that PostgreSQL, and `deploy/run.sh --postgres` starts a throwaway
+# local PostgreSQL for this run (removed on exit).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+
+WITH_POSTGRES=0
+for argument in "$@"; do
+    case $argument in
+    --postgres) WITH_POSTGRES=1 ;;
+    *) die "unknown argument $argument (deploy/run.sh [--postgres])" ;;
+    esac
+done
 
 HTTP_PORT=${HTTP_PORT:-8080}
 export DATA_DIR=${DATA_DIR:-$REPO/data}
@@ -13,16 +25,22 @@ if [ -z "${JWT_SECRET:-}" ]; then
 fi
 export JWT_SECRET
 
-ensure_packages curl
+extra_packages=(curl)
+[ "$WITH_POSTGRES" = 1 ] && extra_packages+=(postgresql)
+ensure_packages "${extra_packages[@]}"
 command -v swift >/dev/null || die "swift is not on PATH"
 log "building (release)"
 swift build -c release --package-path "$REPO" --product ftapi >&2
 FTAPI=$(swift build -c release --package-path "$REPO" --show-bin-path)/ftapi
 
 mkdir -p "$DATA_DIR"
-"$FTAPI" migrate >&2
 RUN_DIR=$(mktemp -d /tmp/ftapi-run.XXXXXX)
 chmod 755 "$RUN_DIR"
+if [ "$WITH_POSTGRES" = 1 ]; then
+    trap 'stop_throwaway_postgres; rm -rf "$RUN_DIR"' EXIT
+    start_throwaway_postgres "$RUN_DIR/postgres"
+fi
+"$FTAPI" migrate >&2
 SOCKET=$RUN_DIR/ftapi.sock
 render_nginx "$RUN_DIR" "127.0.0.1:$HTTP_PORT" "$SOCKET"
 
@@ -39,6 +57,7 @@ stop() {
     kill -TERM "$POOL_PID" 2>/dev/null
     wait "$POOL_PID" 2>/dev/null
     [ -n "$NGINX_PID" ] && wait "$NGINX_PID" 2>/dev/null
+    stop_throwaway_postgres
     rm -rf "$RUN_DIR"
     exit 0
 }
@@ -50,11 +69,13 @@ nginx -p "$RUN_DIR" -c "$RUN_DIR/nginx.conf" -g 'daemon off;' &
 NGINX_PID=$!
 for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$HTTP_PORT/api/health" >/dev/null 2>&1 && break; sleep 0.1; done
 
+STORE="SQLite in $DATA_DIR"
+[ -n "${DATABASE_URL:-}" ] && STORE="PostgreSQL ${DATABASE_URL%%://*}://…@${DATABASE_URL#*@}"
 KEY=$("$FTAPI" keys create --user "$DEMO_USER" --name "demo-$(date +%s)" --scopes all)
 TOKEN=$("$FTAPI" token --user "$DEMO_USER" --ttl 86400)
 cat <<MSG
 
-ftapi is listening on http://127.0.0.1:$HTTP_PORT/api/  (data in $DATA_DIR)
+ftapi is listening on http://127.0.0.1:$HTTP_PORT/api/  (store: $STORE, files in $DATA_DIR)
 
   API key (user $DEMO_USER):  $KEY
   session token (24 h):        $TOKEN

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Sets up and runs every test: unit and handler tests in memory, and the
-# integration tests that start real nginx, the real worker pool and SQLite.
+# Sets up and runs every test: unit and handler tests in memory, the store
+# conformance suite, and the integration tests that start real nginx and the
+# real worker pool, on both backends: SQLite, and a throwaway PostgreSQL
+# server that this script starts for the run and removes at the end.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-ensure_packages python3 python3-pip
+ensure_packages python3 python3-pip postgresql
 # The OpenAPI test checks the document with an independent validator.
 python3 -c "import openapi_spec_validator" 2>/dev/null || python3 -m pip install -q openapi-spec-validator ||
     python3 -m pip install -q --break-system-packages openapi-spec-validator
@@ -15,5 +17,14 @@ swift format lint --strict --recursive Sources Tests Package.swift
 log "building (debug, with tests)"
 swift build --build-tests
 export FTAPI_BIN="$REPO/.build/debug/ftapi"
-log "running the tests"
+PG_RUN=$(mktemp -d /tmp/ftapi-test-pg.XXXXXX)
+trap stop_throwaway_postgres EXIT
+start_throwaway_postgres "$PG_RUN"
+export FTAPI_TEST_DATABASE_URL=$DATABASE_URL
+unset DATABASE_URL
+log "running the tests on SQLite (the store conformance suite on both backends)"
 swift test --skip-build "$@"
+log "running the handler and integration tests on PostgreSQL"
+FTAPI_TEST_BACKEND=postgres swift test --skip-build --filter 'APITests|IntegrationTests' "$@"
+log "restarting PostgreSQL under load (alone: it takes the server away from every other test)"
+FTAPI_TEST_BACKEND=postgres FTAPI_TEST_PG_CTL="$PG_CTL" swift test --skip-build --filter PostgreSQLFaultTests "$@"

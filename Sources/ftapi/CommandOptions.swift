@@ -12,8 +12,24 @@ struct StoreOptions: ParsableArguments {
     @Option(name: .customLong("data-dir"), help: "Directory for the SQLite database and other data (env DATA_DIR).")
     var dataDirectory: String = Environment.string("DATA_DIR") ?? "./data"
 
-    @Option(name: .customLong("database-url"), help: "sqlite:///abs/path.db or sqlite:relative.db (env DATABASE_URL; default: DATA_DIR/ftapi.db).")
+    @Option(
+        name: .customLong("database-url"),
+        help: ArgumentHelp(
+            "sqlite:///abs/path.db, sqlite:relative.db, or postgres://user@host:port/db?sslmode=… (env DATABASE_URL; default: DATA_DIR/ftapi.db). "
+                + "A PostgreSQL password goes in the environment's DATABASE_URL (or PGPASSWORD, ~/.pgpass), never on the command line."))
     var databaseURLFlag: String?
+
+    @Option(name: .customLong("database-schema"), help: "PostgreSQL schema that holds the product's tables (env DATABASE_SCHEMA).")
+    var databaseSchema: String = Environment.string("DATABASE_SCHEMA") ?? "ftapi"
+
+    @Option(
+        name: .customLong("database-pool-size"), help: "PostgreSQL connections per process (env DATABASE_POOL_SIZE; default: the accept threads).")
+    var databasePoolSizeFlag: Int?
+
+    @Option(
+        name: .customLong("database-pool-timeout"),
+        help: "Seconds a request waits for a PostgreSQL connection before a 503 DATABASE_BUSY (env DATABASE_POOL_TIMEOUT_SECONDS).")
+    var databasePoolTimeout: Double = Environment.double("DATABASE_POOL_TIMEOUT_SECONDS") ?? 5
 
     /// The flag, else `DATABASE_URL`.
     var databaseURL: String? { databaseURLFlag ?? Environment.string("DATABASE_URL") }
@@ -32,10 +48,13 @@ struct StoreOptions: ParsableArguments {
         }
         if url.hasPrefix("sqlite://") { return String(url.dropFirst("sqlite://".count)) }
         if url.hasPrefix("sqlite:") { return String(url.dropFirst("sqlite:".count)) }
-        if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
-            throw ValidationError("PostgreSQL is not supported by this build yet; use sqlite:///path or leave DATABASE_URL unset")
-        }
-        throw ValidationError("DATABASE_URL must start with sqlite: (got \(url))")
+        throw ValidationError("DATABASE_URL must start with sqlite:, postgres:// or postgresql:// (got \(PostgreSQLConfiguration.redacted(url)))")
+    }
+
+    /// What the store is, for logs: the PostgreSQL URL without its password, or the SQLite path.
+    var databaseDescription: String {
+        guard let url = databaseURL else { return "sqlite:\(dataDirectory)/ftapi.db" }
+        return PostgreSQLConfiguration.isPostgresURL(url) ? PostgreSQLConfiguration.redacted(url) + " schema \(databaseSchema)" : url
     }
 
     /// The data directory's dataset files: the one place `DATA_DIR` becomes a `DatasetFiles`.
@@ -43,7 +62,23 @@ struct StoreOptions: ParsableArguments {
         DatasetFiles(dataDirectory: dataDirectory)
     }
 
-    func openStore() throws -> any Store {
+    /// The store `DATABASE_URL` names: PostgreSQL for `postgres://` URLs, else SQLite.
+    /// - Parameter poolSize: PostgreSQL connections when `DATABASE_POOL_SIZE` is unset (serve: its thread count).
+    func openStore(poolSize: Int = 4) throws -> any Store {
+        if let url = databaseURL, PostgreSQLConfiguration.isPostgresURL(url) {
+            if databaseURLFlag != nil, PostgreSQLConfiguration.redacted(url) != url {
+                throw ValidationError("--database-url must not hold a password (it would show in ps): set DATABASE_URL in the environment")
+            }
+            guard PostgreSQLConfiguration.isValidSchema(databaseSchema) else {
+                throw ValidationError("DATABASE_SCHEMA must be a lowercase identifier ([a-z_][a-z0-9_]*), not \(databaseSchema)")
+            }
+            let size = databasePoolSizeFlag ?? Environment.int("DATABASE_POOL_SIZE") ?? poolSize
+            guard size >= 1, databasePoolTimeout > 0 else {
+                throw ValidationError("DATABASE_POOL_SIZE must be ≥ 1 and DATABASE_POOL_TIMEOUT_SECONDS > 0")
+            }
+            return try PostgreSQLStore(
+                configuration: PostgreSQLConfiguration(url: url, schema: databaseSchema, poolSize: size, poolTimeoutSeconds: databasePoolTimeout))
+        }
         var configuration = SQLiteConfiguration(path: try sqlitePath())
         configuration.cacheKiB = sqliteCacheKiB
         configuration.mmapBytes = sqliteMmapBytes

@@ -141,9 +141,22 @@ struct ServeCommand: ParsableCommand {
         return false
     }
 
-    private func runMaster(logger: Logger) throws -> Int32 {
-        let database = try store.openStore()
+    /// Migrates the store and sweeps dataset files left without a record; returns the schema version.
+    /// The master's store (and any connection it opened) is gone when this returns: only workers hold connections.
+    private func prepareStore(logger: Logger) throws -> Int {
+        let database = try store.openStore(poolSize: 1)
         try database.migrate()
+        // No worker runs yet: every partial upload is abandoned, and a stored
+        // file without a record lost its commit in a crash.
+        let datasetFiles = store.datasetFiles()
+        try datasetFiles.prepare()
+        let swept = datasetFiles.sweep(everyPartial: true, recorded: try database.datasets.allFilePaths())
+        if swept > 0 { logger.info("removed dataset files left by an earlier run", metadata: ["files.removed": "\(swept)"]) }
+        return try database.schemaVersion()
+    }
+
+    private func runMaster(logger: Logger) throws -> Int32 {
+        let schemaVersion = try prepareStore(logger: logger)
         let verifier = SessionTokenVerifier(configuration: try tokens.configuration(), fetcher: JWKSHTTPFetcher())
         do {
             try verifier.preloadKeys(now: Clocks.wallSeconds())
@@ -154,13 +167,6 @@ struct ServeCommand: ParsableCommand {
         if tokens.secret == nil && tokens.jwks == nil {
             logger.warning("neither JWT_SECRET nor JWT_JWKS is set: session tokens are refused, and so is API key management")
         }
-
-        // No worker runs yet: every partial upload is abandoned, and a stored
-        // file without a record lost its commit in a crash.
-        let datasetFiles = store.datasetFiles()
-        try datasetFiles.prepare()
-        let swept = datasetFiles.sweep(everyPartial: true, recorded: try database.datasets.allFilePaths())
-        if swept > 0 { logger.info("removed dataset files left by an earlier run", metadata: ["files.removed": "\(swept)"]) }
 
         let address = try listenAddress()
         let permissions = SocketPermissions(mode: UInt32(socketMode, radix: 8) ?? 0o660, owner: socketOwner)
@@ -173,12 +179,11 @@ struct ServeCommand: ParsableCommand {
         let shared = try SharedMemory.create(size: SharedRateLimitTable.regionSize)
         SharedRateLimitTable.initialize(shared)
 
-        let schemaVersion = try database.schemaVersion()
         logger.info(
             "listening",
             metadata: [
                 "pool.listen": "\(address)", "pool.workers": "\(workers)", "pool.threads": "\(threads)",
-                "store.schema_version": "\(schemaVersion)",
+                "store.schema_version": "\(schemaVersion)", "store.database": "\(store.databaseDescription)",
             ]
         )
         let master = try PoolMaster(
@@ -198,7 +203,7 @@ struct ServeCommand: ParsableCommand {
         let masterPID = Environment.int("FTAPI_MASTER_PID").map { Int32($0) } ?? getppid()
         guard getppid() == masterPID else { return 1 }  // orphaned before it started
         do {
-            let database = try store.openStore()
+            let database = try store.openStore(poolSize: threads)
             let shared = try SharedMemory.map(fd: WorkerFD.sharedMemory, size: SharedRateLimitTable.regionSize)
             let verifier = SessionTokenVerifier(configuration: try tokens.configuration(), fetcher: JWKSHTTPFetcher())
             try? verifier.preloadKeys(now: Clocks.wallSeconds())

@@ -5,7 +5,7 @@ import Storage
 import Testing
 
 /// A dataset record as the datasets API would store it (the dashboard reads records only).
-func insertDatasetRow(_ store: SQLiteStore, userID: String, format: String, examples: Int, createdAt: String) throws {
+func insertDatasetRow(_ store: any Store, userID: String, format: String, examples: Int, createdAt: String) throws {
     let id = UUID().uuidString.lowercased()
     try store.datasets.insert(
         DatasetRecord(

@@ -15,7 +15,9 @@ final class TestEnvironment: @unchecked Sendable {
     static let secret = Array("secret".utf8)
 
     let directory: String
-    let store: SQLiteStore
+    let store: any Store
+    /// The PostgreSQL schema of this environment (`FTAPI_TEST_BACKEND=postgres`), dropped with it; nil on SQLite.
+    private let postgresSchema: String?
     let app: Application
 
     init(
@@ -35,7 +37,16 @@ final class TestEnvironment: @unchecked Sendable {
             try Data(jwksDocument.serialized()).write(to: URL(fileURLWithPath: path))
             jwks = .file(path)
         }
-        store = SQLiteStore(configuration: SQLiteConfiguration(path: directory + "/t.db"))
+        if ProcessInfo.processInfo.environment["FTAPI_TEST_BACKEND"] == "postgres",
+            let url = ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_URL"]
+        {
+            let schema = "at_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+            postgresSchema = schema
+            store = try PostgreSQLStore(configuration: PostgreSQLConfiguration(url: url, schema: schema, poolSize: 8))
+        } else {
+            postgresSchema = nil
+            store = SQLiteStore(configuration: SQLiteConfiguration(path: directory + "/t.db"))
+        }
         try store.migrate()
         let limiter = RateLimiter(counter: try SharedRateLimitTable.anonymous(), limit: rateLimit, windowSeconds: 60)
         let verifier = SessionTokenVerifier(
@@ -49,6 +60,7 @@ final class TestEnvironment: @unchecked Sendable {
     }
 
     deinit {
+        if postgresSchema != nil { try? (store as? PostgreSQLStore)?.dropSchema() }
         try? FileManager.default.removeItem(atPath: directory)
     }
 

@@ -210,7 +210,7 @@ struct DashboardAndPreferencesEndpointTests {
 
     /// A dataset record written straight to the pool's database (the dashboard reads records only).
     private func insertDataset(_ cluster: TestCluster, user: String, format: String, examples: Int, createdAt: String) throws {
-        let store = SQLiteStore(configuration: SQLiteConfiguration(path: cluster.databasePath))
+        let store = try cluster.store()
         let id = UUID().uuidString.lowercased()
         try store.datasets.insert(
             DatasetRecord(

@@ -11,7 +11,7 @@ struct StatsAndErrorsTests {
         let bob = UUID().uuidString.lowercased()
         let key = try cluster.createKey(user: alice, scopes: "training")
 
-        let store = SQLiteStore(configuration: SQLiteConfiguration(path: cluster.databasePath))
+        let store = try cluster.store()
         let mix: [(JobStatus, Int)] = [(.completed, 7), (.running, 3), (.failed, 2), (.pending, 4), (.cancelled, 1), (.paused, 2)]
         var jobs: [TrainingJob] = []
         for (status, count) in mix {

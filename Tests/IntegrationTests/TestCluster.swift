@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 
 #if canImport(Glibc)
 import Glibc
@@ -26,6 +27,15 @@ final class TestCluster: @unchecked Sendable {
     private var poolLog: FileHandle?
     let workers: Int
     let threads: Int
+    /// The PostgreSQL schema this cluster's pool uses (`FTAPI_TEST_BACKEND=postgres`), or nil on SQLite.
+    let databaseSchema: String?
+
+    /// `postgres` when the suite runs against the PostgreSQL server in `FTAPI_TEST_DATABASE_URL`.
+    static var usesPostgres: Bool {
+        ProcessInfo.processInfo.environment["FTAPI_TEST_BACKEND"] == "postgres" && postgresURL != nil
+    }
+
+    static var postgresURL: String? { ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_URL"] }
 
     /// Starts the pool (`serve` with `extraArguments`) and nginx.
     init(workers: Int = 2, threads: Int = 4, extraArguments: [String] = [], environment: [String: String] = [:]) throws {
@@ -39,6 +49,7 @@ final class TestCluster: @unchecked Sendable {
         port = try Self.freePort()
         self.workers = workers
         self.threads = threads
+        databaseSchema = Self.usesPostgres ? "it_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "") : nil
 
         let render = Process()
         render.executableURL = Self.repository.appendingPathComponent("deploy/render-nginx.sh")
@@ -60,6 +71,10 @@ final class TestCluster: @unchecked Sendable {
         env["DATA_DIR"] = directory + "/data"
         env["JWT_SECRET"] = Self.jwtSecret
         env["FTAPI_USAGE_FLUSH_SECONDS"] = "0.2"
+        if let databaseSchema, let url = Self.postgresURL {
+            env["DATABASE_URL"] = url
+            env["DATABASE_SCHEMA"] = databaseSchema
+        }
         for (name, value) in environment { env[name] = value }
         pool.environment = env
         pool.standardError = poolLog
@@ -93,12 +108,23 @@ final class TestCluster: @unchecked Sendable {
         pool = nil
         try? poolLog?.close()
         poolLog = nil
+        if let databaseSchema, let url = Self.postgresURL {
+            try? PostgreSQLStore(configuration: PostgreSQLConfiguration(url: url, schema: databaseSchema, poolSize: 1)).dropSchema()
+        }
         if ProcessInfo.processInfo.environment["KEEP_TEST_DIRS"] == nil {
             try? FileManager.default.removeItem(atPath: directory)
         }
     }
 
     func client() -> HTTPTestClient { HTTPTestClient(port: port) }
+
+    /// A store on the pool's database (SQLite file or PostgreSQL schema), for setting up and checking rows.
+    func store() throws -> any Store {
+        if let databaseSchema, let url = Self.postgresURL {
+            return try PostgreSQLStore(configuration: PostgreSQLConfiguration(url: url, schema: databaseSchema, poolSize: 2))
+        }
+        return SQLiteStore(configuration: SQLiteConfiguration(path: databasePath))
+    }
 
     /// The pids of the master's worker processes.
     func workerPIDs() -> [pid_t] {

@@ -26,7 +26,7 @@ public struct PostgreSQLConfiguration: Sendable {
     /// The URL with its password replaced by `***`, for logs and errors.
     public var redactedURL: String { Self.redacted(url) }
 
-    static func redacted(_ url: String) -> String {
+    public static func redacted(_ url: String) -> String {
         var bytes = Array(url.utf8)
         // postgres://user:PASSWORD@host… — the password sits between the first ':' after the scheme and the '@'.
         if let scheme = find(Array("://".utf8), in: bytes), let at = bytes[(scheme + 3)...].firstIndex(of: UInt8(ascii: "@")),

@@ -1,6 +1,7 @@
 // The one file that talks to libpq. Everything above it sees rows of text
 // values and `PostgreSQLError`.
 private import CLibPQ
+import Essentials
 
 #if canImport(Glibc)
 import Glibc
@@ -98,12 +99,13 @@ final class PostgreSQLConnection: @unchecked Sendable {
         guard let handle = PQconnectdb(conninfo) else {
             throw PostgreSQLError(sqlState: nil, message: "out of memory", connectionLost: true)
         }
-        self.handle = handle
         guard PQstatus(handle) == CONNECTION_OK else {
+            // Not yet owned by self: deinit would finish it a second time.
             let message = Self.text(PQerrorMessage(handle))
             PQfinish(handle)
             throw PostgreSQLError(sqlState: nil, message: message, connectionLost: true)
         }
+        self.handle = handle
         try execute("SET search_path TO \(PostgreSQLSchema.quoted(schema)); SET TIME ZONE 'UTC'; SET client_min_messages TO warning")
     }
 
@@ -114,9 +116,9 @@ final class PostgreSQLConnection: @unchecked Sendable {
 
     private static func text(_ pointer: UnsafePointer<CChar>?) -> String {
         guard let pointer else { return "" }
-        var text = String(cString: pointer)
-        while text.last == "\n" || text.last == " " { text.removeLast() }
-        return text
+        // libpq's messages may span lines; a log line or a CLI error keeps them on one.
+        return String(cString: pointer).split(whereSeparator: \.isNewline).map { $0.trimmingWhitespace() }.filter { !$0.isEmpty }
+            .joined(separator: "; ")
     }
 
     private func failure(_ result: OpaquePointer?) -> PostgreSQLError {
