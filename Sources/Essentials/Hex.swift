@@ -1,7 +1,7 @@
 /// Hexadecimal digits: the one encoder and decoder of the product.
 public enum Hex {
     /// The value of one hex digit (either case), or nil.
-    @inline(__always)
+    @inlinable
     public static func value(of byte: UInt8) -> UInt8? {
         switch byte {
         case UInt8(ascii: "0")...UInt8(ascii: "9"): byte &- UInt8(ascii: "0")
@@ -23,12 +23,14 @@ public enum Hex {
     }
 
     /// The digits `0-9a-f` (or `A-F` when `uppercase`) for a value below 16.
-    @inline(__always)
+    @inlinable
     public static func digit(_ nibble: UInt8, uppercase: Bool = false) -> UInt8 {
         nibble < 10 ? UInt8(ascii: "0") &+ nibble : (uppercase ? UInt8(ascii: "A") : UInt8(ascii: "a")) &+ nibble &- 10
     }
 
-    /// Lowercase hex of `bytes` (two digits a byte).
+    /// Lowercase hex of `bytes` (two digits a byte). Inlinable: callers on the request path
+    /// (key and token hashes) get it specialized for their digest type.
+    @inlinable
     public static func encode(_ bytes: some Sequence<UInt8>, uppercase: Bool = false) -> String {
         var output: [UInt8] = []
         output.reserveCapacity(bytes.underestimatedCount * 2)

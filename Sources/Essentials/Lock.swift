@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+public import Glibc
 #endif
 
 /// A plain pthread mutex. On Linux, `Synchronization.Mutex` is a
@@ -8,7 +8,7 @@ import Glibc
 /// glibc's adaptive mutex (brief spinning first) is much cheaper.
 public final class Lock: @unchecked Sendable {
     // @unchecked: the mutex itself is the synchronisation.
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
     public init() {
         mutex = .allocate(capacity: 1)
@@ -24,7 +24,8 @@ public final class Lock: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    /// Runs `body` with the mutex held.
+    /// Runs `body` with the mutex held. Inlinable, so the critical section is specialized where it is written.
+    @inlinable
     public func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
@@ -35,14 +36,15 @@ public final class Lock: @unchecked Sendable {
 /// A value that threads share, only reached with its `Lock` held.
 public final class Locked<Value>: @unchecked Sendable {
     // @unchecked: `value` is only read or written inside `lock.withLock`.
-    private let lock = Lock()
-    private var value: Value
+    @usableFromInline let lock = Lock()
+    @usableFromInline var value: Value
 
     public init(_ value: Value) {
         self.value = value
     }
 
     /// Runs `body` on the value with the lock held.
+    @inlinable
     public func withLock<T, E: Error>(_ body: (inout Value) throws(E) -> T) throws(E) -> T {
         try lock.withLock { () throws(E) -> T in try body(&value) }
     }
