@@ -190,10 +190,16 @@ final class PostgreSQLConnection: @unchecked Sendable {
 
     /// Runs a statement with `values` as its `$1…$n`; returns the result (the caller clears it).
     private func run(prepared sql: String, _ values: [PostgreSQLValue]) throws(PostgreSQLError) -> OpaquePointer {
+        let texts = values.map(\.text)
+        // libpq reads a text parameter up to its first NUL byte: such a value would be cut short without a word.
+        if let index = texts.firstIndex(where: { $0?.utf8.contains(0) == true }) {
+            throw PostgreSQLError(
+                sqlState: "22021", message: "parameter $\(index + 1) holds a NUL byte, which PostgreSQL text cannot", connectionLost: false)
+        }
         let name = try prepared(sql)
-        let texts = values.map { $0.text.map { strdup($0) } ?? nil }
-        defer { for text in texts { free(text) } }
-        let result = texts.map { UnsafePointer($0) }.withUnsafeBufferPointer { parameters in
+        let copies = texts.map { $0.map { strdup($0) } ?? nil }
+        defer { for copy in copies { free(copy) } }
+        let result = copies.map { UnsafePointer($0) }.withUnsafeBufferPointer { parameters in
             PQexecPrepared(handle, name, Int32(values.count), parameters.baseAddress, nil, nil, 0)
         }
         guard let result else { throw failure(nil) }
