@@ -134,4 +134,56 @@ struct APIKeyStoreConformance {
             #expect(Set(listed.map(\.requestCount)) == [9, 1])
         }
     }
+
+    @Test(arguments: StoreBackend.all)
+    func recordUsageAddsEveryEntryOfAKey(_ backend: StoreBackend) throws {
+        try backend.withStore { store in
+            let key = keyRecord(userID: "alice", name: "twice")
+            try store.apiKeys.insert(key)
+            try store.apiKeys.recordUsage([
+                APIKeyUsage(keyID: key.id, requests: 3, lastUsedAt: instant(20)), APIKeyUsage(keyID: key.id, requests: 4, lastUsedAt: instant(10)),
+            ])
+            let stored = try #require(try store.apiKeys.find(keyHash: key.keyHash))
+            #expect(stored.requestCount == 7 && stored.lastUsedAt == instant(20))
+        }
+    }
+
+    @Test(arguments: StoreBackend.all)
+    func idsOtherThanAStoredOneNameNoKey(_ backend: StoreBackend) throws {
+        try backend.withStore { store in
+            let key = keyRecord(userID: "alice", name: "mine")
+            try store.apiKeys.insert(key)
+            let others = ["", "x", key.id.uppercased(), "{\(key.id)}", key.id.replacingOccurrences(of: "-", with: ""), key.id + " "]
+            for id in others {
+                #expect(try store.apiKeys.revoke(id: id, userID: "alice", at: instant(1)) == false, "\(id)")
+            }
+            // Their usage is dropped like an unknown key's; the rest of the batch counts.
+            try store.apiKeys.recordUsage(
+                others.map { APIKeyUsage(keyID: $0, requests: 5, lastUsedAt: instant(30)) } + [
+                    APIKeyUsage(keyID: key.id, requests: 2, lastUsedAt: instant(10))
+                ]
+            )
+            let stored = try #require(try store.apiKeys.find(keyHash: key.keyHash))
+            #expect(stored.requestCount == 2 && stored.lastUsedAt == instant(10) && stored.revokedAt == nil)
+        }
+    }
+
+    @Test(arguments: StoreBackend.all)
+    func timesKeepTheirMilliseconds(_ backend: StoreBackend) throws {
+        try backend.withStore { store in
+            let created = Timestamp(millisecondsSinceEpoch: 1_766_000_000_001)
+            var key = keyRecord(userID: "alice", name: "ms", createdAt: created, revokedAt: Timestamp(millisecondsSinceEpoch: 1_766_000_000_999))
+            key.lastUsedAt = Timestamp(millisecondsSinceEpoch: 1_766_000_000_123)
+            try store.apiKeys.insert(key)
+            #expect(try store.apiKeys.find(keyHash: key.keyHash) == key)
+            let later = keyRecord(userID: "alice", name: "later", createdAt: Timestamp(millisecondsSinceEpoch: 1_766_000_000_002))
+            try store.apiKeys.insert(later)
+            try store.apiKeys.recordUsage([
+                APIKeyUsage(keyID: later.id, requests: 1, lastUsedAt: Timestamp(millisecondsSinceEpoch: 1_766_000_000_457))
+            ])
+            #expect(try store.apiKeys.find(keyHash: later.keyHash)?.lastUsedAt == Timestamp(millisecondsSinceEpoch: 1_766_000_000_457))
+            #expect(try store.apiKeys.revoke(id: later.id, userID: "alice", at: Timestamp(millisecondsSinceEpoch: 1_766_000_000_789)))
+            #expect(try store.apiKeys.find(keyHash: later.keyHash)?.revokedAt == Timestamp(millisecondsSinceEpoch: 1_766_000_000_789))
+        }
+    }
 }

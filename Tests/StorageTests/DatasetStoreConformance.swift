@@ -100,4 +100,26 @@ struct DatasetStoreConformance {
             #expect(try store.datasets.allFilePaths() == Set(records.dropFirst().map(\.filePath)))
         }
     }
+
+    @Test(arguments: StoreBackend.all)
+    func idsOtherThanAStoredOneNameNoDataset(_ backend: StoreBackend) throws {
+        try backend.withStore { store in
+            let record = dataset(userID: "alice")
+            try store.datasets.insert(record)
+            for id in ["", "nope", record.id.uppercased(), "{\(record.id)}", record.id.replacingOccurrences(of: "-", with: ""), record.id + " "] {
+                #expect(try store.datasets.find(id: id, userID: "alice") == nil, "\(id)")
+                #expect(try store.datasets.delete(id: id, userID: "alice") == .notFound, "\(id)")
+            }
+            #expect(try store.datasets.find(id: record.id, userID: "alice") == record)
+        }
+    }
+
+    @Test(arguments: StoreBackend.all)
+    func listOrdersByTheMillisecond(_ backend: StoreBackend) throws {
+        try backend.withStore { store in
+            let records = (0..<3).map { dataset(userID: "alice", createdAt: Timestamp(millisecondsSinceEpoch: 1_766_000_000_000 + Int64($0))) }
+            for record in records.reversed() { try store.datasets.insert(record) }
+            #expect(try store.datasets.list(userID: "alice", limit: 10, offset: 0).datasets == records.reversed())
+        }
+    }
 }

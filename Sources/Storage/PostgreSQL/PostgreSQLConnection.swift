@@ -38,6 +38,11 @@ extension Optional where Wrapped == Double {
     var postgres: PostgreSQLValue { map(PostgreSQLValue.real) ?? .null }
 }
 
+extension Optional where Wrapped == Timestamp {
+    /// Milliseconds since the epoch, for a parameter written through `PostgreSQLSchema.timestamp`.
+    var postgres: PostgreSQLValue { map { .integer($0.millisecondsSinceEpoch) } ?? .null }
+}
+
 /// What the server (or the lost connection) said.
 struct PostgreSQLError: Error, CustomStringConvertible {
     /// The five-character SQLSTATE, when the server sent one.
@@ -82,6 +87,46 @@ struct PostgreSQLRow {
     /// A column selected as milliseconds since the epoch (`PostgreSQLSchema.milliseconds`).
     func timestamp(_ column: Int32) -> Timestamp { Timestamp(millisecondsSinceEpoch: int(column)) }
     func optionalTimestamp(_ column: Int32) -> Timestamp? { isNull(column) ? nil : timestamp(column) }
+}
+
+/// The columns of a table that a record holds, in row order: an enum whose raw value is the column's index in a
+/// row selected with `list`, so no decoder counts indexes by hand.
+protocol PostgreSQLColumn: CaseIterable, RawRepresentable where RawValue == Int32 {
+    /// The column's name in its table.
+    var name: String { get }
+    /// Whether the column is a `timestamptz`, read and written as milliseconds since the epoch.
+    var isTimestamp: Bool { get }
+}
+
+extension PostgreSQLColumn {
+    /// What a SELECT reads: the column, or its milliseconds since the epoch (`PostgreSQLSchema.milliseconds`).
+    var selected: String { isTimestamp ? PostgreSQLSchema.milliseconds(name) : name }
+
+    /// The column's parameter in a statement whose values are every column in row order: `$n` (n = index + 1),
+    /// turned into a `timestamptz` for a timestamp.
+    var parameter: String { isTimestamp ? PostgreSQLSchema.timestamp(Int(rawValue) + 1) : "$\(rawValue + 1)" }
+
+    /// `a, (extract(epoch FROM b) * 1000)::int8, c`: every column as read, in row order.
+    /// Build statements from it once (in a `static let`), not per call: they are prepared per SQL text.
+    static var list: String { allCases.map(\.selected).joined(separator: ", ") }
+
+    /// `a, b, c`: every column's name, for an INSERT.
+    static var names: String { allCases.map(\.name).joined(separator: ", ") }
+
+    /// `$1, to_timestamp($2::float8 / 1000), $3`: one parameter per column, for an INSERT of `names`.
+    static var parameters: String { allCases.map(\.parameter).joined(separator: ", ") }
+}
+
+extension PostgreSQLRow {
+    func int<Column: PostgreSQLColumn>(_ column: Column) -> Int64 { int(column.rawValue) }
+    func double<Column: PostgreSQLColumn>(_ column: Column) -> Double { double(column.rawValue) }
+    func bool<Column: PostgreSQLColumn>(_ column: Column) -> Bool { bool(column.rawValue) }
+    func string<Column: PostgreSQLColumn>(_ column: Column) -> String { string(column.rawValue) }
+    func optionalString<Column: PostgreSQLColumn>(_ column: Column) -> String? { optionalString(column.rawValue) }
+    func optionalInt<Column: PostgreSQLColumn>(_ column: Column) -> Int64? { optionalInt(column.rawValue) }
+    func optionalDouble<Column: PostgreSQLColumn>(_ column: Column) -> Double? { optionalDouble(column.rawValue) }
+    func timestamp<Column: PostgreSQLColumn>(_ column: Column) -> Timestamp { timestamp(column.rawValue) }
+    func optionalTimestamp<Column: PostgreSQLColumn>(_ column: Column) -> Timestamp? { optionalTimestamp(column.rawValue) }
 }
 
 /// One connection to the server, used by one thread at a time (the pool hands it out).
@@ -147,10 +192,16 @@ final class PostgreSQLConnection: @unchecked Sendable {
 
     /// Runs a statement with `values` as its `$1…$n`; returns the result (the caller clears it).
     private func run(prepared sql: String, _ values: [PostgreSQLValue]) throws(PostgreSQLError) -> OpaquePointer {
+        let texts = values.map(\.text)
+        // libpq reads a text parameter up to its first NUL byte: such a value would be cut short without a word.
+        if let index = texts.firstIndex(where: { $0?.utf8.contains(0) == true }) {
+            throw PostgreSQLError(
+                sqlState: "22021", message: "parameter $\(index + 1) holds a NUL byte, which PostgreSQL text cannot", connectionLost: false)
+        }
         let name = try prepared(sql)
-        let texts = values.map { $0.text.map { strdup($0) } ?? nil }
-        defer { for text in texts { free(text) } }
-        let result = texts.map { UnsafePointer($0) }.withUnsafeBufferPointer { parameters in
+        let copies = texts.map { $0.map { strdup($0) } ?? nil }
+        defer { for copy in copies { free(copy) } }
+        let result = copies.map { UnsafePointer($0) }.withUnsafeBufferPointer { parameters in
             PQexecPrepared(handle, name, Int32(values.count), parameters.baseAddress, nil, nil, 0)
         }
         guard let result else { throw failure(nil) }

@@ -1,0 +1,130 @@
+/// The columns of `api_keys` that an `APIKeyRecord` holds, in row order.
+enum PostgreSQLAPIKeyColumn: Int32, PostgreSQLColumn {
+    case id, userID, name, keyHash, keyPrefix, scopes, createdAt, lastUsedAt, requestCount, revokedAt
+
+    var name: String {
+        switch self {
+        case .id: "id"
+        case .userID: "user_id"
+        case .name: "name"
+        case .keyHash: "key_hash"
+        case .keyPrefix: "key_prefix"
+        case .scopes: "scopes"
+        case .createdAt: "created_at"
+        case .lastUsedAt: "last_used_at"
+        case .requestCount: "request_count"
+        case .revokedAt: "revoked_at"
+        }
+    }
+
+    var isTimestamp: Bool {
+        switch self {
+        case .createdAt, .lastUsedAt, .revokedAt: true
+        case .id, .userID, .name, .keyHash, .keyPrefix, .scopes, .requestCount: false
+        }
+    }
+
+    func value(of key: APIKeyRecord) -> PostgreSQLValue {
+        switch self {
+        case .id: .text(key.id)
+        case .userID: .text(key.userID)
+        case .name: .text(key.name)
+        case .keyHash: .text(key.keyHash)
+        case .keyPrefix: .text(key.keyPrefix)
+        case .scopes: .text(ScopeList.encode(key.scopes))
+        case .createdAt: .integer(key.createdAt.millisecondsSinceEpoch)
+        case .lastUsedAt: key.lastUsedAt.postgres
+        case .requestCount: .integer(key.requestCount)
+        case .revokedAt: key.revokedAt.postgres
+        }
+    }
+}
+
+/// API keys in PostgreSQL. `find(keyHash:)`, on every request's path, is one statement on the unique index;
+/// usage batches are one statement each.
+final class PostgreSQLAPIKeyStore: APIKeyStore {
+    private typealias Column = PostgreSQLAPIKeyColumn
+    private let database: PostgreSQLDatabase
+
+    init(database: PostgreSQLDatabase) { self.database = database }
+
+    private static let insertRow = "INSERT INTO api_keys (\(Column.names)) VALUES (\(Column.parameters))"
+    private static let selectByHash = "SELECT \(Column.list) FROM api_keys WHERE key_hash = $1"
+    private static let selectPage = """
+        SELECT \(Column.list) FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL
+        ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3
+        """
+    private static let countActive = "SELECT count(*) FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL"
+    private static let revokeActive = """
+        UPDATE api_keys SET revoked_at = \(PostgreSQLSchema.timestamp(1)) WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL
+        """
+    /// The whole batch in one statement. Usage is summed per key first: an UPDATE … FROM changes a row once however
+    /// many batch rows join it, where SQLite's statement per entry adds every one. `greatest` skips a NULL
+    /// `last_used_at`, so a first use sets it.
+    private static let addUsage = """
+        UPDATE api_keys SET request_count = api_keys.request_count + added.requests,
+            last_used_at = greatest(api_keys.last_used_at, added.last_used_at)
+        FROM (
+            SELECT id, sum(requests)::int8 AS requests, to_timestamp(max(last_used)::float8 / 1000) AS last_used_at
+            FROM unnest($1::uuid[], $2::int8[], $3::int8[]) AS batch (id, requests, last_used) GROUP BY id
+        ) AS added
+        WHERE api_keys.id = added.id
+        """
+
+    private static func record(_ row: PostgreSQLRow) -> APIKeyRecord {
+        APIKeyRecord(
+            id: row.string(Column.id), userID: row.string(Column.userID), name: row.string(Column.name), keyHash: row.string(Column.keyHash),
+            keyPrefix: row.string(Column.keyPrefix), scopes: ScopeList.decode(row.string(Column.scopes)), createdAt: row.timestamp(Column.createdAt),
+            lastUsedAt: row.optionalTimestamp(Column.lastUsedAt), requestCount: row.int(Column.requestCount),
+            revokedAt: row.optionalTimestamp(Column.revokedAt)
+        )
+    }
+
+    func insert(_ key: APIKeyRecord) throws {
+        guard PostgreSQLSchema.isUUID(key.id) else { throw StoreError.failed("api key id \(key.id) is not a lowercase UUID") }
+        _ = try database.write { connection in
+            try connection.run(Self.insertRow, Column.allCases.map { $0.value(of: key) })
+        }
+    }
+
+    func find(keyHash: String) throws -> APIKeyRecord? {
+        try database.read { connection in
+            try connection.first(Self.selectByHash, [.text(keyHash)], Self.record)
+        }
+    }
+
+    func list(userID: String, limit: Int, offset: Int) throws -> (keys: [APIKeyRecord], total: Int) {
+        try database.snapshot { connection in
+            var keys: [APIKeyRecord] = []
+            try connection.query(Self.selectPage, [.text(userID), .integer(Int64(limit)), .integer(Int64(offset))]) {
+                keys.append(Self.record($0))
+            }
+            let total = try connection.first(Self.countActive, [.text(userID)]) { Int($0.int(0)) } ?? 0
+            return (keys, total)
+        }
+    }
+
+    func revoke(id: String, userID: String, at time: Timestamp) throws -> Bool {
+        guard PostgreSQLSchema.isUUID(id) else { return false }
+        return try database.write { connection in
+            try connection.run(Self.revokeActive, [.integer(time.millisecondsSinceEpoch), .text(id), .text(userID)]) == 1
+        }
+    }
+
+    func recordUsage(_ usage: [APIKeyUsage]) throws {
+        // An id that is no UUID names no key: dropped like any unknown key, instead of failing the batch's cast.
+        let known = usage.filter { PostgreSQLSchema.isUUID($0.keyID) }
+        guard !known.isEmpty else { return }
+        let ids = Self.array(known.map(\.keyID))
+        let requests = Self.array(known.map { String($0.requests) })
+        let times = Self.array(known.map { String($0.lastUsedAt.millisecondsSinceEpoch) })
+        _ = try database.write { connection in
+            try connection.run(Self.addUsage, [.text(ids), .text(requests), .text(times)])
+        }
+    }
+
+    /// An array parameter in PostgreSQL's text form, `{a,b,c}`, for elements that need no quoting (UUIDs, integers).
+    private static func array(_ elements: [String]) -> String {
+        "{" + elements.joined(separator: ",") + "}"
+    }
+}

@@ -1,0 +1,130 @@
+/// The columns of `notification_preferences`, in row order.
+enum PostgreSQLNotificationPreferenceColumn: Int32, PostgreSQLColumn {
+    case userID, emailEnabled, emailAddress, alertJobStarted, alertJobCompleted, alertJobFailed, alertJobCancelled, alertGPUOOM
+    case alertDiskWarning, alertTimeoutWarning, dailySummaryEnabled, dailySummaryHour, weeklyDigestEnabled, weeklyDigestDay
+    case quietHoursEnabled, quietHoursStart, quietHoursEnd, timezone, updatedAt
+
+    var name: String {
+        switch self {
+        case .userID: "user_id"
+        case .emailEnabled: "email_enabled"
+        case .emailAddress: "email_address"
+        case .alertJobStarted: "alert_job_started"
+        case .alertJobCompleted: "alert_job_completed"
+        case .alertJobFailed: "alert_job_failed"
+        case .alertJobCancelled: "alert_job_cancelled"
+        case .alertGPUOOM: "alert_gpu_oom"
+        case .alertDiskWarning: "alert_disk_warning"
+        case .alertTimeoutWarning: "alert_timeout_warning"
+        case .dailySummaryEnabled: "daily_summary_enabled"
+        case .dailySummaryHour: "daily_summary_hour"
+        case .weeklyDigestEnabled: "weekly_digest_enabled"
+        case .weeklyDigestDay: "weekly_digest_day"
+        case .quietHoursEnabled: "quiet_hours_enabled"
+        case .quietHoursStart: "quiet_hours_start"
+        case .quietHoursEnd: "quiet_hours_end"
+        case .timezone: "timezone"
+        case .updatedAt: "updated_at"
+        }
+    }
+
+    var isTimestamp: Bool { self == .updatedAt }
+
+    func value(of preferences: NotificationPreferences, userID: String, updatedAt: Timestamp) -> PostgreSQLValue {
+        switch self {
+        case .userID: .text(userID)
+        case .emailEnabled: .bool(preferences.emailEnabled)
+        case .emailAddress: preferences.emailAddress.postgres
+        case .alertJobStarted: .bool(preferences.alertJobStarted)
+        case .alertJobCompleted: .bool(preferences.alertJobCompleted)
+        case .alertJobFailed: .bool(preferences.alertJobFailed)
+        case .alertJobCancelled: .bool(preferences.alertJobCancelled)
+        case .alertGPUOOM: .bool(preferences.alertGPUOOM)
+        case .alertDiskWarning: .bool(preferences.alertDiskWarning)
+        case .alertTimeoutWarning: .bool(preferences.alertTimeoutWarning)
+        case .dailySummaryEnabled: .bool(preferences.dailySummaryEnabled)
+        case .dailySummaryHour: .integer(Int64(preferences.dailySummaryHour))
+        case .weeklyDigestEnabled: .bool(preferences.weeklyDigestEnabled)
+        case .weeklyDigestDay: .integer(Int64(preferences.weeklyDigestDay))
+        case .quietHoursEnabled: .bool(preferences.quietHoursEnabled)
+        case .quietHoursStart: .integer(Int64(preferences.quietHoursStart))
+        case .quietHoursEnd: .integer(Int64(preferences.quietHoursEnd))
+        case .timezone: .text(preferences.timezone)
+        case .updatedAt: .integer(updatedAt.millisecondsSinceEpoch)
+        }
+    }
+}
+
+/// Notification preferences in PostgreSQL. `update` serializes on the user's row: it locks the row
+/// (`SELECT … FOR UPDATE`), and for a user without one it first inserts the defaults, so that concurrent first
+/// updates wait for one another on that row instead of each starting from the defaults.
+final class PostgreSQLNotificationPreferencesStore: NotificationPreferencesStore {
+    private typealias Column = PostgreSQLNotificationPreferenceColumn
+    private let database: PostgreSQLDatabase
+
+    init(database: PostgreSQLDatabase) { self.database = database }
+
+    private static let selectByUser = "SELECT \(Column.list) FROM notification_preferences WHERE user_id = \(Column.userID.parameter)"
+    private static let lockByUser = selectByUser + " FOR UPDATE"
+    /// Inserts nothing when the user has a row, after waiting for the transaction that inserted it (if still open).
+    private static let insertDefaults = """
+        INSERT INTO notification_preferences (\(Column.names)) VALUES (\(Column.parameters)) ON CONFLICT (user_id) DO NOTHING
+        """
+    private static let updateRow =
+        "UPDATE notification_preferences SET "
+        + Column.allCases.filter { $0 != .userID }.map { "\($0.name) = \($0.parameter)" }.joined(separator: ", ")
+        + " WHERE user_id = \(Column.userID.parameter)"
+
+    private static func preferences(_ row: PostgreSQLRow) -> NotificationPreferences {
+        var value = NotificationPreferences()
+        value.emailEnabled = row.bool(Column.emailEnabled)
+        value.emailAddress = row.optionalString(Column.emailAddress)
+        value.alertJobStarted = row.bool(Column.alertJobStarted)
+        value.alertJobCompleted = row.bool(Column.alertJobCompleted)
+        value.alertJobFailed = row.bool(Column.alertJobFailed)
+        value.alertJobCancelled = row.bool(Column.alertJobCancelled)
+        value.alertGPUOOM = row.bool(Column.alertGPUOOM)
+        value.alertDiskWarning = row.bool(Column.alertDiskWarning)
+        value.alertTimeoutWarning = row.bool(Column.alertTimeoutWarning)
+        value.dailySummaryEnabled = row.bool(Column.dailySummaryEnabled)
+        value.dailySummaryHour = Int(row.int(Column.dailySummaryHour))
+        value.weeklyDigestEnabled = row.bool(Column.weeklyDigestEnabled)
+        value.weeklyDigestDay = Int(row.int(Column.weeklyDigestDay))
+        value.quietHoursEnabled = row.bool(Column.quietHoursEnabled)
+        value.quietHoursStart = Int(row.int(Column.quietHoursStart))
+        value.quietHoursEnd = Int(row.int(Column.quietHoursEnd))
+        value.timezone = row.string(Column.timezone)
+        return value
+    }
+
+    private static func values(_ preferences: NotificationPreferences, userID: String, at time: Timestamp) -> [PostgreSQLValue] {
+        Column.allCases.map { $0.value(of: preferences, userID: userID, updatedAt: time) }
+    }
+
+    func find(userID: String) throws -> NotificationPreferences? {
+        try database.read { connection in
+            try connection.first(Self.selectByUser, [.text(userID)], Self.preferences)
+        }
+    }
+
+    func update(
+        userID: String, at time: Timestamp, _ change: (inout NotificationPreferences) throws -> Void
+    ) throws -> NotificationPreferences {
+        try database.write { connection in
+            var preferences: NotificationPreferences
+            if let stored = try connection.first(Self.lockByUser, [.text(userID)], Self.preferences) {
+                preferences = stored
+            } else if try connection.run(Self.insertDefaults, Self.values(NotificationPreferences(), userID: userID, at: time)) == 1 {
+                preferences = NotificationPreferences()
+            } else if let stored = try connection.first(Self.lockByUser, [.text(userID)], Self.preferences) {
+                // Another update inserted the user's row and committed while this one waited on it.
+                preferences = stored
+            } else {
+                throw StoreError.failed("notification preferences of \(userID) neither inserted nor found")
+            }
+            try change(&preferences)
+            try connection.run(Self.updateRow, Self.values(preferences, userID: userID, at: time))
+            return preferences
+        }
+    }
+}
