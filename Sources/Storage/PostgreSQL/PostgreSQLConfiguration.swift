@@ -71,4 +71,19 @@ enum PostgreSQLSchema {
     static func timestamp(_ parameter: Int) -> String {
         "to_timestamp($\(parameter)::float8 / 1000)"
     }
+
+    /// Whether `text` is a UUID as the stores write ids (lowercase, hyphenated). An id argument
+    /// that is not one names no row, as in SQLite, where ids are text: it is answered without
+    /// a query, since the server would refuse it (SQLSTATE 22P02) as a value of a `uuid` column.
+    static func isUUID(_ text: String) -> Bool {
+        let bytes = text.utf8
+        guard bytes.count == 36 else { return false }
+        for (index, byte) in bytes.enumerated() {
+            switch index {
+            case 8, 13, 18, 23: guard byte == UInt8(ascii: "-") else { return false }
+            default: guard (48...57).contains(byte) || (97...102).contains(byte) else { return false }
+            }
+        }
+        return true
+    }
 }

@@ -55,6 +55,20 @@ struct PostgreSQLError: Error, CustomStringConvertible {
     }
 }
 
+/// The columns of one table (or of one query's result), in the order a
+/// statement lists them: a case's raw value is its index in the row, so the
+/// SELECT text and the decoder can't disagree. Cases take the default raw
+/// values 0, 1, 2, ….
+protocol PostgreSQLColumn: CaseIterable, RawRepresentable where RawValue == Int32 {
+    /// The expression the SELECT lists (timestamps through `PostgreSQLSchema.milliseconds`).
+    var sql: String { get }
+}
+
+extension PostgreSQLColumn {
+    /// `a, b, c`: every column, in row order. Build statements from it once (in a `static let`), not per call.
+    static var list: String { allCases.map(\.sql).joined(separator: ", ") }
+}
+
 /// One row of a result, read as text and converted on access.
 struct PostgreSQLRow {
     fileprivate let result: OpaquePointer
@@ -81,6 +95,16 @@ struct PostgreSQLRow {
     /// A column selected as milliseconds since the epoch (`PostgreSQLSchema.milliseconds`).
     func timestamp(_ column: Int32) -> Timestamp { Timestamp(millisecondsSinceEpoch: int(column)) }
     func optionalTimestamp(_ column: Int32) -> Timestamp? { isNull(column) ? nil : timestamp(column) }
+
+    func int<Column: PostgreSQLColumn>(_ column: Column) -> Int64 { int(column.rawValue) }
+    func double<Column: PostgreSQLColumn>(_ column: Column) -> Double { double(column.rawValue) }
+    func bool<Column: PostgreSQLColumn>(_ column: Column) -> Bool { bool(column.rawValue) }
+    func string<Column: PostgreSQLColumn>(_ column: Column) -> String { string(column.rawValue) }
+    func optionalString<Column: PostgreSQLColumn>(_ column: Column) -> String? { optionalString(column.rawValue) }
+    func optionalInt<Column: PostgreSQLColumn>(_ column: Column) -> Int64? { optionalInt(column.rawValue) }
+    func optionalDouble<Column: PostgreSQLColumn>(_ column: Column) -> Double? { optionalDouble(column.rawValue) }
+    func timestamp<Column: PostgreSQLColumn>(_ column: Column) -> Timestamp { timestamp(column.rawValue) }
+    func optionalTimestamp<Column: PostgreSQLColumn>(_ column: Column) -> Timestamp? { optionalTimestamp(column.rawValue) }
 }
 
 /// One connection to the server, used by one thread at a time (the pool hands it out).
