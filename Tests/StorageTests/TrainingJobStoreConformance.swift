@@ -8,7 +8,8 @@ struct TrainingJobStoreConformance {
     static func fullJob(userID: String, datasetID: String?, resumedFrom: String? = nil) -> TrainingJob {
         TrainingJob(
             id: uuid(), userID: userID, modelName: "meta-llama/Llama-3-8B", datasetID: datasetID, status: .running,
-            configJSON: #"{"lr":0.0001,"lora":{"r":8}}"#, progress: 42.5, currentStep: 425, totalSteps: 1000, currentEpoch: 1,
+            // In jsonb's own spacing: PostgreSQL keeps the JSON value, not the text (the API re-serializes it anyway).
+            configJSON: #"{"lr": 0.0001, "lora": {"r": 8}}"#, progress: 42.5, currentStep: 425, totalSteps: 1000, currentEpoch: 1,
             totalEpochs: 3, trainLoss: 1.25, evalLoss: 1.5, bestEvalLoss: 1.375, errorMessage: "retrying after OOM",
             resumedFromJobID: resumedFrom, jobTokenHash: uuid() + uuid(), createdAt: instant(1), updatedAt: instant(2),
             startedAt: instant(3), completedAt: instant(4)

@@ -1,5 +1,5 @@
 /// The columns of `api_keys` that an `APIKeyRecord` holds, in row order.
-enum PostgreSQLAPIKeyColumn: Int32, PostgreSQLColumn {
+enum PostgreSQLAPIKeyColumn: Int32, PostgreSQLTableColumn {
     case id, userID, name, keyHash, keyPrefix, scopes, createdAt, lastUsedAt, requestCount, revokedAt
 
     var name: String {

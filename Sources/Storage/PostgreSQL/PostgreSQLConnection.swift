@@ -61,6 +61,20 @@ struct PostgreSQLError: Error, CustomStringConvertible {
     }
 }
 
+/// The columns of one table (or of one query's result), in the order a
+/// statement lists them: a case's raw value is its index in the row, so the
+/// SELECT text and the decoder can't disagree. Cases take the default raw
+/// values 0, 1, 2, ….
+protocol PostgreSQLColumn: CaseIterable, RawRepresentable where RawValue == Int32 {
+    /// The expression the SELECT lists (timestamps through `PostgreSQLSchema.milliseconds`).
+    var sql: String { get }
+}
+
+extension PostgreSQLColumn {
+    /// `a, b, c`: every column, in row order. Build statements from it once (in a `static let`), not per call.
+    static var list: String { allCases.map(\.sql).joined(separator: ", ") }
+}
+
 /// One row of a result, read as text and converted on access.
 struct PostgreSQLRow {
     fileprivate let result: OpaquePointer
@@ -87,37 +101,7 @@ struct PostgreSQLRow {
     /// A column selected as milliseconds since the epoch (`PostgreSQLSchema.milliseconds`).
     func timestamp(_ column: Int32) -> Timestamp { Timestamp(millisecondsSinceEpoch: int(column)) }
     func optionalTimestamp(_ column: Int32) -> Timestamp? { isNull(column) ? nil : timestamp(column) }
-}
 
-/// The columns of a table that a record holds, in row order: an enum whose raw value is the column's index in a
-/// row selected with `list`, so no decoder counts indexes by hand.
-protocol PostgreSQLColumn: CaseIterable, RawRepresentable where RawValue == Int32 {
-    /// The column's name in its table.
-    var name: String { get }
-    /// Whether the column is a `timestamptz`, read and written as milliseconds since the epoch.
-    var isTimestamp: Bool { get }
-}
-
-extension PostgreSQLColumn {
-    /// What a SELECT reads: the column, or its milliseconds since the epoch (`PostgreSQLSchema.milliseconds`).
-    var selected: String { isTimestamp ? PostgreSQLSchema.milliseconds(name) : name }
-
-    /// The column's parameter in a statement whose values are every column in row order: `$n` (n = index + 1),
-    /// turned into a `timestamptz` for a timestamp.
-    var parameter: String { isTimestamp ? PostgreSQLSchema.timestamp(Int(rawValue) + 1) : "$\(rawValue + 1)" }
-
-    /// `a, (extract(epoch FROM b) * 1000)::int8, c`: every column as read, in row order.
-    /// Build statements from it once (in a `static let`), not per call: they are prepared per SQL text.
-    static var list: String { allCases.map(\.selected).joined(separator: ", ") }
-
-    /// `a, b, c`: every column's name, for an INSERT.
-    static var names: String { allCases.map(\.name).joined(separator: ", ") }
-
-    /// `$1, to_timestamp($2::float8 / 1000), $3`: one parameter per column, for an INSERT of `names`.
-    static var parameters: String { allCases.map(\.parameter).joined(separator: ", ") }
-}
-
-extension PostgreSQLRow {
     func int<Column: PostgreSQLColumn>(_ column: Column) -> Int64 { int(column.rawValue) }
     func double<Column: PostgreSQLColumn>(_ column: Column) -> Double { double(column.rawValue) }
     func bool<Column: PostgreSQLColumn>(_ column: Column) -> Bool { bool(column.rawValue) }
@@ -127,6 +111,30 @@ extension PostgreSQLRow {
     func optionalDouble<Column: PostgreSQLColumn>(_ column: Column) -> Double? { optionalDouble(column.rawValue) }
     func timestamp<Column: PostgreSQLColumn>(_ column: Column) -> Timestamp { timestamp(column.rawValue) }
     func optionalTimestamp<Column: PostgreSQLColumn>(_ column: Column) -> Timestamp? { optionalTimestamp(column.rawValue) }
+}
+
+/// A column of a table: its SELECT expression, its INSERT parameter and its name come from
+/// its name and whether it is a `timestamptz` (read and written as milliseconds since the epoch).
+protocol PostgreSQLTableColumn: PostgreSQLColumn {
+    /// The column's name in its table.
+    var name: String { get }
+    /// Whether the column is a `timestamptz`, read and written as milliseconds since the epoch.
+    var isTimestamp: Bool { get }
+}
+
+extension PostgreSQLTableColumn {
+    /// What a SELECT reads: the column, or its milliseconds since the epoch (`PostgreSQLSchema.milliseconds`).
+    var sql: String { isTimestamp ? PostgreSQLSchema.milliseconds(name) : name }
+
+    /// The column's parameter in a statement whose values are every column in row order: `$n` (n = index + 1),
+    /// turned into a `timestamptz` for a timestamp.
+    var parameter: String { isTimestamp ? PostgreSQLSchema.timestamp(Int(rawValue) + 1) : "$\(rawValue + 1)" }
+
+    /// `a, b, c`: every column's name, for an INSERT.
+    static var names: String { allCases.map(\.name).joined(separator: ", ") }
+
+    /// `$1, to_timestamp($2::float8 / 1000), $3`: one parameter per column, for an INSERT of `names`.
+    static var parameters: String { allCases.map(\.parameter).joined(separator: ", ") }
 }
 
 /// One connection to the server, used by one thread at a time (the pool hands it out).

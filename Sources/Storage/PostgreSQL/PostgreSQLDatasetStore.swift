@@ -1,5 +1,5 @@
 /// The columns of `datasets`, in row order.
-enum PostgreSQLDatasetColumn: Int32, PostgreSQLColumn {
+enum PostgreSQLDatasetColumn: Int32, PostgreSQLTableColumn {
     case id, userID, name, format, sizeBytes, totalExamples, sha256, filePath, createdAt
 
     var name: String {

@@ -1,5 +1,5 @@
 /// The columns of `notification_preferences`, in row order.
-enum PostgreSQLNotificationPreferenceColumn: Int32, PostgreSQLColumn {
+enum PostgreSQLNotificationPreferenceColumn: Int32, PostgreSQLTableColumn {
     case userID, emailEnabled, emailAddress, alertJobStarted, alertJobCompleted, alertJobFailed, alertJobCancelled, alertGPUOOM
     case alertDiskWarning, alertTimeoutWarning, dailySummaryEnabled, dailySummaryHour, weeklyDigestEnabled, weeklyDigestDay
     case quietHoursEnabled, quietHoursStart, quietHoursEnd, timezone, updatedAt
