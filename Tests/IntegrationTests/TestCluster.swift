@@ -156,6 +156,10 @@ final class TestCluster: @unchecked Sendable {
         var env = ProcessInfo.processInfo.environment
         env["DATA_DIR"] = directory + "/data"
         env["JWT_SECRET"] = Self.jwtSecret
+        if let databaseSchema, let url = Self.postgresURL {
+            env["DATABASE_URL"] = url
+            env["DATABASE_SCHEMA"] = databaseSchema
+        }
         process.environment = env
         let output = Pipe()
         process.standardOutput = output
