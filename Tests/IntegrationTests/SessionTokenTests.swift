@@ -114,7 +114,8 @@ struct SessionTokenTests {
             server.waitUntilExit()
         }
         let url = "http://127.0.0.1:\(port)/jwks.json"
-        for _ in 0..<100 where (try? HTTPTestClient(port: port).get("/jwks.json").status) != 200 { usleep(50_000) }
+        for _ in 0..<600 where (try? HTTPTestClient(port: port).get("/jwks.json").status) != 200 { usleep(50_000) }
+        try #require((try? HTTPTestClient(port: port).get("/jwks.json").status) == 200, "the JWKS server did not start")
 
         let cluster = try TestCluster(environment: ["JWT_JWKS": url, "JWT_JWKS_REFRESH_SECONDS": "1"])
         defer { cluster.stop() }
@@ -122,7 +123,9 @@ struct SessionTokenTests {
         func status(_ token: String) throws -> Int {
             try cluster.client().get("/api/training/stats", headers: ["Authorization": "Bearer \(token)"]).status
         }
-        #expect(try status(TestJWT.es256(TestJWT.claims(sub: user), key: first, kid: "first")) == 200)
+        // A worker that could not load the JWKS at its start loads it on the first unknown kid (at most once a second).
+        let firstToken = try TestJWT.es256(TestJWT.claims(sub: user), key: first, kid: "first")
+        try cluster.waitFor("the first key to be fetched") { (try? status(firstToken)) == 200 }
 
         // The issuer rotates its key: a token with the new kid makes the pool fetch again.
         let second = P256.Signing.PrivateKey()
