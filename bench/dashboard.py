@@ -5,6 +5,8 @@ seed DB USER: fills a migrated database with BENCH_USER_JOBS jobs (10,000)
   for USER, created over the last 30 days with the peers' status mix, start
   and end times, steps and metrics counts, plus BENCH_OTHER_JOBS (90,000)
   jobs of 999 other users over the last year, and datasets for everyone.
+seed-sql SCHEMA USER: the same rows as COPY statements for psql, into the
+  PostgreSQL schema SCHEMA.
 load: GET /api/analytics/dashboard through nginx from CLIENTS clients for
   BENCH_READ_SECONDS each, for the default 30-day range and a 366-day one:
   p50/p99.
@@ -14,7 +16,7 @@ import http.client, os, random, sqlite3, sys, threading, time, uuid
 DAY_MS = 86_400_000
 
 
-def seed(path, user):
+def rows_for(user):
     rnd = random.Random(20240601)
     now = int(time.time() * 1000)
     statuses = [("pending", 10), ("running", 5), ("completed", 65), ("failed", 12), ("cancelled", 8)]
@@ -34,20 +36,48 @@ def seed(path, user):
 
     rows = [job(user, 30) for _ in range(int(os.environ.get("BENCH_USER_JOBS", "10000")))]
     rows += [job(rnd.choice(others), 365) for _ in range(int(os.environ.get("BENCH_OTHER_JOBS", "90000")))]
-    db = sqlite3.connect(path, timeout=30)
-    db.executemany(
-        "INSERT INTO training_jobs (id, user_id, model_name, status, current_step, error_message, created_at, updated_at, "
-        "started_at, completed_at, metrics_points) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
     datasets = []
     for owner in [user] * 50 + others * 5:
         dataset_id = str(uuid.UUID(int=rnd.getrandbits(128)))
         datasets.append((dataset_id, owner, "ds-" + dataset_id, rnd.choice(["chatml", "sharegpt", "alpaca", "dpo", "text"]),
                          rnd.randrange(1000, 10 ** 8), rnd.randrange(10, 100_000), "0" * 64, "datasets/" + dataset_id,
                          now - rnd.randrange(30 * DAY_MS)))
-    db.executemany("INSERT INTO datasets (id, user_id, name, format, size_bytes, total_examples, sha256, file_path, created_at) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", datasets)
+    return rows, datasets
+
+
+JOB_COLUMNS = ("id", "user_id", "model_name", "status", "current_step", "error_message", "created_at", "updated_at",
+               "started_at", "completed_at", "metrics_points")
+DATASET_COLUMNS = ("id", "user_id", "name", "format", "size_bytes", "total_examples", "sha256", "file_path", "created_at")
+
+
+def seed(path, user):
+    rows, datasets = rows_for(user)
+    db = sqlite3.connect(path, timeout=30)
+    db.executemany(f"INSERT INTO training_jobs ({', '.join(JOB_COLUMNS)}) VALUES ({', '.join('?' * len(JOB_COLUMNS))})", rows)
+    db.executemany(f"INSERT INTO datasets ({', '.join(DATASET_COLUMNS)}) VALUES ({', '.join('?' * len(DATASET_COLUMNS))})", datasets)
     db.commit()
     print(f"seeded {len(rows)} jobs, {os.environ.get('BENCH_USER_JOBS', '10000')} of them the measured user's, and {len(datasets)} datasets")
+
+
+def seed_sql(schema, user):
+    rows, datasets = rows_for(user)
+    timestamps = {"created_at", "updated_at", "started_at", "completed_at"}
+
+    def field(name, value):
+        if value is None:
+            return "\\N"
+        if name in timestamps:
+            return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(value // 1000)) + ".%03d+00" % (value % 1000)
+        return str(value)
+
+    out = sys.stdout
+    out.write(f"SET search_path TO {schema};\n")
+    for table, columns, values in (("training_jobs", JOB_COLUMNS, rows), ("datasets", DATASET_COLUMNS, datasets)):
+        out.write(f"COPY {table} ({', '.join(columns)}) FROM STDIN;\n")
+        for row in values:
+            out.write("\t".join(field(name, value) for name, value in zip(columns, row)) + "\n")
+        out.write("\\.\n")
+    out.write("ANALYZE;\n")
 
 
 def pct(values, p):
@@ -88,5 +118,7 @@ def load():
 if __name__ == "__main__":
     if sys.argv[1] == "seed":
         seed(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "seed-sql":
+        seed_sql(sys.argv[2], sys.argv[3])
     else:
         load()

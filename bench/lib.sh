@@ -2,8 +2,12 @@
 # behind a private nginx for the length of the script.
 . "$(dirname "${BASH_SOURCE[0]}")/../deploy/lib.sh"
 
-# bench_build: builds ftapi (release) and sets FTAPI to its path.
+# bench_build: builds ftapi (release) and sets FTAPI to its path; FTAPI_BIN names another build instead.
 bench_build() {
+    if [ -n "${FTAPI_BIN:-}" ]; then
+        FTAPI=$FTAPI_BIN
+        return
+    fi
     log "building (release)"
     swift build -c release --package-path "$REPO" --product ftapi >&2
     FTAPI=$(swift build -c release --package-path "$REPO" --show-bin-path)/ftapi
@@ -16,7 +20,7 @@ bench_run_dir() {
     export DATA_DIR=$RUN/data
     POOL=
     NGINX=
-    trap 'set +e; [ -n "$NGINX" ] && kill -QUIT $NGINX; [ -n "$POOL" ] && kill -TERM $POOL; wait; rm -rf "$RUN"' EXIT
+    trap 'set +e; [ -n "$NGINX" ] && kill -QUIT $NGINX; [ -n "$POOL" ] && kill -TERM $POOL; wait; stop_throwaway_postgres; rm -rf "$RUN"' EXIT
 }
 
 # bench_start_pool PORT WORKERS THREADS [KEEPALIVE]: the pool (rate limit and
@@ -33,4 +37,56 @@ bench_start_pool() {
     nginx -p "$RUN/nginx" -c "$RUN/nginx/nginx.conf" -g 'daemon off;' &
     NGINX=$!
     sleep 0.5
+}
+
+# The backends a benchmark runs on, in one invocation: BENCH_BACKENDS
+# (default "sqlite postgres"). PostgreSQL is BENCH_DATABASE_URL when given,
+# else a throwaway server started once for the script (deploy/lib.sh).
+BENCH_BACKENDS=${BENCH_BACKENDS:-sqlite postgres}
+
+# bench_use_backend NAME: points the next ftapi commands at NAME. For postgres,
+# a fresh schema per call (DATABASE_SCHEMA), so runs never see each other's rows.
+bench_use_backend() {
+    case $1 in
+    sqlite)
+        unset DATABASE_URL DATABASE_SCHEMA
+        ;;
+    postgres)
+        if [ -z "${BENCH_PG_URL:-}" ]; then
+            if [ -n "${BENCH_DATABASE_URL:-}" ]; then
+                BENCH_PG_URL=$BENCH_DATABASE_URL
+            else
+                ensure_packages postgresql
+                start_throwaway_postgres "$RUN/postgres"
+                BENCH_PG_URL=$DATABASE_URL
+            fi
+        fi
+        export DATABASE_URL=$BENCH_PG_URL
+        export DATABASE_SCHEMA=bench_$(date +%s%N | tail -c 10)
+        ;;
+    *) die "unknown backend $1 (sqlite or postgres)" ;;
+    esac
+}
+
+# bench_stop_pool: stops nginx and the pool started by bench_start_pool.
+bench_stop_pool() {
+    [ -n "$NGINX" ] && kill -QUIT "$NGINX" 2>/dev/null && wait "$NGINX" 2>/dev/null
+    [ -n "$POOL" ] && kill -TERM "$POOL" 2>/dev/null && wait "$POOL" 2>/dev/null
+    NGINX=
+    POOL=
+    rm -f "$RUN/ftapi.sock"
+    return 0
+}
+
+# bench_report_pool: each worker's peak RSS and, on PostgreSQL, the connections the pool holds.
+bench_report_pool() {
+    local pid
+    for pid in $(pgrep -P "$POOL"); do
+        printf '  worker %s: VmHWM %s, RssAnon %s\n' "$pid" "$(awk '/^VmHWM/ {print $2" "$3}' /proc/"$pid"/status)" \
+            "$(awk '/^RssAnon/ {print $2" "$3}' /proc/"$pid"/status)"
+    done
+    if [[ "${DATABASE_URL:-}" == postgres* ]]; then
+        printf '  PostgreSQL connections held by the pool: %s\n' \
+            "$(psql "$DATABASE_URL" -Atc "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'")"
+    fi
 }

@@ -8,9 +8,11 @@
 #   bench/stats.sh --rounds 5      # extra arguments go to the peers' run.sh
 #
 # Env: WORKDIR (default /tmp/ftapi-bench), FTAPI_WORKERS (2), FTAPI_THREADS (16),
-# PEERS_DIR (default ../shared/bench/peers), ACCESS_LOG (on).
+# PEERS_DIR (default ../shared/bench/peers), ACCESS_LOG (on), BENCH_BACKENDS
+# (sqlite postgres: a second pool on PostgreSQL joins the same rounds as
+# ftapi-pg; BENCH_DATABASE_URL, else a throwaway server).
 set -euo pipefail
-. "$(dirname "$0")/../deploy/lib.sh"
+. "$(dirname "$0")/lib.sh"
 
 PEERS_DIR=${PEERS_DIR:-$REPO/../shared/bench/peers}
 WORKDIR=${WORKDIR:-/tmp/ftapi-bench}
@@ -29,26 +31,41 @@ DATA=$WORKDIR/ftapi-data
 rm -rf "$DATA"
 mkdir -p "$WORKDIR"
 export DATA_DIR=$DATA
+RUN=$WORKDIR
+bench_use_backend sqlite
 log "seeding $USERS users and $JOBS jobs"
 "$FTAPI" seed-bench --users "$USERS" --jobs "$JOBS" --keys-out "$WORKDIR/ftapi-keys.tsv" >&2
 
 SOCKET=$WORKDIR/ftapi.sock
 access_log=()
 [ "${ACCESS_LOG:-on}" = off ] && access_log=(--no-access-log)
-# The rate limiter stays on, at a budget far above what wrk sends per key,
-# so its cost (shared-memory counter per request) is in the figures.
-"$FTAPI" serve --listen "unix:$SOCKET" --workers "$WORKERS" --threads "$THREADS" \
-    --rate-limit 100000000 --rate-limit-window 60 "${access_log[@]}" 2>"$WORKDIR/ftapi.log" &
-POOL=$!
-trap 'kill -TERM $POOL 2>/dev/null; wait $POOL 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do [ -S "$SOCKET" ] && break; sleep 0.1; done
-[ -S "$SOCKET" ] || die "the pool did not start (see $WORKDIR/ftapi.log)"
+POOLS=()
+trap 'for pool in "${POOLS[@]}"; do kill -TERM "$pool" 2>/dev/null; wait "$pool" 2>/dev/null; done; stop_throwaway_postgres' EXIT
+# start_pool NAME SOCKET: a pool on the current backend. The rate limiter stays on, at a budget far above
+# what wrk sends per key, so its cost (shared-memory counter per request) is in the figures.
+start_pool() {
+    "$FTAPI" serve --listen "unix:$2" --workers "$WORKERS" --threads "$THREADS" \
+        --rate-limit 100000000 --rate-limit-window 60 "${access_log[@]}" 2>"$WORKDIR/$1.log" &
+    POOLS+=($!)
+    for _ in $(seq 1 100); do [ -S "$2" ] && break; sleep 0.1; done
+    [ -S "$2" ] || die "the pool did not start (see $WORKDIR/$1.log)"
+}
+start_pool ftapi "$SOCKET"
+extras=(--extra "ftapi=unix:$SOCKET" --extra-keys "ftapi=$WORKDIR/ftapi-keys.tsv")
+if [[ " $BENCH_BACKENDS " == *" postgres "* ]]; then
+    bench_use_backend postgres
+    log "seeding $USERS users and $JOBS jobs on PostgreSQL"
+    "$FTAPI" seed-bench --users "$USERS" --jobs "$JOBS" --keys-out "$WORKDIR/ftapi-pg-keys.tsv" >&2
+    start_pool ftapi-pg "$WORKDIR/ftapi-pg.sock"
+    extras+=(--extra "ftapi-pg=unix:$WORKDIR/ftapi-pg.sock" --extra-keys "ftapi-pg=$WORKDIR/ftapi-pg-keys.tsv")
+fi
 
-bash "$PEERS_DIR/run.sh" --workdir "$WORKDIR/peers" \
-    --extra "ftapi=unix:$SOCKET" --extra-keys "ftapi=$WORKDIR/ftapi-keys.tsv" "$@"
+bash "$PEERS_DIR/run.sh" --workdir "$WORKDIR/peers" "${extras[@]}" "$@"
 
 echo "== ftapi workers after the run ($WORKERS workers x $THREADS threads)"
-for pid in $(pgrep -P "$POOL"); do
-    printf '  worker %s: VmRSS %s, VmHWM %s\n' "$pid" \
-        "$(awk '/^VmRSS/ {print $2" "$3}' /proc/"$pid"/status)" "$(awk '/^VmHWM/ {print $2" "$3}' /proc/"$pid"/status)"
+PG_URL=${DATABASE_URL:-}
+for index in "${!POOLS[@]}"; do
+    POOL=${POOLS[$index]}
+    # The first pool is on SQLite, the second (when there is one) on PostgreSQL.
+    if [ "$index" -eq 0 ]; then DATABASE_URL='' bench_report_pool; else DATABASE_URL=$PG_URL bench_report_pool; fi
 done

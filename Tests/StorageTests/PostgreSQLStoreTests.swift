@@ -38,4 +38,38 @@ struct PostgreSQLStoreTests {
         try check(PostgreSQLDatasetColumn.self, "datasets")
         try check(PostgreSQLNotificationPreferenceColumn.self, "notification_preferences")
     }
+
+    /// A request that waits for a connection past the pool's timeout is refused with `busy`; one that
+    /// holds a connection keeps it for all its calls, and the pool never opens more than its size.
+    @Test func aFullPoolRefusesAfterItsTimeoutAndARequestKeepsItsConnection() throws {
+        let url = try #require(ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_URL"])
+        var configuration = PostgreSQLConfiguration(url: url, schema: "test_" + uuid().prefix(8) + "_" + uuid().suffix(8), poolSize: 1)
+        configuration.poolTimeoutSeconds = 0.3
+        let store = try PostgreSQLStore(configuration: configuration)
+        defer { try? store.dropSchema() }
+        try store.migrate()
+        let holding = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        let holder = Thread {
+            store.scope {
+                _ = try? store.trainingJobs.statusCounts(userID: "u1")
+                holding.signal()
+                release.wait()
+                _ = try? store.trainingJobs.statusCounts(userID: "u1")
+            }
+        }
+        holder.start()
+        holding.wait()
+        #expect(store.openConnections == 1)
+        #expect(throws: StoreError.busy) { try store.trainingJobs.statusCounts(userID: "u2") }
+        release.signal()
+        // The holder's second call reused its connection; once its request ends, the connection is free again.
+        var counts: JobStatusCounts?
+        for _ in 0..<100 where counts == nil {
+            counts = try? store.trainingJobs.statusCounts(userID: "u2")
+            if counts == nil { usleep(20_000) }
+        }
+        #expect(counts != nil)
+        #expect(store.openConnections == 1)
+    }
 }
