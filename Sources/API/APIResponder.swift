@@ -1,6 +1,6 @@
 import Essentials
 public import HTTPCore
-public import Logging
+import Logging
 import Storage
 
 #if canImport(Glibc)

@@ -6,24 +6,28 @@ public import Glibc
 public enum Clocks {
     /// Monotonic seconds (CLOCK_MONOTONIC), for deadlines and durations: never stepped back by NTP,
     /// and the same clock in every process of the machine.
+    @inlinable
     public static func monotonicSeconds() -> Double {
         let now = read(CLOCK_MONOTONIC)
         return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
     }
 
     /// Monotonic milliseconds, for windows kept in shared memory.
+    @inlinable
     public static func monotonicMilliseconds() -> Int64 {
         let now = read(CLOCK_MONOTONIC)
         return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
     }
 
     /// Wall-clock seconds since the Unix epoch (token expiry, log timestamps).
+    @inlinable
     public static func wallSeconds() -> Double {
         let now = read(CLOCK_REALTIME)
         return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
     }
 
     /// Wall-clock milliseconds since the Unix epoch (stored timestamps).
+    @inlinable
     public static func wallMilliseconds() -> Int64 {
         let now = read(CLOCK_REALTIME)
         return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
@@ -38,7 +42,8 @@ public enum Clocks {
         }
     }
 
-    private static func read(_ clock: clockid_t) -> timespec {
+    @usableFromInline
+    static func read(_ clock: clockid_t) -> timespec {
         var now = timespec()
         clock_gettime(clock, &now)
         return now

@@ -42,6 +42,7 @@ public enum Hex {
     }
 
     /// The low `digits` hex digits of `value`, most significant first (fixed width, lowercase).
+    @inlinable
     public static func encode(_ value: UInt64, digits: Int) -> String {
         String(unsafeUninitializedCapacity: digits) { buffer in
             for index in 0..<digits { buffer[index] = digit(UInt8(value >> UInt64(4 * (digits - 1 - index)) & 0xF)) }

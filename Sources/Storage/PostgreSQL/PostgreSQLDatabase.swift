@@ -199,7 +199,7 @@ final class PostgreSQLDatabase: @unchecked Sendable {
             try connection.run("COMMIT")
             return result
         } catch {
-            if !connection.isBroken { try? connection.run("ROLLBACK") }
+            if !connection.isBroken { _ = try? connection.run("ROLLBACK") }
             throw error
         }
     }
