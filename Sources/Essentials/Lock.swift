@@ -9,6 +9,8 @@ public import Glibc
 public final class Lock: @unchecked Sendable {
     // @unchecked: the mutex itself is the synchronisation.
     @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    /// Signalled by `signal()`; waited on by `wait(untilMonotonicSeconds:)` (on CLOCK_MONOTONIC).
+    private let condition: UnsafeMutablePointer<pthread_cond_t>
 
     public init() {
         mutex = .allocate(capacity: 1)
@@ -17,11 +19,31 @@ public final class Lock: @unchecked Sendable {
         pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_ADAPTIVE_NP))
         pthread_mutex_init(mutex, &attributes)
         pthread_mutexattr_destroy(&attributes)
+        condition = .allocate(capacity: 1)
+        var conditionAttributes = pthread_condattr_t()
+        pthread_condattr_init(&conditionAttributes)
+        pthread_condattr_setclock(&conditionAttributes, CLOCK_MONOTONIC)
+        pthread_cond_init(condition, &conditionAttributes)
+        pthread_condattr_destroy(&conditionAttributes)
     }
 
     deinit {
+        pthread_cond_destroy(condition)
+        condition.deallocate()
         pthread_mutex_destroy(mutex)
         mutex.deallocate()
+    }
+
+    /// With the lock held (inside `withLock`): releases it until `signal()` is called or the monotonic
+    /// clock reaches `deadline` (`Clocks.monotonicSeconds()`), then takes it again. False when the deadline passed.
+    public func wait(untilMonotonicSeconds deadline: Double) -> Bool {
+        var until = timespec(seconds: deadline)
+        return pthread_cond_timedwait(condition, mutex, &until) != ETIMEDOUT
+    }
+
+    /// Wakes one thread in `wait`; call with the lock held.
+    public func signal() {
+        pthread_cond_signal(condition)
     }
 
     /// Runs `body` with the mutex held. Inlinable, so the critical section is specialized where it is written.

@@ -12,11 +12,11 @@ import Glibc
 /// so a request waits for a connection at most once. Outside a scope (the
 /// usage flusher, the CLI) each call takes and returns one.
 final class PostgreSQLDatabase: @unchecked Sendable {
-    // @unchecked: `idle` and `open` are only touched with `mutex` held; a
+    // @unchecked: `idle` and `open` are only touched with `lock` held; a
     // connection is used by the one thread that took it.
     let configuration: PostgreSQLConfiguration
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let available = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    /// Guards `idle` and `open`; signalled when a connection is returned.
+    private let lock = Lock()
     private var idle: [PostgreSQLConnection] = []
     private var open = 0
     private var scopeKey = pthread_key_t()
@@ -28,28 +28,16 @@ final class PostgreSQLDatabase: @unchecked Sendable {
 
     init(configuration: PostgreSQLConfiguration) {
         self.configuration = configuration
-        pthread_mutex_init(mutex, nil)
-        var attributes = pthread_condattr_t()
-        pthread_condattr_init(&attributes)
-        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
-        pthread_cond_init(available, &attributes)
-        pthread_condattr_destroy(&attributes)
         pthread_key_create(&scopeKey, nil)
     }
 
     deinit {
         pthread_key_delete(scopeKey)
-        pthread_cond_destroy(available)
-        pthread_mutex_destroy(mutex)
-        available.deallocate()
-        mutex.deallocate()
     }
 
     /// Connections open now (idle and in use).
     var openConnections: Int {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return open
+        lock.withLock { open }
     }
 
     // MARK: Connections
@@ -64,28 +52,17 @@ final class PostgreSQLDatabase: @unchecked Sendable {
     }
 
     private func checkOut() throws(StoreError) -> PostgreSQLConnection {
-        pthread_mutex_lock(mutex)
-        var deadline = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &deadline)
-        let wait = timespec(seconds: configuration.poolTimeoutSeconds)
-        deadline.tv_sec += wait.tv_sec
-        deadline.tv_nsec += wait.tv_nsec
-        if deadline.tv_nsec >= 1_000_000_000 {
-            deadline.tv_sec += 1
-            deadline.tv_nsec -= 1_000_000_000
-        }
-        while idle.isEmpty && open >= configuration.poolSize {
-            if pthread_cond_timedwait(available, mutex, &deadline) == ETIMEDOUT, idle.isEmpty, open >= configuration.poolSize {
-                pthread_mutex_unlock(mutex)
-                throw .busy
+        let deadline = Clocks.monotonicSeconds() + configuration.poolTimeoutSeconds
+        let taken: PostgreSQLConnection?? = lock.withLock {
+            while idle.isEmpty && open >= configuration.poolSize {
+                if !lock.wait(untilMonotonicSeconds: deadline), idle.isEmpty, open >= configuration.poolSize { return nil }
             }
+            if let connection = idle.popLast() { return .some(connection) }
+            open += 1
+            return .some(nil)
         }
-        if let connection = idle.popLast() {
-            pthread_mutex_unlock(mutex)
-            return connection
-        }
-        open += 1
-        pthread_mutex_unlock(mutex)
+        guard let taken else { throw .busy }
+        if let connection = taken { return connection }
         do {
             return try connect()
         } catch {
@@ -96,14 +73,14 @@ final class PostgreSQLDatabase: @unchecked Sendable {
 
     /// Returns a connection to the pool; a broken one (or nil) only frees its place.
     private func release(_ connection: PostgreSQLConnection?) {
-        pthread_mutex_lock(mutex)
-        if let connection, !connection.isBroken {
-            idle.append(connection)
-        } else {
-            open -= 1
+        lock.withLock {
+            if let connection, !connection.isBroken {
+                idle.append(connection)
+            } else {
+                open -= 1
+            }
+            lock.signal()
         }
-        pthread_cond_signal(available)
-        pthread_mutex_unlock(mutex)
     }
 
     private var currentScope: Scope? {

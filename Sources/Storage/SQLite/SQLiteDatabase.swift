@@ -1,3 +1,5 @@
+import Essentials
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -26,11 +28,7 @@ final class SQLiteDatabase: @unchecked Sendable {
     /// Serialises this process's writers before they reach SQLite's file
     /// lock: they then queue on a mutex instead of polling in SQLite's busy
     /// handler, whose growing sleeps make a few writers wait very long.
-    private let writerLock: UnsafeMutablePointer<pthread_mutex_t> = {
-        let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-        pthread_mutex_init(mutex, nil)
-        return mutex
-    }()
+    private let writerLock = Lock()
 
     init(configuration: SQLiteConfiguration) {
         self.configuration = configuration
@@ -47,8 +45,6 @@ final class SQLiteDatabase: @unchecked Sendable {
             Unmanaged<SQLiteConnection>.fromOpaque(raw).release()
         }
         pthread_key_delete(key)
-        pthread_mutex_destroy(writerLock)
-        writerLock.deallocate()
     }
 
     private func threadConnection() throws -> SQLiteConnection {
@@ -80,9 +76,7 @@ final class SQLiteDatabase: @unchecked Sendable {
     /// taken up front, so two processes never deadlock upgrading a read).
     /// Not reentrant: `body` must not call `write` again.
     func write<T>(_ body: (SQLiteConnection) throws -> T) throws -> T {
-        pthread_mutex_lock(writerLock)
-        defer { pthread_mutex_unlock(writerLock) }
-        return try transaction("BEGIN IMMEDIATE", body)
+        try writerLock.withLock { try transaction("BEGIN IMMEDIATE", body) }
     }
 
     /// Runs `body` between `begin` and COMMIT (both cached prepared statements), rolling back when anything throws.
