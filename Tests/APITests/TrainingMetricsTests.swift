@@ -22,6 +22,26 @@ import Testing
         try #require(try env.get("/api/training/jobs/\(id)", headers: headers).object()["data"]?.dictionary)
     }
 
+    @Test func everyStepLikeIntegerHasOneBound() throws {
+        let env = try TestEnvironment()
+        let session = env.sessionHeaders(userID: newUserID())
+        let (id, trainer) = try job(env, session)
+        let past = Int64(Int32.max) + 1
+        let huge = post(env, id, #"{"metrics":[{"step":1},{"step":\#(past)}]}"#, trainer)
+        #expect(huge.status.code == 400)
+        #expect(huge.text.contains("metrics[1].step must be an integer from 0 to 2147483647"), "\(huge.text)")
+        #expect(try env.get("/api/training/jobs/\(id)/metrics", headers: session).object()["total"] == .int(0), "nothing was stored")
+        #expect(post(env, id, #"{"metrics":[{"step":2147483647}]}"#, trainer).status.code == 200)
+        let since = env.get("/api/training/jobs/\(id)/metrics", query: "since_step=\(past)", headers: session)
+        #expect(since.status.code == 400)
+        #expect(since.text.contains("since_step"))
+        let patch = env.send(
+            "PATCH", "/api/training/jobs/\(id)", headers: session.merging(["Content-Type": "application/json"]) { $1 },
+            body: Array(#"{"current_step":\#(past)}"#.utf8))
+        #expect(patch.status.code == 400)
+        #expect(patch.text.contains("current_step"))
+    }
+
     @Test func firstPointsStartTheJobAndTheJobFollowsTheNewest() throws {
         let env = try TestEnvironment()
         let session = env.sessionHeaders(userID: newUserID())

@@ -100,4 +100,20 @@ struct AnalyticsStoreConformance {
             #expect(try store.analytics.dashboard(userID: "alice", from: instant(), days: 4, failureLimit: 10) == expected)
         }
     }
+
+    /// Steps near the integer limit (stored before the API bounded them) saturate the sums instead of
+    /// failing every later dashboard and aggregate of the user.
+    @Test(arguments: StoreBackend.all)
+    func stepSumsNeverOverflow(_ backend: StoreBackend) throws {
+        try backend.withStore { store in
+            try store.trainingJobs.insert([
+                Self.job(.running, day: 0, steps: .max - 1), Self.job(.running, day: 0, steps: .max - 1),
+                Self.job(.completed, day: 1, steps: .max - 1),
+            ])
+            let figures = try store.analytics.dashboard(userID: "alice", from: instant(0), days: 7, failureLimit: 10)
+            #expect(figures.totalSteps == .max)
+            let aggregate = try store.trainingJobs.aggregate(userID: "alice", filter: AggregateFilter(), byModel: false)
+            #expect(aggregate.first?.totalSteps == .max)
+        }
+    }
 }

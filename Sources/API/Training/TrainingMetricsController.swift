@@ -75,7 +75,7 @@ struct TrainingMetricsController {
         router.get("/api/training/jobs/{id:uuid}/metrics", auth: .scope(.training)) { context in
             let query = context.query
             let page = try Page(query: query, defaultLimit: 1000, maximumLimit: 5000)
-            let sinceStep = try query.integer("since_step", in: 0...Int(Int64.max >> 1))
+            let sinceStep = try query.integer("since_step", in: 0...Int(TrainingStep.maximum))
             guard let job = try jobs.find(id: context.parameter("id"), userID: context.user.userID) else { throw APIError.notFound }
             let (points, total) = try jobs.metrics(jobID: job.id, sinceStep: sinceStep.map(Int64.init), limit: page.limit, offset: page.offset)
             return .list(points.map(Self.json), total: total, page: page)
@@ -101,12 +101,12 @@ struct TrainingMetricsController {
             }
             var point: MetricPoint
             switch object["step"] {
-            case .int(let step)? where step >= 0:
+            case .int(let step)? where TrainingStep.range.contains(step):
                 point = MetricPoint(step: step)
             case nil, .null?:
                 throw APIError.badRequest("\(at).step is required")
             default:
-                throw APIError.badRequest("\(at).step must be an integer ≥ 0")
+                throw APIError.badRequest("\(at).step must be an integer from 0 to \(TrainingStep.maximum)")
             }
             for (name, path) in numberFields {
                 switch object[name] {

@@ -15,7 +15,7 @@ private enum DayColumn: Int32, PostgreSQLColumn {
         case .status: "status"
         case .day: "(\(PostgreSQLSchema.milliseconds("created_at")) - $4::int8) / \(dayMilliseconds)"
         case .jobs: "count(*)"
-        case .steps: "coalesce(sum(current_step), 0)::int8"
+        case .steps: "least(coalesce(sum(current_step), 0), 9223372036854775807)::int8"
         case .metricsPoints: "coalesce(sum(metrics_points), 0)::int8"
         case .timedCompletions: "count(CASE WHEN \(timed) THEN 1 END)"
         case .durationMilliseconds: "coalesce(sum(CASE WHEN \(timed) THEN \(duration) END), 0)::int8"
@@ -81,7 +81,7 @@ final class PostgreSQLAnalyticsStore: AnalyticsStore {
                 if let status = JobStatus(rawValue: row.string(DayColumn.status)) { figures.statusCounts.counts[status, default: 0] += count }
                 let day = Int(row.int(DayColumn.day))
                 if figures.createdPerDay.indices.contains(day) { figures.createdPerDay[day] += count }
-                figures.totalSteps += row.int(DayColumn.steps)
+                figures.totalSteps = figures.totalSteps.addingSaturated(row.int(DayColumn.steps))
                 figures.metricsPoints += row.int(DayColumn.metricsPoints)
                 figures.timedCompletions += Int(row.int(DayColumn.timedCompletions))
                 durationSum += Double(row.int(DayColumn.durationMilliseconds)) / 1000

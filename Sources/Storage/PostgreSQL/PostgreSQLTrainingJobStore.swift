@@ -190,7 +190,7 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
             case .grouping: "min(grp)"
             case .jobs: "count(*)"
             case .jobsWithMetrics: "count(CASE WHEN metrics_points > 0 THEN 1 END)"
-            case .totalSteps: "coalesce(sum(current_step), 0)::int8"
+            case .totalSteps: "least(coalesce(sum(current_step), 0), 9223372036854775807)::int8"
             case .averageFinalTrainLoss: "avg(CASE WHEN metrics_points > 0 THEN train_loss END)"
             case .averageFinalEvalLoss: "avg(CASE WHEN metrics_points > 0 THEN eval_loss END)"
             case .averageSamplesPerSecond: "sum(samples_per_second_sum) / nullif(sum(samples_per_second_count), 0)::float8"

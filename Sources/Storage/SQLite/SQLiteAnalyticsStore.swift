@@ -13,7 +13,7 @@ private enum DayColumn: Int32, SQLiteColumn {
         case .status: "status"
         case .day: "(created_at - ?) / \(dayMilliseconds)"
         case .jobs: "count(*)"
-        case .steps: "coalesce(sum(current_step), 0)"
+        case .steps: "CAST(total(current_step) AS INTEGER)"
         case .metricsPoints: "coalesce(sum(metrics_points), 0)"
         case .timedCompletions: "count(CASE WHEN \(timed) THEN 1 END)"
         case .durationMilliseconds: "coalesce(sum(CASE WHEN \(timed) THEN completed_at - started_at END), 0)"
@@ -77,7 +77,7 @@ final class SQLiteAnalyticsStore: AnalyticsStore {
                 if let status = JobStatus(rawValue: row.string(DayColumn.status)) { figures.statusCounts.counts[status, default: 0] += count }
                 let day = Int(row.int(DayColumn.day))
                 if figures.createdPerDay.indices.contains(day) { figures.createdPerDay[day] += count }
-                figures.totalSteps += row.int(DayColumn.steps)
+                figures.totalSteps = figures.totalSteps.addingSaturated(row.int(DayColumn.steps))
                 figures.metricsPoints += row.int(DayColumn.metricsPoints)
                 figures.timedCompletions += Int(row.int(DayColumn.timedCompletions))
                 durationSum += Double(row.int(DayColumn.durationMilliseconds)) / 1000

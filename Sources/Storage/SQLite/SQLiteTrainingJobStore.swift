@@ -139,7 +139,7 @@ private enum AggregateColumn: Int32, SQLiteColumn {
         case .grouping: "grouping"
         case .jobs: "count(*)"
         case .jobsWithMetrics: "count(CASE WHEN metrics_points > 0 THEN 1 END)"
-        case .totalSteps: "coalesce(sum(current_step), 0)"
+        case .totalSteps: "CAST(total(current_step) AS INTEGER)"
         case .averageFinalTrainLoss: "avg(CASE WHEN metrics_points > 0 THEN train_loss END)"
         case .averageFinalEvalLoss: "avg(CASE WHEN metrics_points > 0 THEN eval_loss END)"
         case .averageSamplesPerSecond: "sum(samples_per_second_sum) / nullif(sum(samples_per_second_count), 0)"
