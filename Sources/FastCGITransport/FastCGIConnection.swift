@@ -167,7 +167,11 @@ public final class FastCGISlot: @unchecked Sendable {
                         let name = UnsafeBufferPointer(rebasing: pair[..<equals])
                         let value = UnsafeBufferPointer(rebasing: pair[(equals + 1)...])
                         if name.starts(with: "HTTP_".utf8) {
-                            headers[Self.headerName(fromParam: UnsafeBufferPointer(rebasing: name[5...]))] = String(decoding: value, as: UTF8.self)
+                            let header = Self.headerName(fromParam: UnsafeBufferPointer(rebasing: name[5...]))
+                            let text = String(decoding: value, as: UTF8.self)
+                            // A repeated field is its values joined by commas (RFC 9110 5.3), never the last one alone:
+                            // a credential sent twice is then malformed, not whichever copy came last.
+                            if let earlier = headers.updateValue(text, forKey: header) { headers[header] = earlier + ", " + text }
                         } else {
                             cgi.take(name: name, value: value)
                         }

@@ -36,6 +36,20 @@ struct StatsAndErrorsTests {
         #expect(body["paused"] as? Int == 2)
     }
 
+    @Test func aCredentialHeaderSentTwiceIsRefused() throws {
+        let cluster = try TestCluster(workers: 1, threads: 2)
+        defer { cluster.stop() }
+        let key = try cluster.createKey(user: UUID().uuidString.lowercased(), scopes: "training")
+        let bad = "wak_" + String(repeating: "x", count: 32)
+        for (first, second) in [(bad, key), (key, bad), (key, key)] {
+            let client = cluster.client()
+            try client.write(
+                Array(("GET /api/training/stats HTTP/1.1\r\nHost: x\r\nX-API-Key: \(first)\r\nX-API-Key: \(second)\r\n\r\n").utf8))
+            #expect(try client.receive().status == 401, "\(first.prefix(8))… then \(second.prefix(8))…")
+        }
+        #expect(try cluster.client().get("/api/training/stats", headers: ["X-API-Key": key]).status == 200)
+    }
+
     @Test func errorsAreJSONWithTheContractsStatuses() throws {
         let cluster = try TestCluster()
         defer { cluster.stop() }
