@@ -134,6 +134,32 @@ struct DatasetDownloadEndToEndTests {
         received += try download.read(atLeast: headEnd.upperBound + file.count - received.count)
         #expect(Array(received[headEnd.upperBound...]) == file)
     }
+
+    @Test func slowDownloadsHoldNoPoolThread() throws {
+        // Two accept threads in all: were the pool sending the bytes, the third slow download would wait.
+        let cluster = try TestCluster(workers: 1, threads: 2, extraArguments: ["--rate-limit", "0"])
+        defer { cluster.stop() }
+        let key = try cluster.createKey(user: UUID().uuidString.lowercased(), scopes: "datasets")
+        let file = DatasetEndpointsTests.dataset(megabytes: 2)
+        let uploaded = try cluster.client().send(
+            "POST", "/api/datasets?name=slow", headers: ["X-API-Key": key, "Content-Type": Self.jsonl], body: file)
+        let id = try #require(uploaded.json["id"] as? String)
+
+        let request = "GET /api/datasets/\(id)/content HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\r\n\r\n"
+        let downloads = try (0..<64).map { _ in try SlowReader(port: cluster.port, request: request) }
+        var heads = try downloads.map { try $0.read(atLeast: 32 * 1024) }
+        let started = ContinuousClock.now
+        let client = cluster.client()
+        for _ in 0..<20 { #expect(try client.get("/api/datasets/\(id)", headers: ["X-API-Key": key]).status == 200) }
+        #expect(ContinuousClock.now - started < .seconds(5))
+
+        for (index, download) in downloads.enumerated() {
+            let headEnd = try #require(heads[index].firstRange(of: Array("\r\n\r\n".utf8)))
+            heads[index] += try download.read(atLeast: headEnd.upperBound + file.count - heads[index].count)
+            #expect(heads[index].count == headEnd.upperBound + file.count)
+            #expect(DatasetEndpointsTests.hex(Array(heads[index][headEnd.upperBound...])) == DatasetEndpointsTests.hex(file))
+        }
+    }
 }
 
 /// A client socket read a piece at a time, for downloads the test interrupts.
