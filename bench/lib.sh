@@ -27,7 +27,8 @@ bench_run_dir() {
 # access log off) on RUN/ftapi.sock and nginx on 127.0.0.1:PORT; sets POOL and NGINX.
 bench_start_pool() {
     local port=$1 workers=$2 threads=$3 keepalive=${4:-} owner=()
-    render_nginx "$RUN/nginx" "127.0.0.1:$port" "$RUN/ftapi.sock"
+    share_data_dir "$DATA_DIR"
+    render_nginx "$RUN/nginx" "127.0.0.1:$port" "$RUN/ftapi.sock" "$DATA_DIR"
     [ -n "$keepalive" ] && sed -i "s/keepalive 16;/keepalive $keepalive;/" "$RUN/nginx/ftapi-site.conf"
     [ "$(id -u)" -eq 0 ] && owner=(--socket-owner ":$(nginx_user)")
     "$FTAPI" serve --listen "unix:$RUN/ftapi.sock" --workers "$workers" --threads "$threads" \

@@ -27,15 +27,38 @@ nginx_user() {
     if [ "$(id -u)" -eq 0 ]; then echo www-data; else id -un; fi
 }
 
-# render_nginx RUN_DIR LISTEN SOCKET: writes RUN_DIR/nginx.conf, a whole
-# configuration for a private nginx (`nginx -p RUN_DIR -c RUN_DIR/nginx.conf`)
-# around the server block of nginx.conf.example.
+# share_data_dir DATA_DIR: creates the pool's data directory so that nginx
+# can send stored datasets and nothing else: as root, DATA_DIR belongs to
+# nginx's group with mode 2710 (the group may only pass through), and the
+# datasets/ directory (0710) and files (0640) the pool creates inherit that
+# group through the setgid bit. Files stored before keep their group: an
+# existing datasets/ directory is given to the group too.
+share_data_dir() {
+    local dir=$1 group
+    mkdir -p "$dir"
+    [ "$(id -u)" -eq 0 ] || return 0
+    group=$(id -gn "$(nginx_user)")
+    chgrp "$group" "$dir"
+    chmod 2710 "$dir"
+    if [ -d "$dir/datasets" ]; then
+        find "$dir/datasets" -maxdepth 1 -type f -name '*.jsonl' -exec chgrp "$group" {} + -exec chmod 0640 {} +
+        chgrp "$group" "$dir/datasets"
+        chmod 2710 "$dir/datasets"
+    fi
+}
+
+# render_nginx RUN_DIR LISTEN SOCKET DATA_DIR: writes RUN_DIR/nginx.conf, a
+# whole configuration for a private nginx (`nginx -p RUN_DIR -c
+# RUN_DIR/nginx.conf`) around the server block of nginx.conf.example, whose
+# internal dataset location points into DATA_DIR (an absolute path).
 render_nginx() {
-    local run_dir=$1 listen=$2 socket=$3 user
+    local run_dir=$1 listen=$2 socket=$3 data_dir=$4 user
+    case $data_dir in /*) ;; *) die "render_nginx: DATA_DIR must be absolute, not $data_dir" ;; esac
     user=$(nginx_user)
     mkdir -p "$run_dir/logs" "$run_dir/tmp"
     sed -e "s#server unix:/run/ftapi/ftapi.sock;#server unix:$socket;#" \
         -e "s#^\(\s*\)listen 80;#\1listen $listen;#" \
+        -e "s#/var/lib/ftapi/datasets/#$data_dir/datasets/#g" \
         "$REPO/nginx.conf.example" >"$run_dir/ftapi-site.conf"
     {
         [ "$(id -u)" -eq 0 ] && echo "user $user;"

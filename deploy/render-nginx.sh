@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# render-nginx.sh RUN_DIR LISTEN SOCKET — writes RUN_DIR/nginx.conf for a
+# render-nginx.sh RUN_DIR LISTEN SOCKET DATA_DIR — writes RUN_DIR/nginx.conf for a
 # private nginx in front of the pool (used by run.sh and the integration tests).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-[ $# -eq 3 ] || die "usage: render-nginx.sh RUN_DIR LISTEN SOCKET"
-render_nginx "$1" "$2" "$3"
+[ $# -eq 4 ] || die "usage: render-nginx.sh RUN_DIR LISTEN SOCKET DATA_DIR"
+render_nginx "$1" "$2" "$3" "$4"
 echo "$1/nginx.conf"

@@ -33,7 +33,8 @@ log "building (release)"
 swift build -c release --package-path "$REPO" --product ftapi >&2
 FTAPI=$(swift build -c release --package-path "$REPO" --show-bin-path)/ftapi
 
-mkdir -p "$DATA_DIR"
+share_data_dir "$DATA_DIR"
+DATA_DIR=$(cd "$DATA_DIR" && pwd)
 RUN_DIR=$(mktemp -d /tmp/ftapi-run.XXXXXX)
 chmod 755 "$RUN_DIR"
 if [ "$WITH_POSTGRES" = 1 ]; then
@@ -42,7 +43,7 @@ if [ "$WITH_POSTGRES" = 1 ]; then
 fi
 "$FTAPI" migrate >&2
 SOCKET=$RUN_DIR/ftapi.sock
-render_nginx "$RUN_DIR" "127.0.0.1:$HTTP_PORT" "$SOCKET"
+render_nginx "$RUN_DIR" "127.0.0.1:$HTTP_PORT" "$SOCKET" "$DATA_DIR"
 
 owner_args=()
 [ "$(id -u)" -eq 0 ] && owner_args=(--socket-owner ":$(nginx_user)")

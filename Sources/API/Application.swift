@@ -58,7 +58,7 @@ public final class Application: Sendable {
         let openAPI = OpenAPIBox()
         HealthController(store: store, version: settings.version, openAPI: openAPI).register(on: &router)
         TrainingController(jobs: store.trainingJobs).register(on: &router)
-        TrainingJobController(jobs: store.trainingJobs).register(on: &router)
+        TrainingJobController(jobs: store.trainingJobs, datasets: store.datasets, files: datasetFiles).register(on: &router)
         TrainingMetricsController(jobs: store.trainingJobs).register(on: &router)
         AnalyticsController(analytics: store.analytics).register(on: &router)
         ModelSearchController(settings: settings.modelSearch, transport: modelHub ?? UnavailableModelHub()).register(on: &router)

@@ -1,7 +1,7 @@
 /// A complete response: status, headers and body bytes.
 public struct Response: Sendable {
     public var status: HTTPStatus
-    /// Header name/value pairs in the order they are written. `Content-Length` is added on write.
+    /// Header name/value pairs in the order they are written. `Content-Length` is added on write (not to a 304).
     public var headers: [(name: String, value: String)]
     public var body: [UInt8]
 
@@ -37,8 +37,12 @@ public struct Response: Sendable {
             bytes.append(contentsOf: value.utf8)
             bytes.append(contentsOf: "\r\n".utf8)
         }
-        bytes.append(contentsOf: "Content-Length: ".utf8)
-        bytes.append(contentsOf: String(body.count).utf8)
-        bytes.append(contentsOf: "\r\n\r\n".utf8)
+        // A 304 has no body, and a Content-Length would claim the size of the 200 it stands for.
+        if status.code != 304 {
+            bytes.append(contentsOf: "Content-Length: ".utf8)
+            bytes.append(contentsOf: String(body.count).utf8)
+            bytes.append(contentsOf: "\r\n".utf8)
+        }
+        bytes.append(contentsOf: "\r\n".utf8)
     }
 }

@@ -20,10 +20,19 @@ public struct DatasetFiles: Sendable {
     /// The record's `file_path` for dataset `id`.
     public func relativePath(forID id: String) -> String { "datasets/\(id).jsonl" }
 
-    /// Creates the directories if needed.
+    /// Creates the directories if needed. nginx sends stored files itself,
+    /// as a member of their group: `datasets` lets the group pass (0710),
+    /// `.partial` is the pool's alone (0700). Modes are set whatever the umask.
     public func prepare() throws(StoreError) {
-        for path in [dataDirectory, directory, partialDirectory] where mkdir(path, 0o750) != 0 && errno != EEXIST {
-            throw Self.failure("mkdir \(path)")
+        for (path, mode) in [(dataDirectory, 0o750), (directory, 0o710), (partialDirectory, 0o700)] as [(String, mode_t)] {
+            if mkdir(path, mode) == 0 {
+                // Keep the setgid bit a directory inherits: it gives what is created inside to the data directory's group.
+                var made = stat()
+                let inherited = stat(path, &made) == 0 ? made.st_mode & S_ISGID : 0
+                chmod(path, mode | inherited)
+            } else if errno != EEXIST {
+                throw Self.failure("mkdir \(path)")
+            }
         }
     }
 
@@ -36,6 +45,8 @@ public struct DatasetFiles: Sendable {
             fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
         }
         guard fd >= 0 else { throw Self.failure("open \(path)") }
+        // Readable by the group (nginx) once renamed into place, whatever the umask.
+        fchmod(fd, 0o640)
         return PartialDatasetFile(fd: fd, path: path, directory: directory, dataDirectory: dataDirectory)
     }
 

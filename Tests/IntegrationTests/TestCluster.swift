@@ -53,12 +53,18 @@ final class TestCluster: @unchecked Sendable {
 
         let render = Process()
         render.executableURL = Self.repository.appendingPathComponent("deploy/render-nginx.sh")
-        render.arguments = [directory + "/nginx", "127.0.0.1:\(port)", socketPath]
+        render.arguments = [directory + "/nginx", "127.0.0.1:\(port)", socketPath, directory + "/data"]
         render.standardOutput = FileHandle.nullDevice
         try render.run()
         render.waitUntilExit()
         guard render.terminationStatus == 0 else { throw TestClientError.malformed("render-nginx.sh failed") }
         chmod(directory + "/nginx", 0o755)
+        // As deploy/lib.sh's share_data_dir: nginx's workers (www-data) pass through the data directory and read stored datasets.
+        mkdir(directory + "/data", 0o750)
+        if getuid() == 0, let group = getgrnam("www-data") {
+            chown(directory + "/data", uid_t.max, group.pointee.gr_gid)
+            chmod(directory + "/data", 0o2710)
+        }
 
         FileManager.default.createFile(atPath: poolLogPath, contents: nil)
         poolLog = FileHandle(forWritingAtPath: poolLogPath)

@@ -74,6 +74,11 @@ struct DatasetController {
             return .resource(id: record.id, data: Self.json(record))
         }
 
+        router.get("/api/datasets/{id:uuid}/content", auth: .scope(.datasets)) { context in
+            guard let record = try datasets.find(id: context.parameter("id"), userID: context.user.userID) else { throw APIError.notFound }
+            return DatasetDownload.response(for: record, files: files, request: context.request)
+        }
+
         router.delete("/api/datasets/{id:uuid}", auth: .scope(.datasets)) { context in
             switch try datasets.delete(id: context.parameter("id"), userID: context.user.userID) {
             case .notFound:

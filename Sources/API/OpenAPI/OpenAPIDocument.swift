@@ -13,6 +13,8 @@ struct DocumentedOperation {
     var requestContent: [(type: String, schema: JSONValue)] = []
     /// Status → (description, schema); errors get the Error schema.
     var responses: [(status: Int, description: String, schema: JSONValue?)]
+    /// A file download: 200 and 206 carry JSON Lines, 304 and 416 no body.
+    var download = false
 }
 
 /// The OpenAPI 3.1 document of the API, built from `operations`. A test
@@ -21,6 +23,19 @@ enum OpenAPIDocument {
     static let pagination: [(name: String, schema: JSONValue, description: String)] = [
         ("limit", .object(["type": .string("integer"), "minimum": .int(1), "maximum": .int(200), "default": .int(50)]), "Page size."),
         ("offset", .object(["type": .string("integer"), "minimum": .int(0), "default": .int(0)]), "Items to skip."),
+    ]
+
+    /// The answers of both dataset downloads (sent by nginx from the stored file after the pool's X-Accel-Redirect).
+    static let downloadResponses: [(status: Int, description: String, schema: JSONValue?)] = [
+        (
+            200,
+            "The stored bytes (Content-Type application/x-ndjson, Content-Length, ETag \"<sha256>\", Content-Disposition attachment; "
+                + "filename=\"<name>.jsonl\").",
+            nil
+        ),
+        (206, "Range: bytes=a-b: those bytes, with Content-Range.", nil),
+        (304, "If-None-Match names the ETag.", nil),
+        (416, "The range starts past the end.", nil),
     ]
 
     static let operations: [DocumentedOperation] = [
@@ -55,6 +70,15 @@ enum OpenAPIDocument {
                 (200, "The updated job.", Schema.resource(Schema.ref("TrainingJob"))),
                 (409, "Illegal status transition (code INVALID_STATUS_TRANSITION).", nil),
             ]),
+        DocumentedOperation(
+            method: "GET", pattern: "/api/training/jobs/{id:uuid}/dataset", tag: "training",
+            summary:
+                "Download the job's dataset (trainer: the job's token, or a key/session with scope training); the same bytes and headers as "
+                + "GET /api/datasets/{id}/content.",
+            responses: downloadResponses + [
+                (404, "Not one of the caller's jobs, or the job has no dataset.", nil),
+                (409, "The job's dataset was deleted (code DATASET_DELETED).", nil),
+            ], download: true),
         DocumentedOperation(
             method: "POST", pattern: "/api/training/jobs/{id:uuid}/cancel", tag: "training", summary: "Cancel a job.",
             responses: [(200, "Cancelled.", Schema.ref("Action")), (409, "The job is already terminal (code INVALID_STATUS_TRANSITION).", nil)]),
@@ -207,6 +231,10 @@ enum OpenAPIDocument {
             method: "GET", pattern: "/api/datasets/{id:uuid}", tag: "datasets", summary: "One dataset.",
             responses: [(200, "The dataset.", Schema.resource(Schema.ref("Dataset")))]),
         DocumentedOperation(
+            method: "GET", pattern: "/api/datasets/{id:uuid}/content", tag: "datasets",
+            summary: "Download a dataset's stored JSON Lines; ranges and If-None-Match work.",
+            responses: downloadResponses + [(404, "Not one of the caller's datasets.", nil)], download: true),
+        DocumentedOperation(
             method: "DELETE", pattern: "/api/datasets/{id:uuid}", tag: "datasets", summary: "Delete a dataset's record and file.",
             responses: [(200, "Deleted.", Schema.ref("Action")), (409, "A job that is not finished uses it (code DATASET_IN_USE).", nil)]),
     ]
@@ -261,10 +289,16 @@ enum OpenAPIDocument {
             var responses = JSONObject()
             for response in operation.responses {
                 let schema = response.schema ?? Schema.ref("Error")
-                responses[String(response.status)] = .object([
-                    "description": .string(response.description),
-                    "content": .object(["application/json": .object(["schema": schema])]),
-                ])
+                var answer = JSONObject([("description", .string(response.description))])
+                switch (operation.download, response.status) {
+                case (true, 200), (true, 206):
+                    answer["content"] = .object(["application/x-ndjson": .object(["schema": Schema.string])])
+                case (true, 304), (true, 416):
+                    break
+                default:
+                    answer["content"] = .object(["application/json": .object(["schema": schema])])
+                }
+                responses[String(response.status)] = .object(answer)
             }
             let hasBody = operation.requestBody != nil || !operation.requestContent.isEmpty
             for (status, description) in standardErrors(route.auth, hasBody: hasBody) where responses[String(status)] == nil {

@@ -6,6 +6,8 @@ import Storage
 /// The job lifecycle: list, create, read, cancel, restart, and the trainer's PATCH.
 struct TrainingJobController {
     let jobs: any TrainingJobStore
+    let datasets: any DatasetStore
+    let files: DatasetFiles
 
     func register(on router: inout Router) {
         router.get("/api/training/jobs", auth: .scope(.training)) { context in
@@ -89,6 +91,20 @@ struct TrainingJobController {
                     code: "DATASET_DELETED")
             }
             return .resource(id: job.id, data: Self.json(job, token: token), status: .created)
+        }
+
+        // The trainer reads its job's dataset; a job token is admitted for its own job only, and the job's user owns the dataset.
+        router.get("/api/training/jobs/{id:uuid}/dataset", auth: .trainer) { context in
+            let userID = try context.user.userID
+            guard let job = try jobs.find(id: context.parameter("id"), userID: userID) else { throw APIError.notFound }
+            guard let datasetID = job.datasetID else {
+                throw APIError(.notFound, "This job has no dataset", code: "NOT_FOUND")
+            }
+            guard let record = try datasets.find(id: datasetID, userID: job.userID) else {
+                throw APIError(
+                    .conflict, "The job's dataset was deleted", details: "dataset_id \(datasetID) no longer exists", code: "DATASET_DELETED")
+            }
+            return DatasetDownload.response(for: record, files: files, request: context.request)
         }
 
         router.patch("/api/training/jobs/{id:uuid}", auth: .trainer) { context in
