@@ -295,4 +295,15 @@ struct APIKeyEndpointTests {
         let name = String(query.prefix { $0 != "=" })
         #expect(body["details"]?.stringValue?.contains(name) == true)
     }
+
+    @Test func keyNamesWithControlCharactersAreRefused() throws {
+        let env = try TestEnvironment()
+        let session = env.sessionHeaders(userID: newUserID())
+        for name in ["a\\u0000b", "two\\nlines", "tab\\there"] {
+            let response = env.postJSON("/api/user/api-keys", #"{"name":"\#(name)","scopes":["training"]}"#, headers: session)
+            #expect(response.status.code == 400, "\(name)")
+            #expect(response.text.contains("name must not contain control characters"), "\(response.text)")
+        }
+        #expect(env.postJSON("/api/user/api-keys", #"{"name":"ok name","scopes":["training"]}"#, headers: session).status.code == 201)
+    }
 }

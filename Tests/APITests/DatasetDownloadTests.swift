@@ -58,10 +58,10 @@ import Testing
     }
 
     @Test func theFilenameIsMadeSafeForTheHeader() throws {
-        // A quote, a backslash, a newline, é, a tab and 🚀: each character becomes one _.
-        let dataset = try upload(name: "a%22b%5Cc%0Ad%C3%A9%09e%F0%9F%9A%80")
+        // A quote, a backslash, é and 🚀: each character becomes one _ (names can't hold control characters).
+        let dataset = try upload(name: "a%22b%5Ccd%C3%A9e%F0%9F%9A%80")
         let response = env.get("/api/datasets/\(dataset.id)/content", headers: headers)
-        expectRedirect(response, to: dataset.id, sha256: dataset.sha256, filename: "a_b_c_d__e_.jsonl")
+        expectRedirect(response, to: dataset.id, sha256: dataset.sha256, filename: "a_b_cd_e_.jsonl")
     }
 
     @Test func ifNoneMatchWithTheETagIs304FromThePool() throws {

@@ -315,3 +315,37 @@ import Testing
 extension Dictionary where Key == String, Value == String {
     static func + (lhs: Self, rhs: Self) -> Self { lhs.merging(rhs) { $1 } }
 }
+
+extension DatasetEndpointTests {
+    @Test func namesWithControlCharactersOrInvalidUTF8AreRefusedAndNothingIsStored() throws {
+        let multipart = with(["Content-Type": "multipart/form-data; boundary=XyZzY-boundary"])
+        for name in ["a\u{0}b", "line\nbreak", "carriage\rreturn", "bell\u{7}", "c1\u{85}x"] {
+            let form = Self.multipart([("name", nil, Array(name.utf8)), ("file", "d.jsonl", Self.file)])
+            let response = env.sendStreamed("POST", "/api/datasets", headers: multipart, body: form)
+            #expect(response.status.code == 400, "\(name.debugDescription)")
+            #expect(response.text.contains("name must not contain control characters"), "\(response.text)")
+            let raw = env.sendStreamed(
+                "POST", "/api/datasets", query: "name=" + name.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!,
+                headers: with(Self.jsonl), body: Self.file)
+            #expect(raw.status.code == 400, "\(name.debugDescription) in the query")
+        }
+        let invalid = Self.multipart([("name", nil, [0x61, 0xFF, 0x62]), ("file", "d.jsonl", Self.file)])
+        let refused = env.sendStreamed("POST", "/api/datasets", headers: multipart, body: invalid)
+        #expect(refused.status.code == 400)
+        #expect(refused.text.contains("the name field is not valid UTF-8"), "\(refused.text)")
+        let badFormat = Self.multipart([("format", nil, [0xC3, 0x28]), ("file", "d.jsonl", Self.file)])
+        #expect(env.sendStreamed("POST", "/api/datasets/validate", headers: multipart, body: badFormat).status.code == 400)
+        #expect(try env.get("/api/datasets", headers: headers).object()["total"] == .int(0))
+        #expect(filesOnDisk().isEmpty)
+    }
+
+    @Test func validateRefusesTwoFilePartsAsUploadDoes() throws {
+        let form = Self.multipart([("file", "a.jsonl", Self.file), ("file", "b.jsonl", Self.file)])
+        let headers = with(["Content-Type": "multipart/form-data; boundary=XyZzY-boundary"])
+        for path in ["/api/datasets/validate", "/api/datasets"] {
+            let response = env.sendStreamed("POST", path, query: path.hasSuffix("validate") ? "" : "name=two", headers: headers, body: form)
+            #expect(response.status.code == 400, "\(path)")
+            #expect(response.text.contains("only one file part is accepted"), "\(path): \(response.text)")
+        }
+    }
+}

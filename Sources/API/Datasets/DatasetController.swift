@@ -29,12 +29,18 @@ struct DatasetController {
                 validator = DatasetValidator(format: requested, layout: nil)
                 var part = ""
                 var field: [UInt8] = []
+                var sawFile = false
                 try Self.readBody(context) { chunk in
                     try Self.parse(&parser, chunk) { event in
                         switch event {
                         case .partStarted(let name, _):
                             part = name
                             field = []
+                            if part == "file" {
+                                // As upload does: two files would be validated as one.
+                                guard !sawFile else { throw Self.malformedMultipart("only one file part is accepted") }
+                                sawFile = true
+                            }
                         case .data(let data) where part == "file":
                             validator.feed(data)
                             bytes += data.count
@@ -150,7 +156,7 @@ struct DatasetController {
                             try Self.collect(data, into: &field, part: part)
                         }
                     case .partEnded:
-                        if part == "name" { name = try Self.name(String(decoding: field, as: UTF8.self)) }
+                        if part == "name" { name = try Self.name(Self.text(of: field, part: part)) }
                         if part == "format" { format = try Self.merge(format, field: field) }
                     }
                 }
@@ -266,7 +272,7 @@ struct DatasetController {
     /// The format once a multipart `format` field has been read: the one
     /// already known (from the query), the field's, or a 400 when they differ.
     private static func merge(_ known: DatasetFormat?, field: [UInt8]) throws(APIError) -> DatasetFormat? {
-        guard let given = try format(String(decoding: field, as: UTF8.self), field: "format") else { return known }
+        guard let given = try format(text(of: field, part: "format"), field: "format") else { return known }
         if let known, known != given {
             throw APIError.badRequest("format is given twice, as \(known.rawValue) and \(given.rawValue)")
         }
@@ -294,7 +300,16 @@ struct DatasetController {
         let name = text[...].trimmingWhitespace()
         guard !name.isEmpty else { throw APIError.badRequest("name must not be blank") }
         guard name.count <= 200 else { throw APIError.badRequest("name must be at most 200 characters") }
+        try FieldReader.refuseControlCharacters(name, field: "name")
         return name
+    }
+
+    /// A multipart text field's bytes as text: invalid UTF-8 is refused, as in a JSON body, never repaired.
+    private static func text(of field: [UInt8], part: String) throws(APIError) -> String {
+        guard let text = String(validating: field, as: UTF8.self) else {
+            throw APIError.badRequest("the \(part) field is not valid UTF-8")
+        }
+        return text
     }
 
     static func json(_ record: DatasetRecord) -> JSONValue {

@@ -21,6 +21,7 @@ struct APIKeyController {
             guard let name = try fields.string("name", required: true, length: 1...100)?.trimmingWhitespace(), !name.isEmpty else {
                 throw APIError.badRequest("name must not be blank")
             }
+            try FieldReader.refuseControlCharacters(name, field: "name")
             let scopes = try Self.scopes(fields.stringArray("scopes"))
             let key = APIKeyFormat.generate()
             let record = APIKeyRecord(

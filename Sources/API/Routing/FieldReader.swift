@@ -88,4 +88,12 @@ public struct FieldReader {
 
     /// Whether the body names `name` at all (even as null).
     public func has(_ name: String) -> Bool { object[name] != nil }
+
+    /// Refuses text with control characters (NUL, CR, LF, tab and the rest of C0, DEL, C1): a name
+    /// is shown in headers, logs and lists, where they would split or hide it.
+    public static func refuseControlCharacters(_ text: String, field: String) throws(APIError) {
+        if text.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) {
+            throw APIError.badRequest("\(field) must not contain control characters")
+        }
+    }
 }
