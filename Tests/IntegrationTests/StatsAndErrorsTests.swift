@@ -36,6 +36,32 @@ struct StatsAndErrorsTests {
         #expect(body["paused"] as? Int == 2)
     }
 
+    @Test func errorsNginxAnswersItselfAreJSONWithTheirStatus() throws {
+        let cluster = try TestCluster(workers: 1, threads: 2)
+        defer { cluster.stop() }
+        let long = String(repeating: "a", count: 20_000)
+        let cases: [(String, Int)] = [
+            ("GET /api/a%00b HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+            ("GET /api/..%2F..%2F..%2Fetc HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+            ("GARBAGE\r\n\r\n", 400),
+            ("GET /api/x HTTP/1.1\r\nHost: x\r\nX-Big: \(long)\r\n\r\n", 431),
+            ("GET /api/\(long) HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+            ("TRACE /api/health HTTP/1.1\r\nHost: x\r\n\r\n", 405),
+            ("GET /_ftapi/errors/400 HTTP/1.1\r\nHost: x\r\n\r\n", 404),
+            ("GET /nothing-here HTTP/1.1\r\nHost: x\r\n\r\n", 404),
+        ]
+        for (request, status) in cases {
+            let client = cluster.client()
+            try client.write(Array(request.utf8))
+            let response = try client.receive()
+            let label = String(request.prefix(40))
+            #expect(response.status == status, "\(label)")
+            #expect(response.header("Content-Type")?.hasPrefix("application/json") == true, "\(label)")
+            #expect(response.json["error"] is String, "\(label): \(response.text)")
+            if status == 405 { #expect(response.header("Allow")?.contains("GET") == true) }
+        }
+    }
+
     @Test func aCredentialHeaderSentTwiceIsRefused() throws {
         let cluster = try TestCluster(workers: 1, threads: 2)
         defer { cluster.stop() }
