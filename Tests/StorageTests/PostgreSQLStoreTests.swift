@@ -34,9 +34,9 @@ struct PostgreSQLStoreTests {
                 #expect(column.isTimestamp == (types[column.name] == "timestamp with time zone"), "\(Column.self).\(column)")
             }
         }
-        try check(PostgreSQLAPIKeyColumn.self, "api_keys")
-        try check(PostgreSQLDatasetColumn.self, "datasets")
-        try check(PostgreSQLNotificationPreferenceColumn.self, "notification_preferences")
+        try check(APIKeyColumn.self, "api_keys")
+        try check(DatasetColumn.self, "datasets")
+        try check(NotificationPreferenceColumn.self, "notification_preferences")
     }
 
     /// A request that waits for a connection past the pool's timeout is refused with `busy`; one that

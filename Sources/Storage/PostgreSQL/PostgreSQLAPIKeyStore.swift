@@ -1,30 +1,5 @@
-/// The columns of `api_keys` that an `APIKeyRecord` holds, in row order.
-enum PostgreSQLAPIKeyColumn: Int32, PostgreSQLTableColumn {
-    case id, userID, name, keyHash, keyPrefix, scopes, createdAt, lastUsedAt, requestCount, revokedAt
-
-    var name: String {
-        switch self {
-        case .id: "id"
-        case .userID: "user_id"
-        case .name: "name"
-        case .keyHash: "key_hash"
-        case .keyPrefix: "key_prefix"
-        case .scopes: "scopes"
-        case .createdAt: "created_at"
-        case .lastUsedAt: "last_used_at"
-        case .requestCount: "request_count"
-        case .revokedAt: "revoked_at"
-        }
-    }
-
-    var isTimestamp: Bool {
-        switch self {
-        case .createdAt, .lastUsedAt, .revokedAt: true
-        case .id, .userID, .name, .keyHash, .keyPrefix, .scopes, .requestCount: false
-        }
-    }
-
-    func value(of key: APIKeyRecord) -> PostgreSQLValue {
+extension APIKeyColumn: PostgreSQLTableColumn {
+    func postgresValue(of key: APIKeyRecord) -> PostgreSQLValue {
         switch self {
         case .id: .text(key.id)
         case .userID: .text(key.userID)
@@ -43,15 +18,15 @@ enum PostgreSQLAPIKeyColumn: Int32, PostgreSQLTableColumn {
 /// API keys in PostgreSQL. `find(keyHash:)`, on every request's path, is one statement on the unique index;
 /// usage batches are one statement each.
 final class PostgreSQLAPIKeyStore: APIKeyStore {
-    private typealias Column = PostgreSQLAPIKeyColumn
+    private typealias Column = APIKeyColumn
     private let database: PostgreSQLDatabase
 
     init(database: PostgreSQLDatabase) { self.database = database }
 
     private static let insertRow = "INSERT INTO api_keys (\(Column.names)) VALUES (\(Column.parameters))"
-    private static let selectByHash = "SELECT \(Column.list) FROM api_keys WHERE key_hash = $1"
+    private static let selectByHash = "SELECT \(Column.selectList) FROM api_keys WHERE key_hash = $1"
     private static let selectPage = """
-        SELECT \(Column.list) FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL
+        SELECT \(Column.selectList) FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL
         ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3
         """
     private static let countActive = "SELECT count(*) FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL"
@@ -83,7 +58,7 @@ final class PostgreSQLAPIKeyStore: APIKeyStore {
     func insert(_ key: APIKeyRecord) throws {
         guard PostgreSQLSchema.isUUID(key.id) else { throw StoreError.failed("api key id \(key.id) is not a lowercase UUID") }
         _ = try database.write { connection in
-            try connection.run(Self.insertRow, Column.allCases.map { $0.value(of: key) })
+            try connection.run(Self.insertRow, Column.allCases.map { $0.postgresValue(of: key) })
         }
     }
 

@@ -10,7 +10,7 @@ private let inRange = "user_id = $1 AND created_at >= \(PostgreSQLSchema.timesta
 private enum DayColumn: Int32, PostgreSQLColumn {
     case status, day, jobs, steps, metricsPoints, timedCompletions, durationMilliseconds
 
-    var sql: String {
+    var selected: String {
         switch self {
         case .status: "status"
         case .day: "(\(PostgreSQLSchema.milliseconds("created_at")) - $4::int8) / \(dayMilliseconds)"
@@ -27,7 +27,7 @@ private enum DayColumn: Int32, PostgreSQLColumn {
 private enum FailureColumn: Int32, PostgreSQLColumn {
     case id, modelName, errorMessage, completedAt
 
-    var sql: String {
+    var selected: String {
         switch self {
         case .id: "id"
         case .modelName: "model_name"
@@ -41,7 +41,7 @@ private enum FailureColumn: Int32, PostgreSQLColumn {
 private enum FormatColumn: Int32, PostgreSQLColumn {
     case format, datasets, examples
 
-    var sql: String {
+    var selected: String {
         switch self {
         case .format: "format"
         case .datasets: "count(*)"
@@ -57,17 +57,17 @@ final class PostgreSQLAnalyticsStore: AnalyticsStore {
     init(database: PostgreSQLDatabase) { self.database = database }
 
     /// One pass over the covering index: per (status, day) counts and sums.
-    private static let selectDays = "SELECT \(DayColumn.list) FROM training_jobs WHERE \(inRange) GROUP BY 1, 2"
+    private static let selectDays = "SELECT \(DayColumn.selectList) FROM training_jobs WHERE \(inRange) GROUP BY 1, 2"
     /// The duration at an offset ($4) of the timed completions, shortest first.
     private static let selectDuration = """
         SELECT \(duration) AS duration FROM training_jobs WHERE \(inRange) AND \(timed) ORDER BY duration LIMIT 1 OFFSET $4
         """
     /// Newest completion first; failures without one last (where SQLite puts NULLs in a descending order).
     private static let selectFailures = """
-        SELECT \(FailureColumn.list) FROM training_jobs
+        SELECT \(FailureColumn.selectList) FROM training_jobs
         WHERE \(inRange) AND status = 'failed' ORDER BY completed_at DESC NULLS LAST, id DESC LIMIT $4
         """
-    private static let selectFormats = "SELECT \(FormatColumn.list) FROM datasets WHERE \(inRange) GROUP BY format"
+    private static let selectFormats = "SELECT \(FormatColumn.selectList) FROM datasets WHERE \(inRange) GROUP BY format"
 
     func dashboard(userID: String, from: Timestamp, days: Int, failureLimit: Int) throws -> DashboardFigures {
         let start = from.millisecondsSinceEpoch

@@ -67,12 +67,12 @@ struct PostgreSQLError: Error, CustomStringConvertible {
 /// values 0, 1, 2, ….
 protocol PostgreSQLColumn: CaseIterable, RawRepresentable where RawValue == Int32 {
     /// The expression the SELECT lists (timestamps through `PostgreSQLSchema.milliseconds`).
-    var sql: String { get }
+    var selected: String { get }
 }
 
 extension PostgreSQLColumn {
     /// `a, b, c`: every column, in row order. Build statements from it once (in a `static let`), not per call.
-    static var list: String { allCases.map(\.sql).joined(separator: ", ") }
+    static var selectList: String { allCases.map(\.selected).joined(separator: ", ") }
 }
 
 /// One row of a result, read as text and converted on access.
@@ -124,7 +124,7 @@ protocol PostgreSQLTableColumn: PostgreSQLColumn {
 
 extension PostgreSQLTableColumn {
     /// What a SELECT reads: the column, or its milliseconds since the epoch (`PostgreSQLSchema.milliseconds`).
-    var sql: String { isTimestamp ? PostgreSQLSchema.milliseconds(name) : name }
+    var selected: String { isTimestamp ? PostgreSQLSchema.milliseconds(name) : name }
 
     /// The column's parameter in a statement whose values are every column in row order: `$n` (n = index + 1),
     /// turned into a `timestamptz` for a timestamp.

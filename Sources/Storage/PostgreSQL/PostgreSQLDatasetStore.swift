@@ -1,24 +1,5 @@
-/// The columns of `datasets`, in row order.
-enum PostgreSQLDatasetColumn: Int32, PostgreSQLTableColumn {
-    case id, userID, name, format, sizeBytes, totalExamples, sha256, filePath, createdAt
-
-    var name: String {
-        switch self {
-        case .id: "id"
-        case .userID: "user_id"
-        case .name: "name"
-        case .format: "format"
-        case .sizeBytes: "size_bytes"
-        case .totalExamples: "total_examples"
-        case .sha256: "sha256"
-        case .filePath: "file_path"
-        case .createdAt: "created_at"
-        }
-    }
-
-    var isTimestamp: Bool { self == .createdAt }
-
-    func value(of dataset: DatasetRecord) -> PostgreSQLValue {
+extension DatasetColumn: PostgreSQLTableColumn {
+    func postgresValue(of dataset: DatasetRecord) -> PostgreSQLValue {
         switch self {
         case .id: .text(dataset.id)
         case .userID: .text(dataset.userID)
@@ -41,17 +22,17 @@ enum PostgreSQLDatasetColumn: Int32, PostgreSQLTableColumn {
 /// delete that waited counts the new job (at READ COMMITTED its count reads a snapshot taken after the insert
 /// committed), and a job insert that waited finds no dataset.
 final class PostgreSQLDatasetStore: DatasetStore {
-    private typealias Column = PostgreSQLDatasetColumn
+    private typealias Column = DatasetColumn
     private let database: PostgreSQLDatabase
 
     init(database: PostgreSQLDatabase) { self.database = database }
 
     private static let insertRow = "INSERT INTO datasets (\(Column.names)) VALUES (\(Column.parameters))"
-    private static let selectByID = "SELECT \(Column.list) FROM datasets WHERE id = $1 AND user_id = $2"
+    private static let selectByID = "SELECT \(Column.selectList) FROM datasets WHERE id = $1 AND user_id = $2"
     private static let lockByID = selectByID + " FOR UPDATE"
     private static let selectExists = "SELECT 1 FROM datasets WHERE user_id = $1 AND name = $2"
     private static let selectPage = """
-        SELECT \(Column.list) FROM datasets WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3
+        SELECT \(Column.selectList) FROM datasets WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3
         """
     private static let countAll = "SELECT count(*) FROM datasets WHERE user_id = $1"
     private static let countUsers = "SELECT count(*) FROM training_jobs WHERE dataset_id = $1 AND status = ANY ($2::text[])"
@@ -73,7 +54,7 @@ final class PostgreSQLDatasetStore: DatasetStore {
     func insert(_ dataset: DatasetRecord) throws {
         guard PostgreSQLSchema.isUUID(dataset.id) else { throw StoreError.failed("dataset id \(dataset.id) is not a lowercase UUID") }
         _ = try database.write { connection in
-            try connection.run(Self.insertRow, Column.allCases.map { $0.value(of: dataset) })
+            try connection.run(Self.insertRow, Column.allCases.map { $0.postgresValue(of: dataset) })
         }
     }
 

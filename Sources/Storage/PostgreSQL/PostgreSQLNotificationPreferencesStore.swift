@@ -1,36 +1,5 @@
-/// The columns of `notification_preferences`, in row order.
-enum PostgreSQLNotificationPreferenceColumn: Int32, PostgreSQLTableColumn {
-    case userID, emailEnabled, emailAddress, alertJobStarted, alertJobCompleted, alertJobFailed, alertJobCancelled, alertGPUOOM
-    case alertDiskWarning, alertTimeoutWarning, dailySummaryEnabled, dailySummaryHour, weeklyDigestEnabled, weeklyDigestDay
-    case quietHoursEnabled, quietHoursStart, quietHoursEnd, timezone, updatedAt
-
-    var name: String {
-        switch self {
-        case .userID: "user_id"
-        case .emailEnabled: "email_enabled"
-        case .emailAddress: "email_address"
-        case .alertJobStarted: "alert_job_started"
-        case .alertJobCompleted: "alert_job_completed"
-        case .alertJobFailed: "alert_job_failed"
-        case .alertJobCancelled: "alert_job_cancelled"
-        case .alertGPUOOM: "alert_gpu_oom"
-        case .alertDiskWarning: "alert_disk_warning"
-        case .alertTimeoutWarning: "alert_timeout_warning"
-        case .dailySummaryEnabled: "daily_summary_enabled"
-        case .dailySummaryHour: "daily_summary_hour"
-        case .weeklyDigestEnabled: "weekly_digest_enabled"
-        case .weeklyDigestDay: "weekly_digest_day"
-        case .quietHoursEnabled: "quiet_hours_enabled"
-        case .quietHoursStart: "quiet_hours_start"
-        case .quietHoursEnd: "quiet_hours_end"
-        case .timezone: "timezone"
-        case .updatedAt: "updated_at"
-        }
-    }
-
-    var isTimestamp: Bool { self == .updatedAt }
-
-    func value(of preferences: NotificationPreferences, userID: String, updatedAt: Timestamp) -> PostgreSQLValue {
+extension NotificationPreferenceColumn: PostgreSQLTableColumn {
+    func postgresValue(of preferences: NotificationPreferences, userID: String, updatedAt: Timestamp) -> PostgreSQLValue {
         switch self {
         case .userID: .text(userID)
         case .emailEnabled: .bool(preferences.emailEnabled)
@@ -59,12 +28,12 @@ enum PostgreSQLNotificationPreferenceColumn: Int32, PostgreSQLTableColumn {
 /// (`SELECT … FOR UPDATE`), and for a user without one it first inserts the defaults, so that concurrent first
 /// updates wait for one another on that row instead of each starting from the defaults.
 final class PostgreSQLNotificationPreferencesStore: NotificationPreferencesStore {
-    private typealias Column = PostgreSQLNotificationPreferenceColumn
+    private typealias Column = NotificationPreferenceColumn
     private let database: PostgreSQLDatabase
 
     init(database: PostgreSQLDatabase) { self.database = database }
 
-    private static let selectByUser = "SELECT \(Column.list) FROM notification_preferences WHERE user_id = \(Column.userID.parameter)"
+    private static let selectByUser = "SELECT \(Column.selectList) FROM notification_preferences WHERE user_id = \(Column.userID.parameter)"
     private static let lockByUser = selectByUser + " FOR UPDATE"
     /// Inserts nothing when the user has a row, after waiting for the transaction that inserted it (if still open).
     private static let insertDefaults = """
@@ -98,7 +67,7 @@ final class PostgreSQLNotificationPreferencesStore: NotificationPreferencesStore
     }
 
     private static func values(_ preferences: NotificationPreferences, userID: String, at time: Timestamp) -> [PostgreSQLValue] {
-        Column.allCases.map { $0.value(of: preferences, userID: userID, updatedAt: time) }
+        Column.allCases.map { $0.postgresValue(of: preferences, userID: userID, updatedAt: time) }
     }
 
     func find(userID: String) throws -> NotificationPreferences? {

@@ -40,7 +40,7 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
             }
         }
 
-        var sql: String {
+        var selected: String {
             if isTimestamp { return PostgreSQLSchema.milliseconds(name) }
             return self == .config ? "config::text" : name
         }
@@ -106,7 +106,7 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
             }
         }
 
-        var sql: String { self == .recordedAt ? PostgreSQLSchema.milliseconds(name) : name }
+        var selected: String { self == .recordedAt ? PostgreSQLSchema.milliseconds(name) : name }
 
         /// The type of the array parameter that carries this column of a batch (timestamps as epoch milliseconds).
         var arrayType: String {
@@ -143,7 +143,7 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
     private enum StatusCountColumn: Int32, PostgreSQLColumn {
         case status, count
 
-        var sql: String {
+        var selected: String {
             switch self {
             case .status: "status"
             case .count: "count"
@@ -155,7 +155,7 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
     private enum MetricSummaryColumn: Int32, PostgreSQLColumn {
         case bestEvalLoss, points, samplesPerSecondSum, samplesPerSecondCount
 
-        var sql: String {
+        var selected: String {
             switch self {
             case .bestEvalLoss: "min(eval_loss)"
             case .points: "count(*)"
@@ -184,7 +184,7 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
     private enum AggregateColumn: Int32, PostgreSQLColumn {
         case grouping, jobs, jobsWithMetrics, totalSteps, averageFinalTrainLoss, averageFinalEvalLoss, averageSamplesPerSecond
 
-        var sql: String {
+        var selected: String {
             switch self {
             // Every row of a group has its one `grp` (NULL for the whole set, which has no GROUP BY).
             case .grouping: "min(grp)"
@@ -203,7 +203,7 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
     private enum GroupBestColumn: Int32, PostgreSQLColumn {
         case grouping, jobID, value, step
 
-        var sql: String {
+        var selected: String {
             switch self {
             case .grouping: "grp"
             case .jobID: "id"
@@ -230,7 +230,7 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
     init(database: PostgreSQLDatabase) { self.database = database }
 
     private static let selectStatusCounts = """
-        SELECT \(StatusCountColumn.list) FROM job_status_counts WHERE user_id = $1 AND count > 0
+        SELECT \(StatusCountColumn.selectList) FROM job_status_counts WHERE user_id = $1 AND count > 0
         """
     /// Locks the dataset against a concurrent delete until the job that names it is committed.
     private static let selectOwnedDataset = "SELECT 1 FROM datasets WHERE id = $1 AND user_id = $2 FOR KEY SHARE"
@@ -238,7 +238,7 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
         INSERT INTO training_jobs (\(JobColumn.allCases.map(\.name).joined(separator: ", "))) \
         VALUES (\(JobColumn.allCases.enumerated().map { $0.element.parameter($0.offset + 1) }.joined(separator: ", ")))
         """
-    private static let selectJobs = "SELECT \(JobColumn.list) FROM training_jobs"
+    private static let selectJobs = "SELECT \(JobColumn.selectList) FROM training_jobs"
     private static let selectByID = "\(selectJobs) WHERE id = $1 AND user_id = $2"
     private static let selectByIDForUpdate = "\(selectByID) FOR UPDATE"
     private static let selectByTokenHash = "\(selectJobs) WHERE job_token_hash = $1"
@@ -263,9 +263,9 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
         ON CONFLICT (job_id, step) DO UPDATE SET \
         \(MetricColumn.allCases.filter { $0 != .step }.map { "\($0.name) = excluded.\($0.name)" }.joined(separator: ", "))
         """
-    private static let selectMetricSummary = "SELECT \(MetricSummaryColumn.list) FROM training_metrics WHERE job_id = $1"
+    private static let selectMetricSummary = "SELECT \(MetricSummaryColumn.selectList) FROM training_metrics WHERE job_id = $1"
     private static let selectPoints = """
-        SELECT \(MetricColumn.list) FROM training_metrics WHERE job_id = $1 AND step > $2 ORDER BY step LIMIT $3 OFFSET $4
+        SELECT \(MetricColumn.selectList) FROM training_metrics WHERE job_id = $1 AND step > $2 ORDER BY step LIMIT $3 OFFSET $4
         """
     private static let countPoints = "SELECT count(*) FROM training_metrics WHERE job_id = $1 AND step > $2"
 
@@ -300,10 +300,10 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
             """
         // Model names sort by their bytes, as SQLite's BINARY collation does.
         return AggregateStatements(
-            groups: "WITH j AS (\(jobs)) SELECT \(AggregateColumn.list) FROM j \(byModel ? "GROUP BY grp ORDER BY grp COLLATE \"C\"" : "")",
+            groups: "WITH j AS (\(jobs)) SELECT \(AggregateColumn.selectList) FROM j \(byModel ? "GROUP BY grp ORDER BY grp COLLATE \"C\"" : "")",
             bests: """
                 WITH j AS (\(jobs))
-                SELECT \(GroupBestColumn.list) FROM (
+                SELECT \(GroupBestColumn.selectList) FROM (
                     SELECT grp, id, best_eval_loss, row_number() OVER (PARTITION BY grp ORDER BY best_eval_loss, id) AS rank
                     FROM j WHERE best_eval_loss IS NOT NULL
                 ) b WHERE rank = 1

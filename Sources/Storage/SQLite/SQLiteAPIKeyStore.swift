@@ -1,23 +1,7 @@
-/// The columns of `api_keys` that an `APIKeyRecord` holds, in row order.
-enum APIKeyColumn: Int32, SQLiteColumn {
-    case id, userID, name, keyHash, keyPrefix, scopes, createdAt, lastUsedAt, requestCount, revokedAt
+extension APIKeyColumn: SQLiteColumn {
+    var sql: String { name }
 
-    var sql: String {
-        switch self {
-        case .id: "id"
-        case .userID: "user_id"
-        case .name: "name"
-        case .keyHash: "key_hash"
-        case .keyPrefix: "key_prefix"
-        case .scopes: "scopes"
-        case .createdAt: "created_at"
-        case .lastUsedAt: "last_used_at"
-        case .requestCount: "request_count"
-        case .revokedAt: "revoked_at"
-        }
-    }
-
-    func value(of key: APIKeyRecord) -> SQLiteValue {
+    func sqliteValue(of key: APIKeyRecord) -> SQLiteValue {
         switch self {
         case .id: .text(key.id)
         case .userID: .text(key.userID)
@@ -58,7 +42,7 @@ final class SQLiteAPIKeyStore: APIKeyStore {
 
     func insert(_ key: APIKeyRecord) throws {
         _ = try database.write { connection in
-            try connection.run(Self.insertRow, APIKeyColumn.allCases.map { $0.value(of: key) })
+            try connection.run(Self.insertRow, APIKeyColumn.allCases.map { $0.sqliteValue(of: key) })
         }
     }
 

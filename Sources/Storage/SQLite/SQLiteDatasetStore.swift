@@ -1,22 +1,7 @@
-/// The columns of `datasets`, in row order.
-enum DatasetColumn: Int32, SQLiteColumn {
-    case id, userID, name, format, sizeBytes, totalExamples, sha256, filePath, createdAt
+extension DatasetColumn: SQLiteColumn {
+    var sql: String { name }
 
-    var sql: String {
-        switch self {
-        case .id: "id"
-        case .userID: "user_id"
-        case .name: "name"
-        case .format: "format"
-        case .sizeBytes: "size_bytes"
-        case .totalExamples: "total_examples"
-        case .sha256: "sha256"
-        case .filePath: "file_path"
-        case .createdAt: "created_at"
-        }
-    }
-
-    func value(of dataset: DatasetRecord) -> SQLiteValue {
+    func sqliteValue(of dataset: DatasetRecord) -> SQLiteValue {
         switch self {
         case .id: .text(dataset.id)
         case .userID: .text(dataset.userID)
@@ -58,7 +43,7 @@ final class SQLiteDatasetStore: DatasetStore {
 
     func insert(_ dataset: DatasetRecord) throws {
         _ = try database.write { connection in
-            try connection.run(Self.insertRow, DatasetColumn.allCases.map { $0.value(of: dataset) })
+            try connection.run(Self.insertRow, DatasetColumn.allCases.map { $0.sqliteValue(of: dataset) })
         }
     }
 

@@ -1,34 +1,7 @@
-/// The columns of `notification_preferences`, in row order.
-enum NotificationPreferenceColumn: Int32, SQLiteColumn {
-    case userID, emailEnabled, emailAddress, alertJobStarted, alertJobCompleted, alertJobFailed, alertJobCancelled, alertGPUOOM
-    case alertDiskWarning, alertTimeoutWarning, dailySummaryEnabled, dailySummaryHour, weeklyDigestEnabled, weeklyDigestDay
-    case quietHoursEnabled, quietHoursStart, quietHoursEnd, timezone, updatedAt
+extension NotificationPreferenceColumn: SQLiteColumn {
+    var sql: String { name }
 
-    var sql: String {
-        switch self {
-        case .userID: "user_id"
-        case .emailEnabled: "email_enabled"
-        case .emailAddress: "email_address"
-        case .alertJobStarted: "alert_job_started"
-        case .alertJobCompleted: "alert_job_completed"
-        case .alertJobFailed: "alert_job_failed"
-        case .alertJobCancelled: "alert_job_cancelled"
-        case .alertGPUOOM: "alert_gpu_oom"
-        case .alertDiskWarning: "alert_disk_warning"
-        case .alertTimeoutWarning: "alert_timeout_warning"
-        case .dailySummaryEnabled: "daily_summary_enabled"
-        case .dailySummaryHour: "daily_summary_hour"
-        case .weeklyDigestEnabled: "weekly_digest_enabled"
-        case .weeklyDigestDay: "weekly_digest_day"
-        case .quietHoursEnabled: "quiet_hours_enabled"
-        case .quietHoursStart: "quiet_hours_start"
-        case .quietHoursEnd: "quiet_hours_end"
-        case .timezone: "timezone"
-        case .updatedAt: "updated_at"
-        }
-    }
-
-    func value(of preferences: NotificationPreferences, userID: String, updatedAt: Timestamp) -> SQLiteValue {
+    func sqliteValue(of preferences: NotificationPreferences, userID: String, updatedAt: Timestamp) -> SQLiteValue {
         func flag(_ bool: Bool) -> SQLiteValue { .integer(bool ? 1 : 0) }
         return switch self {
         case .userID: .text(userID)
@@ -103,7 +76,7 @@ final class SQLiteNotificationPreferencesStore: NotificationPreferencesStore {
             var preferences = try Self.fetch(userID: userID, on: connection) ?? NotificationPreferences()
             try change(&preferences)
             try connection.run(
-                Self.replaceRow, NotificationPreferenceColumn.allCases.map { $0.value(of: preferences, userID: userID, updatedAt: time) }
+                Self.replaceRow, NotificationPreferenceColumn.allCases.map { $0.sqliteValue(of: preferences, userID: userID, updatedAt: time) }
             )
             return preferences
         }
