@@ -84,3 +84,78 @@ enum NotificationPreferenceColumn: Int32, CaseIterable {
     /// Whether the column is a point in time (milliseconds in SQLite, `timestamptz` in PostgreSQL).
     var isTimestamp: Bool { self == .updatedAt }
 }
+
+/// The columns of `training_jobs` that a `TrainingJob` holds, in row order (the metrics summary
+/// columns are kept by `appendMetrics` alone).
+enum JobColumn: Int32, CaseIterable {
+    case id, userID, modelName, datasetID, status, config, progress, currentStep, totalSteps, currentEpoch, totalEpochs
+    case trainLoss, evalLoss, bestEvalLoss, errorMessage, resumedFromJobID, jobTokenHash, createdAt, updatedAt, startedAt
+    case completedAt
+
+    var name: String {
+        switch self {
+        case .id: "id"
+        case .userID: "user_id"
+        case .modelName: "model_name"
+        case .datasetID: "dataset_id"
+        case .status: "status"
+        case .config: "config"
+        case .progress: "progress"
+        case .currentStep: "current_step"
+        case .totalSteps: "total_steps"
+        case .currentEpoch: "current_epoch"
+        case .totalEpochs: "total_epochs"
+        case .trainLoss: "train_loss"
+        case .evalLoss: "eval_loss"
+        case .bestEvalLoss: "best_eval_loss"
+        case .errorMessage: "error_message"
+        case .resumedFromJobID: "resumed_from_job_id"
+        case .jobTokenHash: "job_token_hash"
+        case .createdAt: "created_at"
+        case .updatedAt: "updated_at"
+        case .startedAt: "started_at"
+        case .completedAt: "completed_at"
+        }
+    }
+
+    /// Whether the column is a point in time (milliseconds in SQLite, `timestamptz` in PostgreSQL).
+    var isTimestamp: Bool {
+        switch self {
+        case .createdAt, .updatedAt, .startedAt, .completedAt: true
+        default: false
+        }
+    }
+
+    /// Set when the job is created and never written again: `update` keeps the stored values.
+    var isFixed: Bool {
+        switch self {
+        case .id, .userID, .resumedFromJobID, .jobTokenHash, .createdAt: true
+        default: false
+        }
+    }
+}
+
+/// The columns of `training_metrics` that a `MetricPoint` holds (the key `job_id` aside), in row order.
+enum MetricColumn: Int32, CaseIterable {
+    case step, epoch, trainLoss, evalLoss, learningRate, gradNorm, gpuMemoryAllocatedGB, gpuUtilizationPercent
+    case samplesPerSecond, tokensPerSecond, recordedAt
+
+    var name: String {
+        switch self {
+        case .step: "step"
+        case .epoch: "epoch"
+        case .trainLoss: "train_loss"
+        case .evalLoss: "eval_loss"
+        case .learningRate: "learning_rate"
+        case .gradNorm: "grad_norm"
+        case .gpuMemoryAllocatedGB: "gpu_memory_allocated_gb"
+        case .gpuUtilizationPercent: "gpu_utilization_percent"
+        case .samplesPerSecond: "samples_per_second"
+        case .tokensPerSecond: "tokens_per_second"
+        case .recordedAt: "recorded_at"
+        }
+    }
+
+    /// Whether the column is a point in time (milliseconds in SQLite, `timestamptz` in PostgreSQL).
+    var isTimestamp: Bool { self == .recordedAt }
+}

@@ -1,143 +1,77 @@
+/// The job columns as PostgreSQL reads and writes them (`config` is jsonb, read back as its text).
+extension JobColumn: PostgreSQLTableColumn {
+    var selected: String {
+        if isTimestamp { return PostgreSQLSchema.milliseconds(name) }
+        return self == .config ? "config::text" : name
+    }
+
+    /// The value of the statement's parameter `n` as this column's type.
+    func parameter(_ number: Int) -> String {
+        isTimestamp ? PostgreSQLSchema.timestamp(number) : "$\(number)"
+    }
+
+    func postgresValue(of job: TrainingJob) -> PostgreSQLValue {
+        switch self {
+        case .id: .text(job.id)
+        case .userID: .text(job.userID)
+        case .modelName: .text(job.modelName)
+        case .datasetID: job.datasetID.postgres
+        case .status: .text(job.status.rawValue)
+        case .config: .text(job.configJSON)
+        case .progress: .real(job.progress)
+        case .currentStep: .integer(job.currentStep)
+        case .totalSteps: job.totalSteps.postgres
+        case .currentEpoch: .integer(job.currentEpoch)
+        case .totalEpochs: job.totalEpochs.postgres
+        case .trainLoss: job.trainLoss.postgres
+        case .evalLoss: job.evalLoss.postgres
+        case .bestEvalLoss: job.bestEvalLoss.postgres
+        case .errorMessage: job.errorMessage.postgres
+        case .resumedFromJobID: job.resumedFromJobID.postgres
+        case .jobTokenHash: job.jobTokenHash.postgres
+        case .createdAt: .integer(job.createdAt.millisecondsSinceEpoch)
+        case .updatedAt: .integer(job.updatedAt.millisecondsSinceEpoch)
+        case .startedAt: job.startedAt.map { .integer($0.millisecondsSinceEpoch) } ?? .null
+        case .completedAt: job.completedAt.map { .integer($0.millisecondsSinceEpoch) } ?? .null
+        }
+    }
+}
+
+/// The metric columns as one batch's arrays carry them.
+extension MetricColumn: PostgreSQLTableColumn {
+    /// The type of the array parameter that carries this column of a batch (timestamps as epoch milliseconds).
+    var arrayType: String {
+        switch self {
+        case .step, .recordedAt: "int8[]"
+        default: "float8[]"
+        }
+    }
+
+    /// This column's value from the element `element` of its array (`PostgreSQLSchema.timestamp` on an element).
+    func stored(_ element: String) -> String {
+        self == .recordedAt ? "to_timestamp(\(element)::float8 / 1000)" : element
+    }
+
+    /// The value's text in an array literal (shortest round-tripping digits), or nil for NULL.
+    func text(of point: MetricPoint) -> String? {
+        switch self {
+        case .step: String(point.step)
+        case .epoch: point.epoch.map { "\($0)" }
+        case .trainLoss: point.trainLoss.map { "\($0)" }
+        case .evalLoss: point.evalLoss.map { "\($0)" }
+        case .learningRate: point.learningRate.map { "\($0)" }
+        case .gradNorm: point.gradNorm.map { "\($0)" }
+        case .gpuMemoryAllocatedGB: point.gpuMemoryAllocatedGB.map { "\($0)" }
+        case .gpuUtilizationPercent: point.gpuUtilizationPercent.map { "\($0)" }
+        case .samplesPerSecond: point.samplesPerSecond.map { "\($0)" }
+        case .tokensPerSecond: point.tokensPerSecond.map { "\($0)" }
+        case .recordedAt: point.timestamp.map { String($0.millisecondsSinceEpoch) }
+        }
+    }
+}
+
 /// Training jobs and their metrics in PostgreSQL, behaving as `SQLiteTrainingJobStore` does.
 final class PostgreSQLTrainingJobStore: TrainingJobStore {
-    /// The columns of `training_jobs` that a `TrainingJob` holds, in row order.
-    /// (The metrics summary columns are kept by `appendMetrics` alone.)
-    private enum JobColumn: Int32, PostgreSQLColumn {
-        case id, userID, modelName, datasetID, status, config, progress, currentStep, totalSteps, currentEpoch, totalEpochs
-        case trainLoss, evalLoss, bestEvalLoss, errorMessage, resumedFromJobID, jobTokenHash, createdAt, updatedAt, startedAt
-        case completedAt
-
-        var name: String {
-            switch self {
-            case .id: "id"
-            case .userID: "user_id"
-            case .modelName: "model_name"
-            case .datasetID: "dataset_id"
-            case .status: "status"
-            case .config: "config"
-            case .progress: "progress"
-            case .currentStep: "current_step"
-            case .totalSteps: "total_steps"
-            case .currentEpoch: "current_epoch"
-            case .totalEpochs: "total_epochs"
-            case .trainLoss: "train_loss"
-            case .evalLoss: "eval_loss"
-            case .bestEvalLoss: "best_eval_loss"
-            case .errorMessage: "error_message"
-            case .resumedFromJobID: "resumed_from_job_id"
-            case .jobTokenHash: "job_token_hash"
-            case .createdAt: "created_at"
-            case .updatedAt: "updated_at"
-            case .startedAt: "started_at"
-            case .completedAt: "completed_at"
-            }
-        }
-
-        private var isTimestamp: Bool {
-            switch self {
-            case .createdAt, .updatedAt, .startedAt, .completedAt: true
-            default: false
-            }
-        }
-
-        var selected: String {
-            if isTimestamp { return PostgreSQLSchema.milliseconds(name) }
-            return self == .config ? "config::text" : name
-        }
-
-        /// The value of the statement's parameter `n` as this column's type.
-        func parameter(_ number: Int) -> String {
-            isTimestamp ? PostgreSQLSchema.timestamp(number) : "$\(number)"
-        }
-
-        /// Set when the job is created and never written again: `update` keeps the stored values.
-        var isFixed: Bool {
-            switch self {
-            case .id, .userID, .resumedFromJobID, .jobTokenHash, .createdAt: true
-            default: false
-            }
-        }
-
-        func value(of job: TrainingJob) -> PostgreSQLValue {
-            switch self {
-            case .id: .text(job.id)
-            case .userID: .text(job.userID)
-            case .modelName: .text(job.modelName)
-            case .datasetID: job.datasetID.postgres
-            case .status: .text(job.status.rawValue)
-            case .config: .text(job.configJSON)
-            case .progress: .real(job.progress)
-            case .currentStep: .integer(job.currentStep)
-            case .totalSteps: job.totalSteps.postgres
-            case .currentEpoch: .integer(job.currentEpoch)
-            case .totalEpochs: job.totalEpochs.postgres
-            case .trainLoss: job.trainLoss.postgres
-            case .evalLoss: job.evalLoss.postgres
-            case .bestEvalLoss: job.bestEvalLoss.postgres
-            case .errorMessage: job.errorMessage.postgres
-            case .resumedFromJobID: job.resumedFromJobID.postgres
-            case .jobTokenHash: job.jobTokenHash.postgres
-            case .createdAt: .integer(job.createdAt.millisecondsSinceEpoch)
-            case .updatedAt: .integer(job.updatedAt.millisecondsSinceEpoch)
-            case .startedAt: job.startedAt.map { .integer($0.millisecondsSinceEpoch) } ?? .null
-            case .completedAt: job.completedAt.map { .integer($0.millisecondsSinceEpoch) } ?? .null
-            }
-        }
-    }
-
-    /// The columns of `training_metrics` that a `MetricPoint` holds (the key `job_id` aside), in row order.
-    private enum MetricColumn: Int32, PostgreSQLColumn {
-        case step, epoch, trainLoss, evalLoss, learningRate, gradNorm, gpuMemoryAllocatedGB, gpuUtilizationPercent
-        case samplesPerSecond, tokensPerSecond, recordedAt
-
-        var name: String {
-            switch self {
-            case .step: "step"
-            case .epoch: "epoch"
-            case .trainLoss: "train_loss"
-            case .evalLoss: "eval_loss"
-            case .learningRate: "learning_rate"
-            case .gradNorm: "grad_norm"
-            case .gpuMemoryAllocatedGB: "gpu_memory_allocated_gb"
-            case .gpuUtilizationPercent: "gpu_utilization_percent"
-            case .samplesPerSecond: "samples_per_second"
-            case .tokensPerSecond: "tokens_per_second"
-            case .recordedAt: "recorded_at"
-            }
-        }
-
-        var selected: String { self == .recordedAt ? PostgreSQLSchema.milliseconds(name) : name }
-
-        /// The type of the array parameter that carries this column of a batch (timestamps as epoch milliseconds).
-        var arrayType: String {
-            switch self {
-            case .step, .recordedAt: "int8[]"
-            default: "float8[]"
-            }
-        }
-
-        /// This column's value from the element `element` of its array (`PostgreSQLSchema.timestamp` on an element).
-        func stored(_ element: String) -> String {
-            self == .recordedAt ? "to_timestamp(\(element)::float8 / 1000)" : element
-        }
-
-        /// The value's text in an array literal (shortest round-tripping digits), or nil for NULL.
-        func text(of point: MetricPoint) -> String? {
-            switch self {
-            case .step: String(point.step)
-            case .epoch: point.epoch.map { "\($0)" }
-            case .trainLoss: point.trainLoss.map { "\($0)" }
-            case .evalLoss: point.evalLoss.map { "\($0)" }
-            case .learningRate: point.learningRate.map { "\($0)" }
-            case .gradNorm: point.gradNorm.map { "\($0)" }
-            case .gpuMemoryAllocatedGB: point.gpuMemoryAllocatedGB.map { "\($0)" }
-            case .gpuUtilizationPercent: point.gpuUtilizationPercent.map { "\($0)" }
-            case .samplesPerSecond: point.samplesPerSecond.map { "\($0)" }
-            case .tokensPerSecond: point.tokensPerSecond.map { "\($0)" }
-            case .recordedAt: point.timestamp.map { String($0.millisecondsSinceEpoch) }
-            }
-        }
-    }
 
     /// `job_status_counts`, as `statusCounts` reads it.
     private enum StatusCountColumn: Int32, PostgreSQLColumn {
@@ -235,8 +169,7 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
     /// Locks the dataset against a concurrent delete until the job that names it is committed.
     private static let selectOwnedDataset = "SELECT 1 FROM datasets WHERE id = $1 AND user_id = $2 FOR KEY SHARE"
     private static let insertRow = """
-        INSERT INTO training_jobs (\(JobColumn.allCases.map(\.name).joined(separator: ", "))) \
-        VALUES (\(JobColumn.allCases.enumerated().map { $0.element.parameter($0.offset + 1) }.joined(separator: ", ")))
+        INSERT INTO training_jobs (\(JobColumn.names)) VALUES (\(JobColumn.parameters))
         """
     private static let selectJobs = "SELECT \(JobColumn.selectList) FROM training_jobs"
     private static let selectByID = "\(selectJobs) WHERE id = $1 AND user_id = $2"
@@ -256,10 +189,10 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
         """
     /// The whole batch in one statement: one array per column, a row per index.
     private static let upsertPoints = """
-        INSERT INTO training_metrics (job_id, \(MetricColumn.allCases.map(\.name).joined(separator: ", ")))
+        INSERT INTO training_metrics (job_id, \(MetricColumn.names))
         SELECT $1::uuid, \(MetricColumn.allCases.map { $0.stored("p.\($0.name)") }.joined(separator: ", "))
         FROM unnest(\(MetricColumn.allCases.enumerated().map { "$\($0.offset + 2)::\($0.element.arrayType)" }.joined(separator: ", ")))
-            AS p(\(MetricColumn.allCases.map(\.name).joined(separator: ", ")))
+            AS p(\(MetricColumn.names))
         ON CONFLICT (job_id, step) DO UPDATE SET \
         \(MetricColumn.allCases.filter { $0 != .step }.map { "\($0.name) = excluded.\($0.name)" }.joined(separator: ", "))
         """
@@ -362,7 +295,7 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
         job.resumedFromJobID = stored.resumedFromJobID
         job.jobTokenHash = stored.jobTokenHash
         job.createdAt = stored.createdAt
-        var values = updatable.map { $0.value(of: job) }
+        var values = updatable.map { $0.postgresValue(of: job) }
         if let summary { values += summary }
         values.append(.text(job.id))
         try connection.run(summary == nil ? updateRow : updateRowAndSummary, values)
@@ -393,7 +326,7 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
                     throw StoreError.missingReference("resumed_from_job_id")
                 }
                 do {
-                    try connection.run(Self.insertRow, JobColumn.allCases.map { $0.value(of: job) })
+                    try connection.run(Self.insertRow, JobColumn.allCases.map { $0.postgresValue(of: job) })
                 } catch let error as PostgreSQLError where error.sqlState == "23503" {
                     // The one foreign key of a job row: its resumed-from job does not exist.
                     throw StoreError.missingReference("resumed_from_job_id")

@@ -1,45 +1,8 @@
 /// The columns of `training_jobs` that a `TrainingJob` holds, in row order.
-/// (The metrics summary columns are kept by `appendMetrics` alone.)
-enum JobColumn: Int32, SQLiteColumn {
-    case id, userID, modelName, datasetID, status, config, progress, currentStep, totalSteps, currentEpoch, totalEpochs
-    case trainLoss, evalLoss, bestEvalLoss, errorMessage, resumedFromJobID, jobTokenHash, createdAt, updatedAt, startedAt
-    case completedAt
+extension JobColumn: SQLiteColumn {
+    var sql: String { name }
 
-    var sql: String {
-        switch self {
-        case .id: "id"
-        case .userID: "user_id"
-        case .modelName: "model_name"
-        case .datasetID: "dataset_id"
-        case .status: "status"
-        case .config: "config"
-        case .progress: "progress"
-        case .currentStep: "current_step"
-        case .totalSteps: "total_steps"
-        case .currentEpoch: "current_epoch"
-        case .totalEpochs: "total_epochs"
-        case .trainLoss: "train_loss"
-        case .evalLoss: "eval_loss"
-        case .bestEvalLoss: "best_eval_loss"
-        case .errorMessage: "error_message"
-        case .resumedFromJobID: "resumed_from_job_id"
-        case .jobTokenHash: "job_token_hash"
-        case .createdAt: "created_at"
-        case .updatedAt: "updated_at"
-        case .startedAt: "started_at"
-        case .completedAt: "completed_at"
-        }
-    }
-
-    /// Set when the job is created and never written again: `update` keeps the stored values.
-    var isFixed: Bool {
-        switch self {
-        case .id, .userID, .resumedFromJobID, .jobTokenHash, .createdAt: true
-        default: false
-        }
-    }
-
-    func value(of job: TrainingJob) -> SQLiteValue {
+    func sqliteValue(of job: TrainingJob) -> SQLiteValue {
         switch self {
         case .id: .text(job.id)
         case .userID: .text(job.userID)
@@ -66,28 +29,10 @@ enum JobColumn: Int32, SQLiteColumn {
     }
 }
 
-/// The columns of `training_metrics` that a `MetricPoint` holds (the key `job_id` aside), in row order.
-enum MetricColumn: Int32, SQLiteColumn {
-    case step, epoch, trainLoss, evalLoss, learningRate, gradNorm, gpuMemoryAllocatedGB, gpuUtilizationPercent
-    case samplesPerSecond, tokensPerSecond, recordedAt
+extension MetricColumn: SQLiteColumn {
+    var sql: String { name }
 
-    var sql: String {
-        switch self {
-        case .step: "step"
-        case .epoch: "epoch"
-        case .trainLoss: "train_loss"
-        case .evalLoss: "eval_loss"
-        case .learningRate: "learning_rate"
-        case .gradNorm: "grad_norm"
-        case .gpuMemoryAllocatedGB: "gpu_memory_allocated_gb"
-        case .gpuUtilizationPercent: "gpu_utilization_percent"
-        case .samplesPerSecond: "samples_per_second"
-        case .tokensPerSecond: "tokens_per_second"
-        case .recordedAt: "recorded_at"
-        }
-    }
-
-    func value(of point: MetricPoint) -> SQLiteValue {
+    func sqliteValue(of point: MetricPoint) -> SQLiteValue {
         switch self {
         case .step: .integer(point.step)
         case .epoch: point.epoch.sqlite
@@ -233,7 +178,7 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
         job.resumedFromJobID = stored.resumedFromJobID
         job.jobTokenHash = stored.jobTokenHash
         job.createdAt = stored.createdAt
-        var values = updatable.map { $0.value(of: job) }
+        var values = updatable.map { $0.sqliteValue(of: job) }
         values.append(.text(job.id))
         try connection.run(updateRow, values)
         return job
@@ -258,7 +203,7 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
                     let owned = try connection.first(Self.selectOwnedDataset, [.text(datasetID), .text(job.userID)]) { $0.int(0) }
                     guard owned != nil else { throw StoreError.missingReference("dataset_id") }
                 }
-                try connection.run(Self.insertRow, JobColumn.allCases.map { $0.value(of: job) })
+                try connection.run(Self.insertRow, JobColumn.allCases.map { $0.sqliteValue(of: job) })
             }
         }
     }
@@ -310,7 +255,7 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
         try database.write { connection in
             guard let stored = try Self.fetch(id: id, userID: userID, on: connection) else { return nil }
             for point in points {
-                try connection.run(Self.upsertPoint, [.text(id)] + MetricColumn.allCases.map { $0.value(of: point) })
+                try connection.run(Self.upsertPoint, [.text(id)] + MetricColumn.allCases.map { $0.sqliteValue(of: point) })
             }
             // The job row carries its metrics' summary, so aggregates read job
             // rows only, never every point. One pass over this job's points.
