@@ -1,3 +1,4 @@
+import Essentials
 public import HTTPCore
 
 /// A handler: synchronous, called on the accept thread that holds the request.
@@ -115,25 +116,4 @@ public struct Router: Sendable {
         }
         return parameters
     }
-}
-
-/// The lowercase form of a UUID string (8-4-4-4-12 hex digits), or nil.
-public func canonicalUUID(_ text: some StringProtocol) -> String? {
-    let utf8 = Array(text.utf8)
-    guard utf8.count == 36 else { return nil }
-    var result: [UInt8] = []
-    result.reserveCapacity(36)
-    for (index, byte) in utf8.enumerated() {
-        if index == 8 || index == 13 || index == 18 || index == 23 {
-            guard byte == UInt8(ascii: "-") else { return nil }
-            result.append(byte)
-            continue
-        }
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "f"): result.append(byte)
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): result.append(byte + 32)
-        default: return nil
-        }
-    }
-    return String(decoding: result, as: UTF8.self)
 }

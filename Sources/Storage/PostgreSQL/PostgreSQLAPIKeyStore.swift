@@ -1,3 +1,5 @@
+import Essentials
+
 extension APIKeyColumn: PostgreSQLTableColumn {
     func postgresValue(of key: APIKeyRecord) -> PostgreSQLValue {
         switch self {
@@ -56,7 +58,7 @@ final class PostgreSQLAPIKeyStore: APIKeyStore {
     }
 
     func insert(_ key: APIKeyRecord) throws {
-        guard PostgreSQLSchema.isUUID(key.id) else { throw StoreError.failed("api key id \(key.id) is not a lowercase UUID") }
+        guard isCanonicalUUID(key.id) else { throw StoreError.failed("api key id \(key.id) is not a lowercase UUID") }
         _ = try database.write { connection in
             try connection.run(Self.insertRow, Column.allCases.map { $0.postgresValue(of: key) })
         }
@@ -80,7 +82,7 @@ final class PostgreSQLAPIKeyStore: APIKeyStore {
     }
 
     func revoke(id: String, userID: String, at time: Timestamp) throws -> Bool {
-        guard PostgreSQLSchema.isUUID(id) else { return false }
+        guard isCanonicalUUID(id) else { return false }
         return try database.write { connection in
             try connection.run(Self.revokeActive, [.integer(time.millisecondsSinceEpoch), .text(id), .text(userID)]) == 1
         }
@@ -88,7 +90,7 @@ final class PostgreSQLAPIKeyStore: APIKeyStore {
 
     func recordUsage(_ usage: [APIKeyUsage]) throws {
         // An id that is no UUID names no key: dropped like any unknown key, instead of failing the batch's cast.
-        let known = usage.filter { PostgreSQLSchema.isUUID($0.keyID) }
+        let known = usage.filter { isCanonicalUUID($0.keyID) }
         guard !known.isEmpty else { return }
         let ids = Self.array(known.map(\.keyID))
         let requests = Self.array(known.map { String($0.requests) })

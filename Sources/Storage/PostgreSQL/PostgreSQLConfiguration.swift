@@ -71,21 +71,4 @@ enum PostgreSQLSchema {
     static func timestamp(_ parameter: Int) -> String {
         "to_timestamp($\(parameter)::float8 / 1000)"
     }
-
-    /// Whether `text` is a UUID as the product writes ids: 8-4-4-4-12 lowercase hex digits. Only such a string is
-    /// compared with a `uuid` column: anything else would fail the cast (SQLSTATE 22P02) where SQLite's text ids
-    /// just match nothing, and an uppercase UUID would match where SQLite's text comparison does not.
-    static func isUUID(_ text: String) -> Bool {
-        var count = 0
-        for byte in text.utf8 {
-            let valid =
-                switch count {
-                case 8, 13, 18, 23: byte == UInt8(ascii: "-")
-                default: (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte)
-                }
-            guard valid, count < 36 else { return false }
-            count += 1
-        }
-        return count == 36
-    }
 }

@@ -1,3 +1,5 @@
+import Essentials
+
 extension DatasetColumn: PostgreSQLTableColumn {
     func postgresValue(of dataset: DatasetRecord) -> PostgreSQLValue {
         switch self {
@@ -52,14 +54,14 @@ final class PostgreSQLDatasetStore: DatasetStore {
     }
 
     func insert(_ dataset: DatasetRecord) throws {
-        guard PostgreSQLSchema.isUUID(dataset.id) else { throw StoreError.failed("dataset id \(dataset.id) is not a lowercase UUID") }
+        guard isCanonicalUUID(dataset.id) else { throw StoreError.failed("dataset id \(dataset.id) is not a lowercase UUID") }
         _ = try database.write { connection in
             try connection.run(Self.insertRow, Column.allCases.map { $0.postgresValue(of: dataset) })
         }
     }
 
     func find(id: String, userID: String) throws -> DatasetRecord? {
-        guard PostgreSQLSchema.isUUID(id) else { return nil }
+        guard isCanonicalUUID(id) else { return nil }
         return try database.read { connection in
             try connection.first(Self.selectByID, [.text(id), .text(userID)], Self.record)
         }
@@ -83,7 +85,7 @@ final class PostgreSQLDatasetStore: DatasetStore {
     }
 
     func delete(id: String, userID: String) throws -> DatasetDeletion {
-        guard PostgreSQLSchema.isUUID(id) else { return .notFound }
+        guard isCanonicalUUID(id) else { return .notFound }
         return try database.write { connection in
             guard let record = try connection.first(Self.lockByID, [.text(id), .text(userID)], Self.record) else { return .notFound }
             let users = try connection.first(Self.countUsers, [.text(id), Self.holdingStatuses]) { Int($0.int(0)) } ?? 0

@@ -1,3 +1,5 @@
+import Essentials
+
 /// The job columns as PostgreSQL reads and writes them (`config` is jsonb, read back as its text).
 extension JobColumn: PostgreSQLTableColumn {
     var selected: String {
@@ -318,11 +320,11 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
         _ = try database.write { connection in
             for job in jobs {
                 if let datasetID = job.datasetID {
-                    guard PostgreSQLSchema.isUUID(datasetID),
+                    guard isCanonicalUUID(datasetID),
                         try connection.first(Self.selectOwnedDataset, [.text(datasetID), .text(job.userID)], { _ in true }) != nil
                     else { throw StoreError.missingReference("dataset_id") }
                 }
-                if let resumedFrom = job.resumedFromJobID, !PostgreSQLSchema.isUUID(resumedFrom) {
+                if let resumedFrom = job.resumedFromJobID, !isCanonicalUUID(resumedFrom) {
                     throw StoreError.missingReference("resumed_from_job_id")
                 }
                 do {
@@ -336,7 +338,7 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
     }
 
     func find(id: String, userID: String) throws -> TrainingJob? {
-        guard PostgreSQLSchema.isUUID(id) else { return nil }
+        guard isCanonicalUUID(id) else { return nil }
         return try database.read { connection in
             try connection.first(Self.selectByID, [.text(id), .text(userID)], Self.job)
         }
@@ -369,7 +371,7 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
     }
 
     func update(id: String, userID: String, _ change: (inout TrainingJob) throws -> Void) throws -> TrainingJob? {
-        guard PostgreSQLSchema.isUUID(id) else { return nil }
+        guard isCanonicalUUID(id) else { return nil }
         return try database.write { connection in
             guard let stored = try Self.lock(id: id, userID: userID, on: connection) else { return nil }
             return try Self.save(stored, changedBy: change, on: connection)
@@ -379,7 +381,7 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
     func appendMetrics(
         id: String, userID: String, points: [MetricPoint], _ change: (inout TrainingJob, Double?) throws -> Void
     ) throws -> TrainingJob? {
-        guard PostgreSQLSchema.isUUID(id) else { return nil }
+        guard isCanonicalUUID(id) else { return nil }
         // A step sent twice in one batch keeps its last point, as one upsert per point would
         // (one INSERT … ON CONFLICT can't change a row twice).
         var latest: [Int64: Int] = [:]
@@ -436,7 +438,7 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
     }
 
     func metrics(jobID: String, sinceStep: Int64?, limit: Int, offset: Int) throws -> (points: [MetricPoint], total: Int) {
-        guard PostgreSQLSchema.isUUID(jobID) else { return ([], 0) }
+        guard isCanonicalUUID(jobID) else { return ([], 0) }
         let values: [PostgreSQLValue] = [.text(jobID), .integer(sinceStep ?? -1)]
         return try database.snapshot { connection in
             var points: [MetricPoint] = []
