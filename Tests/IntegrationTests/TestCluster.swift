@@ -73,14 +73,8 @@ final class TestCluster: @unchecked Sendable {
         var arguments = ["serve", "--listen", "unix:\(socketPath)", "--workers", "\(workers)", "--threads", "\(threads)", "--shutdown-timeout", "10"]
         if getuid() == 0 { arguments += ["--socket-owner", ":www-data"] }
         pool.arguments = arguments + extraArguments
-        var env = ProcessInfo.processInfo.environment
-        env["DATA_DIR"] = directory + "/data"
-        env["JWT_SECRET"] = Self.jwtSecret
+        var env = Self.environment(directory: directory, databaseSchema: databaseSchema)
         env["FTAPI_USAGE_FLUSH_SECONDS"] = "0.2"
-        if let databaseSchema, let url = Self.postgresURL {
-            env["DATABASE_URL"] = url
-            env["DATABASE_SCHEMA"] = databaseSchema
-        }
         for (name, value) in environment { env[name] = value }
         pool.environment = env
         pool.standardError = poolLog
@@ -114,9 +108,7 @@ final class TestCluster: @unchecked Sendable {
         pool = nil
         try? poolLog?.close()
         poolLog = nil
-        if let databaseSchema, let url = Self.postgresURL {
-            try? PostgreSQLStore(configuration: PostgreSQLConfiguration(url: url, schema: databaseSchema, poolSize: 1)).dropSchema()
-        }
+        if let configuration = postgresConfiguration(poolSize: 1) { try? PostgreSQLStore(configuration: configuration).dropSchema() }
         if ProcessInfo.processInfo.environment["KEEP_TEST_DIRS"] == nil {
             try? FileManager.default.removeItem(atPath: directory)
         }
@@ -126,9 +118,7 @@ final class TestCluster: @unchecked Sendable {
 
     /// A store on the pool's database (SQLite file or PostgreSQL schema), for setting up and checking rows.
     func store() throws -> any Store {
-        if let databaseSchema, let url = Self.postgresURL {
-            return try PostgreSQLStore(configuration: PostgreSQLConfiguration(url: url, schema: databaseSchema, poolSize: 2))
-        }
+        if let configuration = postgresConfiguration(poolSize: 2) { return try PostgreSQLStore(configuration: configuration) }
         return SQLiteStore(configuration: SQLiteConfiguration(path: databasePath))
     }
 
@@ -154,19 +144,30 @@ final class TestCluster: @unchecked Sendable {
         }
     }
 
+    /// The PostgreSQL schema of this cluster as a store configuration, or nil on SQLite.
+    private func postgresConfiguration(poolSize: Int) -> PostgreSQLConfiguration? {
+        guard let databaseSchema, let url = Self.postgresURL else { return nil }
+        return PostgreSQLConfiguration(url: url, schema: databaseSchema, poolSize: poolSize)
+    }
+
+    /// What the pool and the CLI run with: this cluster's data directory, JWT secret and database.
+    private static func environment(directory: String, databaseSchema: String?) -> [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        env["DATA_DIR"] = directory + "/data"
+        env["JWT_SECRET"] = jwtSecret
+        if let databaseSchema, let url = postgresURL {
+            env["DATABASE_URL"] = url
+            env["DATABASE_SCHEMA"] = databaseSchema
+        }
+        return env
+    }
+
     /// Runs the CLI against this cluster's data directory and returns its standard output.
     func cli(_ arguments: [String]) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        env["DATA_DIR"] = directory + "/data"
-        env["JWT_SECRET"] = Self.jwtSecret
-        if let databaseSchema, let url = Self.postgresURL {
-            env["DATABASE_URL"] = url
-            env["DATABASE_SCHEMA"] = databaseSchema
-        }
-        process.environment = env
+        process.environment = Self.environment(directory: directory, databaseSchema: databaseSchema)
         let output = Pipe()
         process.standardOutput = output
         try process.run()
