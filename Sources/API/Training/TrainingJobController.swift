@@ -44,7 +44,7 @@ struct TrainingJobController {
             let token = JobToken.generate()
             let job = TrainingJob(
                 id: UUID().uuidString.lowercased(), userID: try context.user.userID, modelName: modelName, datasetID: datasetID,
-                configJSON: JSONValue.object(config).jsonText, totalSteps: try fields.integer("total_steps", in: 1...Int64(Int32.max)),
+                configJSON: JSONValue.object(config).jsonText, totalSteps: try fields.integer("total_steps", in: 1...TrainingStep.maximum),
                 totalEpochs: try fields.integer("total_epochs", in: 1...1_000_000), jobTokenHash: JobToken.hash(token), createdAt: now
             )
             do {
@@ -115,8 +115,8 @@ struct TrainingJobController {
                 status = try Self.status(name, message: "Invalid request")
             }
             let progress = try fields.number("progress", in: 0...100)
-            let currentStep = try fields.integer("current_step", in: 0...Int64(Int32.max))
-            let totalSteps = try fields.integer("total_steps", in: 1...Int64(Int32.max))
+            let currentStep = try fields.integer("current_step", in: TrainingStep.range)
+            let totalSteps = try fields.integer("total_steps", in: 1...TrainingStep.maximum)
             let currentEpoch = try fields.integer("current_epoch", in: 0...1_000_000)
             let totalEpochs = try fields.integer("total_epochs", in: 1...1_000_000)
             let errorMessage = try fields.string("error_message", required: false, length: 0...10_000)
