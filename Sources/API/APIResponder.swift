@@ -20,6 +20,13 @@ public struct APIResponder: Responder {
     /// Scopes each request's store work (one pooled connection per request).
     let store: any Store
 
+    public var routeLabels: [(method: String, pattern: String)] { router.labels }
+
+    public func routeLabelIndex(of match: Router.Match) -> Int? {
+        if case .found(let route, _) = match { return route.index }
+        return nil
+    }
+
     public func route(method: String, path: String) -> (route: Router.Match, body: BodyHandling) {
         let match = router.match(method: method, path: path)
         return (match, match.body)
@@ -28,6 +35,7 @@ public struct APIResponder: Responder {
     public func respond(to request: Request, route match: Router.Match) -> Response {
         let started = Clocks.monotonicSeconds()
         let requestID = RequestID.make(from: request.headers["x-request-id"])
+        RequestClock.current?.requestID = requestID
         var principal: Principal?
         var response: Response
         do {
@@ -80,8 +88,12 @@ public struct APIResponder: Responder {
     /// An `APIError` answers as itself, a database that is down or busy as a 503;
     /// anything else is logged and answers a bare 500.
     private func errorResponse(_ error: any Error, request: Request, requestID: String) -> Response {
-        if let error = error as? APIError { return .error(error) }
+        if let error = error as? APIError {
+            if error.code == APIError.requestTimedOut.code { RequestClock.current?.noteDeadlineEnded() }
+            return .error(error)
+        }
         if let storeError = error as? StoreError, let answer = APIError(storeError) {
+            if storeError == .timedOut { RequestClock.current?.noteDeadlineEnded() }
             logger.warning("\(storeError)", metadata: ["request.id": "\(requestID)", "http.path": "\(request.path)"])
             return .error(answer)
         }

@@ -19,6 +19,12 @@ public enum ListenAddress: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// Whether the master can open it itself (a unix path or TCP), as opposed to an inherited fd.
+    public var isListenable: Bool {
+        if case .inherited = self { return false }
+        return true
+    }
+
     /// Parses `unix:/path`, `/path`, `host:port`, `[v6]:port` or `fd:N`.
     public init?(parsing text: String) {
         if text.hasPrefix("unix:") {

@@ -14,6 +14,11 @@ public struct MasterSettings: Sendable {
     public var minimumHealthyUptime: Double = 10
     /// Longest wait before restarting a worker that keeps crashing.
     public var maximumRestartDelay: Double = 30
+    /// More abnormal worker deaths than this within `emergencyRestartInterval` is a crash storm.
+    public var emergencyRestartThreshold: Int = 10
+    public var emergencyRestartInterval: Double = 60
+    /// During a crash storm, the least time between two worker starts, pool-wide.
+    public var stormRestartSpacing: Double = 0.5
 
     public init(workers: Int, shutdownTimeout: Double) {
         self.workers = workers
@@ -25,15 +30,31 @@ public struct MasterSettings: Sendable {
 public enum WorkerFD {
     public static let listener: Int32 = 3
     public static let sharedMemory: Int32 = 4
+    public static let scoreboard: Int32 = 5
 }
 
-/// The master process: owns the listening socket and the shared memory,
-/// starts W workers (this executable again, with `workerArguments`),
-/// restarts those that die (with backoff), and drains them on SIGTERM/SIGINT.
+/// The master process: owns the listening socket and the shared memory, starts W workers (this executable
+/// again, with `workerArguments`), replaces those that die (with backoff, and pool-wide during a crash
+/// storm) or ask to be recycled (the successor first, then the drain), re-executes itself on SIGHUP (a new
+/// generation of workers serves before the old one drains), and drains every worker on SIGTERM/SIGINT.
 public final class PoolMaster {
-    private struct WorkerSlot {
-        var pid: pid_t = 0
-        var startedAt: Double = 0
+    private enum Role: Equatable {
+        case serving
+        /// A successor is starting; this one serves until the successor does.
+        case replaced(RestartReason)
+        /// Told to stop; its exit counts as `reason`.
+        case draining(RestartReason)
+    }
+
+    private struct Process {
+        var pid: pid_t
+        var slot: Int
+        var position: Int
+        var startedAt: Double
+        var role: Role
+    }
+
+    private struct Position {
         var failures = 0
         var restartAt: Double? = 0
     }
@@ -41,85 +62,158 @@ public final class PoolMaster {
     private let listenFD: Int32
     private let ownsListener: Bool
     private let sharedMemoryFD: Int32
-    private let workerArguments: [String]
+    private let scoreboardFD: Int32
+    private let statusFD: Int32?
+    private let board: Scoreboard
+    private let masterArguments: [String]
     private let settings: MasterSettings
     private let logger: Logger
-    private var slots: [WorkerSlot]
+    private var processes: [Process] = []
+    private var positions: [Position]
+    private var abnormalExits: [Double] = []
+    private var nextStormStart: Double = 0
 
     /// - Parameters:
     ///   - ownsListener: the master created the socket (not systemd): on stop it
     ///     shuts the socket down, so new connections are refused at once instead
     ///     of waiting in a backlog nobody will accept from.
-    ///   - workerArguments: argv for a worker (argv[0] first); the executable is `/proc/self/exe`.
+    ///   - masterArguments: the master's argv (argv[0] first): a worker gets it with `--worker`; a reload runs it again.
+    ///   - handover: the workers of the image this one replaced (SIGHUP); they are replaced by a new generation.
     public init(
-        listenFD: Int32, ownsListener: Bool, sharedMemory: SharedMemory, workerArguments: [String], settings: MasterSettings,
-        logger: Logger
+        listenFD: Int32, ownsListener: Bool, sharedMemory: SharedMemory, scoreboard: SharedMemory, statusFD: Int32?,
+        masterArguments: [String], settings: MasterSettings, logger: Logger, handover: MasterHandover? = nil
     ) throws {
         self.ownsListener = ownsListener
-        // Keep private copies above the low fds so that dup2 onto 3 and 4 in
+        // Keep private copies above the low fds so that dup2 onto 3, 4 and 5 in
         // the child always clears close-on-exec.
-        self.listenFD = try retryingOnInterrupt("fcntl(F_DUPFD_CLOEXEC)") { fcntl(listenFD, F_DUPFD_CLOEXEC, 100) }
-        self.sharedMemoryFD = try retryingOnInterrupt("fcntl(F_DUPFD_CLOEXEC)") { fcntl(sharedMemory.fd, F_DUPFD_CLOEXEC, 100) }
-        self.workerArguments = workerArguments
+        self.listenFD = try Self.privateCopy(of: listenFD)
+        self.sharedMemoryFD = try Self.privateCopy(of: sharedMemory.fd)
+        self.scoreboardFD = try Self.privateCopy(of: scoreboard.fd)
+        self.statusFD = try statusFD.map { try Self.privateCopy(of: $0) }
+        self.board = Scoreboard(region: scoreboard)
+        self.masterArguments = masterArguments
         self.settings = settings
         self.logger = logger
-        self.slots = Array(repeating: WorkerSlot(), count: max(1, settings.workers))
+        self.positions = Array(repeating: Position(), count: max(1, settings.workers))
+        if let handover {
+            board.beginGeneration()
+            let now = Clocks.monotonicSeconds()
+            for worker in handover.workers {
+                processes.append(
+                    Process(pid: worker.pid, slot: worker.slot, position: worker.position, startedAt: now, role: .replaced(.reload)))
+            }
+        }
     }
+
+    private static func privateCopy(of fd: Int32) throws -> Int32 {
+        try retryingOnInterrupt("fcntl(F_DUPFD_CLOEXEC)") { fcntl(fd, F_DUPFD_CLOEXEC, 100) }
+    }
+
+    private static let waitedSignals = [SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1]
 
     /// Blocks the signals the master waits for; call before starting any thread.
     public static func blockSignals() {
-        var signals = Signals.set([SIGCHLD, SIGTERM, SIGINT, SIGHUP])
+        var signals = Signals.set(waitedSignals)
         pthread_sigmask(SIG_BLOCK, &signals, nil)
     }
 
     /// Runs until SIGTERM/SIGINT and the drain that follows; returns the exit status.
     public func run() -> Int32 {
-        var signals = Signals.set([SIGCHLD, SIGTERM, SIGINT, SIGHUP])
+        var signals = Signals.set(Self.waitedSignals)
         pthread_sigmask(SIG_BLOCK, &signals, nil)
         var pending = sigset_t()
         sigpending(&pending)
         if sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1 {
             logger.info("stop requested during start-up; no workers started")
+            for process in processes { kill(process.pid, SIGTERM) }
             return 0
         }
-        logger.info("master started", metadata: ["pool.workers": "\(slots.count)", "pool.pid": "\(getpid())"])
+        board.state = .running
+        logger.info(
+            "master started",
+            metadata: ["pool.workers": "\(positions.count)", "pool.pid": "\(getpid())", "pool.generation": "\(board.generation)"])
 
         while true {
-            startDueWorkers()
-            let now = Clocks.monotonicSeconds()
-            let nextRestart = slots.compactMap(\.restartAt).min()
-            let wait = max(0.01, min(1.0, (nextRestart ?? now + 1) - now))
-            var timeout = timespec(seconds: wait)
+            supervise()
+            var timeout = timespec(seconds: 0.1)
             let received = sigtimedwait(&signals, nil, &timeout)
             switch received {
-            case SIGCHLD:
-                reapWorkers(stopping: false)
             case SIGTERM, SIGINT:
                 logger.info("master stopping", metadata: ["signal": "\(received)"])
                 return stopWorkers()
             case SIGHUP:
-                logger.info("SIGHUP ignored: restart the service to reload settings")
+                reload()
             default:
                 reapWorkers(stopping: false)
             }
         }
     }
 
-    private func startDueWorkers() {
+    // MARK: Supervision
+
+    private func supervise() {
+        reapWorkers(stopping: false)
         let now = Clocks.monotonicSeconds()
-        for index in slots.indices {
-            guard let due = slots[index].restartAt, due <= now else { continue }
-            do {
-                let pid = try spawnWorker()
-                slots[index].pid = pid
-                slots[index].startedAt = now
-                slots[index].restartAt = nil
-                logger.info("worker started", metadata: ["worker.pid": "\(pid)", "worker.slot": "\(index)"])
-            } catch {
-                slots[index].failures += 1
-                slots[index].restartAt = now + restartDelay(failures: slots[index].failures)
-                logger.error("cannot start worker", metadata: ["error": "\(error)", "worker.slot": "\(index)"])
+        for index in processes.indices where processes[index].role == .serving {
+            guard let reason = board.recycleReason(slot: processes[index].slot) else { continue }
+            processes[index].role = .replaced(.recycle)
+            positions[processes[index].position].restartAt = now
+            logger.info(
+                "worker recycling: starting its successor", metadata: ["worker.pid": "\(processes[index].pid)", "worker.reason": "\(reason)"])
+        }
+        startDueWorkers(now: now)
+        drainReplacedWorkers()
+        endStormIfQuiet(now: now)
+        if board.state == .reloading && !processes.contains(where: { $0.role == .replaced(.reload) || $0.role == .draining(.reload) }) {
+            board.state = .running
+            logger.info("reload complete", metadata: ["pool.generation": "\(board.generation)"])
+        }
+    }
+
+    private func startDueWorkers(now: Double) {
+        for position in positions.indices where !processes.contains(where: { $0.position == position && $0.role == .serving }) {
+            guard let due = positions[position].restartAt, due <= now else { continue }
+            if board.state == .degraded {
+                guard now >= nextStormStart else { continue }
+                nextStormStart = now + settings.stormRestartSpacing
             }
+            do {
+                guard let slot = board.claimSlot(generation: board.generation) else {
+                    throw SystemError("no free scoreboard slot", errno: ENOSPC)
+                }
+                let pid: pid_t
+                do {
+                    pid = try spawnWorker(slot: slot)
+                } catch {
+                    board.release(slot: slot)
+                    throw error
+                }
+                board.assign(slot: slot, pid: pid)
+                processes.append(Process(pid: pid, slot: slot, position: position, startedAt: now, role: .serving))
+                positions[position].restartAt = nil
+                logger.info(
+                    "worker started",
+                    metadata: ["worker.pid": "\(pid)", "worker.slot": "\(position)", "pool.generation": "\(board.generation)"])
+            } catch {
+                positions[position].failures += 1
+                positions[position].restartAt = now + restartDelay(failures: positions[position].failures)
+                logger.error("cannot start worker", metadata: ["error": "\(error)", "worker.slot": "\(position)"])
+            }
+        }
+    }
+
+    /// A replaced worker drains once the successor in its position serves (or its position is gone).
+    private func drainReplacedWorkers() {
+        for index in processes.indices {
+            guard case .replaced(let reason) = processes[index].role else { continue }
+            let position = processes[index].position
+            let successorServes = processes.contains {
+                $0.position == position && $0.role == .serving && board.workerState(slot: $0.slot) == .serving
+            }
+            guard successorServes || position >= positions.count else { continue }
+            processes[index].role = .draining(reason)
+            board.setState(slot: processes[index].slot, .draining)
+            kill(processes[index].pid, SIGTERM)
         }
     }
 
@@ -133,50 +227,139 @@ public final class PoolMaster {
             var status: Int32 = 0
             let pid = waitpid(-1, &status, WNOHANG)
             if pid <= 0 { return }
-            guard let index = slots.firstIndex(where: { $0.pid == pid }) else { continue }
+            guard let index = processes.firstIndex(where: { $0.pid == pid }) else { continue }
+            let process = processes.remove(at: index)
+            let served = board.requests(slot: process.slot) > 0
+            board.release(slot: process.slot)
             let now = Clocks.monotonicSeconds()
-            let uptime = now - slots[index].startedAt
+            let uptime = now - process.startedAt
             let exitCode = status & 0x7f == 0 ? (status >> 8) & 0xff : -1
-            let signal = status & 0x7f
+            let abnormal = exitCode != 0
             var metadata: Logger.Metadata = [
-                "worker.pid": "\(pid)", "worker.slot": "\(index)",
-                "worker.uptime_s": "\(Int(uptime))",
+                "worker.pid": "\(pid)", "worker.slot": "\(process.position)", "worker.uptime_s": "\(Int(uptime))",
             ]
-            if exitCode >= 0 { metadata["worker.exit_code"] = "\(exitCode)" } else { metadata["worker.signal"] = "\(signal)" }
-            slots[index].pid = 0
+            if exitCode >= 0 { metadata["worker.exit_code"] = "\(exitCode)" } else { metadata["worker.signal"] = "\(status & 0x7f)" }
             if stopping {
                 logger.info("worker exited", metadata: metadata)
                 continue
             }
-            if uptime < settings.minimumHealthyUptime {
-                slots[index].failures += 1
-            } else {
-                slots[index].failures = 0
+            switch process.role {
+            case .draining(let reason) where !abnormal:
+                board.countRestart(reason)
+                logger.info("worker exited after its drain", metadata: metadata.merging(["worker.reason": "\(reason)"]) { $1 })
+                continue
+            case .replaced, .draining:
+                // Its successor is already there (or being started): nothing to restart.
+                board.countRestart(.crash)
+                noteAbnormalExit(now: now)
+                logger.error("worker died while being replaced", metadata: metadata)
+                continue
+            case .serving:
+                break
             }
-            let delay = restartDelay(failures: slots[index].failures)
-            slots[index].restartAt = now + delay
+            board.countRestart(.crash)
+            if abnormal { noteAbnormalExit(now: now) }
+            // A worker that served and then died was most likely killed by what it was serving: restart it at
+            // once. One that died before serving anything (start-up failure) backs off, doubling each time.
+            if served || uptime >= settings.minimumHealthyUptime {
+                positions[process.position].failures = 0
+            } else {
+                positions[process.position].failures += 1
+            }
+            let delay = restartDelay(failures: positions[process.position].failures)
+            positions[process.position].restartAt = now + delay
             metadata["worker.restart_in_s"] = "\(delay)"
             logger.error("worker died; restarting", metadata: metadata)
         }
     }
 
+    private func noteAbnormalExit(now: Double) {
+        abnormalExits.append(now)
+        abnormalExits.removeAll { now - $0 > settings.emergencyRestartInterval }
+        guard abnormalExits.count > settings.emergencyRestartThreshold, board.state != .degraded, board.state != .stopping else { return }
+        board.state = .degraded
+        logger.critical(
+            "crash storm: workers keep dying; restarts are now spaced pool-wide",
+            metadata: [
+                "pool.abnormal_exits": "\(abnormalExits.count)", "pool.interval_s": "\(settings.emergencyRestartInterval)",
+                "pool.restart_spacing_s": "\(settings.stormRestartSpacing)",
+            ])
+    }
+
+    private func endStormIfQuiet(now: Double) {
+        guard board.state == .degraded else { return }
+        abnormalExits.removeAll { now - $0 > settings.emergencyRestartInterval }
+        guard abnormalExits.isEmpty else { return }
+        board.state = .running
+        logger.warning("crash storm over: no worker died abnormally for the whole interval")
+    }
+
+    // MARK: Reload
+
+    /// Re-executes the binary at the master's path (a newly installed one is picked up), keeping the pid, the
+    /// sockets, the shared memory and the workers, which the new image replaces with a new generation.
+    private func reload() {
+        guard !processes.contains(where: { $0.role == .replaced(.reload) || $0.role == .draining(.reload) }) else {
+            logger.warning("SIGHUP ignored: the previous reload is still replacing workers")
+            return
+        }
+        guard let binary = Self.executablePath() else {
+            logger.error("cannot reload: the master's executable path is unknown")
+            return
+        }
+        let handover = MasterHandover(
+            listenFD: listenFD, ownsListener: ownsListener, rateLimitFD: sharedMemoryFD, scoreboardFD: scoreboardFD, statusFD: statusFD,
+            workers: processes.map {
+                MasterHandover.Worker(pid: $0.pid, slot: $0.slot, position: $0.position, retiring: $0.role != .serving)
+            })
+        let kept = [listenFD, sharedMemoryFD, scoreboardFD] + (statusFD.map { [$0] } ?? [])
+        logger.info("reloading: re-executing the master", metadata: ["pool.binary": "\(binary)", "pool.generation": "\(board.generation)"])
+        board.state = .reloading
+        for fd in kept { _ = fcntl(fd, F_SETFD, 0) }
+        setenv(MasterHandover.variable, handover.encoded, 1)
+        let argv = masterArguments.map { strdup($0) } + [nil]
+        execv(binary, argv)
+        let error = errno
+        for pointer in argv { free(pointer) }
+        unsetenv(MasterHandover.variable)
+        for fd in kept { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        board.state = .running
+        logger.error("reload failed: cannot execute the binary", metadata: ["error": "\(SystemError("execv(\(binary))", errno: error))"])
+    }
+
+    /// The path this executable was started from; after the file was replaced, the path of its replacement.
+    private static func executablePath() -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard count > 0 else { return nil }
+        let path = String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let suffix = " (deleted)"
+        return path.hasSuffix(suffix) ? String(path.dropLast(suffix.count)) : path
+    }
+
+    // MARK: Stop
+
     private func stopWorkers() -> Int32 {
+        board.state = .stopping
         // Refuse new connections first; what is already queued is still
         // accepted by the draining workers.
         if ownsListener { shutdown(listenFD, Int32(SHUT_RD)) }
-        for slot in slots where slot.pid > 0 { kill(slot.pid, SIGTERM) }
+        for process in processes {
+            board.setState(slot: process.slot, .draining)
+            kill(process.pid, SIGTERM)
+        }
         // Past the workers' own drain deadline, leave time for their last
         // usage flush (which may wait on SQLite's 5 s busy timeout).
         let deadline = Clocks.monotonicSeconds() + settings.shutdownTimeout + 8
         var childSignal = Signals.set([SIGCHLD])
-        while slots.contains(where: { $0.pid > 0 }) {
+        while !processes.isEmpty {
             reapWorkers(stopping: true)
-            guard slots.contains(where: { $0.pid > 0 }) else { break }
+            guard !processes.isEmpty else { break }
             let left = deadline - Clocks.monotonicSeconds()
             if left <= 0 {
-                for slot in slots where slot.pid > 0 {
-                    logger.warning("worker did not stop in time; killing", metadata: ["worker.pid": "\(slot.pid)"])
-                    kill(slot.pid, SIGKILL)
+                for process in processes {
+                    logger.warning("worker did not stop in time; killing", metadata: ["worker.pid": "\(process.pid)"])
+                    kill(process.pid, SIGKILL)
                 }
                 Clocks.sleep(seconds: 0.05)
                 reapWorkers(stopping: true)
@@ -189,12 +372,13 @@ public final class PoolMaster {
         return 0
     }
 
-    private func spawnWorker() throws -> pid_t {
+    private func spawnWorker(slot: Int) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, listenFD, WorkerFD.listener)
         posix_spawn_file_actions_adddup2(&actions, sharedMemoryFD, WorkerFD.sharedMemory)
+        posix_spawn_file_actions_adddup2(&actions, scoreboardFD, WorkerFD.scoreboard)
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -205,7 +389,7 @@ public final class PoolMaster {
         posix_spawnattr_setsigdefault(&attributes, &defaults)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
 
-        let argv = workerArguments.map { strdup($0) } + [nil]
+        let argv = (masterArguments + ["--worker", "--worker-slot", "\(slot)"]).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, "/proc/self/exe", &actions, &attributes, argv, environ)

@@ -23,6 +23,17 @@ public struct WorkerSettings: Sendable {
     public var listenerClosesOnStop: Bool
     /// The master's pid: a worker whose parent changes drains and exits.
     public var masterPID: Int32
+    /// A request still running this long gets a 504 from the store or the Hub call it waits on (0: no deadline);
+    /// at twice this long its thread's stack is logged and the worker is recycled.
+    public var requestTimeout: Double = 30
+    /// A request still running this long is logged once, with its thread's stack (0: off).
+    public var slowLogSeconds: Double = 0
+    /// After this many requests the worker asks to be replaced (0: never); the jitter is already added.
+    public var maximumRequests: Int = 0
+    /// Above this much anonymous memory, checked between requests, the worker asks to be replaced (0: never).
+    public var maximumAnonymousBytes: Int = 0
+    /// Count requests in the scoreboard (off only to measure what counting costs).
+    public var countsRequests = true
 
     public init(threads: Int, limits: TransportLimits, drainTimeout: Double, listenerClosesOnStop: Bool, masterPID: Int32) {
         self.threads = threads
@@ -30,6 +41,17 @@ public struct WorkerSettings: Sendable {
         self.drainTimeout = drainTimeout
         self.listenerClosesOnStop = listenerClosesOnStop
         self.masterPID = masterPID
+    }
+}
+
+/// The worker's place on the pool's scoreboard.
+public struct ScoreboardSeat: Sendable {
+    public let board: Scoreboard
+    public let slot: Int
+
+    public init(board: Scoreboard, slot: Int) {
+        self.board = board
+        self.slot = slot
     }
 }
 
@@ -41,6 +63,14 @@ private final class AcceptThread: Sendable {
     let busy = Locked(false)
     let finished = Atomic<Bool>(false)
     let handle = Locked<pthread_t?>(nil)
+    let clock = RequestClock()
+    let stack = StackSample()
+    /// When the current request was accepted (monotonic seconds, bit pattern); 0 between requests.
+    let startedBits = Atomic<UInt64>(0)
+    /// The current request's route label, -1 while unmatched.
+    let routeLabel = Atomic<Int>(-1)
+    /// What the supervisor has logged about the current request: 1 slow, 2 stuck too.
+    let reported = Atomic<Int>(0)
 
     init(slot: FastCGISlot) { self.slot = slot }
 }
@@ -61,7 +91,9 @@ public enum PoolWorker {
     }
 
     /// Serves on `listenFD` until told to stop; returns the exit status.
-    public static func run<R: Responder>(listenFD: Int32, settings: WorkerSettings, responder: R, logger: Logger) -> Int32 {
+    public static func run<R: Responder>(
+        listenFD: Int32, settings: WorkerSettings, responder: R, seat: ScoreboardSeat? = nil, logger: Logger
+    ) -> Int32 {
         guard FastCGILibrary.initialize() else {
             logger.critical("FCGX_Init failed")
             return 1
@@ -82,33 +114,45 @@ public enum PoolWorker {
         wake.sa_flags = 0
         sigaction(SIGUSR2, &wake, nil)
 
+        StackSampler.install()
+        let labels = responder.routeLabels
+        seat?.board.publishRouteLabels(labels)
         let stopping = StopFlag()
         var threads: [AcceptThread] = []
         for _ in 0..<max(1, settings.threads) {
             let thread = AcceptThread(slot: FastCGISlot(listenFD: listenFD, limits: settings.limits))
             threads.append(thread)
             do {
-                let handle = try Threads.start { serve(thread, responder: responder, stopping: stopping) }
+                let handle = try Threads.start { serve(thread, responder: responder, settings: settings, seat: seat, stopping: stopping) }
                 thread.handle.withLock { $0 = handle }
             } catch {
                 logger.critical("cannot start accept thread", metadata: ["error": "\(error)"])
                 return 1
             }
         }
+        seat.map { $0.board.setState(slot: $0.slot, .serving) }
         logger.info("worker serving", metadata: ["worker.threads": "\(threads.count)"])
 
+        var nextMemoryCheck = 0.0
         while true {
             if getppid() != settings.masterPID {
                 logger.warning("master is gone; worker draining", metadata: ["pool.master_pid": "\(settings.masterPID)"])
                 break
             }
-            var timeout = timespec(tv_sec: 1, tv_nsec: 0)
+            var timeout = timespec(seconds: 0.1)
             let received = sigtimedwait(&stopSignals, nil, &timeout)
             if received == SIGTERM || received == SIGINT {
                 logger.info("worker draining", metadata: ["signal": "\(received)"])
                 break
             }
+            let now = Clocks.monotonicSeconds()
+            watch(threads, labels: labels, settings: settings, seat: seat, logger: logger, now: now)
+            if now >= nextMemoryCheck, let seat {
+                nextMemoryCheck = now + 1
+                checkMemory(settings: settings, seat: seat, logger: logger)
+            }
         }
+        seat.map { $0.board.setState(slot: $0.slot, .draining) }
 
         // Not FCGX_ShutdownPending: libfcgi then loops on the closed fd of a
         // connection whose first read was interrupted. The stop flag, plus
@@ -143,8 +187,13 @@ public enum PoolWorker {
         return 0
     }
 
-    private static func serve<R: Responder>(_ thread: AcceptThread, responder: R, stopping: StopFlag) {
+    private static func serve<R: Responder>(
+        _ thread: AcceptThread, responder: R, settings: WorkerSettings, seat: ScoreboardSeat?, stopping: StopFlag
+    ) {
         defer { thread.finished.store(true, ordering: .releasing) }
+        thread.clock.install()
+        StackSampler.register(thread.stack)
+        let counting = settings.countsRequests ? seat : nil
         while !stopping.value.load(ordering: .acquiring) {
             guard thread.slot.accept() else {
                 if stopping.value.load(ordering: .acquiring) { return }
@@ -153,12 +202,75 @@ public enum PoolWorker {
                 continue
             }
             thread.busy.withLock { $0 = true }
+            let started = Clocks.monotonicSeconds()
+            thread.clock.arm(deadline: settings.requestTimeout > 0 ? started + settings.requestTimeout : .infinity)
+            thread.startedBits.store(started.bitPattern, ordering: .releasing)
+            let served = counting.map { $0.board.requestStarted(slot: $0.slot) } ?? 0
             var request = thread.slot.readHead()
             let (route, body) = responder.route(method: request.method, path: request.path)
+            let label = responder.routeLabelIndex(of: route)
+            thread.routeLabel.store(label ?? -1, ordering: .relaxed)
             thread.slot.readBody(of: &request, as: body)
             let response = responder.respond(to: request, route: route)
             thread.slot.finish(with: response, closeConnection: stopping.value.load(ordering: .acquiring))
+            if let counting {
+                let board = counting.board
+                if thread.clock.deadlineEnded { board.countTimedOut() }
+                board.requestFinished(
+                    slot: counting.slot, route: label, method: request.method, status: response.status.code,
+                    seconds: Clocks.monotonicSeconds() - started, databaseSeconds: thread.clock.databaseSeconds)
+                if served == settings.maximumRequests { board.requestRecycle(slot: counting.slot, .maxRequests) }
+            }
+            thread.startedBits.store(0, ordering: .releasing)
+            thread.reported.store(0, ordering: .relaxed)
+            thread.clock.disarm()
             thread.busy.withLock { $0 = false }
         }
+    }
+
+    /// The slow log and the stuck-thread check: a request past `slowLogSeconds` is logged once with its
+    /// thread's stack; one past twice its deadline is logged again and the worker asks to be replaced.
+    private static func watch(
+        _ threads: [AcceptThread], labels: [(method: String, pattern: String)], settings: WorkerSettings, seat: ScoreboardSeat?,
+        logger: Logger, now: Double
+    ) {
+        for thread in threads {
+            let bits = thread.startedBits.load(ordering: .acquiring)
+            guard bits != 0 else { continue }
+            let elapsed = now - Double(bitPattern: bits)
+            let reported = thread.reported.load(ordering: .relaxed)
+            let slow = settings.slowLogSeconds > 0 && elapsed >= settings.slowLogSeconds && reported < 1
+            let stuck = settings.requestTimeout > 0 && elapsed >= 2 * settings.requestTimeout && reported < 2
+            guard slow || stuck, let handle = thread.handle.withLock({ $0 }) else { continue }
+            thread.reported.store(stuck ? 2 : 1, ordering: .relaxed)
+            let label = thread.routeLabel.load(ordering: .relaxed)
+            let route = label >= 0 && label < labels.count ? "\(labels[label].method) \(labels[label].pattern)" : "unmatched"
+            let stack = StackSampler.capture(handle, sample: thread.stack) ?? ["(the thread did not answer)"]
+            // Still the same request? Otherwise the stack belongs to another one.
+            guard thread.startedBits.load(ordering: .acquiring) == bits else { continue }
+            let metadata: Logger.Metadata = [
+                "request.id": "\(thread.clock.requestID)", "http.route": "\(route)",
+                "duration_s": "\((elapsed * 1000).rounded() / 1000)", "backtrace": .array(stack.map { .string($0) }),
+            ]
+            if stuck {
+                logger.error("request stuck past twice its deadline; recycling the worker", metadata: metadata)
+                seat.map { $0.board.requestRecycle(slot: $0.slot, .stuckThread) }
+            } else {
+                logger.warning("slow request", metadata: metadata)
+                seat?.board.countSlow()
+            }
+        }
+    }
+
+    private static func checkMemory(settings: WorkerSettings, seat: ScoreboardSeat, logger: Logger) {
+        guard let memory = ProcessMemory.read() else { return }
+        seat.board.setAnonymousBytes(slot: seat.slot, memory.anonymousBytes)
+        guard settings.maximumAnonymousBytes > 0, memory.anonymousBytes > settings.maximumAnonymousBytes,
+            seat.board.recycleReason(slot: seat.slot) == nil
+        else { return }
+        logger.info(
+            "worker over its memory limit; asking to be recycled",
+            metadata: ["worker.anonymous_bytes": "\(memory.anonymousBytes)", "worker.limit_bytes": "\(settings.maximumAnonymousBytes)"])
+        seat.board.requestRecycle(slot: seat.slot, .memory)
     }
 }

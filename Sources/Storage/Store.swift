@@ -13,6 +13,8 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
     case schemaTooNew(found: Int, known: Int)
     /// A write named a row that does not exist for this user (e.g. a job's `dataset_id`).
     case missingReference(String)
+    /// The request's deadline passed while a statement ran; the statement was interrupted and nothing was committed.
+    case timedOut
 
     public var description: String {
         switch self {
@@ -22,6 +24,7 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
         case .failed(let why): "database statement failed: \(why)"
         case .schemaTooNew(let found, let known): "database schema version \(found) is newer than this build (\(known))"
         case .missingReference(let what): "missing reference: \(what)"
+        case .timedOut: "database statement interrupted: the request's deadline passed"
         }
     }
 }

@@ -88,12 +88,53 @@ struct ServeCommand: ParsableCommand {
     @Flag(name: .customLong("no-access-log"), help: "Do not log one line per request (env FTAPI_ACCESS_LOG=off).")
     var noAccessLog = Environment.bool("FTAPI_ACCESS_LOG") == false
 
+    @Option(
+        name: .customLong("status-listen"),
+        help: "HOST:PORT or unix:PATH of the master's status listener (/status, /metrics); off when unset (env FTAPI_STATUS_LISTEN).")
+    var statusListenFlag: String?
+
+    @Option(
+        name: .customLong("request-timeout"),
+        help: "Seconds a request may run before it is answered 504; 0 disables (env FTAPI_REQUEST_TIMEOUT_SECONDS).")
+    var requestTimeout: Double = Environment.double("FTAPI_REQUEST_TIMEOUT_SECONDS") ?? 30
+
+    @Option(
+        name: .customLong("slowlog"),
+        help: "Log a request still running after this many seconds, with its stack; 0 disables (env FTAPI_SLOWLOG_SECONDS).")
+    var slowLogSeconds: Double = Environment.double("FTAPI_SLOWLOG_SECONDS") ?? 0
+
+    @Option(name: .customLong("max-requests"), help: "Recycle a worker after this many requests; 0 never (env FTAPI_MAX_REQUESTS).")
+    var maxRequests: Int = Environment.int("FTAPI_MAX_REQUESTS") ?? 0
+
+    @Option(name: .customLong("max-requests-jitter"), help: "A random 0…J added to --max-requests per worker (env FTAPI_MAX_REQUESTS_JITTER).")
+    var maxRequestsJitter: Int = Environment.int("FTAPI_MAX_REQUESTS_JITTER") ?? 0
+
+    @Option(name: .customLong("max-rss-mb"), help: "Recycle a worker whose anonymous memory passes this many MiB; 0 never (env FTAPI_MAX_RSS_MB).")
+    var maxRSSMiB: Int = Environment.int("FTAPI_MAX_RSS_MB") ?? 0
+
+    @Option(
+        name: .customLong("emergency-restart-threshold"),
+        help: "More abnormal worker deaths than this within the interval is a crash storm (env FTAPI_EMERGENCY_RESTART_THRESHOLD).")
+    var emergencyRestartThreshold: Int = Environment.int("FTAPI_EMERGENCY_RESTART_THRESHOLD") ?? 10
+
+    @Option(
+        name: .customLong("emergency-restart-interval"),
+        help: "Seconds over which abnormal worker deaths are counted (env FTAPI_EMERGENCY_RESTART_INTERVAL).")
+    var emergencyRestartInterval: Double = Environment.double("FTAPI_EMERGENCY_RESTART_INTERVAL") ?? 60
+
     @Flag(help: .hidden)
     var worker = false
+
+    @Option(name: .customLong("worker-slot"), help: .hidden)
+    var workerSlot: Int?
+
+    /// Counting requests on the scoreboard can be turned off only to measure what it costs (FTAPI_POOL_COUNTERS=off).
+    private var countsRequests: Bool { Environment.bool("FTAPI_POOL_COUNTERS") != false }
 
     // Optional settings: the flag, else the environment variable.
     var listen: String? { listenFlag ?? Environment.string("FTAPI_LISTEN") }
     var socketOwner: String? { socketOwnerFlag ?? Environment.string("FTAPI_SOCKET_OWNER") }
+    var statusListen: String? { statusListenFlag ?? Environment.string("FTAPI_STATUS_LISTEN") }
 
     func validate() throws {
         guard workers >= 1, workers <= 256 else { throw ValidationError("--workers must be 1–256") }
@@ -112,6 +153,18 @@ struct ServeCommand: ParsableCommand {
         }
         guard hfTimeout > 0, modelsCacheSeconds >= 0, modelsCacheEntries >= 0 else {
             throw ValidationError("--hf-timeout must be > 0, --models-cache-seconds and --models-cache-entries ≥ 0")
+        }
+        guard requestTimeout >= 0, slowLogSeconds >= 0 else { throw ValidationError("--request-timeout and --slowlog must be ≥ 0") }
+        guard maxRequests >= 0, maxRequestsJitter >= 0, maxRSSMiB >= 0 else {
+            throw ValidationError("--max-requests, --max-requests-jitter and --max-rss-mb must be ≥ 0")
+        }
+        guard emergencyRestartThreshold >= 1, emergencyRestartInterval > 0 else {
+            throw ValidationError("--emergency-restart-threshold must be ≥ 1 and --emergency-restart-interval > 0")
+        }
+        if let statusListen {
+            guard let address = ListenAddress(parsing: statusListen), address.isListenable else {
+                throw ValidationError("--status-listen must be HOST:PORT or unix:PATH")
+            }
         }
     }
 
@@ -143,20 +196,23 @@ struct ServeCommand: ParsableCommand {
 
     /// Migrates the store and sweeps dataset files left without a record; returns the schema version.
     /// The master's store (and any connection it opened) is gone when this returns: only workers hold connections.
-    private func prepareStore(logger: Logger) throws -> Int {
+    private func prepareStore(logger: Logger, sweepingUploads: Bool) throws -> Int {
         let database = try store.openStore(poolSize: 1)
         try database.migrate()
-        // No worker runs yet: every partial upload is abandoned, and a stored
-        // file without a record lost its commit in a crash.
         let datasetFiles = store.datasetFiles()
         try datasetFiles.prepare()
+        // On a reload the old workers still serve, with uploads in flight: nothing is swept then.
+        guard sweepingUploads else { return try database.schemaVersion() }
+        // No worker runs yet: every partial upload is abandoned, and a stored
+        // file without a record lost its commit in a crash.
         let swept = datasetFiles.sweep(everyPartial: true, recorded: try database.datasets.allFilePaths())
         if swept > 0 { logger.info("removed dataset files left by an earlier run", metadata: ["files.removed": "\(swept)"]) }
         return try database.schemaVersion()
     }
 
     private func runMaster(logger: Logger) throws -> Int32 {
-        let schemaVersion = try prepareStore(logger: logger)
+        let handover = MasterHandover.take()
+        let schemaVersion = try prepareStore(logger: logger, sweepingUploads: handover == nil)
         let verifier = SessionTokenVerifier(configuration: try tokens.configuration(), fetcher: JWKSHTTPFetcher())
         do {
             try verifier.preloadKeys(now: Clocks.wallSeconds())
@@ -169,34 +225,78 @@ struct ServeCommand: ParsableCommand {
         }
 
         let address = try listenAddress()
-        let permissions = SocketPermissions(mode: UInt32(socketMode, radix: 8) ?? 0o660, owner: socketOwner)
-        let listenFD = try Listener.open(address, permissions: permissions, backlog: backlog)
+        let listenFD: Int32
+        let ownsListener: Bool
+        let shared: SharedMemory
+        let scoreboard: SharedMemory
+        var statusFD: Int32?
+        if let handover {
+            // A reload: the same socket, shared memory and status listener, as the previous image left them.
+            listenFD = handover.listenFD
+            ownsListener = handover.ownsListener
+            shared = try SharedMemory.map(fd: handover.rateLimitFD, size: SharedRateLimitTable.regionSize)
+            scoreboard = try SharedMemory.map(fd: handover.scoreboardFD, size: Scoreboard.regionSize)
+            statusFD = handover.statusFD
+        } else {
+            let permissions = SocketPermissions(mode: UInt32(socketMode, radix: 8) ?? 0o660, owner: socketOwner)
+            listenFD = try Listener.open(address, permissions: permissions, backlog: backlog)
+            ownsListener = !isInherited(address)
+            shared = try SharedMemory.create(size: SharedRateLimitTable.regionSize)
+            SharedRateLimitTable.initialize(shared)
+            scoreboard = try SharedMemory.create(size: Scoreboard.regionSize)
+            Scoreboard.initialize(scoreboard, masterPID: getpid())
+            if let statusListen, let statusAddress = ListenAddress(parsing: statusListen) {
+                statusFD = try Listener.open(statusAddress, permissions: SocketPermissions(mode: 0o660), backlog: 64)
+            }
+        }
         unsetenv("LISTEN_FDS")
         unsetenv("LISTEN_PID")
         // What the workers need to know about their master.
         setenv("FTAPI_MASTER_PID", String(getpid()), 1)
-        setenv("FTAPI_LISTENER_CLOSES_ON_STOP", isInherited(address) ? "0" : "1", 1)
-        let shared = try SharedMemory.create(size: SharedRateLimitTable.regionSize)
-        SharedRateLimitTable.initialize(shared)
+        setenv("FTAPI_LISTENER_CLOSES_ON_STOP", ownsListener ? "1" : "0", 1)
 
         logger.info(
             "listening",
             metadata: [
                 "pool.listen": "\(address)", "pool.workers": "\(workers)", "pool.threads": "\(threads)",
+                "pool.status_listen": "\(statusListen ?? "off")",
                 "store.schema_version": "\(schemaVersion)", "store.database": "\(store.databaseDescription)",
             ]
         )
         let master = try PoolMaster(
             listenFD: listenFD,
-            ownsListener: !isInherited(address),
+            ownsListener: ownsListener,
             sharedMemory: shared,
-            workerArguments: CommandLine.arguments + ["--worker"],
-            settings: MasterSettings(workers: workers, shutdownTimeout: shutdownTimeout),
-            logger: logger
+            scoreboard: scoreboard,
+            statusFD: statusFD,
+            masterArguments: CommandLine.arguments,
+            settings: masterSettings,
+            logger: logger,
+            handover: handover
         )
+        if let handover {
+            // The master keeps its own copies; the handed-over numbers are closed so reloads do not pile up fds
+            // (but the status listener's, which this image's status server serves on).
+            for fd in [handover.listenFD, handover.rateLimitFD, handover.scoreboardFD] { close(fd) }
+            if let statusFD { _ = fcntl(statusFD, F_SETFD, FD_CLOEXEC) }
+        }
+        if let statusFD {
+            try StatusServer(
+                listenFD: statusFD, board: Scoreboard(region: scoreboard),
+                pool: PoolDescription(version: ftapiVersion, workersConfigured: workers, threadsPerWorker: threads)
+            ).start()
+        }
         let status = master.run()
         if case .unix(let path) = address { unlink(path) }
+        if let statusListen, case .unix(let path) = ListenAddress(parsing: statusListen) { unlink(path) }
         return status
+    }
+
+    private var masterSettings: MasterSettings {
+        var settings = MasterSettings(workers: workers, shutdownTimeout: shutdownTimeout)
+        settings.emergencyRestartThreshold = emergencyRestartThreshold
+        settings.emergencyRestartInterval = emergencyRestartInterval
+        return settings
     }
 
     private func runWorker(logger: Logger) -> Int32 {
@@ -225,14 +325,23 @@ struct ServeCommand: ParsableCommand {
                 modelHub: ModelHubHTTPTransport()
             )
             try application.startBackgroundWork()
-            let settings = WorkerSettings(
+            var settings = WorkerSettings(
                 threads: threads,
                 limits: TransportLimits(maxBodyBytes: maxBodyBytes, maxParamsBytes: maxParamsBytes),
                 drainTimeout: shutdownTimeout,
                 listenerClosesOnStop: Environment.string("FTAPI_LISTENER_CLOSES_ON_STOP") == "1",
                 masterPID: masterPID
             )
-            return PoolWorker.run(listenFD: WorkerFD.listener, settings: settings, responder: application.responder, logger: logger)
+            settings.requestTimeout = requestTimeout
+            settings.slowLogSeconds = slowLogSeconds
+            settings.maximumRequests = maxRequests > 0 ? maxRequests + Int.random(in: 0...maxRequestsJitter) : 0
+            settings.maximumAnonymousBytes = maxRSSMiB << 20
+            settings.countsRequests = countsRequests
+            let seat = try workerSlot.map { slot in
+                ScoreboardSeat(board: Scoreboard(region: try SharedMemory.map(fd: WorkerFD.scoreboard, size: Scoreboard.regionSize)), slot: slot)
+            }
+            return PoolWorker.run(
+                listenFD: WorkerFD.listener, settings: settings, responder: application.responder, seat: seat, logger: logger)
         } catch {
             logger.critical("worker cannot start", metadata: ["error": "\(error)"])
             return 1

@@ -13,4 +13,5 @@ struct FTAPI: ParsableCommand {
     )
 }
 
+Environment.loadConfigFile()
 FTAPI.main()

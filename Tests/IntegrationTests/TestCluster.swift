@@ -37,8 +37,13 @@ final class TestCluster: @unchecked Sendable {
 
     static var postgresURL: String? { ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_URL"] }
 
-    /// Starts the pool (`serve` with `extraArguments`) and nginx.
-    init(workers: Int = 2, threads: Int = 4, extraArguments: [String] = [], environment: [String: String] = [:]) throws {
+    /// The master's status listener (loopback TCP), when the cluster was started with one.
+    let statusPort: UInt16?
+
+    /// Starts the pool (`serve` with `extraArguments`) and nginx; with `statusListener`, the master's status listener too.
+    init(
+        workers: Int = 2, threads: Int = 4, extraArguments: [String] = [], environment: [String: String] = [:], statusListener: Bool = false
+    ) throws {
         var template = Array("/tmp/ftapi-it-XXXXXX".utf8CString)
         guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else { throw TestClientError.closed }
         directory = String(cString: made)
@@ -47,6 +52,7 @@ final class TestCluster: @unchecked Sendable {
         databasePath = directory + "/data/ftapi.db"
         poolLogPath = directory + "/pool.log"
         port = try Self.freePort()
+        statusPort = statusListener ? try Self.freePort() : nil
         self.workers = workers
         self.threads = threads
         databaseSchema = Self.usesPostgres ? "it_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "") : nil
@@ -72,6 +78,7 @@ final class TestCluster: @unchecked Sendable {
         pool.executableURL = URL(fileURLWithPath: Self.binary)
         var arguments = ["serve", "--listen", "unix:\(socketPath)", "--workers", "\(workers)", "--threads", "\(threads)", "--shutdown-timeout", "10"]
         if getuid() == 0 { arguments += ["--socket-owner", ":www-data"] }
+        if let statusPort { arguments += ["--status-listen", "127.0.0.1:\(statusPort)"] }
         pool.arguments = arguments + extraArguments
         var env = Self.environment(directory: directory, databaseSchema: databaseSchema)
         env["FTAPI_USAGE_FLUSH_SECONDS"] = "0.2"
@@ -115,6 +122,22 @@ final class TestCluster: @unchecked Sendable {
     }
 
     func client() -> HTTPTestClient { HTTPTestClient(port: port) }
+
+    /// `GET /status` from the master's status listener.
+    func status() throws -> [String: Any] {
+        guard let statusPort else { throw TestClientError.malformed("no status listener") }
+        let response = try HTTPTestClient(port: statusPort).get("/status")
+        return try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any] ?? [:]
+    }
+
+    /// `GET /metrics` from the master's status listener.
+    func metrics() throws -> String {
+        guard let statusPort else { throw TestClientError.malformed("no status listener") }
+        return String(decoding: try HTTPTestClient(port: statusPort).get("/metrics").body, as: UTF8.self)
+    }
+
+    /// The master's pid.
+    var masterPID: pid_t { pool?.processIdentifier ?? 0 }
 
     /// A store on the pool's database (SQLite file or PostgreSQL schema), for setting up and checking rows.
     func store() throws -> any Store {

@@ -1,3 +1,4 @@
+import Essentials
 import Foundation
 import Testing
 
@@ -116,5 +117,48 @@ struct SQLiteStoreTests {
         try check(StatusCountColumn.self, "job_status_counts", besides: ["user_id"])
         try check(DatasetColumn.self, "datasets")
         try check(NotificationPreferenceColumn.self, "notification_preferences")
+    }
+}
+
+/// The request deadline reaches the statements: the progress handler interrupts SQLite, a cancel stops PostgreSQL.
+@Suite("statements past the request's deadline")
+struct StatementDeadlineTests {
+    /// One clock for every test thread that arms it: `install` keeps no reference, so it must outlive them.
+    static let clock = RequestClock()
+
+    /// Runs `body` with a deadline `seconds` from now on this thread; disarms afterwards.
+    static func withDeadline<T>(in seconds: Double, _ body: () throws -> T) rethrows -> T {
+        clock.install()
+        clock.arm(deadline: Clocks.monotonicSeconds() + seconds)
+        defer { clock.disarm() }
+        return try body()
+    }
+
+    @Test func aLongSQLiteStatementIsInterruptedAtTheDeadline() throws {
+        let directory = try TemporaryDirectory()
+        _ = try directory.migratedStore()
+        let connection = try SQLiteStoreTests.connection(directory)
+        let started = Clocks.monotonicSeconds()
+        let endless = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n"
+        #expect(
+            performing: { try Self.withDeadline(in: 0.2) { try connection.first(endless) { $0.int(0) } } },
+            throws: { ($0 as? SQLiteError)?.isInterrupt == true })
+        let elapsed = Clocks.monotonicSeconds() - started
+        #expect(elapsed >= 0.19 && elapsed < 1, "interrupted after \(elapsed) s")
+        // Without a deadline the connection serves on.
+        #expect(try connection.first("SELECT 41 + 1") { $0.int(0) } == 42)
+    }
+
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_URL"] != nil))
+    func aLongPostgreSQLStatementIsCancelledAtTheDeadline() throws {
+        let url = try #require(ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_URL"])
+        let connection = try PostgreSQLConnection(conninfo: url, schema: "public")
+        let started = Clocks.monotonicSeconds()
+        #expect(
+            performing: { try Self.withDeadline(in: 0.3) { try connection.run("SELECT pg_sleep(10)") } },
+            throws: { ($0 as? PostgreSQLError)?.isCancelled == true })
+        let elapsed = Clocks.monotonicSeconds() - started
+        #expect(elapsed >= 0.29 && elapsed < 2, "cancelled after \(elapsed) s")
+        #expect(try connection.first("SELECT 41 + 1") { $0.int(0) } == 42)
     }
 }

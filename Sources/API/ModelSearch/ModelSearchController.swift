@@ -50,10 +50,16 @@ struct ModelSearchController {
         if let token = settings.token { headers.append("Authorization: Bearer \(token)") }
         let url = HubModelList.url(endpoint: settings.endpoint, search: search, limit: limit, sort: sort)
         let answer: (status: Int, body: [UInt8])
+        // The Hub gets its own timeout, cut to what is left of the request's deadline.
+        let left = RequestClock.current?.remainingSeconds ?? .infinity
+        guard left > 0 else { throw .requestTimedOut }
+        let deadlineIsShorter = left < settings.timeoutSeconds
         do {
-            answer = try transport.get(url: url, headers: headers, timeoutSeconds: settings.timeoutSeconds)
+            answer = try transport.get(url: url, headers: headers, timeoutSeconds: min(settings.timeoutSeconds, left))
         } catch {
             switch error {
+            case .timedOut where deadlineIsShorter:
+                throw .requestTimedOut
             case .timedOut:
                 throw APIError(
                     .gatewayTimeout, "The Hugging Face Hub did not answer in time",

@@ -11,6 +11,8 @@ extension APIError {
         case .busy:
             self = APIError(.serviceUnavailable, "Database busy", details: "every database connection is in use", code: "DATABASE_BUSY")
                 .adding(header: "Retry-After", "1")
+        case .timedOut:
+            self = .requestTimedOut
         case .duplicate, .failed, .schemaTooNew, .missingReference:
             return nil
         }

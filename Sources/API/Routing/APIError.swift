@@ -50,4 +50,6 @@ public struct APIError: Error, Sendable, Equatable {
     public static let insufficientScope = APIError(.forbidden, "Insufficient scope", code: "INSUFFICIENT_SCOPE")
     public static let notFound = APIError(.notFound, "Not found", code: "NOT_FOUND")
     public static let internalError = APIError(.internalServerError, "Internal server error")
+    /// The request ran past `FTAPI_REQUEST_TIMEOUT_SECONDS`: its store or Hub work was cut short.
+    public static let requestTimedOut = APIError(.gatewayTimeout, "Request timed out", code: "REQUEST_TIMEOUT")
 }

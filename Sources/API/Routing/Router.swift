@@ -37,6 +37,8 @@ public struct Router: Sendable {
         public let auth: AuthRequirement
         /// How the transport hands this route's body over: read whole (the default) or streamed, with the route's own limit.
         public let body: BodyHandling
+        /// The route's place in `routes`: its metrics label.
+        public let index: Int
         let segments: [Segment]
         let handler: Handler
     }
@@ -55,7 +57,8 @@ public struct Router: Sendable {
             let type: ParameterType = inner.count > 1 && inner[1] == "string" ? .string : .uuid
             return .parameter(String(inner[0]), type)
         }
-        routes.append(Route(method: method, pattern: pattern, auth: auth, body: body, segments: segments, handler: handler))
+        routes.append(
+            Route(method: method, pattern: pattern, auth: auth, body: body, index: routes.count, segments: segments, handler: handler))
     }
 
     public mutating func get(_ pattern: String, auth: AuthRequirement, _ handler: @escaping Handler) {
@@ -72,6 +75,19 @@ public struct Router: Sendable {
 
     public mutating func delete(_ pattern: String, auth: AuthRequirement, _ handler: @escaping Handler) {
         add("DELETE", pattern, auth: auth, handler)
+    }
+
+    /// Each route's method and pattern as the API document writes it (`{id}` without its type), by `Route.index`.
+    public var labels: [(method: String, pattern: String)] {
+        routes.map { route in
+            let parts = route.segments.map { segment in
+                switch segment {
+                case .literal(let text): text
+                case .parameter(let name, _): "{\(name)}"
+                }
+            }
+            return (route.method, "/" + parts.joined(separator: "/"))
+        }
     }
 
     public enum Match: Sendable {

@@ -54,6 +54,8 @@ struct PostgreSQLError: Error, CustomStringConvertible {
     var isUniqueViolation: Bool { sqlState == "23505" }
     /// A serialization failure or a deadlock: the transaction can be run again.
     var isRetryable: Bool { sqlState == "40001" || sqlState == "40P01" }
+    /// The statement was cancelled (`query_canceled`): the request's deadline passed.
+    var isCancelled: Bool { sqlState == "57014" }
 
     var description: String {
         let state = sqlState.map { " (SQLSTATE \($0))" } ?? ""
@@ -209,10 +211,16 @@ final class PostgreSQLConnection: @unchecked Sendable {
         let name = try prepared(sql)
         let copies = texts.map { $0.map { strdup($0) } ?? nil }
         defer { for copy in copies { free(copy) } }
-        let result = copies.map { UnsafePointer($0) }.withUnsafeBufferPointer { parameters in
-            PQexecPrepared(handle, name, Int32(values.count), parameters.baseAddress, nil, nil, 0)
+        let started = Clocks.monotonicSeconds()
+        defer { RequestClock.current?.addDatabaseTime(seconds: Clocks.monotonicSeconds() - started) }
+        let sent = copies.map { UnsafePointer($0) }.withUnsafeBufferPointer { parameters in
+            PQsendQueryPrepared(handle, name, Int32(values.count), parameters.baseAddress, nil, nil, 0)
         }
-        guard let result else { throw failure(nil) }
+        guard sent == 1 else { throw failure(nil) }
+        awaitResult()
+        guard let result = PQgetResult(handle) else { throw failure(nil) }
+        // One statement, one result; reading on to the end leaves the connection ready for the next.
+        while let extra = PQgetResult(handle) { PQclear(extra) }
         let status = PQresultStatus(result)
         guard status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK else {
             let error = failure(result)
@@ -220,6 +228,27 @@ final class PostgreSQLConnection: @unchecked Sendable {
             throw error
         }
         return result
+    }
+
+    /// Waits until the statement's result has arrived. Past the request's deadline the server is asked to
+    /// cancel it, and the result is then its `query_canceled` error (or the result, if it finished first).
+    private func awaitResult() {
+        var cancelled = false
+        while PQisBusy(handle) == 1 {
+            let remaining = RequestClock.current?.remainingSeconds ?? .infinity
+            if remaining <= 0 && !cancelled {
+                cancelled = true
+                if let cancel = PQgetCancel(handle) {
+                    var reason = [CChar](repeating: 0, count: 256)
+                    _ = PQcancel(cancel, &reason, Int32(reason.count))
+                    PQfreeCancel(cancel)
+                }
+            }
+            let wait = cancelled || !remaining.isFinite ? -1 : Int32(min(remaining * 1000 + 1, 60_000))
+            var socket = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
+            if poll(&socket, 1, wait) < 0 && errno != EINTR { return }
+            if PQconsumeInput(handle) == 0 { return }
+        }
     }
 
     /// Runs a statement, calling `row` for each result row.

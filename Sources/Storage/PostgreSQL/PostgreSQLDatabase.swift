@@ -193,6 +193,7 @@ final class PostgreSQLDatabase: @unchecked Sendable {
             if error.connectionLost { throw ConnectionLost() }
             if error.isRetryable { throw Retryable() }
             if error.isUniqueViolation { throw StoreError.duplicate(error.message) }
+            if error.isCancelled { throw StoreError.timedOut }
             throw StoreError.failed(error.description)
         }
     }

@@ -1,4 +1,5 @@
 private import CSQLite
+import Essentials
 
 /// A value bound to or read from an SQLite statement.
 enum SQLiteValue: Sendable, Equatable {
@@ -33,6 +34,8 @@ struct SQLiteError: Error, CustomStringConvertible {
     // SQLITE_CONSTRAINT_UNIQUE, _PRIMARYKEY and _FOREIGNKEY are function-like macros Swift can't import.
     var isUniqueViolation: Bool { code == SQLITE_CONSTRAINT | (8 << 8) || code == SQLITE_CONSTRAINT | (6 << 8) }
     var isForeignKeyViolation: Bool { code == SQLITE_CONSTRAINT | (3 << 8) }
+    /// The progress handler stopped the statement: the request's deadline passed.
+    var isInterrupt: Bool { code & 0xff == SQLITE_INTERRUPT }
     /// The database can't be used now (can't open, I/O, locked past the busy timeout, full
     /// disk, read-only, corrupt), as opposed to a statement it refused.
     var isUnavailability: Bool {
@@ -111,6 +114,8 @@ final class SQLiteConnection: @unchecked Sendable {
         }
         sqlite3_extended_result_codes(handle, 1)
         sqlite3_busy_timeout(handle, configuration.busyTimeoutMilliseconds)
+        // Every 1000 virtual-machine steps: a statement still running past its request's deadline is interrupted.
+        sqlite3_progress_handler(handle, 1000, { _ in RequestClock.current?.isPastDeadline == true ? 1 : 0 }, nil)
         try execute("PRAGMA journal_mode=WAL")
         // NORMAL in WAL mode: a commit survives a process crash; only a power
         // loss can take back the last transactions.
@@ -173,8 +178,10 @@ final class SQLiteConnection: @unchecked Sendable {
 
     /// Runs a statement, calling `row` for each result row.
     func query(_ sql: String, _ values: [SQLiteValue] = [], row: (SQLiteRow) throws -> Void) throws {
+        let started = Clocks.monotonicSeconds()
         let statement = try prepared(sql)
         defer {
+            RequestClock.current?.addDatabaseTime(seconds: Clocks.monotonicSeconds() - started)
             sqlite3_reset(statement)
             sqlite3_clear_bindings(statement)
         }

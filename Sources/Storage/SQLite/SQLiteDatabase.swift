@@ -99,6 +99,7 @@ final class SQLiteDatabase: @unchecked Sendable {
             return try body()
         } catch let error as SQLiteError {
             if error.isUniqueViolation { throw StoreError.duplicate(error.message) }
+            if error.isInterrupt { throw StoreError.timedOut }
             if error.isForeignKeyViolation { throw StoreError.missingReference(error.message) }
             if error.isUnavailability { throw StoreError.unavailable(error.description) }
             throw StoreError.failed(error.description)

@@ -1,0 +1,235 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The pool's operations through nginx and the real pool: the master's status listener, recycling,
+/// the request deadline, the slow log, reload and crash storms.
+@Suite("pool operations", .serialized)
+struct PoolOperationsTests {
+    /// Sends stats requests from `clients` threads until `stop` says so; tallies statuses.
+    private func load(_ cluster: TestCluster, key: String, clients: Int, tally: Tally, until stop: @escaping @Sendable () -> Bool) {
+        for _ in 0..<clients {
+            Thread {
+                let client = cluster.client()
+                while !stop() {
+                    do {
+                        let response = try client.get("/api/training/stats", headers: ["X-API-Key": key])
+                        tally.add("\(response.status)")
+                    } catch {
+                        tally.add("error")
+                        client.close()
+                    }
+                }
+                tally.add("done")
+            }.start()
+        }
+    }
+
+    private func failures(_ tally: Tally) -> [String: Int] { tally.all.filter { $0.key != "200" && $0.key != "done" } }
+
+    private func pool(_ status: [String: Any]) -> [String: Any] { status["pool"] as? [String: Any] ?? [:] }
+    private func section(_ status: [String: Any], _ name: String) -> [String: Int] { status[name] as? [String: Int] ?? [:] }
+    private func workers(_ status: [String: Any]) -> [[String: Any]] { status["workers"] as? [[String: Any]] ?? [] }
+
+    @Test func statusAndMetricsCountByRoutePatternNeverByRawPath() throws {
+        let cluster = try TestCluster(extraArguments: ["--rate-limit", "0"], statusListener: true)
+        defer { cluster.stop() }
+        let user = UUID().uuidString.lowercased()
+        let key = ["X-API-Key": try cluster.createKey(user: user, scopes: "all")]
+        let client = cluster.client()
+        for _ in 0..<25 { #expect(try client.get("/api/training/stats", headers: key).status == 200) }
+        let jobID = UUID().uuidString.lowercased()
+        #expect(try client.get("/api/training/jobs/\(jobID)", headers: key).status == 404)
+        #expect(try client.get("/api/no-such-thing/\(jobID)", headers: key).status == 404)
+
+        let status = try cluster.status()
+        #expect(pool(status)["master_pid"] as? Int == Int(cluster.masterPID))
+        #expect(pool(status)["generation"] as? Int == 1)
+        #expect(pool(status)["state"] as? String == "running")
+        #expect(pool(status)["workers_configured"] as? Int == 2)
+        #expect(pool(status)["threads_per_worker"] as? Int == 4)
+        #expect((section(status, "requests")["accepted"] ?? 0) >= 28)
+        #expect(section(status, "restarts") == ["crashed": 0, "recycled": 0, "reloaded": 0])
+        #expect(workers(status).count == 2)
+        #expect(workers(status).allSatisfy { $0["state"] as? String == "serving" && ($0["rss_bytes"] as? Int ?? 0) > 0 })
+        #expect(workers(status).reduce(0) { $0 + ($1["requests"] as? Int ?? 0) } >= 28)
+
+        let metrics = try cluster.metrics()
+        #expect(metrics.contains(#"ftapi_http_requests_total{method="GET",route="/api/training/stats",status="200"} 25"#))
+        #expect(metrics.contains(#"ftapi_http_requests_total{method="GET",route="/api/training/jobs/{id}",status="404"} 1"#))
+        #expect(metrics.contains(#"ftapi_http_requests_total{method="GET",route="unmatched",status="404"} 1"#))
+        #expect(metrics.contains(#"ftapi_http_request_duration_seconds_count{route="/api/training/stats"} 25"#))
+        #expect(metrics.contains("ftapi_http_request_database_seconds_count"))
+        #expect(metrics.contains(#"ftapi_pool_workers{state="serving"} 2"#))
+        #expect(metrics.contains(#"ftapi_worker_restarts_total{reason="crash"} 0"#))
+        #expect(metrics.contains("ftapi_rate_limited_total 0"))
+        #expect(!metrics.contains(jobID), "a raw id reached a label")
+        // Neither resource is reachable through the public server.
+        #expect(try cluster.client().get("/status").status == 404)
+        #expect(try cluster.client().get("/metrics").status == 404)
+    }
+
+    @Test func theStatusListenerAnswersWhileEveryWorkerThreadIsHeld() throws {
+        let hub = try FakeHub(slowSeconds: 4)
+        defer { hub.stop() }
+        let cluster = try TestCluster(
+            workers: 1, threads: 2, extraArguments: ["--rate-limit", "0"],
+            environment: ["HF_ENDPOINT": hub.endpoint, "FTAPI_HF_TIMEOUT_SECONDS": "10", "FTAPI_MODELS_CACHE_SECONDS": "0"],
+            statusListener: true)
+        defer { cluster.stop() }
+        let key = ["X-API-Key": try cluster.createKey(user: UUID().uuidString.lowercased(), scopes: "models")]
+        let held = Tally()
+        for index in 0..<2 {
+            Thread {
+                let response = try? cluster.client().get("/api/models/search?query=slow\(index)", headers: key)
+                held.add("\(response?.status ?? 0)")
+            }.start()
+        }
+        try cluster.waitFor("both threads to be held", timeout: 3) {
+            (try? cluster.status()).map { section($0, "requests")["active"] == 2 } ?? false
+        }
+        let started = Date()
+        let status = try cluster.status()
+        #expect(Date().timeIntervalSince(started) < 1)
+        #expect(workers(status).first?["active"] as? Int == 2)
+        #expect(try cluster.metrics().contains("ftapi_pool_threads_busy 2"))
+        try cluster.waitFor("the held requests", timeout: 10) { held["200"] == 2 }
+    }
+
+    @Test func aRequestPastItsDeadlineGets504OnTimeWhileThePoolKeepsServing() throws {
+        let hub = try FakeHub(slowSeconds: 8)
+        defer { hub.stop() }
+        let cluster = try TestCluster(
+            workers: 1, threads: 4, extraArguments: ["--rate-limit", "0"],
+            environment: [
+                "HF_ENDPOINT": hub.endpoint, "FTAPI_HF_TIMEOUT_SECONDS": "6", "FTAPI_MODELS_CACHE_SECONDS": "0",
+                "FTAPI_REQUEST_TIMEOUT_SECONDS": "1.5",
+            ],
+            statusListener: true)
+        defer { cluster.stop() }
+        let key = ["X-API-Key": try cluster.createKey(user: UUID().uuidString.lowercased(), scopes: "all")]
+        let others = Tally()
+        let finished = Tally()
+        Thread {
+            let client = cluster.client()
+            while finished["slow"] == 0 {
+                others.add("\((try? client.get("/api/training/stats", headers: key).status) ?? 0)")
+            }
+        }.start()
+        let started = Date()
+        let response = try cluster.client().get("/api/models/search?query=slowly", headers: key)
+        let elapsed = Date().timeIntervalSince(started)
+        finished.add("slow")
+        #expect(response.status == 504)
+        #expect(response.json["code"] as? String == "REQUEST_TIMEOUT")
+        #expect(response.json["error"] as? String == "Request timed out")
+        #expect(elapsed >= 1.4 && elapsed < 2.5, "answered after \(elapsed) s")
+        #expect(others["200"] > 10 && others.all.keys.allSatisfy { $0 == "200" }, "\(others.all)")
+        // Counted just after the answer left.
+        try cluster.waitFor("the timed-out count", timeout: 2) { (try? cluster.status()).map { section($0, "requests")["timed_out"] == 1 } ?? false }
+    }
+
+    @Test func theSlowLogNamesTheRequestAndASwiftFunction() throws {
+        let hub = try FakeHub(slowSeconds: 2)
+        defer { hub.stop() }
+        let cluster = try TestCluster(
+            workers: 1, threads: 2, extraArguments: ["--rate-limit", "0"],
+            environment: [
+                "HF_ENDPOINT": hub.endpoint, "FTAPI_HF_TIMEOUT_SECONDS": "5", "FTAPI_MODELS_CACHE_SECONDS": "0", "FTAPI_SLOWLOG_SECONDS": "0.5",
+            ],
+            statusListener: true)
+        defer { cluster.stop() }
+        let key = ["X-API-Key": try cluster.createKey(user: UUID().uuidString.lowercased(), scopes: "models")]
+        let response = try cluster.client().get("/api/models/search?query=slowpoke", headers: key.merging(["X-Request-Id": "slow-one-1"]) { $1 })
+        #expect(response.status == 200)
+        let line = cluster.logLines().first { $0["msg"] as? String == "slow request" }
+        #expect(line?["request.id"] as? String == "slow-one-1")
+        #expect(line?["http.route"] as? String == "GET /api/models/search")
+        let stack = line?["backtrace"] as? [String] ?? []
+        #expect(stack.contains { $0.contains("ModelSearchController") }, "stack: \(stack)")
+        #expect((Double(line?["duration_s"] as? String ?? "") ?? Double(line?["duration_s"] as? Double ?? 0)) >= 0.5)
+        #expect(section(try cluster.status(), "requests")["slow"] == 1)
+        // Only once per request.
+        #expect(cluster.logLines().filter { $0["msg"] as? String == "slow request" }.count == 1)
+    }
+
+    @Test func recyclingByRequestCountUnderLoadFailsNothing() throws {
+        let cluster = try TestCluster(
+            workers: 2, threads: 4, extraArguments: ["--rate-limit", "0"],
+            environment: ["FTAPI_MAX_REQUESTS": "300", "FTAPI_MAX_REQUESTS_JITTER": "100"], statusListener: true)
+        defer { cluster.stop() }
+        let key = try cluster.createKey(user: UUID().uuidString.lowercased(), scopes: "training")
+        let before = Set(cluster.workerPIDs())
+        let tally = Tally()
+        let phase = Tally()
+        load(cluster, key: key, clients: 6, tally: tally) { phase["stop"] > 0 }
+        try cluster.waitFor("three recycles", timeout: 60) { ((try? cluster.status()).map { section($0, "restarts")["recycled"] ?? 0 } ?? 0) >= 3 }
+        phase.add("stop")
+        try cluster.waitFor("load threads") { tally["done"] == 6 }
+        #expect(failures(tally).isEmpty, "statuses: \(tally.all)")
+        let status = try cluster.status()
+        #expect(section(status, "restarts")["crashed"] == 0)
+        #expect(Set(workers(status).compactMap { $0["pid"] as? Int }.map { pid_t($0) }).isDisjoint(with: before))
+        print("recycling under load: \(tally["200"]) requests, \(failures(tally).values.reduce(0, +)) failed, \(section(status, "restarts"))")
+    }
+
+    @Test func aReloadUnderLoadFailsNothingAndRaisesTheGeneration() throws {
+        let cluster = try TestCluster(workers: 2, threads: 4, extraArguments: ["--rate-limit", "0"], statusListener: true)
+        defer { cluster.stop() }
+        let key = try cluster.createKey(user: UUID().uuidString.lowercased(), scopes: "training")
+        let before = Set(cluster.workerPIDs())
+        let tally = Tally()
+        let phase = Tally()
+        load(cluster, key: key, clients: 6, tally: tally) { phase["stop"] > 0 }
+        try cluster.waitFor("load to start") { tally["200"] > 300 }
+        kill(cluster.masterPID, SIGHUP)
+        try cluster.waitFor("the reload", timeout: 30) {
+            guard let status = try? cluster.status() else { return false }
+            return pool(status)["generation"] as? Int == 2 && pool(status)["state"] as? String == "running"
+                && section(status, "restarts")["reloaded"] == 2
+        }
+        let atReload = tally["200"]
+        try cluster.waitFor("load after the reload") { tally["200"] > atReload + 300 }
+        phase.add("stop")
+        try cluster.waitFor("load threads") { tally["done"] == 6 }
+        #expect(failures(tally).isEmpty, "statuses: \(tally.all)")
+        let status = try cluster.status()
+        #expect(pool(status)["master_pid"] as? Int == Int(cluster.masterPID))
+        #expect(workers(status).count == 2)
+        #expect(workers(status).allSatisfy { $0["generation"] as? Int == 2 })
+        #expect(Set(cluster.workerPIDs()).isDisjoint(with: before))
+        #expect(section(status, "restarts")["crashed"] == 0)
+        print("reload under load: \(tally["200"]) requests, \(failures(tally).values.reduce(0, +)) failed")
+    }
+
+    @Test func aCrashStormIsReportedAndDoesNotSpin() throws {
+        let cluster = try TestCluster(
+            workers: 2, threads: 2, extraArguments: ["--rate-limit", "0"],
+            environment: ["FTAPI_EMERGENCY_RESTART_THRESHOLD": "3", "FTAPI_EMERGENCY_RESTART_INTERVAL": "3"], statusListener: true)
+        defer { cluster.stop() }
+        let key = try cluster.createKey(user: UUID().uuidString.lowercased(), scopes: "training")
+        // Every worker dies as soon as it appears, for four seconds.
+        let until = Date().addingTimeInterval(4)
+        var killed = Set<pid_t>()
+        while Date() < until {
+            for pid in cluster.workerPIDs() where !killed.contains(pid) {
+                kill(pid, SIGKILL)
+                killed.insert(pid)
+            }
+            usleep(5_000)
+        }
+        let status = try cluster.status()
+        #expect(pool(status)["state"] as? String == "degraded")
+        #expect(cluster.logLines().contains { $0["msg"] as? String == "crash storm: workers keep dying; restarts are now spaced pool-wide" })
+        // Pool-wide spacing of 0.5 s: about 8 starts in 4 s, not a fork loop.
+        #expect(killed.count <= 16, "\(killed.count) workers started in 4 s")
+        try cluster.waitFor("the pool to recover", timeout: 15) {
+            (try? cluster.status()).map { pool($0)["state"] as? String == "running" && workers($0).count == 2 } ?? false
+        }
+        #expect(try cluster.client().get("/api/training/stats", headers: ["X-API-Key": key]).status == 200)
+        print("crash storm: \(killed.count) workers started and killed in 4 s")
+    }
+}
