@@ -47,6 +47,8 @@ render_nginx "$RUN_DIR" "127.0.0.1:$HTTP_PORT" "$SOCKET" "$DATA_DIR"
 
 owner_args=()
 [ "$(id -u)" -eq 0 ] && owner_args=(--socket-owner ":$(nginx_user)")
+# The master's status listener (/status, /metrics): in the run directory unless the environment names one.
+export FTAPI_STATUS_LISTEN=${FTAPI_STATUS_LISTEN:-unix:$RUN_DIR/status.sock}
 "$FTAPI" serve --listen "unix:$SOCKET" "${owner_args[@]}" &
 POOL_PID=$!
 NGINX_PID=
@@ -70,6 +72,14 @@ nginx -p "$RUN_DIR" -c "$RUN_DIR/nginx.conf" -g 'daemon off;' &
 NGINX_PID=$!
 for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$HTTP_PORT/api/health" >/dev/null 2>&1 && break; sleep 0.1; done
 
+# The curl command line that reaches a status listener given as unix:PATH or HOST:PORT.
+status_curl() {
+    case $1 in
+    unix:*) echo "curl --unix-socket ${1#unix:} http://localhost" ;;
+    *) echo "curl http://$1" ;;
+    esac
+}
+
 STORE="SQLite in $DATA_DIR"
 [ -n "${DATABASE_URL:-}" ] && STORE="PostgreSQL ${DATABASE_URL%%://*}://…@${DATABASE_URL#*@}"
 KEY=$("$FTAPI" keys create --user "$DEMO_USER" --name "demo-$(date +%s)" --scopes all)
@@ -83,6 +93,10 @@ ftapi is listening on http://127.0.0.1:$HTTP_PORT/api/  (store: $STORE, files in
 
   curl -H "X-API-Key: $KEY" http://127.0.0.1:$HTTP_PORT/api/training/stats
   curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:$HTTP_PORT/api/user/api-keys
+
+  pool status and metrics (the master, not through nginx): $FTAPI_STATUS_LISTEN
+    $(status_curl "$FTAPI_STATUS_LISTEN")/status
+  reload without a gap: kill -HUP $POOL_PID
 
 Ctrl-C stops nginx and the pool.
 MSG
