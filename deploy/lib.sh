@@ -51,6 +51,8 @@ share_data_dir() {
 # whole configuration for a private nginx (`nginx -p RUN_DIR -c
 # RUN_DIR/nginx.conf`) around the server block of nginx.conf.example, whose
 # internal dataset location points into DATA_DIR (an absolute path).
+# (The example's last server, the status listener's internal proxy, is left out: the run prints the
+# listener itself.)
 render_nginx() {
     local run_dir=$1 listen=$2 socket=$3 data_dir=$4 user
     case $data_dir in /*) ;; *) die "render_nginx: DATA_DIR must be absolute, not $data_dir" ;; esac
@@ -59,6 +61,7 @@ render_nginx() {
     sed -e "s#server unix:/run/ftapi/ftapi.sock;#server unix:$socket;#" \
         -e "s#^\(\s*\)listen 80;#\1listen $listen;#" \
         -e "s#/var/lib/ftapi/datasets/#$data_dir/datasets/#g" \
+        -e "/^# The pool's status and metrics/,\$d" \
         "$REPO/nginx.conf.example" >"$run_dir/ftapi-site.conf"
     {
         [ "$(id -u)" -eq 0 ] && echo "user $user;"

@@ -128,7 +128,7 @@ public final class PoolMaster {
             for process in processes { kill(process.pid, SIGTERM) }
             return 0
         }
-        board.state = .running
+        board.state = processes.isEmpty ? .running : .reloading
         logger.info(
             "master started",
             metadata: ["pool.workers": "\(positions.count)", "pool.pid": "\(getpid())", "pool.generation": "\(board.generation)"])
@@ -312,6 +312,10 @@ public final class PoolMaster {
             workers: processes.map {
                 MasterHandover.Worker(pid: $0.pid, slot: $0.slot, position: $0.position, retiring: $0.role != .serving)
             })
+        if let refusal = checkSettings(of: binary) {
+            logger.error("reload refused: the new binary does not accept its settings; the pool runs on", metadata: ["error": "\(refusal)"])
+            return
+        }
         let kept = [listenFD, sharedMemoryFD, scoreboardFD] + (statusFD.map { [$0] } ?? [])
         logger.info("reloading: re-executing the master", metadata: ["pool.binary": "\(binary)", "pool.generation": "\(board.generation)"])
         board.state = .reloading
@@ -325,6 +329,25 @@ public final class PoolMaster {
         for fd in kept { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         board.state = .running
         logger.error("reload failed: cannot execute the binary", metadata: ["error": "\(SystemError("execv(\(binary))", errno: error))"])
+    }
+
+    /// Runs `binary` with the master's arguments and `--check-settings` (it reads the environment and
+    /// `FTAPI_CONFIG` as the re-executed master would, then exits); nil when it accepts them.
+    private func checkSettings(of binary: String) -> String? {
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var emptyMask = Signals.set([])
+        posix_spawnattr_setsigmask(&attributes, &emptyMask)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
+        let argv = (masterArguments + ["--check-settings"]).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, binary, nil, &attributes, argv, environ)
+        guard rc == 0 else { return "\(SystemError("posix_spawn(\(binary))", errno: rc))" }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return status == 0 ? nil : "exit status \(status >> 8) (its error is in the log above)"
     }
 
     /// The path this executable was started from; after the file was replaced, the path of its replacement.

@@ -128,6 +128,10 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("worker-slot"), help: .hidden)
     var workerSlot: Int?
 
+    /// Validate the settings and exit: the master runs the new binary so before a reload.
+    @Flag(name: .customLong("check-settings"), help: "Check the settings (flags, environment, FTAPI_CONFIG) and exit.")
+    var checkSettings = false
+
     /// Counting requests on the scoreboard can be turned off only to measure what it costs (FTAPI_POOL_COUNTERS=off).
     private var countsRequests: Bool { Environment.bool("FTAPI_POOL_COUNTERS") != false }
 
@@ -171,6 +175,10 @@ struct ServeCommand: ParsableCommand {
     func run() throws {
         // Before any thread exists: stop signals are taken with sigwait by
         // the master's loop or the worker's supervisor only.
+        if checkSettings {
+            _ = try tokens.configuration()
+            return
+        }
         if worker { PoolWorker.blockStopSignals() } else { PoolMaster.blockSignals() }
         let logger = logging.bootstrap()
         if worker {

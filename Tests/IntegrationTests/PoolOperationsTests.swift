@@ -232,4 +232,77 @@ struct PoolOperationsTests {
         #expect(try cluster.client().get("/api/training/stats", headers: ["X-API-Key": key]).status == 200)
         print("crash storm: \(killed.count) workers started and killed in 4 s")
     }
+
+    @Test func aReloadPicksUpANewlyInstalledBinaryAndItsConfigFile() throws {
+        let directory = NSTemporaryDirectory() + "ftapi-reload-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let binary = directory + "/ftapi"
+        try FileManager.default.copyItem(atPath: TestCluster.binary, toPath: binary)
+        let config = directory + "/ftapi.env"
+        try "FTAPI_WORKERS=2\nFTAPI_THREADS=4\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let cluster = try TestCluster(
+            workers: 2, extraArguments: ["--rate-limit", "0"], environment: ["FTAPI_CONFIG": config], statusListener: true, binary: binary,
+            countsFromEnvironment: true)
+        defer { cluster.stop() }
+        #expect(pool(try cluster.status())["workers_configured"] as? Int == 2)
+
+        // Install a new binary the way a package manager does (a new file renamed over the old one) and edit the config.
+        try FileManager.default.copyItem(atPath: TestCluster.binary, toPath: binary + ".new")
+        #expect(rename(binary + ".new", binary) == 0)
+        let installed = try #require(try FileManager.default.attributesOfItem(atPath: binary)[.systemFileNumber] as? Int)
+        try "# three now\nFTAPI_WORKERS=3\nFTAPI_THREADS='4'\n".write(toFile: config, atomically: true, encoding: .utf8)
+        kill(cluster.masterPID, SIGHUP)
+        try cluster.waitFor("the reload", timeout: 30) {
+            guard let status = try? cluster.status() else { return false }
+            return pool(status)["generation"] as? Int == 2 && pool(status)["state"] as? String == "running" && workers(status).count == 3
+        }
+        let status = try cluster.status()
+        #expect(pool(status)["workers_configured"] as? Int == 3)
+        #expect(workers(status).allSatisfy { $0["generation"] as? Int == 2 })
+        var info = stat()
+        #expect(stat("/proc/\(cluster.masterPID)/exe", &info) == 0 && Int(info.st_ino) == installed, "the master runs the new file")
+        #expect(try cluster.client().get("/api/health").status == 200)
+    }
+
+    @Test func aReloadWhoseSettingsAreRefusedLeavesThePoolServing() throws {
+        let directory = NSTemporaryDirectory() + "ftapi-reload-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let config = directory + "/ftapi.env"
+        try "FTAPI_WORKERS=2\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let cluster = try TestCluster(
+            workers: 2, extraArguments: ["--rate-limit", "0"], environment: ["FTAPI_CONFIG": config], statusListener: true,
+            countsFromEnvironment: true)
+        defer { cluster.stop() }
+        try "FTAPI_WORKERS=0\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let before = Set(cluster.workerPIDs())
+        kill(cluster.masterPID, SIGHUP)
+        try cluster.waitFor("the refusal in the log", timeout: 10) {
+            cluster.logLines().contains { ($0["msg"] as? String ?? "").hasPrefix("reload refused") }
+        }
+        let status = try cluster.status()
+        #expect(pool(status)["generation"] as? Int == 1)
+        #expect(pool(status)["state"] as? String == "running")
+        #expect(Set(cluster.workerPIDs()) == before)
+        #expect(try cluster.client().get("/api/health").status == 200)
+    }
+
+    @Test func recyclingByMemoryUnderLoadFailsNothing() throws {
+        // Every worker is over 1 MiB of anonymous memory: each asks for a successor at its first check.
+        let cluster = try TestCluster(
+            workers: 2, threads: 4, extraArguments: ["--rate-limit", "0"], environment: ["FTAPI_MAX_RSS_MB": "1"], statusListener: true)
+        defer { cluster.stop() }
+        let key = try cluster.createKey(user: UUID().uuidString.lowercased(), scopes: "training")
+        let tally = Tally()
+        let phase = Tally()
+        load(cluster, key: key, clients: 6, tally: tally) { phase["stop"] > 0 }
+        try cluster.waitFor("four recycles", timeout: 60) { ((try? cluster.status()).map { section($0, "restarts")["recycled"] ?? 0 } ?? 0) >= 4 }
+        phase.add("stop")
+        try cluster.waitFor("load threads") { tally["done"] == 6 }
+        #expect(failures(tally).isEmpty, "statuses: \(tally.all)")
+        #expect(cluster.logLines().contains { $0["msg"] as? String == "worker over its memory limit; asking to be recycled" })
+        #expect(section(try cluster.status(), "restarts")["crashed"] == 0)
+        print("recycling by memory under load: \(tally["200"]) requests, \(failures(tally).values.reduce(0, +)) failed")
+    }
 }

@@ -41,8 +41,12 @@ final class TestCluster: @unchecked Sendable {
     let statusPort: UInt16?
 
     /// Starts the pool (`serve` with `extraArguments`) and nginx; with `statusListener`, the master's status listener too.
+    /// - Parameters:
+    ///   - binary: the executable to run (default `TestCluster.binary`).
+    ///   - countsFromEnvironment: leave `--workers`/`--threads` out, so the environment (or `FTAPI_CONFIG`) sets them.
     init(
-        workers: Int = 2, threads: Int = 4, extraArguments: [String] = [], environment: [String: String] = [:], statusListener: Bool = false
+        workers: Int = 2, threads: Int = 4, extraArguments: [String] = [], environment: [String: String] = [:], statusListener: Bool = false,
+        binary: String = TestCluster.binary, countsFromEnvironment: Bool = false
     ) throws {
         var template = Array("/tmp/ftapi-it-XXXXXX".utf8CString)
         guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else { throw TestClientError.closed }
@@ -75,8 +79,9 @@ final class TestCluster: @unchecked Sendable {
         FileManager.default.createFile(atPath: poolLogPath, contents: nil)
         poolLog = FileHandle(forWritingAtPath: poolLogPath)
         let pool = Process()
-        pool.executableURL = URL(fileURLWithPath: Self.binary)
-        var arguments = ["serve", "--listen", "unix:\(socketPath)", "--workers", "\(workers)", "--threads", "\(threads)", "--shutdown-timeout", "10"]
+        pool.executableURL = URL(fileURLWithPath: binary)
+        var arguments = ["serve", "--listen", "unix:\(socketPath)", "--shutdown-timeout", "10"]
+        if !countsFromEnvironment { arguments += ["--workers", "\(workers)", "--threads", "\(threads)"] }
         if getuid() == 0 { arguments += ["--socket-owner", ":www-data"] }
         if let statusPort { arguments += ["--status-listen", "127.0.0.1:\(statusPort)"] }
         pool.arguments = arguments + extraArguments
