@@ -10,7 +10,9 @@
 # Env: WORKDIR (default /tmp/ftapi-bench), FTAPI_WORKERS (2), FTAPI_THREADS (16),
 # PEERS_DIR (default ../shared/bench/peers), ACCESS_LOG (on), BENCH_BACKENDS
 # (sqlite postgres: a second pool on PostgreSQL joins the same rounds as
-# ftapi-pg; BENCH_DATABASE_URL, else a throwaway server).
+# ftapi-pg; BENCH_DATABASE_URL, else a throwaway server), BENCH_WITHOUT_COUNTERS
+# (1: one more SQLite pool with FTAPI_POOL_COUNTERS=off joins the rounds as
+# ftapi-nocount, so the scoreboard's cost per request shows in the same run).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -52,6 +54,10 @@ start_pool() {
 }
 start_pool ftapi "$SOCKET"
 extras=(--extra "ftapi=unix:$SOCKET" --extra-keys "ftapi=$WORKDIR/ftapi-keys.tsv")
+if [ "${BENCH_WITHOUT_COUNTERS:-0}" = 1 ]; then
+    FTAPI_POOL_COUNTERS=off start_pool ftapi-nocount "$WORKDIR/ftapi-nocount.sock"
+    extras+=(--extra "ftapi-nocount=unix:$WORKDIR/ftapi-nocount.sock" --extra-keys "ftapi-nocount=$WORKDIR/ftapi-keys.tsv")
+fi
 if [[ " $BENCH_BACKENDS " == *" postgres "* ]]; then
     bench_use_backend postgres
     log "seeding $USERS users and $JOBS jobs on PostgreSQL"
@@ -66,6 +72,6 @@ echo "== ftapi workers after the run ($WORKERS workers x $THREADS threads)"
 PG_URL=${DATABASE_URL:-}
 for index in "${!POOLS[@]}"; do
     POOL=${POOLS[$index]}
-    # The first pool is on SQLite, the second (when there is one) on PostgreSQL.
-    if [ "$index" -eq 0 ]; then DATABASE_URL='' bench_report_pool; else DATABASE_URL=$PG_URL bench_report_pool; fi
+    # The PostgreSQL pool, when there is one, is the last.
+    if [ -n "$PG_URL" ] && [ "$index" -eq $((${#POOLS[@]} - 1)) ]; then DATABASE_URL=$PG_URL bench_report_pool; else DATABASE_URL='' bench_report_pool; fi
 done

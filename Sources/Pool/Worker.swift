@@ -34,6 +34,9 @@ public struct WorkerSettings: Sendable {
     public var maximumAnonymousBytes: Int = 0
     /// Count requests in the scoreboard (off only to measure what counting costs).
     public var countsRequests = true
+    /// How long a draining worker leaves idle kept connections for nginx to use once more or close; longer
+    /// than nginx's upstream `keepalive_timeout` (4 s in `nginx.conf.example`), so nginx closes them first.
+    public var keptConnectionGrace: Double = 5
 
     public init(threads: Int, limits: TransportLimits, drainTimeout: Double, listenerClosesOnStop: Bool, masterPID: Int32) {
         self.threads = threads
@@ -165,13 +168,22 @@ public enum PoolWorker {
             // Threads in accept() are left to drain the queue while the
             // master's shutdown makes accept() end; after a grace period (or
             // when the socket stays open) they are interrupted too.
-            let interruptAccepting = !settings.listenerClosesOnStop || Clocks.monotonicSeconds() - started > 2
+            let elapsed = Clocks.monotonicSeconds() - started
+            let interruptAccepting = !settings.listenerClosesOnStop || elapsed > 2
             for thread in threads where !thread.finished.load(ordering: .acquiring) {
                 running += 1
-                // Never a thread inside a request: only one idle on a kept
-                // connection (no request yet) or, as above, in accept().
+                // Never a thread inside a request. A thread idle on a kept connection is left to nginx for
+                // `keptConnectionGrace`: a request nginx sends on it meanwhile is served (and the connection
+                // closed after it), and nginx closes connections idle past its upstream keepalive_timeout,
+                // which is shorter. Closing one ourselves could cut a request nginx is sending at that moment.
                 thread.busy.withLock { busy in
-                    guard !busy, interruptAccepting || thread.slot.connectionFD >= 0 else { return }
+                    guard !busy else { return }
+                    let connection = thread.slot.connectionFD
+                    if connection >= 0 {
+                        guard elapsed > settings.keptConnectionGrace, !hasPendingInput(connection) else { return }
+                    } else {
+                        guard interruptAccepting else { return }
+                    }
                     if let handle = thread.handle.withLock({ $0 }) { pthread_kill(handle, SIGUSR2) }
                 }
             }
@@ -260,6 +272,12 @@ public enum PoolWorker {
                 seat?.board.countSlow()
             }
         }
+    }
+
+    /// Whether bytes wait on `fd`: a request that nginx sent on a kept connection.
+    private static func hasPendingInput(_ fd: Int32) -> Bool {
+        var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&descriptor, 1, 0) > 0
     }
 
     private static func checkMemory(settings: WorkerSettings, seat: ScoreboardSeat, logger: Logger) {

@@ -122,6 +122,13 @@ struct ServeCommand: ParsableCommand {
         help: "Seconds over which abnormal worker deaths are counted (env FTAPI_EMERGENCY_RESTART_INTERVAL).")
     var emergencyRestartInterval: Double = Environment.double("FTAPI_EMERGENCY_RESTART_INTERVAL") ?? 60
 
+    @Option(
+        name: .customLong("kept-connection-grace"),
+        help: ArgumentHelp(
+            "Seconds a draining worker leaves idle kept connections to nginx; keep it above nginx's upstream keepalive_timeout "
+                + "(env FTAPI_KEPT_CONNECTION_GRACE)."))
+    var keptConnectionGrace: Double = Environment.double("FTAPI_KEPT_CONNECTION_GRACE") ?? 5
+
     @Flag(help: .hidden)
     var worker = false
 
@@ -158,6 +165,7 @@ struct ServeCommand: ParsableCommand {
         guard hfTimeout > 0, modelsCacheSeconds >= 0, modelsCacheEntries >= 0 else {
             throw ValidationError("--hf-timeout must be > 0, --models-cache-seconds and --models-cache-entries ≥ 0")
         }
+        guard keptConnectionGrace >= 0 else { throw ValidationError("--kept-connection-grace must be ≥ 0") }
         guard requestTimeout >= 0, slowLogSeconds >= 0 else { throw ValidationError("--request-timeout and --slowlog must be ≥ 0") }
         guard maxRequests >= 0, maxRequestsJitter >= 0, maxRSSMiB >= 0 else {
             throw ValidationError("--max-requests, --max-requests-jitter and --max-rss-mb must be ≥ 0")
@@ -345,6 +353,7 @@ struct ServeCommand: ParsableCommand {
             settings.maximumRequests = maxRequests > 0 ? maxRequests + Int.random(in: 0...maxRequestsJitter) : 0
             settings.maximumAnonymousBytes = maxRSSMiB << 20
             settings.countsRequests = countsRequests
+            settings.keptConnectionGrace = keptConnectionGrace
             let seat = try workerSlot.map { slot in
                 ScoreboardSeat(board: Scoreboard(region: try SharedMemory.map(fd: WorkerFD.scoreboard, size: Scoreboard.regionSize)), slot: slot)
             }

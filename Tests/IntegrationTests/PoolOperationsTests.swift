@@ -1,3 +1,4 @@
+import Essentials
 import Foundation
 import Testing
 
@@ -304,5 +305,50 @@ struct PoolOperationsTests {
         #expect(cluster.logLines().contains { $0["msg"] as? String == "worker over its memory limit; asking to be recycled" })
         #expect(section(try cluster.status(), "restarts")["crashed"] == 0)
         print("recycling by memory under load: \(tally["200"]) requests, \(failures(tally).values.reduce(0, +)) failed")
+    }
+
+    /// SIGTERM to the master under load on kept connections, five times: every request that reached nginx
+    /// before the signal is answered 200 (those sent after it may be refused: the pool is stopping).
+    @Test func aStopUnderLoadAnswersEveryRequestSentBeforeTheSignal() throws {
+        var sentBefore = 0
+        for _ in 0..<5 {
+            let cluster = try TestCluster(workers: 2, threads: 4, extraArguments: ["--rate-limit", "0"])
+            defer { cluster.stop() }
+            let key = ["X-API-Key": try cluster.createKey(user: UUID().uuidString.lowercased(), scopes: "training")]
+            let outcomes = Locked<[(sent: Double, status: Int)]>([])
+            let signalled = Locked<Double?>(nil)
+            let done = Tally()
+            for _ in 0..<6 {
+                Thread {
+                    let client = cluster.client()
+                    var refusedSince: Double?
+                    while true {
+                        let sent = Clocks.monotonicSeconds()
+                        let status = (try? client.get("/api/training/stats", headers: key).status) ?? 0
+                        if status != 200 { client.close() }
+                        outcomes.withLock { $0.append((sent, status)) }
+                        guard let signal = signalled.withLock({ $0 }), sent > signal else { continue }
+                        if status != 200 { refusedSince = refusedSince ?? sent }
+                        if let refusedSince, Clocks.monotonicSeconds() - refusedSince > 0.3 { break }
+                        if Clocks.monotonicSeconds() - signal > 15 { break }
+                        // Pauses leave kept connections idle now and then, as real traffic does: the moment a
+                        // drain could close one just as nginx sends on it.
+                        usleep(UInt32.random(in: 0...3000))
+                    }
+                    done.add("done")
+                }.start()
+            }
+            try cluster.waitFor("load to start") { outcomes.withLock { $0.filter { $0.status == 200 }.count } > 300 }
+            signalled.withLock { $0 = Clocks.monotonicSeconds() }
+            kill(cluster.masterPID, SIGTERM)
+            try cluster.waitFor("load threads", timeout: 30) { done["done"] == 6 }
+            let signal = try #require(signalled.withLock { $0 })
+            // 2 ms of slack: a request sent that close to the signal may reach the socket after the master shut it.
+            let before = outcomes.withLock { $0.filter { $0.sent < signal - 0.002 } }
+            sentBefore += before.count
+            let failed = before.filter { $0.status != 200 }
+            #expect(failed.isEmpty, "\(failed.count) of \(before.count) requests sent before SIGTERM failed: \(failed.prefix(5))")
+        }
+        print("stop under load: \(sentBefore) requests sent before SIGTERM in 5 rounds")
     }
 }
