@@ -50,7 +50,7 @@ let package = Package(
         .target(
             name: "Pool",
             dependencies: [
-                "FastCGITransport", "HTTPCore", "Essentials",
+                "FastCGITransport", "HTTPCore", "JSON", "Essentials",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

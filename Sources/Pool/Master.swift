@@ -71,6 +71,7 @@ public final class PoolMaster {
     private var processes: [Process] = []
     private var positions: [Position]
     private var abnormalExits: [Double] = []
+    private let output = WorkerOutputRelay()
     private var nextStormStart: Double = 0
 
     /// - Parameters:
@@ -99,6 +100,10 @@ public final class PoolMaster {
             board.beginGeneration()
             let now = Clocks.monotonicSeconds()
             for worker in handover.workers {
+                if worker.outputFD >= 0 {
+                    _ = fcntl(worker.outputFD, F_SETFD, FD_CLOEXEC)
+                    output.add(worker.outputFD, pid: worker.pid)
+                }
                 processes.append(
                     Process(pid: worker.pid, slot: worker.slot, position: worker.position, startedAt: now, role: .replaced(.reload)))
             }
@@ -127,6 +132,11 @@ public final class PoolMaster {
             logger.info("stop requested during start-up; no workers started")
             for process in processes { kill(process.pid, SIGTERM) }
             return 0
+        }
+        do {
+            try output.start()
+        } catch {
+            logger.error("cannot start the worker output relay", metadata: ["error": "\(error)"])
         }
         board.state = processes.isEmpty ? .running : .reloading
         logger.info(
@@ -229,7 +239,8 @@ public final class PoolMaster {
             if pid <= 0 { return }
             guard let index = processes.firstIndex(where: { $0.pid == pid }) else { continue }
             let process = processes.remove(at: index)
-            let served = board.requests(slot: process.slot) > 0
+            // A worker that got as far as serving started fine: what killed it came later (most likely a request).
+            let started = board.workerState(slot: process.slot) != .starting
             board.release(slot: process.slot)
             let now = Clocks.monotonicSeconds()
             let uptime = now - process.startedAt
@@ -259,9 +270,10 @@ public final class PoolMaster {
             }
             board.countRestart(.crash)
             if abnormal { noteAbnormalExit(now: now) }
-            // A worker that served and then died was most likely killed by what it was serving: restart it at
-            // once. One that died before serving anything (start-up failure) backs off, doubling each time.
-            if served || uptime >= settings.minimumHealthyUptime {
+            // A worker that was serving when it died was most likely killed by what it read: restart it at once,
+            // so a flood of killing requests costs no more than the workers it kills. One that died before it
+            // served (a start-up failure) backs off, doubling each time.
+            if started || uptime >= settings.minimumHealthyUptime {
                 positions[process.position].failures = 0
             } else {
                 positions[process.position].failures += 1
@@ -396,9 +408,19 @@ public final class PoolMaster {
     }
 
     private func spawnWorker(slot: Int) throws -> pid_t {
+        // The worker's stderr is a pipe that the relay reads, so its crash report can't break the JSON log.
+        var ends: [Int32] = [-1, -1]
+        guard pipe(&ends) == 0 else { throw SystemError("pipe(worker stderr)", errno: errno) }
+        for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+        var relayed = false
+        defer {
+            close(ends[1])
+            if !relayed { close(ends[0]) }
+        }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, ends[1], 2)
         posix_spawn_file_actions_adddup2(&actions, listenFD, WorkerFD.listener)
         posix_spawn_file_actions_adddup2(&actions, sharedMemoryFD, WorkerFD.sharedMemory)
         posix_spawn_file_actions_adddup2(&actions, scoreboardFD, WorkerFD.scoreboard)
@@ -417,6 +439,8 @@ public final class PoolMaster {
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, "/proc/self/exe", &actions, &attributes, argv, environ)
         guard rc == 0 else { throw SystemError("posix_spawn(worker)", errno: rc) }
+        output.add(ends[0], pid: pid)
+        relayed = true
         return pid
     }
 }

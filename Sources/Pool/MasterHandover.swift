@@ -15,6 +15,8 @@ public struct MasterHandover: Sendable, Equatable {
         public var slot: Int
         public var position: Int
         public var retiring: Bool
+        /// The read end of its stderr pipe (the master relays its output), -1 when none.
+        public var outputFD: Int32 = -1
     }
 
     public var listenFD: Int32
@@ -33,11 +35,11 @@ public struct MasterHandover: Sendable, Equatable {
         return MasterHandover(parsing: text)
     }
 
-    /// `listen=101;owns=1;ratelimit=102;scoreboard=103;status=104;workers=pid:slot:position:retiring,...`
+    /// `listen=101;owns=1;ratelimit=102;scoreboard=103;status=104;workers=pid:slot:position:retiring:outputfd,...`
     var encoded: String {
         var parts = ["listen=\(listenFD)", "owns=\(ownsListener ? 1 : 0)", "ratelimit=\(rateLimitFD)", "scoreboard=\(scoreboardFD)"]
         if let statusFD { parts.append("status=\(statusFD)") }
-        parts.append("workers=" + workers.map { "\($0.pid):\($0.slot):\($0.position):\($0.retiring ? 1 : 0)" }.joined(separator: ","))
+        parts.append("workers=" + workers.map { "\($0.pid):\($0.slot):\($0.position):\($0.retiring ? 1 : 0):\($0.outputFD)" }.joined(separator: ","))
         return parts.joined(separator: ";")
     }
 
@@ -62,8 +64,9 @@ public struct MasterHandover: Sendable, Equatable {
         var workers: [Worker] = []
         for item in (fields["workers"] ?? "").split(separator: ",") {
             let numbers = item.split(separator: ":").compactMap { Int($0) }
-            guard numbers.count == 4 else { return nil }
-            workers.append(Worker(pid: Int32(numbers[0]), slot: numbers[1], position: numbers[2], retiring: numbers[3] == 1))
+            guard numbers.count == 5 else { return nil }
+            workers.append(
+                Worker(pid: Int32(numbers[0]), slot: numbers[1], position: numbers[2], retiring: numbers[3] == 1, outputFD: Int32(numbers[4])))
         }
         self.init(
             listenFD: listen, ownsListener: fields["owns"] == "1", rateLimitFD: rateLimit, scoreboardFD: scoreboard,

@@ -195,7 +195,6 @@ public final class Scoreboard: @unchecked Sendable {
 
     func workerState(slot: Int) -> WorkerState { WorkerState(rawValue: load(slot: slot, .state)) ?? .free }
     func recycleReason(slot: Int) -> RecycleReason? { RecycleReason(rawValue: load(slot: slot, .recycleReason)) }
-    func requests(slot: Int) -> Int { Int(load(slot: slot, .requests)) }
 
     // MARK: A worker's side
 

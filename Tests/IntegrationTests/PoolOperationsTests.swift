@@ -351,4 +351,30 @@ struct PoolOperationsTests {
         }
         print("stop under load: \(sentBefore) requests sent before SIGTERM in 5 rounds")
     }
+
+    /// A crashing worker's report reaches the log as JSON lines of the master's, with the worker's pid.
+    @Test func aCrashReportIsWrappedIntoJSONLines() throws {
+        let cluster = try TestCluster(workers: 2, threads: 2, extraArguments: ["--rate-limit", "0"])
+        defer { cluster.stop() }
+        let victim = try #require(cluster.workerPIDs().first)
+        // The Swift runtime writes its crash report for a SIGSEGV (a signal sent from outside is reported like a
+        // fault, though the process then runs on: it is killed for good below).
+        kill(victim, SIGSEGV)
+        try cluster.waitFor("the crash report", timeout: 30) {
+            cluster.logLines().contains {
+                $0["msg"] as? String == "worker output" && $0["worker.pid"] as? Int == Int(victim)
+                    && ($0["line"] as? String ?? "").contains("Backtrace took")
+            }
+        }
+        kill(victim, SIGKILL)
+        try cluster.waitFor("the replacement", timeout: 30) { cluster.workerPIDs().count == 2 && !cluster.workerPIDs().contains(victim) }
+        let text = try String(contentsOfFile: cluster.poolLogPath, encoding: .utf8)
+        // nginx's own stderr shares the file in this cluster; everything the pool wrote must be a JSON object.
+        let lines = text.split(separator: "\n").filter { !$0.hasPrefix("nginx: ") }
+        let broken = lines.filter { line in
+            (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] == nil
+        }
+        #expect(broken.isEmpty, "not JSON: \(broken.prefix(3))")
+        #expect(lines.count > 5)
+    }
 }
