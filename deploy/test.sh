@@ -10,6 +10,12 @@ ensure_packages python3 python3-pip postgresql
 # The OpenAPI test checks the document with an independent validator.
 python3 -c "import openapi_spec_validator" 2>/dev/null || python3 -m pip install -q openapi-spec-validator ||
     python3 -m pip install -q --break-system-packages openapi-spec-validator
+# The FineTune Lab test drives the platform's own SDK, unchanged; its client needs only requests.
+python3 -c "import requests" 2>/dev/null || python3 -m pip install -q requests ||
+    python3 -m pip install -q --break-system-packages requests
+python3 -c "import importlib.metadata as m, sys; sys.exit(m.version('finetune-lab') != '0.6.0')" 2>/dev/null ||
+    python3 -m pip install -q --no-deps finetune-lab==0.6.0 ||
+    python3 -m pip install -q --no-deps --break-system-packages finetune-lab==0.6.0
 command -v swift >/dev/null || die "swift is not on PATH"
 cd "$REPO"
 log "checking the format (.swift-format: 150 columns)"
