@@ -84,6 +84,7 @@ import Testing
         let env = try TestEnvironment()
         let user = try FineTuneLabUser(env)
         let (id, trainer) = try user.job("run", status: "pending")
+        #expect(user.register(#"{"job_id":"run","total_steps":8}"#).status.code == 200)
         let batch =
             #"{"job_id":"run","metrics":[{"step":1,"loss":2.5,"epoch":0.1},{"step":2,"train_loss":2.0,"eval_loss":2.2,"learning_rate":0.0002,"gpu_memory_reserved_gb":30.5,"perplexity":9.0,"train_perplexity":7.4}]}"#
         let response = user.send("POST", "/api/training/local/metrics", batch, headers: trainer)
@@ -109,6 +110,10 @@ import Testing
         #expect(status["loss"] == .double(2.0) && status["eval_loss"] == .double(2.2) && status["best_eval_loss"] == .double(2.2))
         #expect(status["learning_rate"] == .double(0.0002) && status["model_name"] == .string("llama-3-8b"))
         #expect(status["job_id"] == .string("run") && status["error"] == .null && status["started_at"] != .null)
+        // The newest point's step and epoch move the job's progress and epoch.
+        #expect(user.send("PUT", "/api/training/local/run/metrics", #"{"step":4,"epoch":1.5}"#, headers: trainer).status.code == 200)
+        let moved = try user.get("/api/training/local/run/status")
+        #expect(moved["progress"] == .double(50) && moved["current_epoch"] == .int(1) && moved["total_steps"] == .int(8))
     }
 
     @Test func badPointsAre400AndStoreNothing() throws {

@@ -15,7 +15,7 @@ struct LocalMetricsController {
             try NamedJob.refuseForeignUser(in: body, caller: caller)
             let job = try NamedJob(jobs: jobs).find(in: body, for: caller)
             let points = try TrainingMetricsController.points(body["metrics"], fineTuneLab: true)
-            guard try TrainingMetricsController.ingest(points, jobID: job.id, userID: job.userID, jobs: jobs) != nil else {
+            guard try TrainingMetricsController.ingest(points, jobID: job.id, userID: job.userID, jobs: jobs, followsEpoch: true) != nil else {
                 throw APIError.notFound
             }
             return .json(.object(["success": .bool(true), "count": .int(points.count)]))
@@ -34,7 +34,7 @@ struct LocalMetricsController {
             try NamedJob.refuseForeignUser(in: point, caller: caller)
             point["user_id"] = nil
             let parsed = try TrainingMetricsController.point(point, at: "", fineTuneLab: true)
-            guard try TrainingMetricsController.ingest([parsed], jobID: job.id, userID: job.userID, jobs: jobs) != nil else {
+            guard try TrainingMetricsController.ingest([parsed], jobID: job.id, userID: job.userID, jobs: jobs, followsEpoch: true) != nil else {
                 throw APIError.notFound
             }
             return .json(.object(["success": .bool(true)]))

@@ -158,8 +158,12 @@ struct TrainingMetricsController {
 
     /// Stores `points` for the user's job `jobID` in one transaction and moves the job along: a
     /// pending job starts running, and its current step and losses follow the newest points.
-    /// Nil when the user has no such job; a terminal job is a 409 and stores nothing.
-    static func ingest(_ points: [MetricPoint], jobID: String, userID: String, jobs: any TrainingJobStore) throws -> TrainingJob? {
+    /// Nil when the user has no such job; a terminal job is a 409 and stores nothing. With
+    /// `followsEpoch` (FineTune Lab's trainers, which report no epoch or progress otherwise) the
+    /// job's current epoch and its progress (current / total steps) follow the newest point too.
+    static func ingest(
+        _ points: [MetricPoint], jobID: String, userID: String, jobs: any TrainingJobStore, followsEpoch: Bool = false
+    ) throws -> TrainingJob? {
         let now = Timestamp.now()
         return try jobs.appendMetrics(id: jobID, userID: userID, points: points) { job, best in
             guard !job.status.isTerminal else {
@@ -170,7 +174,13 @@ struct TrainingMetricsController {
             }
             if job.status == .pending { try job.transition(to: .running, at: now) }
             let previousStep = job.currentStep
-            if let newest = points.max(by: { $0.step < $1.step }), newest.step >= previousStep { job.currentStep = newest.step }
+            if let newest = points.max(by: { $0.step < $1.step }), newest.step >= previousStep {
+                job.currentStep = newest.step
+                if followsEpoch {
+                    if let epoch = newest.epoch, epoch >= 0, epoch < 1_000_000 { job.currentEpoch = Int64(epoch.rounded(.down)) }
+                    if let total = job.totalSteps, total > 0 { job.progress = min(100, Double(newest.step) / Double(total) * 100) }
+                }
+            }
             if let train = points.filter({ $0.trainLoss != nil }).max(by: { $0.step < $1.step }), train.step >= previousStep {
                 job.trainLoss = train.trainLoss
             }
