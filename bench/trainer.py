@@ -5,7 +5,8 @@ TRAINERS trainers each register a job (POST /api/training/local/jobs), then once
 per second post a POINTS-point batch with their job token and LOG_LINES log lines,
 for SECONDS seconds: first through FineTune Lab's POST /api/training/local/metrics,
 then, in the same run, through the contract's POST /api/training/jobs/:id/metrics.
-Reports points/s against the offered rate, and batch and log-post latencies.
+Reports points/s against the offered rate, and batch and log-post latencies
+(after WARMUP seconds of the same load that are not measured).
 """
 import http.client, json, os, random, threading, time
 
@@ -15,6 +16,8 @@ TRAINERS = int(os.environ.get("BENCH_TRAINERS", "100"))
 POINTS = int(os.environ.get("BENCH_POINTS_PER_BATCH", "100"))
 LOG_LINES = int(os.environ.get("BENCH_LOG_LINES", "20"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "15"))
+# Seconds each route runs before it is measured: connections, threads and caches warm up.
+WARMUP = float(os.environ.get("BENCH_WARMUP_SECONDS", "3"))
 
 
 class Client:
@@ -51,17 +54,18 @@ def register(client, name):
 
 def phase(label, route):
     c = Client()
-    run = f"{label}-{int(time.time())}"
+    run = f"{route}-{int(time.time())}"
     jobs = [register(c, f"{run}-{i:03d}") for i in range(TRAINERS)]
     batches, logs, errors, lock = [], [], [0], threading.Lock()
-    start = time.perf_counter() + 0.5
+    begin = time.perf_counter() + 0.5
+    start = begin + WARMUP
     end = start + SECONDS
 
     def trainer(index, job_id, token):
         client = Client()
         auth = {"Authorization": f"Bearer {token}"}
         # Trainers don't tick in step: each starts at its own point of the second.
-        tick = start + random.random()
+        tick = begin + random.random()
         step = 0
         while tick < end:
             pause = tick - time.perf_counter()
@@ -84,6 +88,9 @@ def phase(label, route):
             t = time.perf_counter()
             log_status, _ = client.call("POST", f"/api/training/local/{job_id}/logs", json.dumps({"logs": lines}), auth)
             log_time = time.perf_counter() - t
+            if tick < start:
+                tick += 1.0
+                continue
             with lock:
                 batches.append(batch_time)
                 logs.append(log_time)
@@ -100,7 +107,8 @@ def phase(label, route):
 
 
 def main():
-    print(f"{TRAINERS} trainers, each {POINTS} points/s in one batch and {LOG_LINES} log lines/s, {SECONDS:.0f} s per route")
+    print(f"{TRAINERS} trainers, each {POINTS} points/s in one batch and {LOG_LINES} log lines/s, {SECONDS:.0f} s per route "
+          f"after {WARMUP:.0f} s of warm-up")
     phase("POST local/metrics", "local")
     phase("POST jobs/:id/metrics", "contract")
 
