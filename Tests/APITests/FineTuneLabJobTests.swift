@@ -51,7 +51,7 @@ import Testing
         let user = try FineTuneLabUser(env)
         for body in [
             #"{}"#, #"{"job_id":""}"#, #"{"job_id":"has space"}"#, #"{"job_id":"\#(String(repeating: "x", count: 201))"}"#, #"{"job_id":7}"#,
-            #"{"job_id":"a","status":"completed"}"#, #"{"job_id":"a","status":"done"}"#, #"{"job_id":"a","job_token":"short"}"#,
+            #"{"job_id":"a","status":"done"}"#, #"{"job_id":"a","job_token":"short"}"#,
             #"{"job_id":"a","config":[1]}"#, #"{"job_id":"a","total_steps":0}"#,
         ] {
             let response = user.register(body)
@@ -60,6 +60,9 @@ import Testing
         #expect(user.register(#"{"job_id":"\#(String(repeating: "x", count: 200))"}"#).status.code == 200)
         let queued = try user.register(#"{"job_id":"q.1:a-b","status":"queued"}"#).object()
         #expect(queued["status"] == .string("pending"))
+        // A new job starts pending or running: another status it names does not start it.
+        let finished = try user.register(#"{"job_id":"done-already","status":"completed"}"#).object()
+        #expect(finished["status"] == .string("pending"))
         // A job token is not a credential for registering jobs.
         let (_, trainer) = try user.job("t")
         #expect(user.env.postJSON("/api/training/local/jobs", #"{"job_id":"u"}"#, headers: trainer).status.code == 401)

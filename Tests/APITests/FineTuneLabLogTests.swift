@@ -26,6 +26,7 @@ import Testing
         #expect(page["total_lines"] == .int(5) && page["offset"] == .int(1) && page["limit"] == .int(2))
         let tail = try user.get("/api/training/local/\(id)/logs", query: "offset=-2")
         #expect(tail["logs"] == .array([.string("line 4"), .string("line 5")]) && tail["offset"] == .int(3) && tail["limit"] == .int(100))
+        #expect(try user.get("/api/training/local/run/logs", query: "offset=-99999&limit=1")["logs"] == .array([.string("line 1")]))
         for query in ["limit=0", "limit=1001", "offset=x"] {
             #expect(env.get("/api/training/local/run/logs", query: query, headers: user.key).status.code == 400, "\(query)")
         }
@@ -107,10 +108,13 @@ import Testing
         #expect(report["error_summary"] == .null)
     }
 
-    @Test func dedupeKeysNormaliseDigitsBeforeTaking150Characters() {
-        let long = String(repeating: "a", count: 149) + "12345" + "tail"
+    @Test func dedupeKeysTakeTheFirst150CharactersThenNormaliseTheirDigits() {
+        let long = String(repeating: "a", count: 145) + "123456789" + "tail"
         let key = LogErrorReport.dedupeKey(phase: "Raw", message: long)
-        #expect(key == Self.md5Prefix("raw:" + String(repeating: "a", count: 149) + "n"))
+        #expect(key == Self.md5Prefix("raw:" + String(repeating: "a", count: 145) + "n"))
+        #expect(
+            LogErrorReport.dedupeKey(phase: "x", message: String(repeating: "é", count: 150) + "ignored")
+                == Self.md5Prefix("x:" + String(repeating: "é", count: 150)))
         #expect(LogErrorReport.dedupeKey(phase: "x", message: "step 1") == LogErrorReport.dedupeKey(phase: "x", message: "step 99"))
         #expect(LogErrorReport.dedupeKey(phase: "x", message: "step 1") != LogErrorReport.dedupeKey(phase: "y", message: "step 1"))
     }

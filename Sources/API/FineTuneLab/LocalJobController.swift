@@ -109,10 +109,8 @@ struct LocalJobController {
         if let existing = try jobs.find(externalID: registration.externalID, userID: caller.userID) {
             return try update(existing, with: registration)
         }
-        let status = registration.status ?? .pending
-        guard status == .pending || status == .running else {
-            throw APIError.badRequest("a new job's status must be pending, queued or running")
-        }
+        // A new job starts pending, or running when its trainer says so; no other status starts a job.
+        let status: JobStatus = registration.status == .running ? .running : .pending
         let now = Timestamp.now()
         let token = registration.token ?? JobToken.generate()
         var job = TrainingJob(

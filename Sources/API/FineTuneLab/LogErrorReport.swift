@@ -136,11 +136,11 @@ struct LogErrorReport {
         return true
     }
 
-    /// The first 12 hex digits of md5(lower(phase + ":" + the message's first 150 characters, each run of digits as `N`)).
+    /// The first 12 hex digits of md5(lower(phase + ":" + the message's first 150 characters, each run of digits in them as `N`)).
     static func dedupeKey(phase: String, message: String) -> String {
         var normalized = String.UnicodeScalarView()
         var inDigits = false
-        for scalar in message.unicodeScalars {
+        for scalar in message.unicodeScalars.prefix(150) {
             if ("0"..."9").contains(scalar) {
                 if !inDigits { normalized.append("N") }
                 inDigits = true
@@ -149,7 +149,7 @@ struct LogErrorReport {
                 inDigits = false
             }
         }
-        let text = (phase + ":" + String(String.UnicodeScalarView(normalized.prefix(150)))).lowercased()
+        let text = (phase + ":" + String(normalized)).lowercased()
         let digest = Insecure.MD5.hash(data: Array(text.utf8))
         return String(digest.map { byte in String(byte, radix: 16).leftPadded(to: 2) }.joined().prefix(12))
     }

@@ -25,7 +25,7 @@ struct TrainingLogController {
         router.get("/api/training/local/{job:string}/logs", auth: .scope(.training)) { context in
             let query = context.query
             let limit = try query.integer("limit", in: 1...Self.maximumLinesPerCall) ?? 100
-            let offset = try query.integer("offset", in: -Self.keptLines...Int(Int32.max)) ?? 0
+            let offset = try query.integer("offset", in: Int(Int32.min)...Int(Int32.max)) ?? 0
             let job = try NamedJob(jobs: jobs).find(context.parameter("job"), for: context.user)
             let page = try logs.lines(jobID: job.id, offset: offset, limit: limit)
             return .json(
