@@ -119,6 +119,24 @@ import Testing
         #expect(moved["progress"] == .double(50) && moved["current_epoch"] == .int(1) && moved["total_steps"] == .int(8))
     }
 
+    @Test func theWholeHistoryComesBackAcrossStorePages() throws {
+        let env = try TestEnvironment()
+        let user = try FineTuneLabUser(env)
+        let (_, trainer) = try user.job("long")
+        // 6,000 points: more than one page of the store's reads (5,000).
+        for batch in 0..<6 {
+            let points = (0..<1000).map { #"{"step":\#(batch * 1000 + $0),"loss":1.5}"# }.joined(separator: ",")
+            let response = user.send("POST", "/api/training/local/metrics", #"{"job_id":"long","metrics":[\#(points)]}"#, headers: trainer)
+            #expect(response.status.code == 200)
+        }
+        let history = try user.get("/api/training/local/long/metrics")
+        let steps = try #require(history["metrics"]?.arrayValue?.map { $0.dictionary?["step"]?.intValue ?? -1 })
+        #expect(steps == Array(0..<6000).map(Int64.init))
+        #expect(history["total"] == .int(6000))
+        let since = try user.get("/api/training/local/long/metrics", query: "since_step=4999")
+        #expect(since["metrics"]?.arrayValue?.count == 1000 && since["total"] == .int(1000))
+    }
+
     @Test func badPointsAre400AndStoreNothing() throws {
         let env = try TestEnvironment()
         let user = try FineTuneLabUser(env)

@@ -43,32 +43,54 @@ struct LocalMetricsController {
         router.get("/api/training/local/{job:string}/metrics", auth: .scope(.training)) { context in
             let query = context.query
             let job = try NamedJob(jobs: jobs).find(context.parameter("job"), for: context.user)
-            let sinceStep = try query.integer("since_step", in: 0...Int(TrainingStep.maximum))
-            // Every point unless the caller pages: a limit of -1 is none in both stores.
-            var (limit, offset) = (-1, 0)
+            let sinceStep = try query.integer("since_step", in: 0...Int(TrainingStep.maximum)).map(Int64.init)
+            var body = HistoryBody(jobName: NamedJob.publicName(of: job))
             if query["limit"] != nil || query["offset"] != nil {
                 let page = try Page(query: query, defaultLimit: 1000, maximumLimit: 5000)
-                (limit, offset) = (page.limit, page.offset)
+                let (points, total) = try jobs.metrics(jobID: job.id, sinceStep: sinceStep, limit: page.limit, offset: page.offset)
+                body.append(points)
+                return body.response(total: total)
             }
-            let (points, total) = try jobs.metrics(jobID: job.id, sinceStep: sinceStep.map(Int64.init), limit: limit, offset: offset)
-            return Self.history(jobName: NamedJob.publicName(of: job), points: points, total: total)
+            // Every point, read a page at a time after the last step written: the points held at
+            // once stay one page, whatever the job's length; only the body's bytes grow.
+            var after = sinceStep
+            while true {
+                let points = try jobs.metrics(jobID: job.id, sinceStep: after, limit: Self.readPage, offset: 0).points
+                body.append(points)
+                guard points.count == Self.readPage, let last = points.last else { break }
+                after = last.step
+            }
+            return body.response(total: body.count)
         }
     }
 
-    /// `{"job_id", "metrics": [...], "total"}`, written point by point into the body, with no JSON tree of the whole history.
-    static func history(jobName: String, points: [MetricPoint], total: Int) -> Response {
-        var body: [UInt8] = []
-        body.reserveCapacity(64 + points.count * 320)
-        body.append(contentsOf: #"{"job_id":"#.utf8)
-        JSONValue.writeString(jobName, to: &body)
-        body.append(contentsOf: #","metrics":["#.utf8)
-        for (index, point) in points.enumerated() {
-            if index > 0 { body.append(UInt8(ascii: ",")) }
-            TrainingMetricsController.json(point).write(to: &body)
+    /// Points read from the store at once while the whole history is written.
+    static let readPage = 5000
+
+    /// `{"job_id", "metrics": [...], "total"}`, written point by point into the body bytes, with no JSON tree of the whole history.
+    struct HistoryBody {
+        private var bytes: [UInt8] = []
+        private(set) var count = 0
+
+        init(jobName: String) {
+            bytes.append(contentsOf: #"{"job_id":"#.utf8)
+            JSONValue.writeString(jobName, to: &bytes)
+            bytes.append(contentsOf: #","metrics":["#.utf8)
         }
-        body.append(contentsOf: #"],"total":"#.utf8)
-        body.append(contentsOf: String(total).utf8)
-        body.append(UInt8(ascii: "}"))
-        return Response(status: .ok, headers: [("Content-Type", "application/json; charset=utf-8")], body: body)
+
+        mutating func append(_ points: [MetricPoint]) {
+            for point in points {
+                if count > 0 { bytes.append(UInt8(ascii: ",")) }
+                TrainingMetricsController.json(point).write(to: &bytes)
+                count += 1
+            }
+        }
+
+        consuming func response(total: Int) -> Response {
+            bytes.append(contentsOf: #"],"total":"#.utf8)
+            bytes.append(contentsOf: String(total).utf8)
+            bytes.append(UInt8(ascii: "}"))
+            return Response(status: .ok, headers: [("Content-Type", "application/json; charset=utf-8")], body: bytes)
+        }
     }
 }
