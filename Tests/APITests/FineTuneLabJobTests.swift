@@ -231,6 +231,9 @@ import Testing
             "POST", "/api/training/local/metrics", #"{"job_id":"mine","user_id":"\#(stranger.userID)","metrics":[{"step":1}]}"#, headers: mine)
         #expect(foreign.status.code == 401)
         #expect(user.register(#"{"job_id":"x","user_id":"\#(stranger.userID)"}"#).status.code == 401)
+        let strangerBody = #"{"user_id":"\#(stranger.userID)","status":"paused","logs":["x"]}"#
+        #expect(user.send("POST", "/api/training/local/mine/logs", strangerBody, headers: mine).status.code == 401)
+        #expect(user.send("PATCH", "/api/training/local/mine/status", strangerBody, headers: mine).status.code == 401)
         #expect(user.register(#"{"job_id":"x","user_id":"\#(user.userID)"}"#).status.code == 200, "the caller's own user_id is harmless")
     }
 

@@ -26,7 +26,9 @@ struct LocalJobController {
 
         router.patch("/api/training/local/{job:string}/status", auth: .namedJobTrainer) { context in
             let caller = try context.user
-            let fields = FieldReader(try context.jsonObject())
+            let body = try context.jsonObject()
+            try NamedJob.refuseForeignUser(in: body, caller: caller)
+            let fields = FieldReader(body)
             guard let name = try fields.string("status", required: true, length: 1...32), let status = JobStatus(rawValue: name), status != .pending
             else {
                 throw APIError.badRequest("status must be one of running, completed, failed, cancelled, paused")

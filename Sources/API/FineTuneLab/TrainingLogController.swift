@@ -16,6 +16,7 @@ struct TrainingLogController {
         router.post("/api/training/local/{job:string}/logs", auth: .namedJobTrainer) { context in
             let caller = try context.user
             let body = try context.jsonObject()
+            try NamedJob.refuseForeignUser(in: body, caller: caller)
             let job = try NamedJob(jobs: jobs).find(context.parameter("job"), for: caller)
             let lines = try Self.lines(body["logs"])
             let total = try logs.append(jobID: job.id, lines: lines, keep: Self.keptLines)
