@@ -46,6 +46,36 @@ import Testing
         #expect(theirs["id"] != .string(id) && theirs["job_token"] != .string(token))
     }
 
+    @Test func concurrentRegistrationsOfOneJobMakeOneJobWithOneToken() throws {
+        let env = try TestEnvironment()
+        let user = try FineTuneLabUser(env)
+        let names = (0..<4).map { "race-\($0)" }
+        let answers = Locked([String: [String]]())
+        let start = DispatchSemaphore(value: 0)
+        let done = DispatchGroup()
+        for thread in 0..<8 {
+            done.enter()
+            Thread {
+                start.wait()
+                for name in names {
+                    let response = user.register(#"{"job_id":"\#(name)","status":"running","model_name":"m\#(thread)"}"#)
+                    let body = try? response.object()
+                    let answer = "\(response.status.code) \(body?["id"]?.stringValue ?? "-") \(body?["job_token"]?.stringValue ?? "-")"
+                    answers.withLock { $0[name, default: []].append(answer) }
+                }
+                done.leave()
+            }.start()
+        }
+        for _ in 0..<8 { start.signal() }
+        done.wait()
+        for name in names {
+            let seen = answers.withLock { $0[name] ?? [] }
+            #expect(seen.count == 8 && Set(seen).count == 1 && seen.first?.hasPrefix("200 ") == true, "\(name): \(seen)")
+        }
+        let list = try user.get("/api/training/jobs", query: "limit=10")
+        #expect(list["total"] == .int(4))
+    }
+
     @Test func registrationChecksItsBody() throws {
         let env = try TestEnvironment()
         let user = try FineTuneLabUser(env)
