@@ -10,6 +10,12 @@ ensure_packages python3 python3-pip postgresql
 # The OpenAPI test checks the document with an independent validator.
 python3 -c "import openapi_spec_validator" 2>/dev/null || python3 -m pip install -q openapi-spec-validator ||
     python3 -m pip install -q --break-system-packages openapi-spec-validator
+# The FineTune Lab test drives the platform's own SDK, unchanged; its client needs only requests.
+python3 -c "import requests" 2>/dev/null || python3 -m pip install -q requests ||
+    python3 -m pip install -q --break-system-packages requests
+python3 -c "import importlib.metadata as m, sys; sys.exit(m.version('finetune-lab') != '0.6.0')" 2>/dev/null ||
+    python3 -m pip install -q --no-deps finetune-lab==0.6.0 ||
+    python3 -m pip install -q --no-deps --break-system-packages finetune-lab==0.6.0
 command -v swift >/dev/null || die "swift is not on PATH"
 cd "$REPO"
 log "checking the format (.swift-format: 150 columns)"
@@ -27,4 +33,8 @@ swift test --skip-build "$@"
 log "running the handler and integration tests on PostgreSQL"
 FTAPI_TEST_BACKEND=postgres swift test --skip-build --filter 'APITests|IntegrationTests' "$@"
 log "restarting PostgreSQL under load (alone: it takes the server away from every other test)"
+# Written out first: the restart's own shutdown checkpoint then has only this test's writes to flush,
+# not those of every schema the suites above made and dropped (tens of seconds on a busy disk,
+# past pg_ctl's 30 s wait).
+"$PG_BIN/psql" "$FTAPI_TEST_DATABASE_URL" -qAtc CHECKPOINT
 FTAPI_TEST_BACKEND=postgres FTAPI_TEST_PG_CTL="$PG_CTL" swift test --skip-build --filter PostgreSQLFaultTests "$@"

@@ -60,6 +60,10 @@ public final class Application: Sendable {
         TrainingController(jobs: store.trainingJobs).register(on: &router)
         TrainingJobController(jobs: store.trainingJobs, datasets: store.datasets, files: datasetFiles).register(on: &router)
         TrainingMetricsController(jobs: store.trainingJobs).register(on: &router)
+        LocalJobController(jobs: store.trainingJobs).register(on: &router)
+        LocalMetricsController(jobs: store.trainingJobs).register(on: &router)
+        TrainingLogController(jobs: store.trainingJobs, logs: store.trainingLogs).register(on: &router)
+        TrainingPredictionController(jobs: store.trainingJobs, predictions: store.trainingPredictions).register(on: &router)
         AnalyticsController(analytics: store.analytics).register(on: &router)
         ModelSearchController(settings: settings.modelSearch, transport: modelHub ?? UnavailableModelHub()).register(on: &router)
         NotificationPreferencesController(preferences: store.notificationPreferences).register(on: &router)
@@ -81,7 +85,7 @@ public final class Application: Sendable {
 
     /// Method and pattern of every documented operation.
     public static var documentedOperations: [(method: String, pattern: String)] {
-        OpenAPIDocument.operations.map { ($0.method, $0.pattern) }
+        OpenAPIDocument.allOperations.map { ($0.method, $0.pattern) }
     }
 
     /// A worker's background work: removes uploads abandoned by dead workers, then

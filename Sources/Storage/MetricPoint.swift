@@ -13,11 +13,16 @@ public struct MetricPoint: Sendable, Equatable {
     public var tokensPerSecond: Double?
     /// When the trainer measured it, if it said.
     public var timestamp: Timestamp?
+    public var gpuMemoryReservedGB: Double?
+    /// Perplexities as the trainer reported them (FineTune Lab's points carry them).
+    public var perplexity: Double?
+    public var trainPerplexity: Double?
 
     public init(
         step: Int64, epoch: Double? = nil, trainLoss: Double? = nil, evalLoss: Double? = nil, learningRate: Double? = nil,
         gradNorm: Double? = nil, gpuMemoryAllocatedGB: Double? = nil, gpuUtilizationPercent: Double? = nil,
-        samplesPerSecond: Double? = nil, tokensPerSecond: Double? = nil, timestamp: Timestamp? = nil
+        samplesPerSecond: Double? = nil, tokensPerSecond: Double? = nil, timestamp: Timestamp? = nil, gpuMemoryReservedGB: Double? = nil,
+        perplexity: Double? = nil, trainPerplexity: Double? = nil
     ) {
         self.step = step
         self.epoch = epoch
@@ -30,5 +35,8 @@ public struct MetricPoint: Sendable, Equatable {
         self.samplesPerSecond = samplesPerSecond
         self.tokensPerSecond = tokensPerSecond
         self.timestamp = timestamp
+        self.gpuMemoryReservedGB = gpuMemoryReservedGB
+        self.perplexity = perplexity
+        self.trainPerplexity = trainPerplexity
     }
 }

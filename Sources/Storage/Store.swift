@@ -67,6 +67,8 @@ public protocol TrainingJobStore: Sendable {
     func insert(_ jobs: [TrainingJob]) throws
     /// The job `id` if it belongs to `userID`.
     func find(id: String, userID: String) throws -> TrainingJob?
+    /// The user's job whose `externalID` is `externalID` (unique per user).
+    func find(externalID: String, userID: String) throws -> TrainingJob?
     /// The job whose token hashes to `tokenHash` (unique index).
     func find(tokenHash: String) throws -> TrainingJob?
     /// The user's jobs, newest first (ties broken by id, so pages are stable), and how many match in all,
@@ -77,7 +79,7 @@ public protocol TrainingJobStore: Sendable {
     /// worker process) are applied one after the other, each seeing the last.
     /// Returns nil when there is no such job; whatever `change` throws aborts
     /// the transaction and is rethrown. The id, user, creation time, token
-    /// hash and resumed-from job are fixed: what `change` does to them is
+    /// hash, resumed-from job, external id and kept token are fixed: what `change` does to them is
     /// undone, and the job returned is the job stored.
     func update(id: String, userID: String, _ change: (inout TrainingJob) throws -> Void) throws -> TrainingJob?
     /// In one write transaction: stores `points` for the user's job `id`
@@ -131,6 +133,8 @@ public protocol Store: Sendable {
     var datasets: any DatasetStore { get }
     var analytics: any AnalyticsStore { get }
     var notificationPreferences: any NotificationPreferencesStore { get }
+    var trainingLogs: any TrainingLogStore { get }
+    var trainingPredictions: any TrainingPredictionStore { get }
     /// Brings the schema to the newest version; safe to run from several processes at once.
     func migrate() throws
     /// The schema version now in the database.

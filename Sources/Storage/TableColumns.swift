@@ -90,7 +90,7 @@ enum NotificationPreferenceColumn: Int32, CaseIterable {
 enum JobColumn: Int32, CaseIterable {
     case id, userID, modelName, datasetID, status, config, progress, currentStep, totalSteps, currentEpoch, totalEpochs
     case trainLoss, evalLoss, bestEvalLoss, errorMessage, resumedFromJobID, jobTokenHash, createdAt, updatedAt, startedAt
-    case completedAt
+    case completedAt, externalID, datasetPath, jobToken
 
     var name: String {
         switch self {
@@ -115,6 +115,9 @@ enum JobColumn: Int32, CaseIterable {
         case .updatedAt: "updated_at"
         case .startedAt: "started_at"
         case .completedAt: "completed_at"
+        case .externalID: "external_id"
+        case .datasetPath: "dataset_path"
+        case .jobToken: "job_token"
         }
     }
 
@@ -129,7 +132,7 @@ enum JobColumn: Int32, CaseIterable {
     /// Set when the job is created and never written again: `update` keeps the stored values.
     var isFixed: Bool {
         switch self {
-        case .id, .userID, .resumedFromJobID, .jobTokenHash, .createdAt: true
+        case .id, .userID, .resumedFromJobID, .jobTokenHash, .createdAt, .externalID, .jobToken: true
         default: false
         }
     }
@@ -138,7 +141,7 @@ enum JobColumn: Int32, CaseIterable {
 /// The columns of `training_metrics` that a `MetricPoint` holds (the key `job_id` aside), in row order.
 enum MetricColumn: Int32, CaseIterable {
     case step, epoch, trainLoss, evalLoss, learningRate, gradNorm, gpuMemoryAllocatedGB, gpuUtilizationPercent
-    case samplesPerSecond, tokensPerSecond, recordedAt
+    case samplesPerSecond, tokensPerSecond, recordedAt, gpuMemoryReservedGB, perplexity, trainPerplexity
 
     var name: String {
         switch self {
@@ -153,9 +156,86 @@ enum MetricColumn: Int32, CaseIterable {
         case .samplesPerSecond: "samples_per_second"
         case .tokensPerSecond: "tokens_per_second"
         case .recordedAt: "recorded_at"
+        case .gpuMemoryReservedGB: "gpu_memory_reserved_gb"
+        case .perplexity: "perplexity"
+        case .trainPerplexity: "train_perplexity"
         }
     }
 
     /// Whether the column is a point in time (milliseconds in SQLite, `timestamptz` in PostgreSQL).
     var isTimestamp: Bool { self == .recordedAt }
+}
+
+/// The columns of `training_logs`: one row per kept line, numbered from 1 in the order the job appended them.
+enum LogLineColumn: Int32, CaseIterable {
+    case jobID, sequence, line
+
+    var name: String {
+        switch self {
+        case .jobID: "job_id"
+        case .sequence: "seq"
+        case .line: "line"
+        }
+    }
+
+    var isTimestamp: Bool { false }
+}
+
+/// The columns of `training_predictions`, in row order.
+enum PredictionColumn: Int32, CaseIterable {
+    case id, jobID, epoch, step, sampleIndex, prompt, prediction, groundTruth, exactMatch, charErrorRate, lengthRatio, wordOverlap
+    case promptTokens, completionTokens, totalTokens, latencyMS, validationPass, validationKind, validationErrors, createdAt
+
+    var name: String {
+        switch self {
+        case .id: "id"
+        case .jobID: "job_id"
+        case .epoch: "epoch"
+        case .step: "step"
+        case .sampleIndex: "sample_index"
+        case .prompt: "prompt"
+        case .prediction: "prediction"
+        case .groundTruth: "ground_truth"
+        case .exactMatch: "exact_match"
+        case .charErrorRate: "char_error_rate"
+        case .lengthRatio: "length_ratio"
+        case .wordOverlap: "word_overlap"
+        case .promptTokens: "prompt_tokens"
+        case .completionTokens: "completion_tokens"
+        case .totalTokens: "total_tokens"
+        case .latencyMS: "latency_ms"
+        case .validationPass: "validation_pass"
+        case .validationKind: "validation_kind"
+        case .validationErrors: "validation_errors"
+        case .createdAt: "created_at"
+        }
+    }
+
+    /// Whether the column is a point in time (milliseconds in SQLite, `timestamptz` in PostgreSQL).
+    var isTimestamp: Bool { self == .createdAt }
+
+    /// Part of the key a re-sent prediction is matched on (with `jobID`): an upsert keeps the stored row's id and time.
+    var isKey: Bool { self == .jobID || self == .epoch || self == .step || self == .sampleIndex }
+}
+
+/// One epoch's summary of a job's predictions (`trends`/`epochs`), in row order; averages skip nulls.
+enum PredictionEpochColumn: Int32, CaseIterable {
+    case epoch, latestStep, count, avgExactMatch, avgCharErrorRate, avgLengthRatio, avgWordOverlap, minCharErrorRate, maxCharErrorRate
+    case validationPassRate
+
+    /// The expression over the epoch's rows; the same text in both backends.
+    var expression: String {
+        switch self {
+        case .epoch: "epoch"
+        case .latestStep: "max(step)"
+        case .count: "count(*)"
+        case .avgExactMatch: "avg(exact_match)"
+        case .avgCharErrorRate: "avg(char_error_rate)"
+        case .avgLengthRatio: "avg(length_ratio)"
+        case .avgWordOverlap: "avg(word_overlap)"
+        case .minCharErrorRate: "min(char_error_rate)"
+        case .maxCharErrorRate: "max(char_error_rate)"
+        case .validationPassRate: "avg(CASE WHEN validation_pass THEN 1.0 WHEN NOT validation_pass THEN 0.0 END)"
+        }
+    }
 }

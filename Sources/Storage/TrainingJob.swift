@@ -23,6 +23,14 @@ public struct TrainingJob: Sendable, Equatable {
     public var updatedAt: Timestamp
     public var startedAt: Timestamp?
     public var completedAt: Timestamp?
+    /// The caller's own name for the job (FineTune Lab's `job_id`), unique per user; nil for jobs made
+    /// through `POST /api/training/jobs`. Set at creation and never changed.
+    public var externalID: String?
+    /// The trainer's dataset path, stored and returned as given.
+    public var datasetPath: String?
+    /// The token itself, kept only for jobs made through `POST /api/training/local/jobs`, whose upsert
+    /// answers it again on every call; nil (only the hash kept) for every other job. Never changed.
+    public var jobToken: String?
 
     public init(
         id: String, userID: String, modelName: String, datasetID: String? = nil, status: JobStatus = .pending,
@@ -30,7 +38,7 @@ public struct TrainingJob: Sendable, Equatable {
         currentEpoch: Int64 = 0, totalEpochs: Int64? = nil, trainLoss: Double? = nil, evalLoss: Double? = nil,
         bestEvalLoss: Double? = nil, errorMessage: String? = nil, resumedFromJobID: String? = nil,
         jobTokenHash: String? = nil, createdAt: Timestamp, updatedAt: Timestamp? = nil, startedAt: Timestamp? = nil,
-        completedAt: Timestamp? = nil
+        completedAt: Timestamp? = nil, externalID: String? = nil, datasetPath: String? = nil, jobToken: String? = nil
     ) {
         self.id = id
         self.userID = userID
@@ -53,6 +61,9 @@ public struct TrainingJob: Sendable, Equatable {
         self.updatedAt = updatedAt ?? createdAt
         self.startedAt = startedAt
         self.completedAt = completedAt
+        self.externalID = externalID
+        self.datasetPath = datasetPath
+        self.jobToken = jobToken
     }
 }
 

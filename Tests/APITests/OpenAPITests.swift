@@ -21,7 +21,7 @@ import Testing
         #expect(document["openapi"] as? String == "3.1.0")
         let paths = try #require(document["paths"] as? [String: [String: Any]])
         for route in env.app.router.routes {
-            let path = route.pattern.replacingOccurrences(of: ":uuid", with: "")
+            let path = route.pattern.replacingOccurrences(of: ":uuid", with: "").replacingOccurrences(of: ":string", with: "")
             #expect(paths[path]?[route.method.lowercased()] != nil, "\(route.method) \(path)")
         }
         let components = try #require(document["components"] as? [String: Any])

@@ -60,11 +60,14 @@ public struct AuthGate: Sendable {
         case (.trainer, .jobToken(let jobID)):
             // A job token is good for its own job's trainer routes only.
             guard parameters["id"] == jobID else { throw refuse(.unauthorized) }
+        case (.namedJobTrainer, .jobToken):
+            // The job is named by a path segment or the body, which only the handler reads: it checks.
+            break
         case (_, .jobToken):
             throw refuse(.unauthorized)
         case (.scope(let scope), _):
             guard caller.allows(scope) else { throw refuse(.insufficientScope) }
-        case (.trainer, _):
+        case (.trainer, _), (.namedJobTrainer, _):
             guard caller.allows(.training) else { throw refuse(.insufficientScope) }
         case (.session, _):
             guard caller.credential == .session else {

@@ -11,4 +11,8 @@ public enum AuthRequirement: Sendable, Equatable {
     /// What a training worker reports through: the job token of the job named
     /// by the route's `id` parameter, or anything `scope(.training)` accepts.
     case trainer
+    /// What FineTune Lab's trainers report through: a job token, whatever job the route names (its
+    /// handler resolves the `{job}` path segment or the body's `job_id` and answers 401 unless it is
+    /// the token's job), or anything `scope(.training)` accepts.
+    case namedJobTrainer
 }

@@ -19,6 +19,13 @@ public enum JobToken {
             && Base64URL.decode(token.dropFirst(prefix.count))?.count == 32
     }
 
+    /// Whether `token` may be a job token that a FineTune Lab trainer chose (`POST /api/training/local/jobs`):
+    /// 32 to 256 printable ASCII characters without spaces, and not an API key.
+    public static func isAcceptableCallerToken(_ token: String) -> Bool {
+        (32...256).contains(token.utf8.count) && token.utf8.allSatisfy { (0x21...0x7E).contains($0) }
+            && !token.hasPrefix(APIKeyFormat.prefix)
+    }
+
     /// Lowercase hex SHA-256 of the token.
     public static func hash(_ token: String) -> String {
         hexSHA256(Array(token.utf8))

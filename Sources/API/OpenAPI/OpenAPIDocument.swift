@@ -91,8 +91,10 @@ enum OpenAPIDocument {
             ]),
         DocumentedOperation(
             method: "POST", pattern: "/api/training/jobs/{id:uuid}/metrics", tag: "training",
-            summary: "Report 1–1000 metric points (trainer). Idempotent per step; the first points start a pending job.",
-            requestBody: Schema.ref("MetricsBatch"),
+            summary:
+                "Report 1–1000 metric points (trainer), or one point as the whole body (accepted: 1). Idempotent per step; the first points "
+                + "start a pending job.",
+            requestBody: .object(["oneOf": .array([Schema.ref("MetricsBatch"), Schema.ref("MetricPoint")])]),
             responses: [(200, "Stored.", Schema.ref("MetricsAccepted")), (409, "The job is terminal (code JOB_TERMINAL).", nil)]),
         DocumentedOperation(
             method: "GET", pattern: "/api/training/jobs/{id:uuid}/metrics", tag: "training", summary: "A job's metric points by step.",
@@ -263,7 +265,7 @@ enum OpenAPIDocument {
         switch auth {
         case .none: .array([])
         case .session: .array([.object(["sessionToken": .array([])])])
-        case .scope, .trainer:
+        case .scope, .trainer, .namedJobTrainer:
             .array([
                 .object(["apiKey": .array([])]), .object(["workspaceApiKey": .array([])]), .object(["sessionToken": .array([])]),
             ])
@@ -273,12 +275,19 @@ enum OpenAPIDocument {
     /// The document for the routes of `router`.
     static func build(router: Router, version: String) -> JSONValue {
         var paths = JSONObject()
-        for operation in operations {
+        for operation in allOperations {
             guard let route = router.routes.first(where: { $0.method == operation.method && $0.pattern == operation.pattern }) else { continue }
             let path = openAPIPath(operation.pattern)
             var parameters: [JSONValue] =
                 operation.pattern.contains("{id:uuid}")
                 ? [.object(["name": .string("id"), "in": .string("path"), "required": .bool(true), "schema": Schema.uuid])] : []
+            if operation.pattern.contains("{job:string}") {
+                parameters.append(
+                    .object([
+                        "name": .string("job"), "in": .string("path"), "required": .bool(true), "schema": Schema.string,
+                        "description": .string("The job's id (uuid) or its external_id."),
+                    ]))
+            }
             for item in operation.query {
                 parameters.append(
                     .object([

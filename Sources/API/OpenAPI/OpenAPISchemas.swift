@@ -118,6 +118,7 @@ enum Schema {
                     ("error_message", nullable("string")), ("resumed_from_job_id", nullable("string", format: "uuid")),
                     ("created_at", dateTime), ("updated_at", dateTime), ("started_at", nullable("string", format: "date-time")),
                     ("completed_at", nullable("string", format: "date-time")),
+                    ("external_id", nullable("string")), ("dataset_path", nullable("string")),
                     (
                         "job_token",
                         .object([
@@ -153,6 +154,8 @@ enum Schema {
                     ("grad_norm", nullable("number")), ("gpu_memory_allocated_gb", nullable("number")),
                     ("gpu_utilization_percent", nullable("number")), ("samples_per_second", nullable("number")),
                     ("tokens_per_second", nullable("number")), ("timestamp", nullable("string", format: "date-time")),
+                    ("gpu_memory_reserved_gb", nullable("number")), ("train_perplexity", nullable("number")),
+                    ("loss", .object(["type": .string("number"), "description": .string("Another name for train_loss; requests only.")])),
                     (
                         "perplexity",
                         .object([

@@ -69,6 +69,10 @@ public struct Router: Sendable {
         add("POST", pattern, auth: auth, body: body, handler)
     }
 
+    public mutating func put(_ pattern: String, auth: AuthRequirement, _ handler: @escaping Handler) {
+        add("PUT", pattern, auth: auth, handler)
+    }
+
     public mutating func patch(_ pattern: String, auth: AuthRequirement, _ handler: @escaping Handler) {
         add("PATCH", pattern, auth: auth, handler)
     }

@@ -19,7 +19,13 @@ struct TrainingJobController {
             }
             if let modelName = query["model_name"], !modelName.isEmpty { filter.modelName = modelName }
             let (found, total) = try jobs.list(userID: context.user.userID, filter: filter, limit: page.limit, offset: page.offset)
-            return .list(found.map { Self.json($0) }, total: total, page: page)
+            let items = found.map { Self.json($0) }
+            // FineTune Lab's SDK (`list_jobs`) reads `jobs`, `count` and `success` beside the contract's list.
+            return .json(
+                .object([
+                    "data": .array(items), "total": .int(total), "limit": .int(page.limit), "offset": .int(page.offset), "jobs": .array(items),
+                    "count": .int(items.count), "success": .bool(true),
+                ]))
         }
 
         router.post("/api/training/jobs", auth: .scope(.training)) { context in
@@ -161,6 +167,7 @@ struct TrainingJobController {
             ("error_message", .string(job.errorMessage)), ("resumed_from_job_id", .string(job.resumedFromJobID)),
             ("created_at", .string(job.createdAt.iso8601)), ("updated_at", .string(job.updatedAt.iso8601)),
             ("started_at", .string(job.startedAt?.iso8601)), ("completed_at", .string(job.completedAt?.iso8601)),
+            ("external_id", .string(job.externalID)), ("dataset_path", .string(job.datasetPath)),
         ])
         if let token { object["job_token"] = .string(token) }
         return .object(object)

@@ -19,34 +19,28 @@ struct TrainingMetricsController {
         ("gpu_utilization_percent", \.gpuUtilizationPercent), ("samples_per_second", \.samplesPerSecond),
         ("tokens_per_second", \.tokensPerSecond),
     ]
+    /// What FineTune Lab's points carry besides (`loss` is read apart: it is another name for `train_loss`).
+    private static let fineTuneLabNumberFields: [(name: String, path: any WritableKeyPath<MetricPoint, Double?> & Sendable)] = [
+        ("gpu_memory_reserved_gb", \.gpuMemoryReservedGB), ("perplexity", \.perplexity), ("train_perplexity", \.trainPerplexity),
+    ]
     private static let knownFields = Set(numberFields.map(\.name) + ["step", "timestamp"])
+    private static let fineTuneLabFields = knownFields.union(fineTuneLabNumberFields.map(\.name) + ["loss"])
 
     func register(on router: inout Router) {
         router.post("/api/training/jobs/{id:uuid}/metrics", auth: .trainer) { context in
             let body = try context.jsonObject(allowingNonFiniteNumbers: true)
-            try FieldReader(body).rejectUnknown(["metrics"])
-            let points = try Self.points(body["metrics"])
-            let now = Timestamp.now()
-            let updated = try jobs.appendMetrics(id: context.parameter("id"), userID: context.user.userID, points: points) { job, best in
-                guard !job.status.isTerminal else {
-                    throw APIError(
-                        .conflict, "The job is \(job.status.rawValue) and takes no more metrics",
-                        details: "current status: \(job.status.rawValue)", code: "JOB_TERMINAL"
-                    )
-                }
-                if job.status == .pending { try job.transition(to: .running, at: now) }
-                let previousStep = job.currentStep
-                if let newest = points.max(by: { $0.step < $1.step }), newest.step >= previousStep { job.currentStep = newest.step }
-                if let train = points.filter({ $0.trainLoss != nil }).max(by: { $0.step < $1.step }), train.step >= previousStep {
-                    job.trainLoss = train.trainLoss
-                }
-                if let eval = points.filter({ $0.evalLoss != nil }).max(by: { $0.step < $1.step }), eval.step >= previousStep {
-                    job.evalLoss = eval.evalLoss
-                }
-                job.bestEvalLoss = best
-                job.updatedAt = now
+            // FineTune Lab's trainers send one point as the whole body; the contract's batch is `{"metrics": [...]}`.
+            let single = body["metrics"] == nil && body["step"] != nil
+            let points: [MetricPoint]
+            if single {
+                points = [try Self.point(body, at: "", fineTuneLab: true)]
+            } else {
+                try FieldReader(body).rejectUnknown(["metrics"])
+                points = try Self.points(body["metrics"])
             }
-            guard updated != nil else { throw APIError.notFound }
+            guard try Self.ingest(points, jobID: context.parameter("id"), userID: context.user.userID, jobs: jobs) != nil else {
+                throw APIError.notFound
+            }
             return .json(.object(["success": .bool(true), "accepted": .int(points.count)]))
         }
 
@@ -84,7 +78,8 @@ struct TrainingMetricsController {
 
     /// Validates the whole batch before anything is stored; the first bad
     /// point is named by index and field.
-    static func points(_ value: JSONValue?) throws(APIError) -> [MetricPoint] {
+    /// `fineTuneLab` admits the fields of FineTune Lab's points too.
+    static func points(_ value: JSONValue?, fineTuneLab: Bool = false) throws(APIError) -> [MetricPoint] {
         guard case .array(let elements)? = value else {
             throw APIError.badRequest("metrics must be an array of 1 to \(maximumBatch) points")
         }
@@ -96,43 +91,105 @@ struct TrainingMetricsController {
         for (index, element) in elements.enumerated() {
             let at = "metrics[\(index)]"
             guard case .object(let object) = element else { throw APIError.badRequest("\(at) must be an object, not \(element.typeName)") }
-            if let unknown = object.keys.first(where: { !knownFields.contains($0) }) {
-                throw APIError.badRequest("\(at).\(unknown) is not a metrics field")
-            }
-            var point: MetricPoint
-            switch object["step"] {
-            case .int(let step)? where TrainingStep.range.contains(step):
-                point = MetricPoint(step: step)
-            case nil, .null?:
-                throw APIError.badRequest("\(at).step is required")
-            default:
-                throw APIError.badRequest("\(at).step must be an integer from 0 to \(TrainingStep.maximum)")
-            }
-            for (name, path) in numberFields {
-                switch object[name] {
-                case nil, .null?:
-                    break
-                case .int(let number)?:
-                    point[keyPath: path] = Double(number)
-                case .double(let number)?:
-                    guard number.isFinite else { throw APIError.badRequest("\(at).\(name) must be a finite number, not \(number)") }
-                    point[keyPath: path] = number
-                case let other?:
-                    throw APIError.badRequest("\(at).\(name) must be a number, not \(other.typeName)")
-                }
-            }
-            switch object["timestamp"] {
-            case nil, .null?:
-                break
-            case .string(let text)?:
-                guard let time = Timestamp(iso8601: text) else { throw APIError.badRequest("\(at).timestamp must be an ISO 8601 time") }
-                point.timestamp = time
-            case let other?:
-                throw APIError.badRequest("\(at).timestamp must be an ISO 8601 string, not \(other.typeName)")
-            }
-            points.append(point)
+            points.append(try point(object, at: at, fineTuneLab: fineTuneLab))
         }
         return points
+    }
+
+    /// One point; `at` names it in messages (`metrics[3]`, or empty for a point that is the whole body);
+    /// `fineTuneLab` admits the fields of FineTune Lab's points too.
+    static func point(_ object: JSONObject, at: String, fineTuneLab: Bool) throws(APIError) -> MetricPoint {
+        func name(_ field: String) -> String { at.isEmpty ? field : "\(at).\(field)" }
+        let known = fineTuneLab ? fineTuneLabFields : knownFields
+        if let unknown = object.keys.first(where: { !known.contains($0) }) {
+            throw APIError.badRequest("\(name(unknown)) is not a metrics field")
+        }
+        var point: MetricPoint
+        switch object["step"] {
+        case .int(let step)? where TrainingStep.range.contains(step):
+            point = MetricPoint(step: step)
+        case nil, .null?:
+            throw APIError.badRequest("\(name("step")) is required")
+        default:
+            throw APIError.badRequest("\(name("step")) must be an integer from 0 to \(TrainingStep.maximum)")
+        }
+        for (field, path) in fineTuneLab ? numberFields + fineTuneLabNumberFields : numberFields {
+            switch object[field] {
+            case nil, .null?:
+                break
+            case .int(let number)?:
+                point[keyPath: path] = Double(number)
+            case .double(let number)?:
+                guard number.isFinite else { throw APIError.badRequest("\(name(field)) must be a finite number, not \(number)") }
+                point[keyPath: path] = number
+            case let other?:
+                throw APIError.badRequest("\(name(field)) must be a number, not \(other.typeName)")
+            }
+        }
+        // FineTune Lab's trainers call the training loss `loss`.
+        switch object["loss"] {
+        case nil, .null?:
+            break
+        case .int(let number)?:
+            point.trainLoss = try alias(Double(number), of: point.trainLoss, name: name("loss"))
+        case .double(let number)?:
+            guard number.isFinite else { throw APIError.badRequest("\(name("loss")) must be a finite number, not \(number)") }
+            point.trainLoss = try alias(number, of: point.trainLoss, name: name("loss"))
+        case let other?:
+            throw APIError.badRequest("\(name("loss")) must be a number, not \(other.typeName)")
+        }
+        switch object["timestamp"] {
+        case nil, .null?:
+            break
+        case .string(let text)?:
+            guard let time = Timestamp(iso8601: text) else { throw APIError.badRequest("\(name("timestamp")) must be an ISO 8601 time") }
+            point.timestamp = time
+        case let other?:
+            throw APIError.badRequest("\(name("timestamp")) must be an ISO 8601 string, not \(other.typeName)")
+        }
+        return point
+    }
+
+    /// `loss` when `train_loss` is absent or the same; two different training losses for one point are a 400.
+    private static func alias(_ loss: Double, of trainLoss: Double?, name: String) throws(APIError) -> Double {
+        if let trainLoss, trainLoss != loss { throw APIError.badRequest("\(name) and train_loss differ; send one of them") }
+        return loss
+    }
+
+    /// Stores `points` for the user's job `jobID` in one transaction and moves the job along: a
+    /// pending job starts running, and its current step and losses follow the newest points.
+    /// Nil when the user has no such job; a terminal job is a 409 and stores nothing. With
+    /// `followsEpoch` (FineTune Lab's trainers, which report no epoch or progress otherwise) the
+    /// job's current epoch and its progress (current / total steps) follow the newest point too.
+    static func ingest(
+        _ points: [MetricPoint], jobID: String, userID: String, jobs: any TrainingJobStore, followsEpoch: Bool = false
+    ) throws -> TrainingJob? {
+        let now = Timestamp.now()
+        return try jobs.appendMetrics(id: jobID, userID: userID, points: points) { job, best in
+            guard !job.status.isTerminal else {
+                throw APIError(
+                    .conflict, "The job is \(job.status.rawValue) and takes no more metrics",
+                    details: "current status: \(job.status.rawValue)", code: "JOB_TERMINAL"
+                )
+            }
+            if job.status == .pending { try job.transition(to: .running, at: now) }
+            let previousStep = job.currentStep
+            if let newest = points.max(by: { $0.step < $1.step }), newest.step >= previousStep {
+                job.currentStep = newest.step
+                if followsEpoch {
+                    if let epoch = newest.epoch, epoch >= 0, epoch < 1_000_000 { job.currentEpoch = Int64(epoch.rounded(.down)) }
+                    if let total = job.totalSteps, total > 0 { job.progress = min(100, Double(newest.step) / Double(total) * 100) }
+                }
+            }
+            if let train = points.filter({ $0.trainLoss != nil }).max(by: { $0.step < $1.step }), train.step >= previousStep {
+                job.trainLoss = train.trainLoss
+            }
+            if let eval = points.filter({ $0.evalLoss != nil }).max(by: { $0.step < $1.step }), eval.step >= previousStep {
+                job.evalLoss = eval.evalLoss
+            }
+            job.bestEvalLoss = best
+            job.updatedAt = now
+        }
     }
 
     /// A date (`2025-12-19`: its start, or with `endOfDay` the start of the next day) or a date-time.
@@ -160,9 +217,10 @@ struct TrainingMetricsController {
         return .object(object)
     }
 
-    /// A point as clients see it, with `perplexity` = exp(eval_loss) where eval_loss is finite and below 100.
+    /// A point as clients see it, with `perplexity` = exp(eval_loss) where eval_loss is finite and below 100
+    /// (the trainer's own figure when it sent one).
     static func json(_ point: MetricPoint) -> JSONValue {
-        let perplexity = point.evalLoss.flatMap { $0.isFinite && $0 < 100 ? exp($0) : nil }
+        let perplexity = point.perplexity ?? point.evalLoss.flatMap { $0.isFinite && $0 < 100 ? exp($0) : nil }
         return .object([
             "step": .int(point.step), "epoch": .double(point.epoch), "train_loss": .double(point.trainLoss),
             "eval_loss": .double(point.evalLoss), "learning_rate": .double(point.learningRate), "grad_norm": .double(point.gradNorm),
@@ -170,6 +228,7 @@ struct TrainingMetricsController {
             "gpu_utilization_percent": .double(point.gpuUtilizationPercent),
             "samples_per_second": .double(point.samplesPerSecond), "tokens_per_second": .double(point.tokensPerSecond),
             "timestamp": .string(point.timestamp?.iso8601), "perplexity": .double(perplexity),
+            "gpu_memory_reserved_gb": .double(point.gpuMemoryReservedGB), "train_perplexity": .double(point.trainPerplexity),
         ])
     }
 }

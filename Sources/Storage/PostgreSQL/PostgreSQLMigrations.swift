@@ -163,6 +163,51 @@ enum PostgreSQLMigrations {
             CREATE INDEX training_jobs_user_failures ON training_jobs (user_id, completed_at DESC, id DESC) WHERE status = 'failed';
             """
         ),
+        (
+            8,
+            """
+            -- FineTune Lab compatibility: the caller's own job name (unique per user), the
+            -- trainer's dataset path, and the token of jobs whose upsert answers it again.
+            ALTER TABLE training_jobs ADD COLUMN external_id text CHECK (char_length(external_id) BETWEEN 1 AND 200);
+            ALTER TABLE training_jobs ADD COLUMN dataset_path text;
+            ALTER TABLE training_jobs ADD COLUMN job_token text;
+            CREATE UNIQUE INDEX training_jobs_user_external ON training_jobs (user_id, external_id) WHERE external_id IS NOT NULL;
+            ALTER TABLE training_metrics ADD COLUMN gpu_memory_reserved_gb double precision;
+            ALTER TABLE training_metrics ADD COLUMN perplexity double precision;
+            ALTER TABLE training_metrics ADD COLUMN train_perplexity double precision;
+            -- A job's newest log lines, numbered from 1 without gaps (the oldest are deleted from the front).
+            CREATE TABLE training_logs (
+                job_id uuid NOT NULL REFERENCES training_jobs (id) ON DELETE CASCADE,
+                seq bigint NOT NULL CHECK (seq > 0),
+                line text NOT NULL,
+                PRIMARY KEY (job_id, seq)
+            );
+            CREATE TABLE training_predictions (
+                id uuid PRIMARY KEY,
+                job_id uuid NOT NULL REFERENCES training_jobs (id) ON DELETE CASCADE,
+                epoch bigint NOT NULL,
+                step bigint NOT NULL,
+                sample_index bigint NOT NULL,
+                prompt text NOT NULL,
+                prediction text NOT NULL,
+                ground_truth text,
+                exact_match double precision,
+                char_error_rate double precision,
+                length_ratio double precision,
+                word_overlap double precision,
+                prompt_tokens bigint,
+                completion_tokens bigint,
+                total_tokens bigint,
+                latency_ms double precision,
+                validation_pass boolean,
+                validation_kind text,
+                validation_errors text,
+                created_at timestamptz NOT NULL,
+                UNIQUE (job_id, epoch, step, sample_index)
+            );
+            CREATE INDEX training_predictions_order ON training_predictions (job_id, epoch, sample_index, step);
+            """
+        ),
     ]
 
     static var latestVersion: Int { steps.last?.version ?? 0 }

@@ -7,6 +7,8 @@ public final class PostgreSQLStore: Store {
     public let datasets: any DatasetStore
     public let analytics: any AnalyticsStore
     public let notificationPreferences: any NotificationPreferencesStore
+    public let trainingLogs: any TrainingLogStore
+    public let trainingPredictions: any TrainingPredictionStore
 
     /// A store on `configuration`; connections are opened when first needed.
     public init(configuration: PostgreSQLConfiguration) throws(StoreError) {
@@ -19,6 +21,8 @@ public final class PostgreSQLStore: Store {
         datasets = PostgreSQLDatasetStore(database: database)
         analytics = PostgreSQLAnalyticsStore(database: database)
         notificationPreferences = PostgreSQLNotificationPreferencesStore(database: database)
+        trainingLogs = PostgreSQLTrainingLogStore(database: database)
+        trainingPredictions = PostgreSQLTrainingPredictionStore(database: database)
     }
 
     /// The schema version this build migrates to.

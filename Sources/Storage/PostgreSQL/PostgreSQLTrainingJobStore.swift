@@ -35,6 +35,9 @@ extension JobColumn: PostgreSQLTableColumn {
         case .updatedAt: .integer(job.updatedAt.millisecondsSinceEpoch)
         case .startedAt: job.startedAt.map { .integer($0.millisecondsSinceEpoch) } ?? .null
         case .completedAt: job.completedAt.map { .integer($0.millisecondsSinceEpoch) } ?? .null
+        case .externalID: job.externalID.postgres
+        case .datasetPath: job.datasetPath.postgres
+        case .jobToken: job.jobToken.postgres
         }
     }
 }
@@ -68,6 +71,9 @@ extension MetricColumn: PostgreSQLTableColumn {
         case .samplesPerSecond: point.samplesPerSecond.map { "\($0)" }
         case .tokensPerSecond: point.tokensPerSecond.map { "\($0)" }
         case .recordedAt: point.timestamp.map { String($0.millisecondsSinceEpoch) }
+        case .gpuMemoryReservedGB: point.gpuMemoryReservedGB.map { "\($0)" }
+        case .perplexity: point.perplexity.map { "\($0)" }
+        case .trainPerplexity: point.trainPerplexity.map { "\($0)" }
         }
     }
 }
@@ -177,6 +183,7 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
     private static let selectByID = "\(selectJobs) WHERE id = $1 AND user_id = $2"
     private static let selectByIDForUpdate = "\(selectByID) FOR UPDATE"
     private static let selectByTokenHash = "\(selectJobs) WHERE job_token_hash = $1"
+    private static let selectByExternalID = "\(selectJobs) WHERE user_id = $1 AND external_id = $2"
     private static let updatable = JobColumn.allCases.filter { !$0.isFixed }
     private static let updatedColumns = updatable.enumerated().map { "\($0.element.name) = \($0.element.parameter($0.offset + 1))" }
     private static let updateRow = "UPDATE training_jobs SET \(updatedColumns.joined(separator: ", ")) WHERE id = $\(updatable.count + 1)"
@@ -262,7 +269,8 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
             errorMessage: row.optionalString(JobColumn.errorMessage), resumedFromJobID: row.optionalString(JobColumn.resumedFromJobID),
             jobTokenHash: row.optionalString(JobColumn.jobTokenHash), createdAt: row.timestamp(JobColumn.createdAt),
             updatedAt: row.timestamp(JobColumn.updatedAt), startedAt: row.optionalTimestamp(JobColumn.startedAt),
-            completedAt: row.optionalTimestamp(JobColumn.completedAt)
+            completedAt: row.optionalTimestamp(JobColumn.completedAt), externalID: row.optionalString(JobColumn.externalID),
+            datasetPath: row.optionalString(JobColumn.datasetPath), jobToken: row.optionalString(JobColumn.jobToken)
         )
     }
 
@@ -273,7 +281,8 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
             gradNorm: row.optionalDouble(MetricColumn.gradNorm), gpuMemoryAllocatedGB: row.optionalDouble(MetricColumn.gpuMemoryAllocatedGB),
             gpuUtilizationPercent: row.optionalDouble(MetricColumn.gpuUtilizationPercent),
             samplesPerSecond: row.optionalDouble(MetricColumn.samplesPerSecond), tokensPerSecond: row.optionalDouble(MetricColumn.tokensPerSecond),
-            timestamp: row.optionalTimestamp(MetricColumn.recordedAt)
+            timestamp: row.optionalTimestamp(MetricColumn.recordedAt), gpuMemoryReservedGB: row.optionalDouble(MetricColumn.gpuMemoryReservedGB),
+            perplexity: row.optionalDouble(MetricColumn.perplexity), trainPerplexity: row.optionalDouble(MetricColumn.trainPerplexity)
         )
     }
 
@@ -297,6 +306,8 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
         job.resumedFromJobID = stored.resumedFromJobID
         job.jobTokenHash = stored.jobTokenHash
         job.createdAt = stored.createdAt
+        job.externalID = stored.externalID
+        job.jobToken = stored.jobToken
         var values = updatable.map { $0.postgresValue(of: job) }
         if let summary { values += summary }
         values.append(.text(job.id))
@@ -341,6 +352,12 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
         guard isCanonicalUUID(id) else { return nil }
         return try database.read { connection in
             try connection.first(Self.selectByID, [.text(id), .text(userID)], Self.job)
+        }
+    }
+
+    func find(externalID: String, userID: String) throws -> TrainingJob? {
+        try database.read { connection in
+            try connection.first(Self.selectByExternalID, [.text(userID), .text(externalID)], Self.job)
         }
     }
 

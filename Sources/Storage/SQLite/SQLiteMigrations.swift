@@ -170,6 +170,51 @@ enum SQLiteMigrations {
             CREATE INDEX training_jobs_user_failures ON training_jobs (user_id, completed_at, id, created_at) WHERE status = 'failed';
             """
         ),
+        (
+            8,
+            """
+            -- FineTune Lab compatibility: the caller's own job name (unique per user), the
+            -- trainer's dataset path, and the token of jobs whose upsert answers it again.
+            ALTER TABLE training_jobs ADD COLUMN external_id TEXT;
+            ALTER TABLE training_jobs ADD COLUMN dataset_path TEXT;
+            ALTER TABLE training_jobs ADD COLUMN job_token TEXT;
+            CREATE UNIQUE INDEX training_jobs_user_external ON training_jobs (user_id, external_id) WHERE external_id IS NOT NULL;
+            ALTER TABLE training_metrics ADD COLUMN gpu_memory_reserved_gb REAL;
+            ALTER TABLE training_metrics ADD COLUMN perplexity REAL;
+            ALTER TABLE training_metrics ADD COLUMN train_perplexity REAL;
+            -- A job's newest log lines, numbered from 1 without gaps (the oldest are deleted from the front).
+            CREATE TABLE training_logs (
+                job_id TEXT NOT NULL REFERENCES training_jobs (id) ON DELETE CASCADE,
+                seq INTEGER NOT NULL,
+                line TEXT NOT NULL,
+                PRIMARY KEY (job_id, seq)
+            ) WITHOUT ROWID;
+            CREATE TABLE training_predictions (
+                id TEXT PRIMARY KEY,
+                job_id TEXT NOT NULL REFERENCES training_jobs (id) ON DELETE CASCADE,
+                epoch INTEGER NOT NULL,
+                step INTEGER NOT NULL,
+                sample_index INTEGER NOT NULL,
+                prompt TEXT NOT NULL,
+                prediction TEXT NOT NULL,
+                ground_truth TEXT,
+                exact_match REAL,
+                char_error_rate REAL,
+                length_ratio REAL,
+                word_overlap REAL,
+                prompt_tokens INTEGER,
+                completion_tokens INTEGER,
+                total_tokens INTEGER,
+                latency_ms REAL,
+                validation_pass INTEGER,
+                validation_kind TEXT,
+                validation_errors TEXT,
+                created_at INTEGER NOT NULL,
+                UNIQUE (job_id, epoch, step, sample_index)
+            );
+            CREATE INDEX training_predictions_order ON training_predictions (job_id, epoch, sample_index, step);
+            """
+        ),
     ]
 
     static var latestVersion: Int { steps.last?.version ?? 0 }

@@ -7,6 +7,8 @@ public final class SQLiteStore: Store {
     public let datasets: any DatasetStore
     public let analytics: any AnalyticsStore
     public let notificationPreferences: any NotificationPreferencesStore
+    public let trainingLogs: any TrainingLogStore
+    public let trainingPredictions: any TrainingPredictionStore
 
     public init(configuration: SQLiteConfiguration) {
         database = SQLiteDatabase(configuration: configuration)
@@ -15,6 +17,8 @@ public final class SQLiteStore: Store {
         datasets = SQLiteDatasetStore(database: database)
         analytics = SQLiteAnalyticsStore(database: database)
         notificationPreferences = SQLiteNotificationPreferencesStore(database: database)
+        trainingLogs = SQLiteTrainingLogStore(database: database)
+        trainingPredictions = SQLiteTrainingPredictionStore(database: database)
     }
 
     /// The schema version this build migrates to.

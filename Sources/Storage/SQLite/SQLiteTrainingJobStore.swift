@@ -25,6 +25,9 @@ extension JobColumn: SQLiteColumn {
         case .updatedAt: .integer(job.updatedAt.millisecondsSinceEpoch)
         case .startedAt: job.startedAt.sqlite
         case .completedAt: job.completedAt.sqlite
+        case .externalID: job.externalID.sqlite
+        case .datasetPath: job.datasetPath.sqlite
+        case .jobToken: job.jobToken.sqlite
         }
     }
 }
@@ -45,6 +48,9 @@ extension MetricColumn: SQLiteColumn {
         case .samplesPerSecond: point.samplesPerSecond.sqlite
         case .tokensPerSecond: point.tokensPerSecond.sqlite
         case .recordedAt: point.timestamp.sqlite
+        case .gpuMemoryReservedGB: point.gpuMemoryReservedGB.sqlite
+        case .perplexity: point.perplexity.sqlite
+        case .trainPerplexity: point.trainPerplexity.sqlite
         }
     }
 }
@@ -118,6 +124,7 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
     private static let selectJobs = "SELECT \(JobColumn.list) FROM training_jobs"
     private static let selectByID = "\(selectJobs) WHERE id = ? AND user_id = ?"
     private static let selectByTokenHash = "\(selectJobs) WHERE job_token_hash = ?"
+    private static let selectByExternalID = "\(selectJobs) WHERE user_id = ? AND external_id = ?"
     private static let updatable = JobColumn.allCases.filter { !$0.isFixed }
     private static let updateRow = """
         UPDATE training_jobs SET \(updatable.map { "\($0.sql) = ?" }.joined(separator: ", ")) WHERE id = ?
@@ -145,7 +152,8 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
             errorMessage: row.optionalString(JobColumn.errorMessage), resumedFromJobID: row.optionalString(JobColumn.resumedFromJobID),
             jobTokenHash: row.optionalString(JobColumn.jobTokenHash), createdAt: row.timestamp(JobColumn.createdAt),
             updatedAt: row.timestamp(JobColumn.updatedAt), startedAt: row.optionalTimestamp(JobColumn.startedAt),
-            completedAt: row.optionalTimestamp(JobColumn.completedAt)
+            completedAt: row.optionalTimestamp(JobColumn.completedAt), externalID: row.optionalString(JobColumn.externalID),
+            datasetPath: row.optionalString(JobColumn.datasetPath), jobToken: row.optionalString(JobColumn.jobToken)
         )
     }
 
@@ -156,7 +164,8 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
             gradNorm: row.optionalDouble(MetricColumn.gradNorm), gpuMemoryAllocatedGB: row.optionalDouble(MetricColumn.gpuMemoryAllocatedGB),
             gpuUtilizationPercent: row.optionalDouble(MetricColumn.gpuUtilizationPercent),
             samplesPerSecond: row.optionalDouble(MetricColumn.samplesPerSecond), tokensPerSecond: row.optionalDouble(MetricColumn.tokensPerSecond),
-            timestamp: row.optionalTimestamp(MetricColumn.recordedAt)
+            timestamp: row.optionalTimestamp(MetricColumn.recordedAt), gpuMemoryReservedGB: row.optionalDouble(MetricColumn.gpuMemoryReservedGB),
+            perplexity: row.optionalDouble(MetricColumn.perplexity), trainPerplexity: row.optionalDouble(MetricColumn.trainPerplexity)
         )
     }
 
@@ -178,6 +187,8 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
         job.resumedFromJobID = stored.resumedFromJobID
         job.jobTokenHash = stored.jobTokenHash
         job.createdAt = stored.createdAt
+        job.externalID = stored.externalID
+        job.jobToken = stored.jobToken
         var values = updatable.map { $0.sqliteValue(of: job) }
         values.append(.text(job.id))
         try connection.run(updateRow, values)
@@ -211,6 +222,12 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
     func find(id: String, userID: String) throws -> TrainingJob? {
         try database.read { connection in
             try Self.fetch(id: id, userID: userID, on: connection)
+        }
+    }
+
+    func find(externalID: String, userID: String) throws -> TrainingJob? {
+        try database.read { connection in
+            try connection.first(Self.selectByExternalID, [.text(userID), .text(externalID)], Self.job)
         }
     }
 
