@@ -114,6 +114,11 @@ extension APIError {
             self = .badRequest("the body ended before Content-Length bytes", message: "Incomplete request body")
         case .invalidContentLength:
             self = .badRequest("Content-Length must be a non-negative integer", message: "Invalid Content-Length")
+        case .streamedBodiesBusy(let limit):
+            self = APIError(
+                .serviceUnavailable, "Too many uploads in progress", details: "this worker reads at most \(limit) streamed bodies at once",
+                code: "UPLOADS_BUSY"
+            ).adding(header: "Retry-After", "1")
         }
     }
 

@@ -19,6 +19,32 @@ public enum FastCGILibrary {
 
 }
 
+/// The accept threads of one worker that hold a streamed body now, against `TransportLimits.maxStreamedBodies`.
+public final class StreamedBodyAdmission: Sendable {
+    private let holders = Atomic<Int>(0)
+    let limit: Int
+
+    public init(limit: Int) { self.limit = limit }
+
+    func enter() -> Bool {
+        guard limit > 0 else { return true }
+        if holders.wrappingAdd(1, ordering: .acquiringAndReleasing).newValue <= limit { return true }
+        holders.wrappingSubtract(1, ordering: .acquiringAndReleasing)
+        return false
+    }
+
+    func leave() {
+        if limit > 0 { holders.wrappingSubtract(1, ordering: .acquiringAndReleasing) }
+    }
+}
+
+/// How far the current streamed body has come, shared with the worker's supervisor, which cuts one too slow.
+final class BodyProgress: Sendable {
+    /// Bytes received so far; -1 when no streamed body is being read.
+    let received = Atomic<Int>(-1)
+    let cut = Atomic<Bool>(false)
+}
+
 /// One accept thread's FastCGI request slot: accepts requests from the
 /// listening socket (or the kept connection), reads them into `Request`
 /// values and writes `Response`s.
@@ -39,9 +65,13 @@ public final class FastCGISlot: @unchecked Sendable {
     private var refusedStreamedBody = false
     /// The current request's `CONTENT_LENGTH`, once its head is read.
     private var declaredLength: Int?
+    private let admission: StreamedBodyAdmission?
+    private var admitted = false
+    private let progress = BodyProgress()
 
-    public init(listenFD: Int32, limits: TransportLimits) {
+    public init(listenFD: Int32, limits: TransportLimits, admission: StreamedBodyAdmission? = nil) {
         self.limits = limits
+        self.admission = admission
         request = .allocate(capacity: 1)
         request.initialize(to: FCGX_Request())
         // FAIL_ACCEPT_ON_INTR: a signal wakes a thread blocked in accept() so
@@ -56,6 +86,20 @@ public final class FastCGISlot: @unchecked Sendable {
 
     /// The fd of the connection this slot holds open between requests, or -1.
     public var connectionFD: Int32 { connectionFDMirror.load(ordering: .acquiring) }
+
+    /// Bytes of the streamed body being read now, nil when none is (read by the worker's supervisor).
+    public var streamedBodyReceived: Int? {
+        let received = progress.received.load(ordering: .relaxed)
+        return received >= 0 ? received : nil
+    }
+
+    /// Cuts the streamed body being read now (too slow): its next read ends in `tooSlow`; the answer
+    /// still goes out, since only the connection's reading side is shut.
+    public func cutStreamedBody() {
+        progress.cut.store(true, ordering: .releasing)
+        let fd = connectionFD
+        if fd >= 0 { shutdown(fd, Int32(SHUT_RD)) }
+    }
 
     /// Blocks until a request's params have arrived. Returns false when
     /// accepting failed (interrupted, socket shut down, libfcgi shutting down).
@@ -87,6 +131,12 @@ public final class FastCGISlot: @unchecked Sendable {
             closeConnection = true
             refusedStreamedBody = false
         }
+        if admitted {
+            admission?.leave()
+            admitted = false
+        }
+        progress.received.store(-1, ordering: .relaxed)
+        progress.cut.store(false, ordering: .relaxed)
         if let stream = bodyStream {
             // A handler that answered before a streamed body ended (refused it,
             // or stopped at the limit): nginx, which stops sending once the
@@ -217,8 +267,18 @@ public final class FastCGISlot: @unchecked Sendable {
                 refusedStreamedBody = true
                 return
             }
+            if let admission, declaredLength != 0 {
+                guard admission.enter() else {
+                    request.rejection = .streamedBodiesBusy(limit: admission.limit)
+                    refusedStreamedBody = true
+                    return
+                }
+                admitted = true
+            }
             if let input = self.request.pointee.in {
-                let stream = FastCGIBodyStream(input: input, declaredLength: declaredLength, maxBytes: maxBytes)
+                progress.received.store(0, ordering: .relaxed)
+                let stream = FastCGIBodyStream(
+                    input: input, declaredLength: declaredLength, maxBytes: maxBytes, progress: progress, limits: limits)
                 bodyStream = stream
                 request.bodyStream = stream
             }
@@ -265,11 +325,15 @@ private final class FastCGIBodyStream: RequestBodyStream, @unchecked Sendable {
     private var ended = false
     /// Whether the body was read to its clean end.
     private(set) var reachedEnd = false
+    private let progress: BodyProgress
+    private let limits: TransportLimits
 
-    init(input: UnsafeMutablePointer<FCGX_Stream>, declaredLength: Int?, maxBytes: Int) {
+    init(input: UnsafeMutablePointer<FCGX_Stream>, declaredLength: Int?, maxBytes: Int, progress: BodyProgress, limits: TransportLimits) {
         self.input = input
         self.declaredLength = declaredLength
         self.maxBytes = maxBytes
+        self.progress = progress
+        self.limits = limits
     }
 
     func close() { input = nil }
@@ -281,6 +345,7 @@ private final class FastCGIBodyStream: RequestBodyStream, @unchecked Sendable {
         let count = Int(FCGX_GetStr(base.assumingMemoryBound(to: CChar.self), wanted, input))
         if count > 0 {
             received += count
+            progress.received.store(received, ordering: .relaxed)
             if received > maxBytes {
                 ended = true
                 throw .tooLarge(limit: maxBytes)
@@ -288,6 +353,9 @@ private final class FastCGIBodyStream: RequestBodyStream, @unchecked Sendable {
             return count
         }
         ended = true
+        if progress.cut.load(ordering: .acquiring) {
+            throw .tooSlow(minimumBytesPerSecond: limits.minimumBodyBytesPerSecond, windowSeconds: limits.bodyRateWindowSeconds)
+        }
         // libfcgi sets the stream's error when the connection ends without
         // the empty record that closes the body: the client or nginx gave up.
         if FCGX_GetError(input) != 0 { throw .incomplete }

@@ -13,6 +13,8 @@ public enum BodyStreamError: Error, Equatable {
     case tooLarge(limit: Int)
     /// The client went away (or the connection broke) before the body ended.
     case incomplete
+    /// The body arrived slower than `minimumBytesPerSecond` over a window of `windowSeconds`, and was cut.
+    case tooSlow(minimumBytesPerSecond: Int, windowSeconds: Double)
 }
 
 /// A request body read as it arrives, by the one thread serving the request.

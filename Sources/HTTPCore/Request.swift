@@ -8,6 +8,8 @@ public enum TransportRejection: Sendable, Equatable {
     case bodyIncomplete
     /// `CONTENT_LENGTH` was not a non-negative number.
     case invalidContentLength
+    /// A streamed body would exceed the worker's bound on threads that hold streamed bodies; it was not read.
+    case streamedBodiesBusy(limit: Int)
 }
 
 /// A request as the application sees it: plain Swift values, no FastCGI.

@@ -74,6 +74,9 @@ private final class AcceptThread: Sendable {
     let routeLabel = Atomic<Int>(-1)
     /// What the supervisor has logged about the current request: 1 slow, 2 stuck too.
     let reported = Atomic<Int>(0)
+    /// The supervisor's window on the current streamed body: when it began, the bytes received then, and
+    /// the request it belongs to (`startedBits`).
+    let bodyWindow = Locked<(start: Double, bytes: Int, request: UInt64)?>(nil)
 
     init(slot: FastCGISlot) { self.slot = slot }
 }
@@ -122,8 +125,9 @@ public enum PoolWorker {
         seat?.board.publishRouteLabels(labels)
         let stopping = StopFlag()
         var threads: [AcceptThread] = []
+        let admission = StreamedBodyAdmission(limit: settings.limits.maxStreamedBodies)
         for _ in 0..<max(1, settings.threads) {
-            let thread = AcceptThread(slot: FastCGISlot(listenFD: listenFD, limits: settings.limits))
+            let thread = AcceptThread(slot: FastCGISlot(listenFD: listenFD, limits: settings.limits, admission: admission))
             threads.append(thread)
             do {
                 let handle = try Threads.start { serve(thread, responder: responder, settings: settings, seat: seat, stopping: stopping) }
@@ -249,6 +253,7 @@ public enum PoolWorker {
         for thread in threads {
             let bits = thread.startedBits.load(ordering: .acquiring)
             guard bits != 0 else { continue }
+            checkBodyRate(thread, request: bits, limits: settings.limits, logger: logger, now: now)
             let elapsed = now - Double(bitPattern: bits)
             let reported = thread.reported.load(ordering: .relaxed)
             let slow = settings.slowLogSeconds > 0 && elapsed >= settings.slowLogSeconds && reported < 1
@@ -272,6 +277,31 @@ public enum PoolWorker {
                 seat?.board.countSlow()
             }
         }
+    }
+
+    /// Cuts a streamed body that brought fewer than `minimumBodyBytesPerSecond` over the last window
+    /// (like Apache's mod_reqtimeout MinRate): its thread answers 408 and is free again.
+    private static func checkBodyRate(_ thread: AcceptThread, request: UInt64, limits: TransportLimits, logger: Logger, now: Double) {
+        guard limits.minimumBodyBytesPerSecond > 0, let received = thread.slot.streamedBodyReceived else { return }
+        let tooSlow = thread.bodyWindow.withLock { window -> Bool in
+            guard let current = window, current.request == request else {
+                window = (now, received, request)
+                return false
+            }
+            guard now - current.start >= limits.bodyRateWindowSeconds else { return false }
+            let rate = Double(received - current.bytes) / (now - current.start)
+            window = (now, received, request)
+            return rate < Double(limits.minimumBodyBytesPerSecond)
+        }
+        guard tooSlow else { return }
+        thread.slot.cutStreamedBody()
+        logger.warning(
+            "request body too slow; cut",
+            metadata: [
+                "request.id": "\(thread.clock.requestID)", "body.received_bytes": "\(received)",
+                "body.minimum_bytes_per_second": "\(limits.minimumBodyBytesPerSecond)",
+                "body.window_s": "\(limits.bodyRateWindowSeconds)",
+            ])
     }
 
     /// Whether bytes wait on `fd`: a request that nginx sent on a kept connection.

@@ -129,6 +129,23 @@ struct ServeCommand: ParsableCommand {
                 + "(env FTAPI_KEPT_CONNECTION_GRACE)."))
     var keptConnectionGrace: Double = Environment.double("FTAPI_KEPT_CONNECTION_GRACE") ?? 5
 
+    @Option(
+        name: .customLong("streamed-body-threads"),
+        help: ArgumentHelp(
+            "Accept threads per worker that may hold a streamed (dataset) body at once; past it a 503 (env FTAPI_STREAMED_BODY_THREADS; "
+                + "default half the threads)."))
+    var streamedBodyThreadsFlag: Int?
+
+    @Option(
+        name: .customLong("body-min-rate"),
+        help: "A streamed body slower than this many bytes/s over the window is cut with 408; 0 never (env FTAPI_BODY_MIN_RATE).")
+    var bodyMinRate: Int = Environment.int("FTAPI_BODY_MIN_RATE") ?? 500
+
+    @Option(name: .customLong("body-min-rate-window"), help: "Seconds over which the body rate is measured (env FTAPI_BODY_MIN_RATE_WINDOW).")
+    var bodyMinRateWindow: Double = Environment.double("FTAPI_BODY_MIN_RATE_WINDOW") ?? 10
+
+    var streamedBodyThreads: Int { streamedBodyThreadsFlag ?? Environment.int("FTAPI_STREAMED_BODY_THREADS") ?? max(1, threads / 2) }
+
     @Flag(help: .hidden)
     var worker = false
 
@@ -164,6 +181,9 @@ struct ServeCommand: ParsableCommand {
         }
         guard hfTimeout > 0, modelsCacheSeconds >= 0, modelsCacheEntries >= 0 else {
             throw ValidationError("--hf-timeout must be > 0, --models-cache-seconds and --models-cache-entries ≥ 0")
+        }
+        guard streamedBodyThreads >= 1, bodyMinRate >= 0, bodyMinRateWindow > 0 else {
+            throw ValidationError("--streamed-body-threads must be ≥ 1, --body-min-rate ≥ 0 and --body-min-rate-window > 0")
         }
         guard keptConnectionGrace >= 0 else { throw ValidationError("--kept-connection-grace must be ≥ 0") }
         guard requestTimeout >= 0, slowLogSeconds >= 0 else { throw ValidationError("--request-timeout and --slowlog must be ≥ 0") }
@@ -344,9 +364,13 @@ struct ServeCommand: ParsableCommand {
                 modelHub: ModelHubHTTPTransport()
             )
             try application.startBackgroundWork()
+            var limits = TransportLimits(maxBodyBytes: maxBodyBytes, maxParamsBytes: maxParamsBytes)
+            limits.maxStreamedBodies = streamedBodyThreads
+            limits.minimumBodyBytesPerSecond = bodyMinRate
+            limits.bodyRateWindowSeconds = bodyMinRateWindow
             var settings = WorkerSettings(
                 threads: threads,
-                limits: TransportLimits(maxBodyBytes: maxBodyBytes, maxParamsBytes: maxParamsBytes),
+                limits: limits,
                 drainTimeout: shutdownTimeout,
                 listenerClosesOnStop: Environment.string("FTAPI_LISTENER_CLOSES_ON_STOP") == "1",
                 masterPID: masterPID

@@ -244,6 +244,10 @@ struct DatasetController {
                 throw APIError(.contentTooLarge, "Request body too large", details: "the limit is \(limit) bytes", code: "PAYLOAD_TOO_LARGE")
             } catch .incomplete {
                 throw APIError.badRequest("the body ended before it was complete", message: "Incomplete request body")
+            } catch .tooSlow(let rate, let window) {
+                throw APIError(
+                    .requestTimeout, "Request body too slow", details: "fewer than \(rate) bytes per second arrived over \(window) s",
+                    code: "BODY_TOO_SLOW")
             }
             guard count > 0 else { return total }
             total += count

@@ -1,0 +1,52 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Slow and stalled dataset bodies (nginx passes them unbuffered) can't hold the pool: a worker gives streamed
+/// bodies only part of its threads (503 past it), and cuts a body slower than the minimum rate (408).
+@Suite("stalled bodies", .serialized)
+struct StalledBodyTests {
+    @Test func stalledUploadsNeitherHoldThePoolNorLastForever() throws {
+        let cluster = try TestCluster(
+            workers: 1, threads: 4, extraArguments: ["--rate-limit", "0"],
+            environment: ["FTAPI_STREAMED_BODY_THREADS": "2", "FTAPI_BODY_MIN_RATE": "500", "FTAPI_BODY_MIN_RATE_WINDOW": "1.5"])
+        defer { cluster.stop() }
+        let token = try cluster.sessionToken(user: UUID().uuidString.lowercased())
+        // Six uploads that send their head and one byte, then go quiet.
+        let stalled = (0..<6).map { _ in cluster.client() }
+        for client in stalled {
+            let head =
+                "POST /api/datasets/validate HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n"
+                + "Content-Type: application/x-ndjson\r\nContent-Length: 100000\r\n\r\nx"
+            try client.write(Array(head.utf8))
+        }
+        // Meanwhile ordinary requests answer at normal speed.
+        usleep(300_000)
+        var slowest = 0.0
+        for _ in 0..<20 {
+            let started = Date()
+            #expect(try cluster.client().get("/api/health").status == 200)
+            slowest = max(slowest, Date().timeIntervalSince(started))
+        }
+        #expect(slowest < 0.5, "health took up to \(slowest) s with stalled uploads in flight")
+
+        let started = Date()
+        var statuses: [Int] = []
+        for client in stalled {
+            let response = try client.receive()
+            statuses.append(response.status)
+            if response.status == 503 {
+                #expect(response.header("retry-after") == "1")
+                #expect(response.json["code"] as? String == "UPLOADS_BUSY")
+            }
+            if response.status == 408 { #expect(response.json["code"] as? String == "BODY_TOO_SLOW") }
+        }
+        // Two held the worker's two streamed-body threads until the rate check cut them; the rest were refused at once.
+        #expect(statuses.sorted() == [408, 408, 503, 503, 503, 503], "\(statuses)")
+        #expect(Date().timeIntervalSince(started) < 6)
+        #expect(cluster.logLines().filter { $0["msg"] as? String == "request body too slow; cut" }.count == 2)
+    }
+}
