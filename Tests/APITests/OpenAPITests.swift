@@ -51,6 +51,18 @@ import Testing
             (paths[path]?["get"]?["parameters"] as? [[String: Any]])?.first { $0["name"] as? String == name }
         }
         #expect(parameter("/api/models/search", "query")?["required"] as? Bool == true)
+        // Links (the stateful phase of schemathesis follows them) name operations that exist.
+        let operationIDs = Set(paths.values.flatMap { $0.values.compactMap { $0["operationId"] as? String } })
+        var linked = 0
+        for operation in paths.values.flatMap(\.values) {
+            for case let response as [String: Any] in (operation["responses"] as? [String: Any] ?? [:]).values {
+                for case let link as [String: Any] in (response["links"] as? [String: Any] ?? [:]).values {
+                    #expect(operationIDs.contains(link["operationId"] as? String ?? ""), "\(link)")
+                    linked += 1
+                }
+            }
+        }
+        #expect(linked >= 11)
         for path in ["/api/training/jobs", "/api/datasets", "/api/user/api-keys", "/api/training/jobs/{id}/metrics"] {
             let schema = parameter(path, "offset")?["schema"] as? [String: Any]
             #expect(schema?["maximum"] as? Int == Int(Int32.max), "\(path)")

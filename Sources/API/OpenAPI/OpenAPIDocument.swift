@@ -17,6 +17,8 @@ struct DocumentedOperation {
     var responses: [(status: Int, description: String, schema: JSONValue?)]
     /// A file download: 200 and 206 carry JSON Lines, 304 and 416 no body.
     var download = false
+    /// Operations (`"METHOD pattern"`) whose `{id}` is the `id` of this operation's created resource: OpenAPI links on the 201.
+    var links: [String] = []
 }
 
 /// The OpenAPI 3.1 document of the API, built from `operations`. A test
@@ -63,7 +65,12 @@ enum OpenAPIDocument {
         DocumentedOperation(
             method: "POST", pattern: "/api/training/jobs", tag: "training", summary: "Create a pending job.",
             requestBody: Schema.ref("NewTrainingJob"),
-            responses: [(201, "The job, with its job_token (shown this once).", Schema.resource(Schema.ref("TrainingJob")))]),
+            responses: [(201, "The job, with its job_token (shown this once).", Schema.resource(Schema.ref("TrainingJob")))],
+            links: [
+                "GET /api/training/jobs/{id:uuid}", "PATCH /api/training/jobs/{id:uuid}", "POST /api/training/jobs/{id:uuid}/cancel",
+                "POST /api/training/jobs/{id:uuid}/restart", "POST /api/training/jobs/{id:uuid}/metrics",
+                "GET /api/training/jobs/{id:uuid}/metrics", "GET /api/training/jobs/{id:uuid}/dataset",
+            ]),
         DocumentedOperation(
             method: "GET", pattern: "/api/training/jobs/{id:uuid}", tag: "training", summary: "One job.",
             responses: [(200, "The job.", Schema.resource(Schema.ref("TrainingJob")))]),
@@ -207,7 +214,7 @@ enum OpenAPIDocument {
             responses: [
                 (201, "The key; data.key is shown this once.", Schema.resource(Schema.ref("APIKey"))),
                 (409, "Name in use (code DUPLICATE_NAME).", nil),
-            ]),
+            ], links: ["DELETE /api/user/api-keys/{id:uuid}"]),
         DocumentedOperation(
             method: "DELETE", pattern: "/api/user/api-keys/{id:uuid}", tag: "api-keys",
             summary: "Revoke an API key at once, in every worker (session token only).",
@@ -250,7 +257,7 @@ enum OpenAPIDocument {
                 (201, "The stored dataset.", Schema.resource(Schema.ref("Dataset"))),
                 (400, "Invalid dataset (code INVALID_DATASET; details holds the validation report), or a missing name or file.", nil),
                 (409, "Name in use (code DUPLICATE_NAME).", nil),
-            ]),
+            ], links: ["GET /api/datasets/{id:uuid}", "GET /api/datasets/{id:uuid}/content", "DELETE /api/datasets/{id:uuid}"]),
         DocumentedOperation(
             method: "GET", pattern: "/api/datasets", tag: "datasets", summary: "The caller's datasets, newest first.",
             query: pagination, responses: [(200, "A page of datasets.", Schema.list(Schema.ref("Dataset")))]),
@@ -284,6 +291,17 @@ enum OpenAPIDocument {
             ("application/x-ndjson", lines), ("application/jsonl", lines),
             ("multipart/form-data", Schema.object(fields, required: multipartFields ? ["file", "name"] : ["file"])),
         ]
+    }
+
+    /// OpenAPI links from a created resource's `id` to the `{id}` of `targets` (`"METHOD pattern"`).
+    private static func links(_ targets: [String]) -> JSONValue {
+        var links = JSONObject()
+        for target in targets {
+            let parts = target.split(separator: " ", maxSplits: 1).map(String.init)
+            let id = operationID(method: parts[0], path: openAPIPath(parts[1]))
+            links[id] = .object(["operationId": .string(id), "parameters": .object(["id": .string("$response.body#/id")])])
+        }
+        return .object(links)
     }
 
     /// `/api/x/{id:uuid}` → `/api/x/{id}`
@@ -333,6 +351,7 @@ enum OpenAPIDocument {
                 default:
                     answer["content"] = .object(["application/json": .object(["schema": schema])])
                 }
+                if response.status == 201, !operation.links.isEmpty { answer["links"] = links(operation.links) }
                 responses[String(response.status)] = .object(answer)
             }
             let hasBody = operation.requestBody != nil || !operation.requestContent.isEmpty
