@@ -42,6 +42,8 @@ import Testing
                 let responses = try #require(operation["responses"] as? [String: Any])
                 let parameters = operation["parameters"] as? [[String: Any]] ?? []
                 if path.contains("{") { #expect(responses["404"] != nil, "\(method) \(path) lacks 404") }
+                #expect(responses["431"] != nil, "\(method) \(path) lacks 431")
+                if !(operation["security"] as? [Any] ?? []).isEmpty { #expect(responses["503"] != nil, "\(method) \(path) lacks 503") }
                 if parameters.contains(where: { $0["in"] as? String == "query" }) {
                     #expect(responses["400"] != nil, "\(method) \(path) lacks 400")
                 }

@@ -409,11 +409,14 @@ enum OpenAPIDocument {
 
     /// The errors every operation of its kind can answer: the router's, the auth gate's, and those of reading a body or a query.
     private static func standardErrors(_ auth: AuthRequirement, hasBody: Bool, hasQuery: Bool, hasPathParameter: Bool) -> [(Int, String)] {
-        var errors: [(Int, String)] = [(500, "Unexpected error (nothing leaked).")]
+        var errors: [(Int, String)] = [
+            (500, "Unexpected error (nothing leaked)."), (431, "Request headers too large (FTAPI_MAX_PARAMS_BYTES, or nginx's buffers)."),
+        ]
         if auth != .none {
             errors += [
                 (401, "Missing or invalid credential."), (403, "Credential without the needed scope (code INSUFFICIENT_SCOPE)."),
                 (429, "Rate limit exceeded (Retry-After)."),
+                (503, "The database can't be reached (DATABASE_UNAVAILABLE) or has no free connection (DATABASE_BUSY); Retry-After."),
             ]
         }
         if hasBody { errors += [(400, "Invalid body; details names the field."), (413, "Body too large."), (415, "Unsupported content type.")] }
