@@ -38,3 +38,5 @@ log "restarting PostgreSQL under load (alone: it takes the server away from ever
 # past pg_ctl's 30 s wait).
 "$PG_BIN/psql" "$FTAPI_TEST_DATABASE_URL" -qAtc CHECKPOINT
 FTAPI_TEST_BACKEND=postgres FTAPI_TEST_PG_CTL="$PG_CTL" swift test --skip-build --filter PostgreSQLFaultTests "$@"
+log "schemathesis against the served OpenAPI document (real nginx and pool on SQLite)"
+"$REPO/deploy/schemathesis.sh"

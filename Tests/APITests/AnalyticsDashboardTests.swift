@@ -151,7 +151,8 @@ func insertDatasetRow(_ store: any Store, userID: String, format: String, exampl
         try check("from=2024-01-01&to=2025-01-01", 200)
         try check("from=2025-02-30", 400, mentions: "from")
         try check("to=2025-3-1", 400, mentions: "to")
-        try check("to=2025-03-01T10:00:00Z", 200)  // a time is taken as its UTC day
+        try check("to=2025-03-01T10:00:00Z", 400, mentions: "to")  // a date, not a time
+        try check("to=", 400, mentions: "to")
         try check("from=yesterday", 400, mentions: "from")
         try check("to=2025-03-01", 200)
         let body = try env.get("/api/analytics/dashboard", query: "from=2024-01-01&to=2025-01-01", headers: headers).object()

@@ -91,6 +91,8 @@ import Testing
         let format = env.sendStreamed("POST", "/api/datasets/validate", query: "format=csv", headers: with(Self.jsonl), body: Self.file)
         #expect(format.status == .badRequest)
         #expect(try format.object()["details"]?.stringValue?.contains("format") == true)
+        let emptyFormat = env.sendStreamed("POST", "/api/datasets/validate", query: "format=", headers: with(Self.jsonl), body: Self.file)
+        #expect(emptyFormat.status == .badRequest)
         let type = env.sendStreamed("POST", "/api/datasets/validate", headers: with(["Content-Type": "text/csv"]), body: Self.file)
         #expect(type.status == .unsupportedMediaType)
         let large = env.sendStreamed("POST", "/api/datasets/validate", headers: with(Self.jsonl), body: Self.file, maxBytes: 1000)

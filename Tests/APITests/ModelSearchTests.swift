@@ -159,7 +159,8 @@ final class FakeModelHub: ModelHubTransport, @unchecked Sendable {
         let env = try environment(hub)
         for query in [
             "", "query=", "query=a", "query=%20a%20", "query=llama&sort=trending", "query=llama&limit=0", "query=llama&limit=201",
-            "query=llama&offset=-1", "query=llama&limit=200&offset=900",
+            "query=llama&offset=-1", "query=llama&limit=200&offset=900", "query=llama&sort=", "query=%20a",
+            "query=" + String(repeating: "x", count: 199) + "%20%20",
         ] {
             let response = search(env, query)
             #expect(response.status.code == 400, "\(query): \(response.text)")

@@ -38,13 +38,13 @@ struct RoutingTests {
 
         let stats = env.send("POST", "/api/training/stats")
         #expect(stats.status.code == 405)
-        #expect(stats.header("Allow") == "GET")
+        #expect(stats.header("Allow") == "GET, HEAD")
         #expect(try stats.object()["code"] == .string("METHOD_NOT_ALLOWED"))
 
         let keys = env.send("PUT", "/api/user/api-keys")
         #expect(keys.status.code == 405)
         let allow = try #require(keys.header("Allow"))
-        #expect(Set(allow.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }) == ["GET", "POST"])
+        #expect(Set(allow.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }) == ["GET", "HEAD", "POST"])
 
         let one = env.get("/api/user/api-keys/\(UUID().uuidString.lowercased())")
         #expect(one.status.code == 405)

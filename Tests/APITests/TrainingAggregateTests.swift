@@ -53,7 +53,7 @@ import Testing
         let today = Timestamp.now().iso8601.prefix(10)
         #expect(try env.get("/api/training/metrics/aggregate", query: "from=\(today)&to=\(today)", headers: headers).object()["jobs"] == .int(3))
 
-        for bad in ["from=yesterday", "to=2025-13-01", "group_by=status", "from=2025-02-01&to=2025-01-01"] {
+        for bad in ["from=yesterday", "to=2025-13-01", "group_by=status", "from=2025-02-01&to=2025-01-01", "to=", "from="] {
             #expect(env.get("/api/training/metrics/aggregate", query: bad, headers: headers).status.code == 400, "\(bad)")
         }
     }

@@ -107,7 +107,7 @@ struct StatsAndErrorsTests {
 
         let method = try client.send("DELETE", "/api/training/stats", headers: ["X-API-Key": analyticsKey])
         #expect(method.status == 405)
-        #expect(method.header("allow") == "GET")
+        #expect(method.header("allow") == "GET, HEAD")
         #expect(method.json["error"] != nil)
 
         let malformed = try client.postJSON("/api/user/api-keys", #"{"name": "x", "#, headers: ["Authorization": "Bearer \(token)"])

@@ -32,10 +32,10 @@ struct DashboardRange: Equatable {
         return millis >= 0 ? millis / 86_400_000 : (millis - 86_399_999) / 86_400_000
     }
 
-    /// A `YYYY-MM-DD` parameter (or an ISO 8601 time, taken as its UTC day) as a day number; absent or empty → nil.
+    /// A `YYYY-MM-DD` parameter as a day number; absent → nil; anything else (empty, a time) is a 400.
     private static func day(_ text: String?, name: String) throws(APIError) -> Int64? {
-        guard let text, !text.isEmpty else { return nil }
-        guard let time = Timestamp(iso8601: text) else {
+        guard let text else { return nil }
+        guard text.utf8.count == 10, let time = Timestamp(iso8601: text) else {
             throw APIError.badRequest("\(name) must be a date (YYYY-MM-DD)", message: "Invalid query parameter")
         }
         return day(of: time)

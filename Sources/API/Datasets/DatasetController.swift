@@ -291,9 +291,9 @@ struct DatasetController {
         APIError(.conflict, "A dataset with this name already exists", details: "name \(name) is taken", code: "DUPLICATE_NAME")
     }
 
-    /// `auto` or absent → nil (detect); else one of the formats.
+    /// `auto` or absent → nil (detect); else one of the formats (empty is a 400, like any other unknown name).
     static func format(_ text: String?, field: String) throws(APIError) -> DatasetFormat? {
-        guard let text, !text.isEmpty, text != "auto" else { return nil }
+        guard let text, text != "auto" else { return nil }
         guard let format = DatasetFormat(rawValue: text) else {
             throw APIError.badRequest("\(field) must be auto or one of \(DatasetFormat.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -303,7 +303,7 @@ struct DatasetController {
     static func name(_ text: String) throws(APIError) -> String {
         let name = text[...].trimmingWhitespace()
         guard !name.isEmpty else { throw APIError.badRequest("name must not be blank") }
-        guard name.count <= 200 else { throw APIError.badRequest("name must be at most 200 characters") }
+        guard text.unicodeScalars.count <= 200 else { throw APIError.badRequest("name must be at most 200 characters") }
         try FieldReader.refuseControlCharacters(name, field: "name")
         return name
     }

@@ -23,16 +23,19 @@ struct ModelSearchController {
     func register(on router: inout Router) {
         router.get("/api/models/search", auth: .scope(.models)) { context in
             let query = context.query
-            let text = (query["query"] ?? "").trimmingWhitespace()
-            guard text.count >= 2 else {
+            let given = query["query"] ?? ""
+            let text = given.trimmingWhitespace()
+            guard text.unicodeScalars.count >= 2 else {
                 throw APIError.badRequest("query must be at least 2 characters", message: "Invalid query parameter")
             }
-            guard text.count <= 200 else { throw APIError.badRequest("query must be at most 200 characters", message: "Invalid query parameter") }
+            guard given.unicodeScalars.count <= 200 else {
+                throw APIError.badRequest("query must be at most 200 characters", message: "Invalid query parameter")
+            }
             let page = try Page(query: query)
             guard page.offset + page.limit <= Self.maximumWindow else {
                 throw APIError.badRequest("offset + limit must be at most \(Self.maximumWindow)", message: "Invalid query parameter")
             }
-            let sortName = query["sort"].flatMap { $0.isEmpty ? nil : $0 } ?? "downloads"
+            let sortName = query["sort"] ?? "downloads"
             guard let sort = Self.sorts.first(where: { $0.key == sortName })?.value else {
                 throw APIError.badRequest("sort must be one of downloads, likes, last_modified", message: "Invalid query parameter")
             }

@@ -8,6 +8,8 @@ struct DocumentedOperation {
     var tag: String
     var summary: String
     var query: [(name: String, schema: JSONValue, description: String)] = []
+    /// The query parameters of `query` that are required.
+    var requiredQuery: Set<String> = []
     var requestBody: JSONValue?
     /// Bodies that are not application/json (JSON Lines, multipart), by media type.
     var requestContent: [(type: String, schema: JSONValue)] = []
@@ -15,6 +17,8 @@ struct DocumentedOperation {
     var responses: [(status: Int, description: String, schema: JSONValue?)]
     /// A file download: 200 and 206 carry JSON Lines, 304 and 416 no body.
     var download = false
+    /// Operations (`"METHOD pattern"`) whose `{id}` is the `id` of this operation's created resource: OpenAPI links on the 201.
+    var links: [String] = []
 }
 
 /// The OpenAPI 3.1 document of the API, built from `operations`. A test
@@ -22,7 +26,10 @@ struct DocumentedOperation {
 enum OpenAPIDocument {
     static let pagination: [(name: String, schema: JSONValue, description: String)] = [
         ("limit", .object(["type": .string("integer"), "minimum": .int(1), "maximum": .int(200), "default": .int(50)]), "Page size."),
-        ("offset", .object(["type": .string("integer"), "minimum": .int(0), "default": .int(0)]), "Items to skip."),
+        (
+            "offset", .object(["type": .string("integer"), "minimum": .int(0), "maximum": .int(Page.maximumOffset), "default": .int(0)]),
+            "Items to skip."
+        ),
     ]
 
     /// The answers of both dataset downloads (sent by nginx from the stored file after the pool's X-Accel-Redirect).
@@ -58,7 +65,12 @@ enum OpenAPIDocument {
         DocumentedOperation(
             method: "POST", pattern: "/api/training/jobs", tag: "training", summary: "Create a pending job.",
             requestBody: Schema.ref("NewTrainingJob"),
-            responses: [(201, "The job, with its job_token (shown this once).", Schema.resource(Schema.ref("TrainingJob")))]),
+            responses: [(201, "The job, with its job_token (shown this once).", Schema.resource(Schema.ref("TrainingJob")))],
+            links: [
+                "GET /api/training/jobs/{id:uuid}", "PATCH /api/training/jobs/{id:uuid}", "POST /api/training/jobs/{id:uuid}/cancel",
+                "POST /api/training/jobs/{id:uuid}/restart", "POST /api/training/jobs/{id:uuid}/metrics",
+                "GET /api/training/jobs/{id:uuid}/metrics", "GET /api/training/jobs/{id:uuid}/dataset",
+            ]),
         DocumentedOperation(
             method: "GET", pattern: "/api/training/jobs/{id:uuid}", tag: "training", summary: "One job.",
             responses: [(200, "The job.", Schema.resource(Schema.ref("TrainingJob")))]),
@@ -94,22 +106,28 @@ enum OpenAPIDocument {
             summary:
                 "Report 1–1000 metric points (trainer), or one point as the whole body (accepted: 1). Idempotent per step; the first points "
                 + "start a pending job.",
-            requestBody: .object(["oneOf": .array([Schema.ref("MetricsBatch"), Schema.ref("MetricPoint")])]),
+            requestBody: .object(["oneOf": .array([Schema.ref("MetricsBatch"), Schema.ref("FineTuneLabMetricPoint")])]),
             responses: [(200, "Stored.", Schema.ref("MetricsAccepted")), (409, "The job is terminal (code JOB_TERMINAL).", nil)]),
         DocumentedOperation(
             method: "GET", pattern: "/api/training/jobs/{id:uuid}/metrics", tag: "training", summary: "A job's metric points by step.",
             query: [
                 ("limit", .object(["type": .string("integer"), "minimum": .int(1), "maximum": .int(5000), "default": .int(1000)]), "Page size."),
-                ("offset", .object(["type": .string("integer"), "minimum": .int(0), "default": .int(0)]), "Points to skip."),
-                ("since_step", .object(["type": .string("integer"), "minimum": .int(0)]), "Only points with a larger step (incremental polling)."),
+                (
+                    "offset", .object(["type": .string("integer"), "minimum": .int(0), "maximum": .int(Page.maximumOffset), "default": .int(0)]),
+                    "Points to skip."
+                ),
+                (
+                    "since_step", .object(["type": .string("integer"), "minimum": .int(0), "maximum": .int(TrainingStep.maximum)]),
+                    "Only points with a larger step (incremental polling)."
+                ),
             ],
             responses: [(200, "A page of points.", Schema.list(Schema.ref("MetricPoint")))]),
         DocumentedOperation(
             method: "GET", pattern: "/api/training/metrics/aggregate", tag: "training",
             summary: "Training figures across the caller's jobs, computed by the database.",
             query: [
-                ("from", Schema.string, "Jobs created at or after this date (YYYY-MM-DD, UTC) or time."),
-                ("to", Schema.string, "Jobs created before the end of this date (UTC) or before this time."),
+                ("from", Schema.dateOrTime, "Jobs created at or after this date (YYYY-MM-DD, UTC) or time."),
+                ("to", Schema.dateOrTime, "Jobs created before the end of this date (UTC) or before this time; from must be before to."),
                 ("model_name", Schema.string, "Only jobs of this model."),
                 ("group_by", Schema.enumeration(["model_name"]), "Add one entry per model under groups."),
             ],
@@ -137,12 +155,14 @@ enum OpenAPIDocument {
                 + "(query, offset + limit, sort) for FTAPI_MODELS_CACHE_SECONDS.",
             query: [
                 (
-                    "query", .object(["type": .string("string"), "minLength": .int(2), "maxLength": .int(200)]),
-                    "Search text (required; at least 2 characters)."
+                    "query",
+                    .object([
+                        "type": .string("string"), "minLength": .int(2), "maxLength": .int(200), "pattern": .string("\\S[\\s\\S]*\\S"),
+                    ]), "Search text (required; at least 2 characters besides leading and trailing whitespace)."
                 ),
                 ("limit", .object(["type": .string("integer"), "minimum": .int(1), "maximum": .int(200), "default": .int(50)]), "Page size."),
                 (
-                    "offset", .object(["type": .string("integer"), "minimum": .int(0), "default": .int(0)]),
+                    "offset", .object(["type": .string("integer"), "minimum": .int(0), "maximum": .int(999), "default": .int(0)]),
                     "Models to skip; offset + limit is at most 1000."
                 ),
                 (
@@ -153,6 +173,7 @@ enum OpenAPIDocument {
                     ]), "Order, descending."
                 ),
             ],
+            requiredQuery: ["query"],
             responses: [
                 (
                     200, "A page of models. total is how many the Hub returned for offset + limit (the Hub does not count every match).",
@@ -195,7 +216,7 @@ enum OpenAPIDocument {
             responses: [
                 (201, "The key; data.key is shown this once.", Schema.resource(Schema.ref("APIKey"))),
                 (409, "Name in use (code DUPLICATE_NAME).", nil),
-            ]),
+            ], links: ["DELETE /api/user/api-keys/{id:uuid}"]),
         DocumentedOperation(
             method: "DELETE", pattern: "/api/user/api-keys/{id:uuid}", tag: "api-keys",
             summary: "Revoke an API key at once, in every worker (session token only).",
@@ -206,7 +227,20 @@ enum OpenAPIDocument {
                 "Validate a dataset as it streams in: JSON Lines (line numbers are the file's, blank lines counted), a JSON array (line is the "
                 + "1-based position of the element), or a multipart file field. Up to 100 MiB by default.",
             query: [("format", Schema.enumeration(["auto"] + Schema.datasetFormats), "The format to check; auto (default) detects it.")],
-            requestContent: datasetBodies(multipartFields: false) + [("application/json", Schema.array(Schema.object))],
+            requestContent: datasetBodies(multipartFields: false) + [
+                (
+                    "application/json",
+                    .object([
+                        "anyOf": .array([
+                            .object(["type": .string("array"), "minItems": .int(1)]),
+                            .object(["type": .array(["object", "string", "number", "boolean", "null"].map { .string($0) })]),
+                        ]),
+                        "description": .string(
+                            "A JSON array of examples. Any other body is read as JSON Lines and reported (200, valid false); an empty "
+                                + "array is a 400."),
+                    ])
+                )
+            ],
             responses: [
                 (200, "The report; an invalid dataset is a 200 with valid false.", Schema.ref("DatasetValidation")),
                 (400, "Empty body, or an unknown format.", nil),
@@ -217,7 +251,7 @@ enum OpenAPIDocument {
                 "Store a dataset: validated while written, flushed to disk and renamed into place before its record is committed. Raw JSON "
                 + "Lines take name and format from the query; multipart from its fields.",
             query: [
-                ("name", Schema.string, "Dataset name, unique per user (required for a raw body)."),
+                ("name", Schema.datasetName, "Dataset name, unique per user (required for a raw body)."),
                 ("format", Schema.enumeration(["auto"] + Schema.datasetFormats), "The format to check; auto (default) detects it."),
             ],
             requestContent: datasetBodies(multipartFields: true),
@@ -225,7 +259,7 @@ enum OpenAPIDocument {
                 (201, "The stored dataset.", Schema.resource(Schema.ref("Dataset"))),
                 (400, "Invalid dataset (code INVALID_DATASET; details holds the validation report), or a missing name or file.", nil),
                 (409, "Name in use (code DUPLICATE_NAME).", nil),
-            ]),
+            ], links: ["GET /api/datasets/{id:uuid}", "GET /api/datasets/{id:uuid}/content", "DELETE /api/datasets/{id:uuid}"]),
         DocumentedOperation(
             method: "GET", pattern: "/api/datasets", tag: "datasets", summary: "The caller's datasets, newest first.",
             query: pagination, responses: [(200, "A page of datasets.", Schema.list(Schema.ref("Dataset")))]),
@@ -243,15 +277,33 @@ enum OpenAPIDocument {
 
     /// The dataset body types: JSON Lines under its usual names, and multipart.
     private static func datasetBodies(multipartFields: Bool) -> [(type: String, schema: JSONValue)] {
-        var fields: [(String, JSONValue)] = [("file", .object(["type": .string("string"), "contentMediaType": .string("application/x-ndjson")]))]
+        // At least one line that is not blank (JSON whitespace only): a body of blank lines holds no example and is a 400.
+        let notBlank = JSONValue.string("[^ \\t\\r\\n]")
+        var fields: [(String, JSONValue)] = [
+            ("file", .object(["type": .string("string"), "contentMediaType": .string("application/x-ndjson"), "pattern": notBlank]))
+        ]
         if multipartFields {
-            fields += [("name", Schema.string), ("format", Schema.enumeration(["auto"] + Schema.datasetFormats))]
+            fields += [("name", Schema.datasetName), ("format", Schema.enumeration(["auto"] + Schema.datasetFormats))]
         }
-        let lines = JSONValue.object(["type": .string("string"), "description": .string("JSON Lines: one example object per line.")])
+        let lines = JSONValue.object([
+            "type": .string("string"), "pattern": notBlank,
+            "description": .string("JSON Lines: one example object per line; invalid lines are reported, not refused."),
+        ])
         return [
             ("application/x-ndjson", lines), ("application/jsonl", lines),
             ("multipart/form-data", Schema.object(fields, required: multipartFields ? ["file", "name"] : ["file"])),
         ]
+    }
+
+    /// OpenAPI links from a created resource's `id` to the `{id}` of `targets` (`"METHOD pattern"`).
+    private static func links(_ targets: [String]) -> JSONValue {
+        var links = JSONObject()
+        for target in targets {
+            let parts = target.split(separator: " ", maxSplits: 1).map(String.init)
+            let id = operationID(method: parts[0], path: openAPIPath(parts[1]))
+            links[id] = .object(["operationId": .string(id), "parameters": .object(["id": .string("$response.body#/id")])])
+        }
+        return .object(links)
     }
 
     /// `/api/x/{id:uuid}` → `/api/x/{id}`
@@ -291,7 +343,8 @@ enum OpenAPIDocument {
             for item in operation.query {
                 parameters.append(
                     .object([
-                        "name": .string(item.name), "in": .string("query"), "required": .bool(false), "schema": item.schema,
+                        "name": .string(item.name), "in": .string("query"), "required": .bool(operation.requiredQuery.contains(item.name)),
+                        "schema": item.schema,
                         "description": .string(item.description),
                     ]))
             }
@@ -307,10 +360,13 @@ enum OpenAPIDocument {
                 default:
                     answer["content"] = .object(["application/json": .object(["schema": schema])])
                 }
+                if response.status == 201, !operation.links.isEmpty { answer["links"] = links(operation.links) }
                 responses[String(response.status)] = .object(answer)
             }
             let hasBody = operation.requestBody != nil || !operation.requestContent.isEmpty
-            for (status, description) in standardErrors(route.auth, hasBody: hasBody) where responses[String(status)] == nil {
+            let errors = standardErrors(
+                route.auth, hasBody: hasBody, hasQuery: !operation.query.isEmpty, hasPathParameter: operation.pattern.contains("{"))
+            for (status, description) in errors where responses[String(status)] == nil {
                 responses[String(status)] = .object([
                     "description": .string(description), "content": .object(["application/json": .object(["schema": Schema.ref("Error")])]),
                 ])
@@ -360,15 +416,21 @@ enum OpenAPIDocument {
         ])
     }
 
-    private static func standardErrors(_ auth: AuthRequirement, hasBody: Bool) -> [(Int, String)] {
-        var errors: [(Int, String)] = [(500, "Unexpected error (nothing leaked).")]
+    /// The errors every operation of its kind can answer: the router's, the auth gate's, and those of reading a body or a query.
+    private static func standardErrors(_ auth: AuthRequirement, hasBody: Bool, hasQuery: Bool, hasPathParameter: Bool) -> [(Int, String)] {
+        var errors: [(Int, String)] = [
+            (500, "Unexpected error (nothing leaked)."), (431, "Request headers too large (FTAPI_MAX_PARAMS_BYTES, or nginx's buffers)."),
+        ]
         if auth != .none {
             errors += [
                 (401, "Missing or invalid credential."), (403, "Credential without the needed scope (code INSUFFICIENT_SCOPE)."),
                 (429, "Rate limit exceeded (Retry-After)."),
+                (503, "The database can't be reached (DATABASE_UNAVAILABLE) or has no free connection (DATABASE_BUSY); Retry-After."),
             ]
         }
         if hasBody { errors += [(400, "Invalid body; details names the field."), (413, "Body too large."), (415, "Unsupported content type.")] }
+        if hasQuery { errors.append((400, "Invalid query parameter; details names it.")) }
+        if hasPathParameter { errors.append((404, "Not found: no such resource of the caller's (another user's is a 404 too).")) }
         return errors
     }
 }

@@ -53,7 +53,9 @@ extension OpenAPIDocument {
                     jobNameProperty,
                     (
                         "metrics",
-                        .object(["type": .string("array"), "minItems": .int(1), "maxItems": .int(1000), "items": Schema.ref("MetricPoint")])
+                        .object([
+                            "type": .string("array"), "minItems": .int(1), "maxItems": .int(1000), "items": Schema.ref("FineTuneLabMetricPoint"),
+                        ])
                     ),
                 ], required: ["job_id", "metrics"]),
             responses: [
@@ -62,7 +64,7 @@ extension OpenAPIDocument {
             ]),
         DocumentedOperation(
             method: "PUT", pattern: "/api/training/local/{job:string}/metrics", tag: tag, summary: "Report one metric point (the job's token).",
-            requestBody: Schema.ref("MetricPoint"),
+            requestBody: Schema.ref("FineTuneLabMetricPoint"),
             responses: [
                 (200, "Stored.", Schema.object([success], required: ["success"])), (404, "Not one of the caller's jobs.", nil),
                 (409, "The job is terminal (code JOB_TERMINAL).", nil),

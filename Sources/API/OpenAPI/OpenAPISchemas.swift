@@ -9,6 +9,7 @@ enum Schema {
     static let uuid = JSONValue.object(["type": .string("string"), "format": .string("uuid")])
     static let dateTime = JSONValue.object(["type": .string("string"), "format": .string("date-time")])
     static let date = JSONValue.object(["type": .string("string"), "format": .string("date")])
+    static let dateOrTime = JSONValue.object(["anyOf": .array([date, dateTime])])
     static let integer = JSONValue.object(["type": .string("integer")])
     static let number = JSONValue.object(["type": .string("number")])
     static let boolean = JSONValue.object(["type": .string("boolean")])
@@ -42,6 +43,45 @@ enum Schema {
     static func list(_ item: JSONValue) -> JSONValue {
         object([("data", array(item)), ("total", integer), ("limit", integer), ("offset", integer)], required: ["data", "total", "limit", "offset"])
     }
+
+    /// A nullable number within `range` (null is the same as leaving the field out).
+    static func bounded(_ type: String, _ range: ClosedRange<Int64>) -> JSONValue {
+        .object(["type": .array([.string(type), .string("null")]), "minimum": .int(range.lowerBound), "maximum": .int(range.upperBound)])
+    }
+
+    /// A name: `maxLength` characters at most, not blank, no control characters (C0, DEL, C1).
+    static func name(maxLength: Int64) -> JSONValue {
+        let visible = "[^\\u0000-\\u001f\\u007f-\\u009f]"
+        return .object([
+            "type": .string("string"), "minLength": .int(1), "maxLength": .int(maxLength),
+            "pattern": .string("^\(visible)*[^\\s\\u0000-\\u001f\\u007f-\\u009f]\(visible)*$"),
+        ])
+    }
+
+    /// A dataset's name: 1–200 characters without control characters. A blank one is refused too, but with that in
+    /// the pattern schemathesis filters out too many examples of the upload; the upload documents the 400.
+    static let datasetName = JSONValue.object([
+        "type": .string("string"), "minLength": .int(1), "maxLength": .int(200), "pattern": .string("^[^\\u0000-\\u001f\\u007f-\\u009f]*$"),
+        "description": .string("Not blank, no control characters."),
+    ])
+
+    static let totalSteps = bounded("integer", 1...TrainingStep.maximum)
+    static let totalEpochs = bounded("integer", 1...TrainingJobController.maximumEpochs)
+
+    /// The fields of a metric point a trainer sends (the list adds perplexity).
+    static let metricFields: [(String, JSONValue)] = [
+        ("step", .object(["type": .string("integer"), "minimum": .int(0), "maximum": .int(TrainingStep.maximum)])),
+        ("epoch", nullable("number")), ("train_loss", nullable("number")), ("eval_loss", nullable("number")),
+        ("learning_rate", nullable("number")), ("grad_norm", nullable("number")), ("gpu_memory_allocated_gb", nullable("number")),
+        ("gpu_utilization_percent", nullable("number")), ("samples_per_second", nullable("number")), ("tokens_per_second", nullable("number")),
+        ("timestamp", nullable("string", format: "date-time")),
+    ]
+
+    /// What FineTune Lab's trainers may send beside the contract's fields (`loss` is another name for `train_loss`).
+    static let fineTuneLabMetricFields: [(String, JSONValue)] = [
+        ("gpu_memory_reserved_gb", nullable("number")), ("train_perplexity", nullable("number")), ("perplexity", nullable("number")),
+        ("loss", nullable("number")),
+    ]
 
     static let statuses = JobStatus.allCases.map(\.rawValue)
     static let scopes = Scope.allCases.map(\.rawValue)
@@ -133,43 +173,45 @@ enum Schema {
             object(
                 [
                     ("model_name", .object(["type": .string("string"), "minLength": .int(1), "maxLength": .int(200)])),
-                    ("dataset_id", nullable("string", format: "uuid")), ("config", object), ("total_steps", integer), ("total_epochs", integer),
+                    ("dataset_id", nullable("string", format: "uuid")), ("config", nullable("object")), ("total_steps", totalSteps),
+                    ("total_epochs", totalEpochs),
                 ], required: ["model_name"], closed: true)
         ),
         (
             "TrainingJobUpdate",
             object(
                 [
-                    ("status", enumeration(statuses)), ("progress", .object(["type": .string("number"), "minimum": .int(0), "maximum": .int(100)])),
-                    ("current_step", integer), ("total_steps", integer), ("current_epoch", integer), ("total_epochs", integer),
-                    ("error_message", nullable("string")),
+                    (
+                        "status",
+                        .object(["type": .array([.string("string"), .string("null")]), "enum": .array(statuses.map { .string($0) } + [.null])])
+                    ),
+                    ("progress", bounded("number", 0...100)), ("current_step", bounded("integer", TrainingStep.range)),
+                    ("total_steps", totalSteps), ("current_epoch", bounded("integer", 0...TrainingJobController.maximumEpochs)),
+                    ("total_epochs", totalEpochs),
+                    ("error_message", .object(["type": .array([.string("string"), .string("null")]), "maxLength": .int(10_000)])),
                 ], closed: true)
         ),
         (
             "MetricPoint",
             object(
-                [
-                    ("step", .object(["type": .string("integer"), "minimum": .int(0)])), ("epoch", nullable("number")),
-                    ("train_loss", nullable("number")), ("eval_loss", nullable("number")), ("learning_rate", nullable("number")),
-                    ("grad_norm", nullable("number")), ("gpu_memory_allocated_gb", nullable("number")),
-                    ("gpu_utilization_percent", nullable("number")), ("samples_per_second", nullable("number")),
-                    ("tokens_per_second", nullable("number")), ("timestamp", nullable("string", format: "date-time")),
-                    ("gpu_memory_reserved_gb", nullable("number")), ("train_perplexity", nullable("number")),
-                    ("loss", .object(["type": .string("number"), "description": .string("Another name for train_loss; requests only.")])),
+                metricFields + fineTuneLabMetricFields.filter { $0.0 != "loss" && $0.0 != "perplexity" } + [
                     (
                         "perplexity",
                         .object([
                             "type": .array([.string("number"), .string("null")]),
-                            "description": .string("exp(eval_loss) when eval_loss is finite and below 100; responses only."),
+                            "description": .string(
+                                "exp(eval_loss) when eval_loss is finite and below 100, unless a FineTune Lab trainer sent its own."),
                         ])
-                    ),
+                    )
                 ], required: ["step"])
         ),
+        ("NewMetricPoint", object(metricFields, required: ["step"], closed: true)),
+        ("FineTuneLabMetricPoint", object(metricFields + fineTuneLabMetricFields, required: ["step"], closed: true)),
         (
             "MetricsBatch",
             object(
                 [
-                    ("metrics", .object(["type": .string("array"), "minItems": .int(1), "maxItems": .int(1000), "items": ref("MetricPoint")]))
+                    ("metrics", .object(["type": .string("array"), "minItems": .int(1), "maxItems": .int(1000), "items": ref("NewMetricPoint")]))
                 ], required: ["metrics"], closed: true)
         ),
         (
@@ -292,8 +334,14 @@ enum Schema {
             "NewAPIKey",
             object(
                 [
-                    ("name", .object(["type": .string("string"), "minLength": .int(1), "maxLength": .int(100)])),
-                    ("scopes", array(enumeration(scopes))),
+                    ("name", name(maxLength: 100)),
+                    (
+                        "scopes",
+                        .object([
+                            "type": .array([.string("array"), .string("null")]), "items": enumeration(scopes), "minItems": .int(1),
+                            "description": .string("Default (absent or null): [\"all\"]."),
+                        ])
+                    ),
                 ], required: ["name"], closed: true)
         ),
     ]

@@ -16,7 +16,7 @@ public enum ParameterType: Sendable {
 ///
 /// Patterns are written with typed parameters: `/api/training/jobs/{id:uuid}/cancel`.
 /// A path that no route matches is a 404; a path some route matches with
-/// another method is a 405 with `Allow`.
+/// another method is a 405 with `Allow` (HEAD listed with GET).
 public struct Router: Sendable {
     enum Segment: Sendable, Equatable {
         case literal(String)
@@ -117,6 +117,8 @@ public struct Router: Sendable {
             }
             if !allowed.contains(route.method) { allowed.append(route.method) }
         }
+        // A GET route serves HEAD too, so Allow names it.
+        if let get = allowed.firstIndex(of: "GET") { allowed.insert("HEAD", at: get + 1) }
         return allowed.isEmpty ? .notFound : .methodNotAllowed(allow: allowed)
     }
 

@@ -51,7 +51,7 @@ struct TrainingJobController {
             let job = TrainingJob(
                 id: UUID().uuidString.lowercased(), userID: try context.user.userID, modelName: modelName, datasetID: datasetID,
                 configJSON: JSONValue.object(config).jsonText, totalSteps: try fields.integer("total_steps", in: 1...TrainingStep.maximum),
-                totalEpochs: try fields.integer("total_epochs", in: 1...1_000_000), jobTokenHash: JobToken.hash(token), createdAt: now
+                totalEpochs: try fields.integer("total_epochs", in: 1...Self.maximumEpochs), jobTokenHash: JobToken.hash(token), createdAt: now
             )
             do {
                 try jobs.insert([job])
@@ -123,8 +123,8 @@ struct TrainingJobController {
             let progress = try fields.number("progress", in: 0...100)
             let currentStep = try fields.integer("current_step", in: TrainingStep.range)
             let totalSteps = try fields.integer("total_steps", in: 1...TrainingStep.maximum)
-            let currentEpoch = try fields.integer("current_epoch", in: 0...1_000_000)
-            let totalEpochs = try fields.integer("total_epochs", in: 1...1_000_000)
+            let currentEpoch = try fields.integer("current_epoch", in: 0...Self.maximumEpochs)
+            let totalEpochs = try fields.integer("total_epochs", in: 1...Self.maximumEpochs)
             let errorMessage = try fields.string("error_message", required: false, length: 0...10_000)
             let clearsError = fields.has("error_message") && errorMessage == nil
 
@@ -145,6 +145,9 @@ struct TrainingJobController {
     }
 
     /// A status name, or a 400 that lists the statuses.
+    /// The bound of `current_epoch` and `total_epochs`.
+    static let maximumEpochs: Int64 = 1_000_000
+
     static let unknownDataset = APIError.badRequest("dataset_id does not name one of your datasets", message: "Unknown dataset")
 
     static func status(_ name: String, message: String) throws(APIError) -> JobStatus {

@@ -192,9 +192,9 @@ struct TrainingMetricsController {
         }
     }
 
-    /// A date (`2025-12-19`: its start, or with `endOfDay` the start of the next day) or a date-time.
+    /// A date (`2025-12-19`: its start, or with `endOfDay` the start of the next day) or a date-time; absent → nil, empty is a 400.
     static func time(_ text: String?, name: String, endOfDay: Bool) throws(APIError) -> Timestamp? {
-        guard let text, !text.isEmpty else { return nil }
+        guard let text else { return nil }
         guard let time = Timestamp(iso8601: text) else {
             throw APIError.badRequest("\(name) must be a date (YYYY-MM-DD) or an ISO 8601 time", message: "Invalid query parameter")
         }
