@@ -71,15 +71,21 @@ count() {
 
 total() { callgrind_annotate "$1" 2>/dev/null | awk '/PROGRAM TOTALS/ && !seen {gsub(",", "", $1); print $1; seen = 1}'; }
 
-log "counting ftapi ($REQUESTS requests, 1 worker x 1 thread, access log and rate limiter on)"
+log "counting ftapi ($REQUESTS requests, 1 worker x 1 thread, access log, rate limiter and scoreboard on)"
 # The worker runs without its master (which would start it through /proc/self/exe, which valgrind can't
 # follow): bench/worker_launcher.py gives it the socket and the shared memory the master would.
 DATA_DIR=$WORK/ftapi/data "$FTAPI_BIN" migrate >/dev/null
-count ftapi "$WORK/ftapi/ftapi.sock" "$WORK/ftapi/keys.tsv" child \
-    env DATA_DIR="$WORK/ftapi/data" python3 "$REPO/bench/worker_launcher.py" "$WORK/ftapi/ftapi.sock" \
-    valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$WORK/ftapi.%p.out" \
-    "$FTAPI_BIN" serve --worker --threads 1 --rate-limit 100000000 --rate-limit-window 60
+count_ftapi() {
+    count "$1" "$WORK/ftapi/ftapi.sock" "$WORK/ftapi/keys.tsv" child \
+        env DATA_DIR="$WORK/ftapi/data" FTAPI_POOL_COUNTERS="$2" python3 "$REPO/bench/worker_launcher.py" "$WORK/ftapi/ftapi.sock" \
+        valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$WORK/$1.%p.out" \
+        "$FTAPI_BIN" serve --worker --worker-slot 0 --threads 1 --rate-limit 100000000 --rate-limit-window 60
+}
+count_ftapi ftapi on
 FTAPI_DUMP=$DUMP
+log "counting ftapi again without the scoreboard's per-request counting (FTAPI_POOL_COUNTERS=off)"
+count_ftapi ftapi-nocount off
+NOCOUNT_DUMP=$DUMP
 log "counting the C peer ($REQUESTS requests, 1 thread, 256 MiB mmap)"
 count c-fcgi "$WORK/peer/peer.sock" "$WORK/peer/keys.txt" self \
     valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$WORK/c-fcgi.%p.out" "$WORK/peer/fcgi_stats" -s "$WORK/peer/peer.sock" -d "$WORK/peer/data.db" -t 1 -m 268435456
@@ -87,8 +93,11 @@ PEER_DUMP=$DUMP
 
 ftapi_total=$(total "$FTAPI_DUMP")
 peer_total=$(total "$PEER_DUMP")
+nocount_total=$(total "$NOCOUNT_DUMP")
 echo "== instructions per stats request (callgrind, $REQUESTS requests each)"
 printf '  ftapi   %10.0f\n' "$(echo "$ftapi_total / $REQUESTS" | bc -l)"
+printf '  ftapi without scoreboard counting %10.0f  (the counters cost %.0f per request)\n' \
+    "$(echo "$nocount_total / $REQUESTS" | bc -l)" "$(echo "($ftapi_total - $nocount_total) / $REQUESTS" | bc -l)"
 printf '  c-fcgi  %10.0f\n' "$(echo "$peer_total / $REQUESTS" | bc -l)"
 printf '  ftapi / c-fcgi = %.2f\n' "$(echo "$ftapi_total / $peer_total" | bc -l)"
 for pair in "ftapi:$FTAPI_DUMP" "c-fcgi:$PEER_DUMP"; do

@@ -37,6 +37,22 @@ def shared_region():
     return descriptor, region
 
 
+# Scoreboard.regionSize: a 64-word header, 512 worker slots of 16 words, requests by 256 routes x 8 methods
+# x 32 statuses, 256 duration histograms and one database histogram of 16 words, 256 route labels of 128 bytes.
+SCOREBOARD = 64 * 8 + 512 * 16 * 8 + 256 * 8 * 32 * 8 + 256 * 16 * 8 + 16 * 8 + 256 * 128
+SCOREBOARD_MAGIC = 0x6674_6170_7362_6431  # as Scoreboard.initialize writes it
+
+
+def scoreboard_region():
+    descriptor, path = tempfile.mkstemp(prefix="ftapi-scoreboard-", dir="/dev/shm")
+    os.unlink(path)
+    os.ftruncate(descriptor, SCOREBOARD)
+    region = mmap.mmap(descriptor, SCOREBOARD)
+    region[0:8] = SCOREBOARD_MAGIC.to_bytes(8, "little")
+    region[16:24] = (1).to_bytes(8, "little")  # generation
+    return descriptor, region
+
+
 def main():
     path, command = sys.argv[1], sys.argv[2:]
     if os.path.exists(path):
@@ -45,10 +61,12 @@ def main():
     listener.bind(path)
     listener.listen(128)
     shared, region = shared_region()
+    board, board_region = scoreboard_region()
     child = os.fork()
     if child == 0:
         os.dup2(listener.fileno(), 3)
         os.dup2(shared, 4)
+        os.dup2(board, 5)
         os.set_inheritable(3, True)
         os.set_inheritable(4, True)
         os.environ["FTAPI_MASTER_PID"] = str(os.getppid())
