@@ -184,7 +184,9 @@ public final class PoolMaster {
         for position in positions.indices where !processes.contains(where: { $0.position == position && $0.role == .serving }) {
             guard let due = positions[position].restartAt, due <= now else { continue }
             if board.state == .degraded {
-                guard now >= nextStormStart else { continue }
+                // Spaced pool-wide, but never a pool without a single worker serving.
+                let noneServing = !processes.contains { $0.role == .serving || $0.role == .replaced(.recycle) }
+                guard now >= nextStormStart || noneServing else { continue }
                 nextStormStart = now + settings.stormRestartSpacing
             }
             do {
