@@ -123,11 +123,12 @@ struct SQLiteStoreTests {
 /// The request deadline reaches the statements: the progress handler interrupts SQLite, a cancel stops PostgreSQL.
 @Suite("statements past the request's deadline")
 struct StatementDeadlineTests {
-    /// One clock for every test thread that arms it: `install` keeps no reference, so it must outlive them.
-    static let clock = RequestClock()
+    /// A clock per test (they run in parallel); `install` keeps no reference, so they live as long as the process.
+    static let sqliteClock = RequestClock()
+    static let postgresClock = RequestClock()
 
-    /// Runs `body` with a deadline `seconds` from now on this thread; disarms afterwards.
-    static func withDeadline<T>(in seconds: Double, _ body: () throws -> T) rethrows -> T {
+    /// Runs `body` with `clock` armed `seconds` from now on this thread; disarms afterwards.
+    static func withDeadline<T>(_ clock: RequestClock, in seconds: Double, _ body: () throws -> T) rethrows -> T {
         clock.install()
         clock.arm(deadline: Clocks.monotonicSeconds() + seconds)
         defer { clock.disarm() }
@@ -141,7 +142,7 @@ struct StatementDeadlineTests {
         let started = Clocks.monotonicSeconds()
         let endless = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n"
         #expect(
-            performing: { try Self.withDeadline(in: 0.2) { try connection.first(endless) { $0.int(0) } } },
+            performing: { try Self.withDeadline(Self.sqliteClock, in: 0.2) { try connection.first(endless) { $0.int(0) } } },
             throws: { ($0 as? SQLiteError)?.isInterrupt == true })
         let elapsed = Clocks.monotonicSeconds() - started
         #expect(elapsed >= 0.19 && elapsed < 1, "interrupted after \(elapsed) s")
@@ -155,10 +156,10 @@ struct StatementDeadlineTests {
         let connection = try PostgreSQLConnection(conninfo: url, schema: "public")
         let started = Clocks.monotonicSeconds()
         #expect(
-            performing: { try Self.withDeadline(in: 0.3) { try connection.run("SELECT pg_sleep(10)") } },
+            performing: { try Self.withDeadline(Self.postgresClock, in: 0.3) { try connection.run("SELECT pg_sleep(10)") } },
             throws: { ($0 as? PostgreSQLError)?.isCancelled == true })
         let elapsed = Clocks.monotonicSeconds() - started
-        #expect(elapsed >= 0.29 && elapsed < 2, "cancelled after \(elapsed) s")
+        #expect(elapsed >= 0.29 && elapsed < 5, "cancelled after \(elapsed) s")
         #expect(try connection.first("SELECT 41 + 1") { $0.int(0) } == 42)
     }
 }

@@ -211,6 +211,9 @@ final class PostgreSQLConnection: @unchecked Sendable {
         let name = try prepared(sql)
         let copies = texts.map { $0.map { strdup($0) } ?? nil }
         defer { for copy in copies { free(copy) } }
+        if RequestClock.current?.isPastDeadline == true {
+            throw PostgreSQLError(sqlState: "57014", message: "not sent: the request's deadline has passed", connectionLost: false)
+        }
         let started = Clocks.monotonicSeconds()
         defer { RequestClock.current?.addDatabaseTime(seconds: Clocks.monotonicSeconds() - started) }
         let sent = copies.map { UnsafePointer($0) }.withUnsafeBufferPointer { parameters in
@@ -232,19 +235,22 @@ final class PostgreSQLConnection: @unchecked Sendable {
 
     /// Waits until the statement's result has arrived. Past the request's deadline the server is asked to
     /// cancel it, and the result is then its `query_canceled` error (or the result, if it finished first).
+    /// A cancel that reaches the server before the statement does is ignored there, so it is sent again
+    /// every half second until the result comes.
     private func awaitResult() {
-        var cancelled = false
+        var lastCancel: Double?
         while PQisBusy(handle) == 1 {
-            let remaining = RequestClock.current?.remainingSeconds ?? .infinity
-            if remaining <= 0 && !cancelled {
-                cancelled = true
+            let now = Clocks.monotonicSeconds()
+            let remaining = RequestClock.current.map { $0.deadline - now } ?? .infinity
+            if remaining <= 0 && (lastCancel.map { now - $0 >= 0.5 } ?? true) {
+                lastCancel = now
                 if let cancel = PQgetCancel(handle) {
                     var reason = [CChar](repeating: 0, count: 256)
                     _ = PQcancel(cancel, &reason, Int32(reason.count))
                     PQfreeCancel(cancel)
                 }
             }
-            let wait = cancelled || !remaining.isFinite ? -1 : Int32(min(remaining * 1000 + 1, 60_000))
+            let wait = lastCancel != nil ? 500 : !remaining.isFinite ? -1 : Int32(min(remaining * 1000 + 1, 60_000))
             var socket = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
             if poll(&socket, 1, wait) < 0 && errno != EINTR { return }
             if PQconsumeInput(handle) == 0 { return }
