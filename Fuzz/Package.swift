@@ -2,7 +2,7 @@
 // libFuzzer targets for the parsers that read what clients send. Built only
 // with the fuzzer and address sanitizer, in a build directory of their own:
 //
-//     swift build --package-path Fuzz --build-path .build-fuzz -Xswiftc -sanitize=fuzzer,address
+//     swift build --package-path Fuzz --build-path .build-fuzz -Xswiftc -sanitize=fuzzer,address --product FuzzJSON
 //
 // deploy/fuzz.sh builds and runs them; see "Fuzzing" in README.md.
 import PackageDescription

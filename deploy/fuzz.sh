@@ -38,7 +38,10 @@ for target in "${targets[@]}"; do product "$target" >/dev/null; done
 command -v swift >/dev/null || die "swift is not on PATH"
 if [ "${FUZZ_SKIP_BUILD:-0}" != 1 ]; then
     log "building the fuzz targets (debug, -sanitize=fuzzer,address, in $BUILD)"
-    swift build --package-path "$REPO/Fuzz" --build-path "$BUILD" -c debug -Xswiftc -sanitize=fuzzer,address
+    # Product by product: a plain build would also link the main package's ftapi, which has no fuzz entry point.
+    for target in "${targets[@]}"; do
+        swift build --package-path "$REPO/Fuzz" --build-path "$BUILD" -c debug -Xswiftc -sanitize=fuzzer,address --product "$(product "$target")"
+    done
 fi
 BIN=$(swift build --package-path "$REPO/Fuzz" --build-path "$BUILD" -c debug --show-bin-path)
 
