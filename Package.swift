@@ -5,7 +5,12 @@ let package = Package(
     name: "finetune-api",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "ftapi", targets: ["ftapi"])
+        .executable(name: "ftapi", targets: ["ftapi"]),
+        // For the fuzz targets in Fuzz/ (a package of their own that depends on this one by path).
+        .library(name: "FastCGITransport", targets: ["FastCGITransport"]),
+        .library(name: "JSON", targets: ["JSON"]),
+        .library(name: "DatasetValidation", targets: ["DatasetValidation"]),
+        .library(name: "API", targets: ["API"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),

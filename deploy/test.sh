@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Sets up and runs every test: unit and handler tests in memory, the store
-# conformance suite, and the integration tests that start real nginx and the
-# real worker pool, on both backends: SQLite, and a throwaway PostgreSQL
-# server that this script starts for the run and removes at the end.
+# Sets up and runs every test: unit and handler tests in memory, a short run
+# of each fuzz target (deploy/fuzz.sh), the store conformance suite, and the
+# integration tests that start real nginx and the real worker pool, on both
+# backends: SQLite, and a throwaway PostgreSQL server that this script starts
+# for the run and removes at the end.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -19,10 +20,12 @@ python3 -c "import importlib.metadata as m, sys; sys.exit(m.version('finetune-la
 command -v swift >/dev/null || die "swift is not on PATH"
 cd "$REPO"
 log "checking the format (.swift-format: 150 columns)"
-swift format lint --strict --recursive Sources Tests Package.swift
+swift format lint --strict --recursive Sources Tests Package.swift Fuzz/Sources Fuzz/Package.swift
 log "building (debug, with tests)"
 swift build --build-tests
 export FTAPI_BIN="$REPO/.build/debug/ftapi"
+log "fuzzing each parser briefly (deploy/fuzz.sh: its own build in .build-fuzz, ${FUZZ_SECONDS:-20} s per target)"
+FUZZ_SECONDS=${FUZZ_SECONDS:-20} "$REPO/deploy/fuzz.sh"
 PG_RUN=$(mktemp -d /tmp/ftapi-test-pg.XXXXXX)
 trap stop_throwaway_postgres EXIT
 start_throwaway_postgres "$PG_RUN"

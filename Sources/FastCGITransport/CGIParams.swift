@@ -33,3 +33,73 @@ struct CGIParams {
         return path.removingPercentEncodingLeniently()
     }
 }
+
+/// Builds a request's head from its FastCGI params, each a `NAME=VALUE` entry
+/// as libfcgi hands them over: `HTTP_*` params become headers, the CGI
+/// variables the transport uses fill in method, path, query and body length.
+/// Apart from libfcgi so it can be tested and fuzzed on plain bytes.
+struct RequestHeadDecoder {
+    private let maxParamsBytes: Int
+    private var cgi = CGIParams()
+    private var headers: [String: String] = [:]
+    private var paramsBytes = 0
+
+    init(maxParamsBytes: Int) {
+        self.maxParamsBytes = maxParamsBytes
+    }
+
+    /// Takes one `NAME=VALUE` param; an entry without `=` is skipped. Past
+    /// `maxParamsBytes` in all, entries are only counted.
+    mutating func take(_ entry: UnsafeBufferPointer<UInt8>) {
+        paramsBytes += entry.count
+        guard paramsBytes <= maxParamsBytes, let equals = entry.firstIndex(of: UInt8(ascii: "=")) else { return }
+        let name = UnsafeBufferPointer(rebasing: entry[..<equals])
+        let value = UnsafeBufferPointer(rebasing: entry[(equals + 1)...])
+        if name.starts(with: "HTTP_".utf8) {
+            let header = Self.headerName(fromParam: UnsafeBufferPointer(rebasing: name[5...]))
+            let text = String(decoding: value, as: UTF8.self)
+            // A repeated field is its values joined by commas (RFC 9110 5.3), never the last one alone:
+            // a credential sent twice is then malformed, not whichever copy came last.
+            if let earlier = headers.updateValue(text, forKey: header) { headers[header] = earlier + ", " + text }
+        } else {
+            cgi.take(name: name, value: value)
+        }
+    }
+
+    /// The head, with its rejection if the transport refuses it, and the
+    /// declared body length (`CONTENT_LENGTH`) if it is a number.
+    func finish() -> (request: Request, declaredLength: Int?) {
+        var headers = headers
+        var request = Request(
+            method: cgi.method ?? "GET",
+            path: cgi.path,
+            query: cgi.query ?? "",
+            headers: HeaderFields(),
+            remoteAddress: cgi.remoteAddress ?? ""
+        )
+        if paramsBytes > maxParamsBytes {
+            request.rejection = .paramsTooLarge(limit: maxParamsBytes)
+            return (request, nil)
+        }
+        if let contentType = cgi.contentType, !contentType.isEmpty {
+            headers["content-type"] = contentType
+        }
+        let declaredLength = cgi.contentLength.flatMap { Int($0) }
+        if let declaredLength { headers["content-length"] = String(declaredLength) }
+        request.headers = HeaderFields(lowercasedNames: headers)
+        if let text = cgi.contentLength, !text.isEmpty, (declaredLength ?? -1) < 0 {
+            request.rejection = .invalidContentLength
+        }
+        return (request, declaredLength)
+    }
+
+    /// `X_API_KEY` (after `HTTP_`) → `x-api-key`.
+    static func headerName(fromParam name: UnsafeBufferPointer<UInt8>) -> String {
+        String(unsafeUninitializedCapacity: name.count) { output in
+            for (index, byte) in name.enumerated() {
+                output[index] = byte == UInt8(ascii: "_") ? UInt8(ascii: "-") : (byte >= 65 && byte <= 90 ? byte + 32 : byte)
+            }
+            return name.count
+        }
+    }
+}

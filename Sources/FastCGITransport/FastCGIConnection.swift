@@ -202,58 +202,16 @@ public final class FastCGISlot: @unchecked Sendable {
     /// headers, with no body yet (`readBody` reads it as its route declares).
     /// A head the transport refuses carries its `rejection`.
     public func readHead() -> Request {
-        var cgi = CGIParams()
-        declaredLength = nil
-        var headers: [String: String] = [:]
-        var paramsBytes = 0
+        var decoder = RequestHeadDecoder(maxParamsBytes: limits.maxParamsBytes)
         if var cursor = request.pointee.envp {
             while let entry = cursor.pointee {
                 let length = strlen(entry)
-                paramsBytes += length
-                if paramsBytes <= limits.maxParamsBytes {
-                    entry.withMemoryRebound(to: UInt8.self, capacity: length) { bytes in
-                        let pair = UnsafeBufferPointer(start: bytes, count: length)
-                        guard let equals = pair.firstIndex(of: UInt8(ascii: "=")) else { return }
-                        let name = UnsafeBufferPointer(rebasing: pair[..<equals])
-                        let value = UnsafeBufferPointer(rebasing: pair[(equals + 1)...])
-                        if name.starts(with: "HTTP_".utf8) {
-                            let header = Self.headerName(fromParam: UnsafeBufferPointer(rebasing: name[5...]))
-                            let text = String(decoding: value, as: UTF8.self)
-                            // A repeated field is its values joined by commas (RFC 9110 5.3), never the last one alone:
-                            // a credential sent twice is then malformed, not whichever copy came last.
-                            if let earlier = headers.updateValue(text, forKey: header) { headers[header] = earlier + ", " + text }
-                        } else {
-                            cgi.take(name: name, value: value)
-                        }
-                    }
-                }
+                entry.withMemoryRebound(to: UInt8.self, capacity: length) { decoder.take(UnsafeBufferPointer(start: $0, count: length)) }
                 cursor += 1
             }
         }
-
-        var request = Request(
-            method: cgi.method ?? "GET",
-            path: cgi.path,
-            query: cgi.query ?? "",
-            headers: HeaderFields(),
-            remoteAddress: cgi.remoteAddress ?? ""
-        )
-        if paramsBytes > limits.maxParamsBytes {
-            request.rejection = .paramsTooLarge(limit: limits.maxParamsBytes)
-            return request
-        }
-        if let contentType = cgi.contentType, !contentType.isEmpty {
-            headers["content-type"] = contentType
-        }
-        let declaredLength = cgi.contentLength.flatMap { Int($0) }
+        let (request, declaredLength) = decoder.finish()
         self.declaredLength = declaredLength
-        if let declaredLength { headers["content-length"] = String(declaredLength) }
-        request.headers = HeaderFields(lowercasedNames: headers)
-        if let text = cgi.contentLength, !text.isEmpty, (declaredLength ?? -1) < 0 {
-            request.rejection = .invalidContentLength
-            return request
-        }
-
         return request
     }
 
@@ -298,16 +256,6 @@ public final class FastCGISlot: @unchecked Sendable {
             return
         }
         request.body = body
-    }
-
-    /// `X_API_KEY` (after `HTTP_`) → `x-api-key`.
-    static func headerName(fromParam name: UnsafeBufferPointer<UInt8>) -> String {
-        String(unsafeUninitializedCapacity: name.count) { output in
-            for (index, byte) in name.enumerated() {
-                output[index] = byte == UInt8(ascii: "_") ? UInt8(ascii: "-") : (byte >= 65 && byte <= 90 ? byte + 32 : byte)
-            }
-            return name.count
-        }
     }
 
 }
