@@ -304,10 +304,13 @@ public enum PoolWorker {
             ])
     }
 
-    /// Whether bytes wait on `fd`: a request that nginx sent on a kept connection.
+    /// Whether bytes wait on `fd`: a request that nginx sent on a kept connection. Not when nginx closed it,
+    /// nor when libfcgi already closed the fd (the slot's mirror still names it while its thread waits in
+    /// accept() for the next connection).
     private static func hasPendingInput(_ fd: Int32) -> Bool {
         var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        return poll(&descriptor, 1, 0) > 0
+        guard poll(&descriptor, 1, 0) > 0 else { return false }
+        return descriptor.revents & Int16(POLLNVAL) == 0 && descriptor.revents & Int16(POLLIN) != 0
     }
 
     private static func checkMemory(settings: WorkerSettings, seat: ScoreboardSeat, logger: Logger) {

@@ -379,4 +379,29 @@ struct PoolOperationsTests {
         #expect(broken.isEmpty, "not JSON: \(broken.prefix(3))")
         #expect(lines.count > 5)
     }
+
+    /// After a burst through nginx, its kept connections sit idle in the old workers; a reload must still
+    /// end them (nginx closes them past its keepalive_timeout, then their threads wait in accept()).
+    @Test func aReloadOfAnIdlePoolWithKeptConnectionsCompletes() throws {
+        let cluster = try TestCluster(workers: 2, threads: 8, extraArguments: ["--rate-limit", "0"], statusListener: true)
+        defer { cluster.stop() }
+        let key = ["X-API-Key": try cluster.createKey(user: UUID().uuidString.lowercased(), scopes: "training")]
+        let tally = Tally()
+        for _ in 0..<6 {
+            Thread {
+                let client = cluster.client()
+                for _ in 0..<50 { tally.add("\((try? client.get("/api/training/stats", headers: key).status) ?? 0)") }
+                tally.add("done")
+            }.start()
+        }
+        try cluster.waitFor("the burst") { tally["done"] == 6 }
+        #expect(tally["200"] == 300)
+        let started = Date()
+        kill(cluster.masterPID, SIGHUP)
+        // Under the cluster's 10 s drain deadline: an old worker whose threads were never woken would only go at it.
+        try cluster.waitFor("the reload to complete", timeout: 9) {
+            (try? cluster.status()).map { pool($0)["state"] as? String == "running" && section($0, "restarts")["reloaded"] == 2 } ?? false
+        }
+        print("idle reload with kept connections: complete after \(Date().timeIntervalSince(started)) s")
+    }
 }
