@@ -164,8 +164,17 @@ final class TestCluster: @unchecked Sendable {
         }.sorted()
     }
 
-    /// The pool's log lines parsed as JSON objects.
+    /// The pool's log lines parsed as JSON objects, once the file has stopped growing for 0.1 s (at most 2 s):
+    /// workers' lines reach it through the master's relay, a moment after the answers they describe.
     func logLines() -> [[String: Any]] {
+        var size = -1
+        let deadline = Date().addingTimeInterval(2)
+        while Date() < deadline {
+            let now = ((try? FileManager.default.attributesOfItem(atPath: poolLogPath)[.size]) as? Int) ?? 0
+            if now == size { break }
+            size = now
+            usleep(100_000)
+        }
         let text = (try? String(contentsOfFile: poolLogPath, encoding: .utf8)) ?? ""
         return text.split(separator: "\n").compactMap {
             (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
