@@ -101,13 +101,31 @@ upstream=()
 for host in $(seq 1 "$HOSTS"); do upstream+=("$(host_address "$host"):$POOL_PORT"); done
 render_nginx "$RUN_DIR" "127.0.0.1:$HTTP_PORT" "${upstream[*]}" "$DATA_DIR" "$REPO/deploy/cluster/nginx.conf.example"
 
+# RUN_DIR/host-N.sh starts host N's pool (exec, in the foreground): this
+# script runs it once per host, and it starts a host that was killed again.
+# Root's alone (0700): it holds the database password. It sets this run's
+# environment (JWT_SECRET, HF_TOKEN, rate limits, …), with the hosts' DATABASE_URL, the
+# host's own status listener and FTAPI_HOST_ID: every host shares DATA_DIR,
+# and the id keeps each host's sweeps to its own uploads in progress.
+for host in $(seq 1 "$HOSTS"); do
+    (
+        umask 077
+        {
+            echo '#!/usr/bin/env bash'
+            export -p | grep -E '^declare -x (JWT_|HF_|RATE_LIMIT_|FTAPI_|DATA_DIR=|DATABASE_|SQLITE_)' || true
+            printf 'export DATABASE_URL=%q FTAPI_STATUS_LISTEN=%q FTAPI_HOST_ID=%q\n' "$HOSTS_DATABASE_URL" \
+                "unix:$RUN_DIR/status-h$host.sock" "$(hostname)-h$host"
+            printf 'exec ip netns exec %q %q serve --listen %q "$@"\n' "$(namespace "$host")" "$FTAPI" "$(host_address "$host"):$POOL_PORT"
+        } >"$RUN_DIR/host-$host.sh"
+        chmod 700 "$RUN_DIR/host-$host.sh"
+    )
+done
+
 # The hosts one after the other: each master sweeps abandoned uploads as it starts.
 for host in $(seq 1 "$HOSTS"); do
     address=$(host_address "$host")
-    # `ip netns exec` execs the pool: $! is the master. Its log lines carry the host's number.
-    DATABASE_URL=$HOSTS_DATABASE_URL FTAPI_STATUS_LISTEN="unix:$RUN_DIR/status-h$host.sock" \
-        ip netns exec "$(namespace "$host")" "$FTAPI" serve --listen "$address:$POOL_PORT" \
-        2> >(sed -u "s/^/[h$host] /" >&2) &
+    # host-N.sh execs `ip netns exec`, which execs the pool: $! is the master. Its log lines carry the host's number.
+    "$RUN_DIR/host-$host.sh" 2> >(sed -u "s/^/[h$host] /" >&2) &
     POOL_PIDS+=($!)
     for _ in $(seq 1 100); do (echo >"/dev/tcp/$address/$POOL_PORT") 2>/dev/null && break; sleep 0.1; done
     (echo >"/dev/tcp/$address/$POOL_PORT") 2>/dev/null || die "host $host's pool does not listen on $address:$POOL_PORT"
@@ -136,6 +154,7 @@ MSG
     cat <<MSG
 
   kill a host:      ip netns pids $(namespace 1) | xargs kill -KILL
+  start it again:   $RUN_DIR/host-1.sh
   cut its link:     ip link set ${TAG}r1 down
   nginx's log (with the host that served each request): $RUN_DIR/logs/access.log
 

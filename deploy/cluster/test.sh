@@ -170,4 +170,52 @@ case $deleted in 200 | 204) ;; *) fail "delete: $deleted" ;; esac
 [ "$(served_by "DELETE /api/datasets/$DATASET")" = "$(host_field $SURVIVOR 1)" ] || fail "delete not served by host $SURVIVOR"
 [ "$(curl -s -o /dev/null -w '%{http_code}' -H "$AUTH" "$URL/api/datasets/$DATASET/content")" = 404 ] || fail "still downloadable"
 [ ! -e "$WORK/data/datasets/$DATASET.jsonl" ] || fail "the file is still in DATA_DIR"
+log "host $KILLED starts again while host $SURVIVOR takes a slow upload: its start-up sweep leaves that upload alone"
+python3 - "$WORK/slow.jsonl" <<'PY'
+import json, sys
+with open(sys.argv[1], "w") as f:
+    for i in range(12000):
+        f.write(json.dumps({"messages": [{"role": "user", "content": f"Slow question {i}?"},
+                                         {"role": "assistant", "content": f"Slow answer {i}."}]}) + "\n")
+PY
+# About 4 s at 256 KiB/s; the session token's requests go to host $SURVIVOR while host $KILLED is down.
+curl -s -o "$WORK/slow.out" -w '%{http_code}' --limit-rate 256k -H "$AUTH" -H 'Content-Type: application/x-ndjson' \
+    --data-binary "@$WORK/slow.jsonl" "$URL/api/datasets?name=slow-upload" >"$WORK/slow.status" &
+SLOW_PID=$!
+LOAD_PIDS+=($SLOW_PID)
+for _ in $(seq 1 50); do
+    [ -n "$(ls -A "$WORK/data/datasets/.partial" 2>/dev/null)" ] && break
+    sleep 0.1
+done
+[ -n "$(ls -A "$WORK/data/datasets/.partial")" ] || fail "the slow upload has no partial file"
+RUN_DIR=$(dirname "$(dirname "$ACCESS_LOG")")
+"$RUN_DIR/host-$KILLED.sh" 2>"$WORK/restarted.log" &
+RESTARTED_PID=$!
+LOAD_PIDS+=($RESTARTED_PID)
+address=$(host_field $KILLED 1)
+for _ in $(seq 1 100); do (echo >"/dev/tcp/$address/9000") 2>/dev/null && break; sleep 0.1; done
+(echo >"/dev/tcp/$address/9000") 2>/dev/null || fail "host $KILLED did not start again: $(cat "$WORK/restarted.log")"
+wait "$SLOW_PID"
+[ "$(cat "$WORK/slow.status")" = 201 ] || fail "the slow upload: $(cat "$WORK/slow.status") $(cat "$WORK/slow.out")"
+[ "$(served_by '"POST /api/datasets?name=slow-upload')" = "$(host_field $SURVIVOR 1)" ] || fail "the slow upload went to host $KILLED"
+SLOW=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["data"]["id"])' "$WORK/slow.out")
+curl -fs -H "$AUTH" -o "$WORK/slow.downloaded" "$URL/api/datasets/$SLOW/content" || fail "slow upload: download failed"
+cmp -s "$WORK/slow.downloaded" "$WORK/slow.jsonl" || fail "slow upload: downloaded bytes differ"
+grep -q 'removed dataset files' "$WORK/restarted.log" && fail "host $KILLED's start-up sweep removed files: $(grep 'removed dataset files' "$WORK/restarted.log")"
+
+log "nginx uses host $KILLED again (within fail_timeout, 10 s)"
+seen=$(wc -l <"$ACCESS_LOG")
+back=0
+for _ in $(seq 1 150); do
+    curl -s -o /dev/null "$URL/api/health"
+    if tail -n "+$((seen + 1))" "$ACCESS_LOG" | grep -q "GET /api/health.*upstream=$address:9000\$"; then
+        back=1
+        break
+    fi
+    sleep 0.1
+done
+[ "$back" = 1 ] || fail "no request went to host $KILLED in 15 s"
+kill -TERM "$RESTARTED_PID"
+wait "$RESTARTED_PID" || true
+LOAD_PIDS=()
 log "cluster test passed"
