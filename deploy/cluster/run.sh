@@ -89,6 +89,10 @@ for host in $(seq 1 "$HOSTS"); do
 done
 
 HOSTS_DATABASE_URL=${DATABASE_URL:-}
+case ${DATABASE_URL:-} in
+*@localhost[:/]* | *@127.* | *@\[::1\]*)
+    log "warning: DATABASE_URL names loopback, which is each namespace's own: the hosts can't reach it (use $CLUSTER_NET.1)" ;;
+esac
 if [ -z "${DATABASE_URL:-}" ]; then
     THROWAWAY_PG=1
     start_throwaway_postgres "$RUN_DIR/postgres" "$CLUSTER_NET.1" "$CLUSTER_NET.0/24"
