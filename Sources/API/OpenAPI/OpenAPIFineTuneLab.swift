@@ -74,8 +74,14 @@ extension OpenAPIDocument {
             summary: "Every metric point of the job by step, unless limit, offset or since_step narrow it.",
             query: [
                 ("limit", .object(["type": .string("integer"), "minimum": .int(1), "maximum": .int(5000)]), "Page size (default: every point)."),
-                ("offset", .object(["type": .string("integer"), "minimum": .int(0), "default": .int(0)]), "Points to skip."),
-                ("since_step", .object(["type": .string("integer"), "minimum": .int(0)]), "Only points with a larger step."),
+                (
+                    "offset", .object(["type": .string("integer"), "minimum": .int(0), "maximum": .int(Page.maximumOffset), "default": .int(0)]),
+                    "Points to skip."
+                ),
+                (
+                    "since_step", .object(["type": .string("integer"), "minimum": .int(0), "maximum": .int(TrainingStep.maximum)]),
+                    "Only points with a larger step."
+                ),
             ],
             responses: [
                 (
@@ -137,7 +143,13 @@ extension OpenAPIDocument {
             method: "GET", pattern: "/api/training/local/{job:string}/logs", tag: tag, summary: "A page of the job's log lines, oldest first.",
             query: [
                 ("limit", .object(["type": .string("integer"), "minimum": .int(1), "maximum": .int(1000), "default": .int(100)]), "Lines."),
-                ("offset", .object(["type": .string("integer"), "default": .int(0)]), "First line; a negative offset counts from the end."),
+                (
+                    "offset",
+                    .object([
+                        "type": .string("integer"), "minimum": .int(Int(Int32.min)), "maximum": .int(Int(Int32.max)), "default": .int(0),
+                    ]),
+                    "First line; a negative offset counts from the end."
+                ),
             ],
             responses: [
                 (
@@ -203,9 +215,12 @@ extension OpenAPIDocument {
             method: "GET", pattern: "/api/training/predictions/{job:string}", tag: tag,
             summary: "The job's predictions by epoch, then sample_index.",
             query: [
-                ("epoch", .object(["type": .string("integer"), "minimum": .int(0)]), "Only this epoch."),
+                ("epoch", .object(["type": .string("integer"), "minimum": .int(0), "maximum": .int(TrainingStep.maximum)]), "Only this epoch."),
                 ("limit", .object(["type": .string("integer"), "minimum": .int(1), "maximum": .int(500), "default": .int(50)]), "Page size."),
-                ("offset", .object(["type": .string("integer"), "minimum": .int(0), "default": .int(0)]), "Records to skip."),
+                (
+                    "offset", .object(["type": .string("integer"), "minimum": .int(0), "maximum": .int(Page.maximumOffset), "default": .int(0)]),
+                    "Records to skip."
+                ),
             ],
             responses: [
                 (
@@ -274,7 +289,7 @@ extension OpenAPIDocument {
     ]
 
     private static let predictionInput = Schema.object(
-        predictionFields + [("job_id", Schema.string), ("user_id", Schema.string)],
+        predictionFields + [("job_id", Schema.nullable("string")), ("user_id", Schema.nullable("string"))],
         required: ["epoch", "step", "sample_index", "prompt", "prediction"])
 
     private static let predictionOutput = Schema.object(
