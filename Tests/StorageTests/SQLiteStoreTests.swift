@@ -121,7 +121,8 @@ struct SQLiteStoreTests {
 }
 
 /// The request deadline reaches the statements: the progress handler interrupts SQLite, a cancel stops PostgreSQL.
-@Suite("statements past the request's deadline")
+/// Serialized: the tests share one clock, and one test's `disarm` must not cancel the other's deadline.
+@Suite("statements past the request's deadline", .serialized)
 struct StatementDeadlineTests {
     /// One clock for every test thread that arms it: `install` keeps no reference, so it must outlive them.
     static let clock = RequestClock()
