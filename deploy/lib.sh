@@ -27,6 +27,47 @@ nginx_user() {
     if [ "$(id -u)" -eq 0 ]; then echo www-data; else id -un; fi
 }
 
+# build_ftapi: sets FTAPI to the ftapi executable: FTAPI_BIN when given (a
+# build the caller already made, e.g. the tests' debug one), else a release build.
+build_ftapi() {
+    if [ -n "${FTAPI_BIN:-}" ]; then
+        [ -x "$FTAPI_BIN" ] || die "FTAPI_BIN=$FTAPI_BIN is not executable"
+        FTAPI=$FTAPI_BIN
+        return 0
+    fi
+    command -v swift >/dev/null || die "swift is not on PATH"
+    log "building (release)"
+    swift build -c release --package-path "$REPO" --product ftapi >&2
+    FTAPI=$(swift build -c release --package-path "$REPO" --show-bin-path)/ftapi
+}
+
+# ensure_jwt_secret: exports JWT_SECRET, generating one for this run when unset.
+ensure_jwt_secret() {
+    if [ -z "${JWT_SECRET:-}" ]; then
+        JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+        log "JWT_SECRET was not set; generated one for this run: $JWT_SECRET"
+    fi
+    export JWT_SECRET
+}
+
+# demo_credentials USER: sets KEY (a new API key with every scope) and TOKEN (a
+# 24 h session token) for USER, and STORE (the store, password left out), for the banner.
+demo_credentials() {
+    KEY=$("$FTAPI" keys create --user "$1" --name "demo-$(date +%s)" --scopes all)
+    TOKEN=$("$FTAPI" token --user "$1" --ttl 86400)
+    STORE="SQLite in $DATA_DIR"
+    [ -n "${DATABASE_URL:-}" ] && STORE="PostgreSQL ${DATABASE_URL%%://*}://…@${DATABASE_URL#*@}"
+    return 0
+}
+
+# The curl command line that reaches a status listener given as unix:PATH or HOST:PORT.
+status_curl() {
+    case $1 in
+    unix:*) echo "curl --unix-socket ${1#unix:} http://localhost" ;;
+    *) echo "curl http://$1" ;;
+    esac
+}
+
 # share_data_dir DATA_DIR: creates the pool's data directory so that nginx
 # can send stored datasets and nothing else: as root, DATA_DIR belongs to
 # nginx's group with mode 2710 (the group may only pass through), and the
@@ -47,22 +88,41 @@ share_data_dir() {
     fi
 }
 
-# render_nginx RUN_DIR LISTEN SOCKET DATA_DIR: writes RUN_DIR/nginx.conf, a
+# render_nginx RUN_DIR LISTEN UPSTREAM DATA_DIR [TEMPLATE]: writes RUN_DIR/nginx.conf, a
 # whole configuration for a private nginx (`nginx -p RUN_DIR -c
-# RUN_DIR/nginx.conf`) around the server block of nginx.conf.example, whose
+# RUN_DIR/nginx.conf`) around the server block of TEMPLATE (nginx.conf.example
+# by default; deploy/cluster/nginx.conf.example for several hosts), whose
 # internal dataset location points into DATA_DIR (an absolute path).
+# UPSTREAM is the pool's socket path, or a space-separated list of pool
+# addresses (unix:PATH or HOST:PORT): the template's `server` lines in
+# `upstream ftapi_pool` are replaced by one line per address, each with the
+# parameters (max_fails=…) of the template's first server line.
 # (The example's last server, the status listener's internal proxy, is left out: the run prints the
 # listener itself.)
 render_nginx() {
-    local run_dir=$1 listen=$2 socket=$3 data_dir=$4 user
+    local run_dir=$1 listen=$2 upstream=$3 data_dir=$4 template=${5:-$REPO/nginx.conf.example} user
     case $data_dir in /*) ;; *) die "render_nginx: DATA_DIR must be absolute, not $data_dir" ;; esac
+    case $upstream in /*) upstream="unix:$upstream" ;; esac
     user=$(nginx_user)
     mkdir -p "$run_dir/logs" "$run_dir/tmp"
-    sed -e "s#server unix:/run/ftapi/ftapi.sock;#server unix:$socket;#" \
-        -e "s#^\(\s*\)listen 80;#\1listen $listen;#" \
-        -e "s#/var/lib/ftapi/datasets/#$data_dir/datasets/#g" \
-        -e "/^# The pool's status and metrics/,\$d" \
-        "$REPO/nginx.conf.example" >"$run_dir/ftapi-site.conf"
+    awk -v servers="$upstream" '
+        /^upstream ftapi_pool \{/ { in_upstream = 1 }
+        in_upstream && /^\}/ { in_upstream = 0 }
+        in_upstream && /^[[:space:]]*server[[:space:]]/ {
+            if (!written) {
+                indent = $0; sub(/[^[:space:]].*$/, "", indent)
+                parameters = $0; sub(/^[[:space:]]*server[[:space:]]+[^[:space:];]+/, "", parameters)
+                n = split(servers, list, " ")
+                for (i = 1; i <= n; i++) print indent "server " list[i] parameters
+                written = 1
+            }
+            next
+        }
+        { print }' "$template" |
+        sed -e "s#^\(\s*\)listen 80;#\1listen $listen;#" \
+            -e "s#/var/lib/ftapi/datasets/#$data_dir/datasets/#g" \
+            -e "/^# The pool's status and metrics/,\$d" >"$run_dir/ftapi-site.conf"
+    grep -q "^\s*server ${upstream%% *}[ ;]" "$run_dir/ftapi-site.conf" || die "render_nginx: no upstream server line in $template"
     {
         [ "$(id -u)" -eq 0 ] && echo "user $user;"
         cat <<CONF
@@ -71,7 +131,9 @@ pid $run_dir/nginx.pid;
 error_log $run_dir/logs/error.log warn;
 events { worker_connections 1024; }
 http {
-    access_log $run_dir/logs/access.log;
+    # With the pool (host) that served each request, and the tries before it when nginx failed over.
+    log_format ftapi '\$remote_addr [\$time_local] "\$request" \$status \$body_bytes_sent \$request_time upstream=\$upstream_addr';
+    access_log $run_dir/logs/access.log ftapi;
     client_body_temp_path $run_dir/tmp/body;
     fastcgi_temp_path $run_dir/tmp/fastcgi;
     proxy_temp_path $run_dir/tmp/proxy;
@@ -90,10 +152,14 @@ CONF
 # user ftapi-pg. Exports DATABASE_URL (the password stays out of every
 # command line: it reaches initdb through a file and clients through the URL
 # in the environment). stop_throwaway_postgres stops it and removes DIR.
+# With ADDRESS and NETWORK (start_throwaway_postgres DIR 10.77.0.1 10.77.0.0/24)
+# it listens on ADDRESS too (which must exist already) and lets clients from
+# NETWORK in with the same password: the pool hosts of deploy/cluster/run.sh.
 PG_DIR=
 start_throwaway_postgres() {
     PG_DIR=$1
-    local bin port password run_as=()
+    local extra_address=${2:-} extra_network=${3:-}
+    local bin port password run_as=() listen=127.0.0.1
     bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
     [ -x "$bin/initdb" ] || die "PostgreSQL's server binaries are missing (apt-get install postgresql)"
     mkdir -p "$PG_DIR"
@@ -109,8 +175,12 @@ start_throwaway_postgres() {
     "${run_as[@]}" "$bin/initdb" -D "$PG_DIR/pgdata" -U ftapi --pwfile="$PG_DIR/pwfile" --auth=scram-sha-256 \
         -E UTF8 --no-locale >"$PG_DIR/initdb.log" 2>&1 || { cat "$PG_DIR/initdb.log" >&2; die "initdb failed"; }
     rm -f "$PG_DIR/pwfile"
+    if [ -n "$extra_address" ]; then
+        listen="$listen,$extra_address"
+        printf 'host all all %s scram-sha-256\n' "$extra_network" >>"$PG_DIR/pgdata/pg_hba.conf"
+    fi
     # In the configuration file, not on pg_ctl's command line: a later start or restart keeps them.
-    printf '%s\n' "listen_addresses = '127.0.0.1'" "port = $port" "unix_socket_directories = '$PG_DIR'" \
+    printf '%s\n' "listen_addresses = '$listen'" "port = $port" "unix_socket_directories = '$PG_DIR'" \
         "max_connections = 200" >>"$PG_DIR/pgdata/postgresql.conf"
     "${run_as[@]}" "$bin/pg_ctl" -D "$PG_DIR/pgdata" -l "$PG_DIR/server.log" -w -t 30 start >/dev/null ||
         { cat "$PG_DIR/server.log" >&2; die "PostgreSQL did not start"; }

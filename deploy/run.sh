@@ -19,19 +19,12 @@ done
 HTTP_PORT=${HTTP_PORT:-8080}
 export DATA_DIR=${DATA_DIR:-$REPO/data}
 DEMO_USER=${DEMO_USER:-00000000-0000-4000-8000-000000000001}
-if [ -z "${JWT_SECRET:-}" ]; then
-    JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-    log "JWT_SECRET was not set; generated one for this run: $JWT_SECRET"
-fi
-export JWT_SECRET
+ensure_jwt_secret
 
 extra_packages=(curl)
 [ "$WITH_POSTGRES" = 1 ] && extra_packages+=(postgresql)
 ensure_packages "${extra_packages[@]}"
-command -v swift >/dev/null || die "swift is not on PATH"
-log "building (release)"
-swift build -c release --package-path "$REPO" --product ftapi >&2
-FTAPI=$(swift build -c release --package-path "$REPO" --show-bin-path)/ftapi
+build_ftapi
 
 share_data_dir "$DATA_DIR"
 DATA_DIR=$(cd "$DATA_DIR" && pwd)
@@ -72,18 +65,7 @@ nginx -p "$RUN_DIR" -c "$RUN_DIR/nginx.conf" -g 'daemon off;' &
 NGINX_PID=$!
 for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$HTTP_PORT/api/health" >/dev/null 2>&1 && break; sleep 0.1; done
 
-# The curl command line that reaches a status listener given as unix:PATH or HOST:PORT.
-status_curl() {
-    case $1 in
-    unix:*) echo "curl --unix-socket ${1#unix:} http://localhost" ;;
-    *) echo "curl http://$1" ;;
-    esac
-}
-
-STORE="SQLite in $DATA_DIR"
-[ -n "${DATABASE_URL:-}" ] && STORE="PostgreSQL ${DATABASE_URL%%://*}://…@${DATABASE_URL#*@}"
-KEY=$("$FTAPI" keys create --user "$DEMO_USER" --name "demo-$(date +%s)" --scopes all)
-TOKEN=$("$FTAPI" token --user "$DEMO_USER" --ttl 86400)
+demo_credentials "$DEMO_USER"
 cat <<MSG
 
 ftapi is listening on http://127.0.0.1:$HTTP_PORT/api/  (store: $STORE, files in $DATA_DIR)

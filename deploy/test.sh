@@ -7,7 +7,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-ensure_packages python3 python3-pip postgresql
+ensure_packages python3 python3-pip postgresql curl iproute2
 # The OpenAPI test checks the document with an independent validator.
 python3 -c "import openapi_spec_validator" 2>/dev/null || python3 -m pip install -q openapi-spec-validator ||
     python3 -m pip install -q --break-system-packages openapi-spec-validator
@@ -41,5 +41,7 @@ log "restarting PostgreSQL under load (alone: it takes the server away from ever
 # past pg_ctl's 30 s wait).
 "$PG_BIN/psql" "$FTAPI_TEST_DATABASE_URL" -qAtc CHECKPOINT
 FTAPI_TEST_BACKEND=postgres FTAPI_TEST_PG_CTL="$PG_CTL" swift test --skip-build --filter PostgreSQLFaultTests "$@"
+log "the cluster: 2 pool hosts in network namespaces behind one nginx (rate limit across hosts, a host SIGKILLed, files shared)"
+"$REPO/deploy/cluster/test.sh"
 log "schemathesis against the served OpenAPI document (real nginx and pool on SQLite)"
 "$REPO/deploy/schemathesis.sh"

@@ -96,8 +96,9 @@ public final class Application: Sendable {
         try Threads.repeating(every: settings.usageFlushInterval) { usage.flush() }
     }
 
-    /// Removes partial dataset files left by worker processes that are gone
-    /// (a worker killed during an upload). Safe while other workers upload.
+    /// Removes partial dataset files left by this host's worker processes that are gone
+    /// (a worker killed during an upload), and other hosts' long abandoned ones. Safe while
+    /// other workers, here or on other hosts sharing DATA_DIR, upload.
     public func sweepAbandonedUploads() {
         let removed = datasetFiles.sweep(everyPartial: false, recorded: nil)
         if removed > 0 { logger.info("removed abandoned dataset uploads", metadata: ["files.removed": "\(removed)"]) }

@@ -3,15 +3,38 @@ import Glibc
 #endif
 
 /// Where stored datasets' files live: `<data directory>/datasets/<id>.jsonl`,
-/// written first as `datasets/.partial/<pid>-<id>.part` and renamed into
+/// written first as `datasets/.partial/<host>@<pid>-<id>.part` and renamed into
 /// place only once complete and on disk. A file that lost its writer (a
 /// crash, a kill) or its record is removed by `sweep`.
+///
+/// Several hosts may share the data directory (one mount): a host's sweeps
+/// judge its own partial files by their writer's pid, and take another
+/// host's partial file, or a stored file without a record (which may be
+/// another host's upload between its rename and its commit), for abandoned
+/// only once nothing wrote to it for `abandonedAfterSeconds`.
 public struct DatasetFiles: Sendable {
     /// The data directory the records' `file_path`s are relative to.
     public let dataDirectory: String
+    /// This host's name in its partial files' names (`FTAPI_HOST_ID`, else the host name): unique among the hosts sharing the directory.
+    public let host: String
 
-    public init(dataDirectory: String) {
+    /// How long a file that may be another host's upload in progress must have gone unwritten before a sweep removes it.
+    /// An upload writes as its body arrives (nginx waits at most client_body_timeout, 60 s, between reads), then fsyncs,
+    /// renames and commits its record: an hour is far past all of it, and past any clock skew between hosts and the mount.
+    public static let abandonedAfterSeconds = 3600
+
+    /// - Parameter host: this host's name in partial file names; characters other than letters, digits, `.`, `_` and `-` become `_`.
+    public init(dataDirectory: String, host: String = DatasetFiles.hostName()) {
         self.dataDirectory = dataDirectory
+        let cleaned = String(host.prefix(64).map { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) ? $0 : "_" })
+        self.host = cleaned.isEmpty ? "localhost" : cleaned
+    }
+
+    /// The machine's host name (`gethostname`).
+    public static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     private var directory: String { dataDirectory + "/datasets" }
@@ -38,7 +61,7 @@ public struct DatasetFiles: Sendable {
 
     /// Opens a new partial file for dataset `id`.
     public func createPartial(id: String) throws(StoreError) -> PartialDatasetFile {
-        let path = "\(partialDirectory)/\(getpid())-\(id).part"
+        let path = "\(partialDirectory)/\(host)@\(getpid())-\(id).part"
         var fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
         if fd < 0 && errno == ENOENT {
             try prepare()
@@ -55,24 +78,48 @@ public struct DatasetFiles: Sendable {
         unlink("\(dataDirectory)/\(relativePath)")
     }
 
-    /// Removes partial files whose writing process is gone (all of them with
-    /// `everyPartial`, at start-up when no worker runs), and, when
-    /// `recorded` is given, stored files that no record names (a crash
-    /// between the rename and the commit). Returns how many files went.
+    /// Removes this host's partial files whose writing process is gone (all
+    /// of them with `everyPartial`, at start-up when no worker of this host
+    /// runs), and other hosts' partial files that nothing wrote to for
+    /// `abandonedAfterSeconds`. With `recorded`, also stored files that no
+    /// record names (a crash between the rename and the commit) and that
+    /// nothing wrote to for as long: younger ones may be another host's
+    /// upload about to commit. `now` (seconds since the epoch) is the clock's. Returns how many files went.
     @discardableResult
-    public func sweep(everyPartial: Bool, recorded: Set<String>?) -> Int {
+    public func sweep(everyPartial: Bool, recorded: Set<String>?, now: Int? = nil) -> Int {
         var removed = 0
+        let abandonedBefore = (now ?? time(nil)) - Self.abandonedAfterSeconds
         for name in Self.entries(of: partialDirectory) where name.hasSuffix(".part") {
-            let writer = name.split(separator: "-", maxSplits: 1).first.flatMap { pid_t($0) }
-            let writerGone = writer.map { kill($0, 0) != 0 && errno == ESRCH } ?? true
-            if everyPartial || writerGone, unlink("\(partialDirectory)/\(name)") == 0 { removed += 1 }
+            let path = "\(partialDirectory)/\(name)"
+            let remove: Bool
+            if let writer = ownWriter(ofPartial: name) {
+                remove = everyPartial || (kill(writer, 0) != 0 && errno == ESRCH)
+            } else {
+                // Another host's (or an older version's, named without a host): its pids mean nothing here.
+                remove = Self.modified(path).map { $0 < abandonedBefore } ?? false
+            }
+            if remove, unlink(path) == 0 { removed += 1 }
         }
         if let recorded {
             for name in Self.entries(of: directory) where name.hasSuffix(".jsonl") && !recorded.contains("datasets/\(name)") {
-                if unlink("\(directory)/\(name)") == 0 { removed += 1 }
+                let path = "\(directory)/\(name)"
+                if Self.modified(path).map({ $0 < abandonedBefore }) ?? false, unlink(path) == 0 { removed += 1 }
             }
         }
         return removed
+    }
+
+    /// The pid in `<host>@<pid>-<id>.part` when `<host>` is this host.
+    private func ownWriter(ofPartial name: String) -> pid_t? {
+        guard let at = name.lastIndex(of: "@"), name[..<at] == host else { return nil }
+        return name[name.index(after: at)...].split(separator: "-", maxSplits: 1).first.flatMap { pid_t($0) }
+    }
+
+    /// When the file was last written, in seconds since the epoch; nil when it is gone.
+    private static func modified(_ path: String) -> Int? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return Int(info.st_mtim.tv_sec)
     }
 
     private static func entries(of path: String) -> [String] {

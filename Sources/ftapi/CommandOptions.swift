@@ -57,9 +57,10 @@ struct StoreOptions: ParsableArguments {
         return PostgreSQLConfiguration.isPostgresURL(url) ? PostgreSQLConfiguration.redacted(url) + " schema \(databaseSchema)" : url
     }
 
-    /// The data directory's dataset files: the one place `DATA_DIR` becomes a `DatasetFiles`.
+    /// The data directory's dataset files: the one place `DATA_DIR` becomes a `DatasetFiles`. `FTAPI_HOST_ID` names
+    /// this host among those sharing DATA_DIR (default: the host name), so that its sweeps leave other hosts' uploads alone.
     func datasetFiles() -> DatasetFiles {
-        DatasetFiles(dataDirectory: dataDirectory)
+        DatasetFiles(dataDirectory: dataDirectory, host: Environment.string("FTAPI_HOST_ID") ?? DatasetFiles.hostName())
     }
 
     /// The store `DATABASE_URL` names: PostgreSQL for `postgres://` URLs, else SQLite.

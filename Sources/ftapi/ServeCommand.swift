@@ -239,8 +239,9 @@ struct ServeCommand: ParsableCommand {
         try datasetFiles.prepare()
         // On a reload the old workers still serve, with uploads in flight: nothing is swept then.
         guard sweepingUploads else { return try database.schemaVersion() }
-        // No worker runs yet: every partial upload is abandoned, and a stored
-        // file without a record lost its commit in a crash.
+        // No worker of this host runs yet: every partial upload of this host is abandoned, and a stored
+        // file without a record lost its commit in a crash (once it is older than any other host's upload
+        // between its rename and its commit could be: DatasetFiles.abandonedAfterSeconds).
         let swept = datasetFiles.sweep(everyPartial: true, recorded: try database.datasets.allFilePaths())
         if swept > 0 { logger.info("removed dataset files left by an earlier run", metadata: ["files.removed": "\(swept)"]) }
         return try database.schemaVersion()

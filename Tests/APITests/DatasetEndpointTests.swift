@@ -298,17 +298,38 @@ import Testing
     }
 
     @Test func theSweepRemovesPartialsOfDeadWritersAndUnrecordedFiles() throws {
-        let files = DatasetFiles(dataDirectory: env.directory)
+        let files = DatasetFiles(dataDirectory: env.directory, host: "this-host")
         try files.prepare()
         let stored = try #require(try upload(Self.file, name: "kept").object()["id"]?.stringValue)
-        // A partial file of a process that no longer exists, one of this (live) process, and a file without a record.
-        FileManager.default.createFile(atPath: env.directory + "/datasets/.partial/999999999-dead.part", contents: Data([1]))
+        let datasets = env.directory + "/datasets/"
+        func create(_ path: String, hoursOld: Double = 0) throws {
+            FileManager.default.createFile(atPath: datasets + path, contents: Data([1]))
+            try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -hoursOld * 3600)], ofItemAtPath: datasets + path)
+        }
+        // This host: a partial file of a process that no longer exists, one of this (live) process, and a file without a
+        // record whose commit was lost long ago.
+        try create(".partial/this-host@999999999-dead.part")
         let live = try files.createPartial(id: "live")
-        FileManager.default.createFile(atPath: env.directory + "/datasets/orphan.jsonl", contents: Data([1]))
+        try create("orphan.jsonl", hoursOld: 2)
+        // Another host sharing the directory: an upload in progress (its pid means nothing here), one abandoned long ago,
+        // one named by an older version (no host), and a fresh file without a record: its upload between rename and commit.
+        try create(".partial/other-host@999999998-busy.part")
+        try create(".partial/other-host@999999997-gone.part", hoursOld: 2)
+        try create(".partial/999999996-old-version.part", hoursOld: 2)
+        try create("committing.jsonl")
 
-        #expect(files.sweep(everyPartial: false, recorded: nil) == 1)
-        #expect(filesOnDisk().sorted() == [".partial/\(getpid())-live.part", "\(stored).jsonl", "orphan.jsonl"].sorted())
+        #expect(files.sweep(everyPartial: false, recorded: nil) == 3)
+        #expect(
+            filesOnDisk().sorted()
+                == [
+                    ".partial/this-host@\(getpid())-live.part", ".partial/other-host@999999998-busy.part", "\(stored).jsonl", "orphan.jsonl",
+                    "committing.jsonl",
+                ].sorted())
         #expect(files.sweep(everyPartial: true, recorded: try env.store.datasets.allFilePaths()) == 2)
+        #expect(filesOnDisk().sorted() == [".partial/other-host@999999998-busy.part", "\(stored).jsonl", "committing.jsonl"].sorted())
+        // Once nothing wrote to them for DatasetFiles.abandonedAfterSeconds, they are abandoned.
+        let later = Int(Date().timeIntervalSince1970) + DatasetFiles.abandonedAfterSeconds + 1
+        #expect(files.sweep(everyPartial: false, recorded: try env.store.datasets.allFilePaths(), now: later) == 2)
         #expect(filesOnDisk() == ["\(stored).jsonl"])
         live.discard()
     }

@@ -155,7 +155,8 @@ struct DatasetEndpointsTests {
         try victimClient.write(head + part)
         try cluster.waitFor("the upload to start writing", timeout: 10) { !partialFiles(cluster).isEmpty }
         let partial = try #require(partialFiles(cluster).first)
-        let writer = try #require(pid_t(partial.split(separator: "-").first ?? ""))
+        // `<host>@<pid>-<id>.part`
+        let writer = try #require(pid_t(partial.split(separator: "@").last?.split(separator: "-").first ?? ""))
         #expect(cluster.workerPIDs().contains(writer))
         kill(writer, SIGKILL)
         try cluster.waitFor("a new worker and no partial file", timeout: 15) {
