@@ -404,4 +404,58 @@ struct PoolOperationsTests {
         }
         print("idle reload with kept connections: complete after \(Date().timeIntervalSince(started)) s")
     }
+
+    /// A flood that kills serving workers (what a crafted record does inside libfcgi) costs the requests those
+    /// workers held, not a pool without workers: the killed ones come back at once, a storm's spacing never
+    /// leaves none serving, and requests keep being answered throughout.
+    @Test func aFloodOfKilledWorkersCostsNoMoreThanTheWorkersItKills() throws {
+        let cluster = try TestCluster(workers: 2, threads: 4, extraArguments: ["--rate-limit", "0"], statusListener: true)
+        defer { cluster.stop() }
+        let key = try cluster.createKey(user: UUID().uuidString.lowercased(), scopes: "training")
+        let tally = Tally()
+        let phase = Tally()
+        load(cluster, key: key, clients: 6, tally: tally) { phase["stop"] > 0 }
+        try cluster.waitFor("load to start") { tally["200"] > 200 }
+        var kills = 0
+        var longestWithoutServing = 0.0
+        var noneServingSince: Date?
+        var answeredPerSecond: [Int] = []
+        var lastCount = tally["200"]
+        var lastSecond = Date()
+        let until = Date().addingTimeInterval(4)
+        var nextKill = Date()
+        while Date() < until {
+            if Date() >= nextKill, let victim = cluster.workerPIDs().randomElement() {
+                kill(victim, SIGKILL)
+                kills += 1
+                nextKill = Date().addingTimeInterval(0.25)
+            }
+            if let status = try? cluster.status() {
+                let serving = workers(status).filter { $0["state"] as? String == "serving" }.count
+                if serving == 0 {
+                    noneServingSince = noneServingSince ?? Date()
+                    longestWithoutServing = max(longestWithoutServing, Date().timeIntervalSince(noneServingSince!))
+                } else {
+                    noneServingSince = nil
+                }
+            }
+            if Date().timeIntervalSince(lastSecond) >= 1 {
+                answeredPerSecond.append(tally["200"] - lastCount)
+                lastCount = tally["200"]
+                lastSecond = Date()
+            }
+            usleep(20_000)
+        }
+        phase.add("stop")
+        try cluster.waitFor("load threads") { tally["done"] == 6 }
+        let failed = failures(tally).values.reduce(0, +)
+        #expect(kills >= 10)
+        #expect(longestWithoutServing < 1, "the pool had no worker serving for \(longestWithoutServing) s")
+        #expect(answeredPerSecond.allSatisfy { $0 > 0 }, "answered per second during the flood: \(answeredPerSecond)")
+        // Each killed worker takes what it held: a request per accept thread, and nginx's kept connections to it.
+        #expect(failed <= kills * cluster.threads * 2, "\(failed) failed for \(kills) kills: \(tally.all)")
+        print(
+            "flood: \(kills) workers killed in 4 s, \(tally["200"]) answered, \(failed) failed, answered per second \(answeredPerSecond), "
+                + "longest without a serving worker \(longestWithoutServing) s")
+    }
 }
