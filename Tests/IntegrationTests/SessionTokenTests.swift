@@ -103,7 +103,9 @@ struct SessionTokenTests {
 
         let server = Process()
         server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        let port = UInt16.random(in: 20_000..<40_000)
+        // A port found free, not a random one: a random port can be another test's server (a PostgreSQL
+        // there waits for its start-up packet, and the probe below hangs).
+        let port = try TestCluster.freePort()
         server.arguments = ["python3", "-m", "http.server", "\(port)", "--bind", "127.0.0.1", "--directory", directory]
         server.standardError = FileHandle.nullDevice
         server.standardOutput = FileHandle.nullDevice

@@ -233,7 +233,8 @@ final class TestCluster: @unchecked Sendable {
         throw TestClientError.malformed("timed out waiting for \(what); pool log: \(poolLogPath)")
     }
 
-    private static func freePort() throws -> UInt16 {
+    /// A TCP port on 127.0.0.1 that nothing listens on now.
+    static func freePort() throws -> UInt16 {
         let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { Glibc.close(socket) }
         var address = sockaddr_in()
