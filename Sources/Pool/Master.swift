@@ -348,17 +348,12 @@ public final class PoolMaster {
     /// Runs `binary` with the master's arguments and `--check-settings` (it reads the environment and
     /// `FTAPI_CONFIG` as the re-executed master would, then exits); nil when it accepts them.
     private func checkSettings(of binary: String) -> String? {
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var emptyMask = Signals.set([])
-        posix_spawnattr_setsigmask(&attributes, &emptyMask)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
-        let argv = (masterArguments + ["--check-settings"]).map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, binary, nil, &attributes, argv, environ)
-        guard rc == 0 else { return "\(SystemError("posix_spawn(\(binary))", errno: rc))" }
+        let pid: pid_t
+        do {
+            pid = try Self.spawn(binary, arguments: masterArguments + ["--check-settings"], actions: nil)
+        } catch {
+            return "\(error)"
+        }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         return status == 0 ? nil : "exit status \(status >> 8) (its error is in the log above)"
@@ -427,6 +422,15 @@ public final class PoolMaster {
         posix_spawn_file_actions_adddup2(&actions, sharedMemoryFD, WorkerFD.sharedMemory)
         posix_spawn_file_actions_adddup2(&actions, scoreboardFD, WorkerFD.scoreboard)
 
+        let pid = try Self.spawn("/proc/self/exe", arguments: masterArguments + ["--worker", "--worker-slot", "\(slot)"], actions: &actions)
+        output.add(ends[0], pid: pid)
+        relayed = true
+        return pid
+    }
+
+    /// Starts `path` with `arguments` (argv[0] first), the master's environment and `actions`, with no signal
+    /// blocked and the signals the master waits for back at their defaults.
+    private static func spawn(_ path: String, arguments: [String], actions: UnsafePointer<posix_spawn_file_actions_t>?) throws -> pid_t {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -435,14 +439,11 @@ public final class PoolMaster {
         var defaults = Signals.set([SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGPIPE, SIGUSR1, SIGUSR2])
         posix_spawnattr_setsigdefault(&attributes, &defaults)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
-        let argv = (masterArguments + ["--worker", "--worker-slot", "\(slot)"]).map { strdup($0) } + [nil]
+        let argv = arguments.map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, "/proc/self/exe", &actions, &attributes, argv, environ)
-        guard rc == 0 else { throw SystemError("posix_spawn(worker)", errno: rc) }
-        output.add(ends[0], pid: pid)
-        relayed = true
+        let rc = posix_spawn(&pid, path, actions, &attributes, argv, environ)
+        guard rc == 0 else { throw SystemError("posix_spawn(\(path))", errno: rc) }
         return pid
     }
 }

@@ -1,4 +1,5 @@
 import Essentials
+import JSON
 
 #if canImport(Glibc)
 import Glibc
@@ -122,18 +123,11 @@ enum StatusReport {
         return text
     }
 
+    /// `value` as a JSON string literal.
     private static func quoted(_ value: String) -> String {
-        var text = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": text += "\\\""
-            case "\\": text += "\\\\"
-            case _ where scalar.value < 0x20:
-                text += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
-            default: text.unicodeScalars.append(scalar)
-            }
-        }
-        return text + "\""
+        var bytes: [UInt8] = []
+        JSONValue.writeString(value, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// `2026-12-01T02:29:43.123Z`.

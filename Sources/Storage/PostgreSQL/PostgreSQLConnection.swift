@@ -211,16 +211,18 @@ final class PostgreSQLConnection: @unchecked Sendable {
         let name = try prepared(sql)
         let copies = texts.map { $0.map { strdup($0) } ?? nil }
         defer { for copy in copies { free(copy) } }
-        if RequestClock.current?.isPastDeadline == true {
+        // One lookup of the thread's request clock per statement.
+        let clock = RequestClock.current
+        if clock?.isPastDeadline == true {
             throw PostgreSQLError(sqlState: "57014", message: "not sent: the request's deadline has passed", connectionLost: false)
         }
         let started = Clocks.monotonicSeconds()
-        defer { RequestClock.current?.addDatabaseTime(seconds: Clocks.monotonicSeconds() - started) }
+        defer { clock?.addDatabaseTime(seconds: Clocks.monotonicSeconds() - started) }
         let sent = copies.map { UnsafePointer($0) }.withUnsafeBufferPointer { parameters in
             PQsendQueryPrepared(handle, name, Int32(values.count), parameters.baseAddress, nil, nil, 0)
         }
         guard sent == 1 else { throw failure(nil) }
-        awaitResult()
+        awaitResult(deadline: clock?.deadline ?? .infinity)
         guard let result = PQgetResult(handle) else { throw failure(nil) }
         // One statement, one result; reading on to the end leaves the connection ready for the next.
         while let extra = PQgetResult(handle) { PQclear(extra) }
@@ -237,11 +239,11 @@ final class PostgreSQLConnection: @unchecked Sendable {
     /// cancel it, and the result is then its `query_canceled` error (or the result, if it finished first).
     /// A cancel that reaches the server before the statement does is ignored there, so it is sent again
     /// every half second until the result comes.
-    private func awaitResult() {
+    private func awaitResult(deadline: Double) {
         var lastCancel: Double?
         while PQisBusy(handle) == 1 {
             let now = Clocks.monotonicSeconds()
-            let remaining = RequestClock.current.map { $0.deadline - now } ?? .infinity
+            let remaining = deadline - now
             if remaining <= 0 && (lastCancel.map { now - $0 >= 0.5 } ?? true) {
                 lastCancel = now
                 if let cancel = PQgetCancel(handle) {
