@@ -41,6 +41,17 @@ public enum Hex {
         return String(decoding: output, as: UTF8.self)
     }
 
+    /// Lowercase hex of the bytes in `bytes`, written straight into the String's storage.
+    public static func encode(_ bytes: UnsafeRawBufferPointer, uppercase: Bool = false) -> String {
+        String(unsafeUninitializedCapacity: bytes.count * 2) { output in
+            for (index, byte) in bytes.enumerated() {
+                output[2 * index] = digit(byte >> 4, uppercase: uppercase)
+                output[2 * index + 1] = digit(byte & 0x0F, uppercase: uppercase)
+            }
+            return bytes.count * 2
+        }
+    }
+
     /// The low `digits` hex digits of `value`, most significant first (fixed width, lowercase).
     @inlinable
     public static func encode(_ value: UInt64, digits: Int) -> String {

@@ -1,5 +1,9 @@
 import HTTPCore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The CGI variables the transport uses; every other param is skipped without
 /// building a String for it.
 struct CGIParams {
@@ -14,13 +18,13 @@ struct CGIParams {
     mutating func take(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) {
         func text() -> String { String(decoding: value, as: UTF8.self) }
         switch name.count {
-        case 11 where name.elementsEqual("REMOTE_ADDR".utf8): remoteAddress = text()
-        case 11 where name.elementsEqual("REQUEST_URI".utf8): requestURI = text()
-        case 12 where name.elementsEqual("DOCUMENT_URI".utf8): documentURI = text()
-        case 12 where name.elementsEqual("QUERY_STRING".utf8): query = text()
-        case 12 where name.elementsEqual("CONTENT_TYPE".utf8): contentType = text()
-        case 14 where name.elementsEqual("REQUEST_METHOD".utf8): method = text()
-        case 14 where name.elementsEqual("CONTENT_LENGTH".utf8): contentLength = text()
+        case 11 where name.holds("REMOTE_ADDR"): remoteAddress = text()
+        case 11 where name.holds("REQUEST_URI"): requestURI = text()
+        case 12 where name.holds("DOCUMENT_URI"): documentURI = text()
+        case 12 where name.holds("QUERY_STRING"): query = text()
+        case 12 where name.holds("CONTENT_TYPE"): contentType = text()
+        case 14 where name.holds("REQUEST_METHOD"): method = text()
+        case 14 where name.holds("CONTENT_LENGTH"): contentLength = text()
         default: break
         }
     }
@@ -41,7 +45,8 @@ struct CGIParams {
 struct RequestHeadDecoder {
     private let maxParamsBytes: Int
     private var cgi = CGIParams()
-    private var headers: [String: String] = [:]
+    /// Sized for a typical request's headers, so taking them never regrows the table.
+    private var headers = [String: String](minimumCapacity: 16)
     private var paramsBytes = 0
 
     init(maxParamsBytes: Int) {
@@ -55,7 +60,7 @@ struct RequestHeadDecoder {
         guard paramsBytes <= maxParamsBytes, let equals = entry.firstIndex(of: UInt8(ascii: "=")) else { return }
         let name = UnsafeBufferPointer(rebasing: entry[..<equals])
         let value = UnsafeBufferPointer(rebasing: entry[(equals + 1)...])
-        if name.starts(with: "HTTP_".utf8) {
+        if name.count > 5, UnsafeBufferPointer(rebasing: name[..<5]).holds("HTTP_") {
             let header = Self.headerName(fromParam: UnsafeBufferPointer(rebasing: name[5...]))
             let text = String(decoding: value, as: UTF8.self)
             // A repeated field is its values joined by commas (RFC 9110 5.3), never the last one alone:
@@ -101,5 +106,15 @@ struct RequestHeadDecoder {
             }
             return name.count
         }
+    }
+}
+
+extension UnsafeBufferPointer<UInt8> {
+    /// Whether these bytes are exactly `literal`'s: one `memcmp`, where comparing
+    /// element by element through `String.UTF8View` costs hundreds of instructions a param.
+    func holds(_ literal: StaticString) -> Bool {
+        guard count == literal.utf8CodeUnitCount else { return false }
+        guard let base = baseAddress else { return count == 0 }
+        return memcmp(base, literal.utf8Start, count) == 0
     }
 }

@@ -59,7 +59,7 @@ struct SeedBenchCommand: ParsableCommand {
                 }
                 pick -= weight
             }
-            counts[low].counts[status, default: 0] += 1
+            counts[low][status] += 1
             let created = start + Int64(random.nextDouble() * 180 * 86_400_000)
             batch.append(
                 TrainingJob(

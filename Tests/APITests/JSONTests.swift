@@ -137,6 +137,16 @@ struct JSONTests {
         #expect(value.jsonText == #"{"s":"a\"b\\c\nd\u0001","i":-7,"d":2.5,"w":3.0,"b":false,"n":null,"a":[1,"é"]}"#)
     }
 
+    @Test(arguments: [Int64.min, Int64.min + 1, -10, -1, 0, 1, 9, 10, 99, 100, 1_234_567_890, Int64.max])
+    func integersAreWrittenAsTheirDecimalDigits(_ number: Int64) {
+        #expect(JSONValue.int(number).jsonText == String(number))
+    }
+
+    @Test func escapesAtEitherEndOfAStringAreWritten() {
+        #expect(JSONValue.string("\"middle\n").jsonText == #""\"middle\n""#)
+        #expect(JSONValue.string("\u{1}").jsonText == #""\u0001""#)
+    }
+
     @Test(arguments: [0.1, -2.75, 1e-7, 1e20, 123456789.125, Double.leastNonzeroMagnitude, Double.greatestFiniteMagnitude])
     func doublesRoundTrip(_ number: Double) throws {
         let bytes = JSONValue.double(number).serialized()

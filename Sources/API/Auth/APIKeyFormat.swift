@@ -32,19 +32,27 @@ public enum APIKeyFormat {
 
     /// Lowercase hex SHA-256 of the key: what the store keeps and looks up.
     public static func hash(_ key: String) -> String {
-        hexSHA256(Array(key.utf8))
+        hexSHA256(key)
     }
 }
 
-/// Lowercase hex SHA-256.
-public func hexSHA256(_ bytes: [UInt8]) -> String {
-    Hex.encode(SHA256.hash(data: bytes))
+/// Lowercase hex SHA-256 of `text`'s UTF-8 bytes.
+public func hexSHA256(_ text: String) -> String {
+    var text = text
+    return text.withUTF8 { bytes in SHA256.hash(data: UnsafeRawBufferPointer(bytes)).withUnsafeBytes { Hex.encode($0) } }
+}
+
+/// Compares two strings' UTF-8 bytes in time that depends only on their lengths.
+public func constantTimeEquals(_ a: String, _ b: String) -> Bool {
+    var a = a
+    var b = b
+    return a.withUTF8 { x in b.withUTF8 { y in constantTimeEquals(x, y) } }
 }
 
 /// Compares two byte strings in time that depends only on their lengths.
-public func constantTimeEquals(_ a: some Collection<UInt8>, _ b: some Collection<UInt8>) -> Bool {
+public func constantTimeEquals(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
     guard a.count == b.count else { return false }
     var difference: UInt8 = 0
-    for (x, y) in zip(a, b) { difference |= x ^ y }
+    for index in 0..<a.count { difference |= a[index] ^ b[index] }
     return difference == 0
 }

@@ -34,7 +34,7 @@ public struct Authenticator: Sendable {
 
     private func jobToken(_ token: String) throws -> Principal {
         let hash = JobToken.hash(token)
-        guard let job = try jobs.find(tokenHash: hash), let stored = job.jobTokenHash, constantTimeEquals(stored.utf8, hash.utf8) else {
+        guard let job = try jobs.find(tokenHash: hash), let stored = job.jobTokenHash, constantTimeEquals(stored, hash) else {
             throw APIError.unauthorized
         }
         return Principal(userID: job.userID, credential: .jobToken(jobID: job.id))
@@ -47,7 +47,7 @@ public struct Authenticator: Sendable {
         // Looked up by its unique hash; compared again in constant time so the
         // check never depends on how much of a guess matched.
         guard let record = try keys.find(keyHash: hash), record.revokedAt == nil,
-            constantTimeEquals(record.keyHash.utf8, hash.utf8)
+            constantTimeEquals(record.keyHash, hash)
         else { throw APIError.unauthorized }
         return Principal(userID: record.userID, credential: .apiKey(id: record.id, scopes: record.scopes))
     }

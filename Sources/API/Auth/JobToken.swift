@@ -28,6 +28,6 @@ public enum JobToken {
 
     /// Lowercase hex SHA-256 of the token.
     public static func hash(_ token: String) -> String {
-        hexSHA256(Array(token.utf8))
+        hexSHA256(token)
     }
 }

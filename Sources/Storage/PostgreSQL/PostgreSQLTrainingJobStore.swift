@@ -320,7 +320,7 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
             var counts = JobStatusCounts()
             try connection.query(Self.selectStatusCounts, [.text(userID)]) { row in
                 if let status = JobStatus(rawValue: row.string(StatusCountColumn.status)) {
-                    counts.counts[status] = Int(row.int(StatusCountColumn.count))
+                    counts[status] = Int(row.int(StatusCountColumn.count))
                 }
             }
             return counts

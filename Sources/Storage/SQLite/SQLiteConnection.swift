@@ -101,7 +101,7 @@ final class SQLiteConnection: @unchecked Sendable {
     // @unchecked: a connection belongs to the thread that opened it and is
     // never handed to another.
     private var handle: OpaquePointer?
-    private var statements: [String: OpaquePointer] = [:]
+    private var statements: [StatementKey: OpaquePointer] = [:]
 
     init(configuration: SQLiteConfiguration) throws {
         let path = configuration.path
@@ -146,11 +146,11 @@ final class SQLiteConnection: @unchecked Sendable {
     }
 
     private func prepared(_ sql: String) throws -> OpaquePointer {
-        if let statement = statements[sql] { return statement }
+        if let statement = statements[StatementKey(sql)] { return statement }
         var statement: OpaquePointer?
         let rc = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
         guard rc == SQLITE_OK, let statement else { throw error(rc) }
-        statements[sql] = statement
+        statements[StatementKey(sql)] = statement
         return statement
     }
 

@@ -200,7 +200,7 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
             var counts = JobStatusCounts()
             try connection.query(Self.selectStatusCounts, [.text(userID)]) { row in
                 if let status = JobStatus(rawValue: row.string(StatusCountColumn.status)) {
-                    counts.counts[status] = Int(row.int(StatusCountColumn.count))
+                    counts[status] = Int(row.int(StatusCountColumn.count))
                 }
             }
             return counts
