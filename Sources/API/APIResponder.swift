@@ -54,9 +54,10 @@ public struct APIResponder: Responder {
         return response
     }
 
-    /// Writes pending API-key usage before the worker exits.
+    /// Writes pending API-key usage and access-log lines before the worker exits.
     public func workerDidStop() {
         usage.flush()
+        accessLog?.flushAll()
     }
 
     private func answer(_ request: Request, match: Router.Match, requestID: String, principal: inout Principal?) throws -> Response {

@@ -12,6 +12,8 @@ public struct APISettings: Sendable {
     public var version: String
     /// Write one access-log line per request.
     public var accessLog: Bool
+    /// Longest time an access-log line waits in its thread's batch; 0 writes each line at once.
+    public var accessLogFlushInterval: Double
     /// Seconds between writes of coalesced API-key usage.
     public var usageFlushInterval: Double
     /// Largest dataset body, for validation and upload (a 413 past it).
@@ -20,11 +22,12 @@ public struct APISettings: Sendable {
     public var modelSearch: ModelSearchSettings
 
     public init(
-        version: String, accessLog: Bool = true, usageFlushInterval: Double = 5, datasetMaxBytes: Int = 100 << 20,
+        version: String, accessLog: Bool = true, accessLogFlushInterval: Double = 1, usageFlushInterval: Double = 5, datasetMaxBytes: Int = 100 << 20,
         modelSearch: ModelSearchSettings = ModelSearchSettings()
     ) {
         self.version = version
         self.accessLog = accessLog
+        self.accessLogFlushInterval = accessLogFlushInterval
         self.usageFlushInterval = usageFlushInterval
         self.datasetMaxBytes = datasetMaxBytes
         self.modelSearch = modelSearch
@@ -75,7 +78,8 @@ public final class Application: Sendable {
             rateLimiter: rateLimiter, usage: usage
         )
         responder = APIResponder(
-            router: router, gate: gate, logger: logger, accessLog: settings.accessLog ? AccessLog(pid: getpid()) : nil, usage: usage,
+            router: router, gate: gate, logger: logger,
+            accessLog: settings.accessLog ? AccessLog(pid: getpid(), flushInterval: settings.accessLogFlushInterval) : nil, usage: usage,
             store: store
         )
     }
@@ -89,11 +93,15 @@ public final class Application: Sendable {
     }
 
     /// A worker's background work: removes uploads abandoned by dead workers, then
-    /// starts the thread that flushes API-key usage every `usageFlushInterval`.
+    /// starts the threads that flush API-key usage every `usageFlushInterval` and
+    /// the access-log lines of quiet threads every `accessLogFlushInterval`.
     public func startBackgroundWork() throws {
         sweepAbandonedUploads()
         let usage = self.usage
         try Threads.repeating(every: settings.usageFlushInterval) { usage.flush() }
+        if let accessLog = responder.accessLog, settings.accessLogFlushInterval > 0 {
+            try Threads.repeating(every: settings.accessLogFlushInterval) { accessLog.flushIdle() }
+        }
     }
 
     /// Removes partial dataset files left by this host's worker processes that are gone

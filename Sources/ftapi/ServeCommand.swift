@@ -89,6 +89,14 @@ struct ServeCommand: ParsableCommand {
     var noAccessLog = Environment.bool("FTAPI_ACCESS_LOG") == false
 
     @Option(
+        name: .customLong("access-log-flush"),
+        help: """
+            Longest time in seconds an access-log line waits to be written with others (at most PIPE_BUF bytes a write); \
+            0 writes each line at once (env FTAPI_ACCESS_LOG_FLUSH_SECONDS).
+            """)
+    var accessLogFlush: Double = Environment.double("FTAPI_ACCESS_LOG_FLUSH_SECONDS") ?? 1
+
+    @Option(
         name: .customLong("status-listen"),
         help: "HOST:PORT or unix:PATH of the master's status listener (/status, /metrics); off when unset (env FTAPI_STATUS_LISTEN).")
     var statusListenFlag: String?
@@ -174,6 +182,9 @@ struct ServeCommand: ParsableCommand {
         guard datasetMaxBytes >= 1, datasetMaxBytes <= Int(Int32.max) else { throw ValidationError("--dataset-max-bytes must be 1–2147483647") }
         guard rateLimit >= 0, rateLimitWindow >= 1 else { throw ValidationError("--rate-limit must be ≥ 0 and --rate-limit-window ≥ 1") }
         guard usageFlushInterval >= 0.1 else { throw ValidationError("--usage-flush-interval must be at least 0.1 s") }
+        guard accessLogFlush == 0 || (accessLogFlush >= 0.05 && accessLogFlush <= 60) else {
+            throw ValidationError("--access-log-flush must be 0 or 0.05–60 s")
+        }
         guard shutdownTimeout >= 0 else { throw ValidationError("--shutdown-timeout must be ≥ 0") }
         guard UInt32(socketMode, radix: 8) != nil else { throw ValidationError("--socket-mode must be octal, e.g. 0660") }
         guard hfEndpoint.hasPrefix("http://") || hfEndpoint.hasPrefix("https://") else {
@@ -353,7 +364,7 @@ struct ServeCommand: ParsableCommand {
                 rateLimiter: RateLimiter(counter: SharedRateLimitTable(region: shared), limit: rateLimit, windowSeconds: rateLimitWindow),
                 datasetFiles: store.datasetFiles(),
                 settings: APISettings(
-                    version: ftapiVersion, accessLog: !noAccessLog, usageFlushInterval: usageFlushInterval,
+                    version: ftapiVersion, accessLog: !noAccessLog, accessLogFlushInterval: accessLogFlush, usageFlushInterval: usageFlushInterval,
                     datasetMaxBytes: datasetMaxBytes,
                     modelSearch: ModelSearchSettings(
                         // HF_TOKEN from the environment only, so it never shows in the process list.

@@ -186,10 +186,16 @@ struct DashboardAndPreferencesEndpointTests {
                     withJSONObject: [change.field: stored[change.field] ?? NSNull()], options: .withoutEscapingSlashes), as: UTF8.self)
             #expect(got == change.body)
         }
-        let served = Set(
-            cluster.logLines().filter { ($0["http.path"] as? String) == "/api/notifications/preferences" && ($0["http.method"] as? String) == "POST" }
+        // Access-log lines are written in batches, at most a second after their requests.
+        func servers() -> Set<Int> {
+            Set(
+                cluster.logLines().filter {
+                    ($0["http.path"] as? String) == "/api/notifications/preferences" && ($0["http.method"] as? String) == "POST"
+                }
                 .compactMap { $0["worker.pid"] as? Int })
-        #expect(served.count == 2, "both workers served updates")
+        }
+        try? cluster.waitFor("both workers' access-log lines", timeout: 10) { servers().count == 2 }
+        #expect(servers().count == 2, "both workers served updates")
     }
 
     /// One change of every field, with values that differ from round to round.

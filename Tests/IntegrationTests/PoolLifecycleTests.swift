@@ -59,7 +59,8 @@ struct PoolLifecycleTests {
     }
 
     @Test func sigtermDrainsInFlightRequestsAndExitsZero() throws {
-        let cluster = try TestCluster(workers: 2, threads: 4, extraArguments: ["--rate-limit", "0"])
+        // Access-log batches wait up to 60 s: what is pending at the signal goes out only with the stop.
+        let cluster = try TestCluster(workers: 2, threads: 4, extraArguments: ["--rate-limit", "0", "--access-log-flush", "60"])
         defer { cluster.stop() }
         let user = UUID().uuidString.lowercased()
         let key = try cluster.createKey(user: user, scopes: "training")
@@ -106,5 +107,11 @@ struct PoolLifecycleTests {
         let exits = cluster.logLines().filter { $0["msg"] as? String == "worker exited" }
         #expect(exits.count == cluster.workers)
         #expect(exits.allSatisfy { $0["worker.exit_code"] as? Int == 0 }, "\(exits)")
+        // One access-log line for every answer, though the lines were written in batches.
+        let logged = cluster.logLines().filter {
+            $0["msg"] as? String == "request" && $0["http.path"] as? String == "/api/training/stats" && $0["http.status"] as? Int == 200
+        }
+        #expect(logged.count == tally["200"])
+        #expect(cluster.logLines().contains { $0["msg"] as? String == "request" && $0["http.status"] as? Int == 201 })
     }
 }

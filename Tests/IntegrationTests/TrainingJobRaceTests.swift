@@ -69,9 +69,14 @@ struct TrainingJobRaceTests {
         #expect(winners.values.reduce(0, +) == 30)
         print("race winners: \(winners)")
         // The racing pairs were served by both workers.
-        let racers = cluster.logLines().filter { line in
-            (line["http.path"] as? String)?.hasSuffix("/cancel") == true || line["http.method"] as? String == "PATCH"
+        // Access-log lines are written in batches, at most a second after their requests.
+        func racingWorkers() -> Set<Int> {
+            let racers = cluster.logLines().filter { line in
+                (line["http.path"] as? String)?.hasSuffix("/cancel") == true || line["http.method"] as? String == "PATCH"
+            }
+            return Set(racers.compactMap { $0["worker.pid"] as? Int })
         }
-        #expect(Set(racers.compactMap { $0["worker.pid"] as? Int }).count == 2)
+        try? cluster.waitFor("both workers' access-log lines", timeout: 10) { racingWorkers().count == 2 }
+        #expect(racingWorkers().count == 2)
     }
 }
