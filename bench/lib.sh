@@ -83,8 +83,8 @@ bench_stop_pool() {
 bench_report_pool() {
     local pid
     for pid in $(pgrep -P "$POOL"); do
-        printf '  worker %s: VmHWM %s, RssAnon %s\n' "$pid" "$(awk '/^VmHWM/ {print $2" "$3}' /proc/"$pid"/status)" \
-            "$(awk '/^RssAnon/ {print $2" "$3}' /proc/"$pid"/status)"
+        printf '  worker %s: RssAnon %s, VmRSS %s, VmHWM %s\n' "$pid" "$(awk '/^RssAnon/ {print $2" "$3}' /proc/"$pid"/status)" \
+            "$(awk '/^VmRSS/ {print $2" "$3}' /proc/"$pid"/status)" "$(awk '/^VmHWM/ {print $2" "$3}' /proc/"$pid"/status)"
     done
     if [[ "${DATABASE_URL:-}" == postgres* ]]; then
         printf '  PostgreSQL connections held by the pool: %s\n' \

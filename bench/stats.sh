@@ -12,7 +12,10 @@
 # (sqlite postgres: a second pool on PostgreSQL joins the same rounds as
 # ftapi-pg; BENCH_DATABASE_URL, else a throwaway server), BENCH_WITHOUT_COUNTERS
 # (1: one more SQLite pool with FTAPI_POOL_COUNTERS=off joins the rounds as
-# ftapi-nocount, so the scoreboard's cost per request shows in the same run).
+# ftapi-nocount, so the scoreboard's cost per request shows in the same run),
+# FTAPI_BIN (count that build instead of making a release build),
+# BENCH_BASELINE_BIN (another build, e.g. of an earlier commit, joins the same
+# rounds on the same data as ftapi-before: a change's before and after in one run).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -25,9 +28,7 @@ JOBS=${BENCH_JOBS:-100000}
 [ -f "$PEERS_DIR/run.sh" ] || die "no peers benchmark at $PEERS_DIR (set PEERS_DIR)"
 
 ensure_packages
-log "building (release)"
-swift build -c release --package-path "$REPO" --product ftapi >&2
-FTAPI=$(swift build -c release --package-path "$REPO" --show-bin-path)/ftapi
+bench_build
 
 DATA=$WORKDIR/ftapi-data
 rm -rf "$DATA"
@@ -42,13 +43,15 @@ SOCKET=$WORKDIR/ftapi.sock
 access_log=()
 [ "${ACCESS_LOG:-on}" = off ] && access_log=(--no-access-log)
 POOLS=()
+POOL_NAMES=()
 trap 'for pool in "${POOLS[@]}"; do kill -TERM "$pool" 2>/dev/null; wait "$pool" 2>/dev/null; done; stop_throwaway_postgres' EXIT
 # start_pool NAME SOCKET: a pool on the current backend. The rate limiter stays on, at a budget far above
 # what wrk sends per key, so its cost (shared-memory counter per request) is in the figures.
 start_pool() {
-    "$FTAPI" serve --listen "unix:$2" --workers "$WORKERS" --threads "$THREADS" \
+    "${POOL_BIN:-$FTAPI}" serve --listen "unix:$2" --workers "$WORKERS" --threads "$THREADS" \
         --rate-limit 100000000 --rate-limit-window 60 "${access_log[@]}" 2>"$WORKDIR/$1.log" &
     POOLS+=($!)
+    POOL_NAMES+=("$1")
     for _ in $(seq 1 100); do [ -S "$2" ] && break; sleep 0.1; done
     [ -S "$2" ] || die "the pool did not start (see $WORKDIR/$1.log)"
 }
@@ -57,6 +60,10 @@ extras=(--extra "ftapi=unix:$SOCKET" --extra-keys "ftapi=$WORKDIR/ftapi-keys.tsv
 if [ "${BENCH_WITHOUT_COUNTERS:-0}" = 1 ]; then
     FTAPI_POOL_COUNTERS=off start_pool ftapi-nocount "$WORKDIR/ftapi-nocount.sock"
     extras+=(--extra "ftapi-nocount=unix:$WORKDIR/ftapi-nocount.sock" --extra-keys "ftapi-nocount=$WORKDIR/ftapi-keys.tsv")
+fi
+if [ -n "${BENCH_BASELINE_BIN:-}" ]; then
+    POOL_BIN=$BENCH_BASELINE_BIN start_pool ftapi-before "$WORKDIR/ftapi-before.sock"
+    extras+=(--extra "ftapi-before=unix:$WORKDIR/ftapi-before.sock" --extra-keys "ftapi-before=$WORKDIR/ftapi-keys.tsv")
 fi
 if [[ " $BENCH_BACKENDS " == *" postgres "* ]]; then
     bench_use_backend postgres
@@ -72,6 +79,7 @@ echo "== ftapi workers after the run ($WORKERS workers x $THREADS threads)"
 PG_URL=${DATABASE_URL:-}
 for index in "${!POOLS[@]}"; do
     POOL=${POOLS[$index]}
+    echo " ${POOL_NAMES[$index]}:"
     # The PostgreSQL pool, when there is one, is the last.
     if [ -n "$PG_URL" ] && [ "$index" -eq $((${#POOLS[@]} - 1)) ]; then DATABASE_URL=$PG_URL bench_report_pool; else DATABASE_URL='' bench_report_pool; fi
 done

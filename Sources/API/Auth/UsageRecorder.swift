@@ -28,7 +28,9 @@ public final class UsageRecorder: @unchecked Sendable {
     }
 
     private func add(_ usage: APIKeyUsage) {
-        let stripe = stripes[Int(UInt(bitPattern: usage.keyID.utf8.reduce(0) { $0 &* 31 &+ Int($1) }) % UInt(stripes.count))]
+        // Key ids are UUIDs: their last two characters spread keys over the stripes as well as the whole would.
+        let tail = usage.keyID.utf8.suffix(2).reduce(0) { $0 &* 31 &+ Int($1) }
+        let stripe = stripes[tail % stripes.count]
         stripe.lock.withLock {
             if var current = stripe.pending[usage.keyID] {
                 current.requests += usage.requests

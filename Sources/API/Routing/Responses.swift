@@ -4,7 +4,17 @@ public import JSON
 extension Response {
     /// A JSON response with the contract's content type.
     public static func json(_ value: JSONValue, status: HTTPStatus = .ok, headers: [(name: String, value: String)] = []) -> Response {
-        Response(status: status, headers: [("Content-Type", "application/json; charset=utf-8")] + headers, body: value.serialized())
+        json(serialized: value.serialized(), status: status, headers: headers)
+    }
+
+    /// A JSON response whose body is already encoded.
+    public static func json(serialized body: [UInt8], status: HTTPStatus = .ok, headers: [(name: String, value: String)] = []) -> Response {
+        var all: [(name: String, value: String)] = []
+        // Room for the rate-limit headers and X-Request-Id added on the way out, so the array grows once.
+        all.reserveCapacity(headers.count + 6)
+        all.append(("Content-Type", "application/json; charset=utf-8"))
+        all.append(contentsOf: headers)
+        return Response(status: status, headers: all, body: body)
     }
 
     /// `{"id": ..., "data": {...}}`
