@@ -10,10 +10,13 @@ public enum APIKeyFormat {
 
     /// Whether `text` has exactly the key format.
     public static func isWellFormed(_ text: String) -> Bool {
-        let utf8 = text.utf8
-        guard utf8.count == prefix.utf8.count + randomLength, text.hasPrefix(prefix) else { return false }
-        return utf8.dropFirst(prefix.utf8.count).allSatisfy { byte in
-            (48...57).contains(byte) || (65...90).contains(byte) || (97...122).contains(byte)
+        guard text.utf8.count == prefix.utf8.count + randomLength, text.hasPrefix(prefix) else { return false }
+        var text = text
+        return text.withUTF8 { bytes in
+            for byte in bytes[prefix.utf8.count...] where !((48...57).contains(byte) || (65...90).contains(byte) || (97...122).contains(byte)) {
+                return false
+            }
+            return true
         }
     }
 

@@ -1,6 +1,10 @@
 import Essentials
 public import HTTPCore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A handler: synchronous, called on the accept thread that holds the request.
 public typealias Handler = @Sendable (RequestContext) throws -> Response
 
@@ -106,13 +110,37 @@ public struct Router: Sendable {
         }
     }
 
+    /// The most segments a path may have and still match a route; no pattern comes near it.
+    private static let maximumSegments = 16
+
     /// Finds the route for `method` and `path`.
     public func match(method: String, path: String) -> Match {
-        // Split on UTF-8 bytes: splitting the String itself walks grapheme clusters, ten times the cost.
-        let parts = path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true).map { Substring($0) }
+        var path = path
+        // The path's segments as byte ranges, compared with each pattern's without building a String for either.
+        return path.withUTF8 { bytes in
+            withUnsafeTemporaryAllocation(of: Range<Int>.self, capacity: Self.maximumSegments) { parts in
+                var count = 0
+                var index = 0
+                while index < bytes.count {
+                    if bytes[index] == UInt8(ascii: "/") {
+                        index += 1
+                        continue
+                    }
+                    let start = index
+                    while index < bytes.count && bytes[index] != UInt8(ascii: "/") { index += 1 }
+                    guard count < Self.maximumSegments else { return .notFound }
+                    parts[count] = start..<index
+                    count += 1
+                }
+                return match(method: method, path: bytes, parts: UnsafeBufferPointer(rebasing: parts[..<count]))
+            }
+        }
+    }
+
+    private func match(method: String, path: UnsafeBufferPointer<UInt8>, parts: UnsafeBufferPointer<Range<Int>>) -> Match {
         var allowed: [String] = []
         for route in routes {
-            guard let parameters = Self.bind(route.segments, to: parts) else { continue }
+            guard let parameters = Self.bind(route.segments, to: parts, of: path) else { continue }
             if route.method == method || (method == "HEAD" && route.method == "GET") {
                 return .found(route, parameters: parameters)
             }
@@ -123,20 +151,30 @@ public struct Router: Sendable {
         return allowed.isEmpty ? .notFound : .methodNotAllowed(allow: allowed)
     }
 
-    private static func bind(_ segments: [Segment], to parts: [Substring]) -> [String: String]? {
+    private static func bind(_ segments: [Segment], to parts: UnsafeBufferPointer<Range<Int>>, of path: UnsafeBufferPointer<UInt8>) -> [String:
+        String]?
+    {
         guard segments.count == parts.count else { return nil }
         var parameters: [String: String] = [:]
-        for (segment, part) in zip(segments, parts) {
+        for (segment, range) in zip(segments, parts) {
+            let part = UnsafeBufferPointer(rebasing: path[range])
             switch segment {
             case .literal(let literal):
-                guard part == literal else { return nil }
+                guard Self.equals(literal, part) else { return nil }
             case .parameter(let name, .string):
-                parameters[name] = String(part)
+                parameters[name] = String(decoding: part, as: UTF8.self)
             case .parameter(let name, .uuid):
-                guard let uuid = canonicalUUID(part) else { return nil }
+                guard let uuid = canonicalUUID(String(decoding: part, as: UTF8.self)) else { return nil }
                 parameters[name] = uuid
             }
         }
         return parameters
+    }
+
+    /// Whether `part` holds exactly `literal`'s bytes: one `memcmp` on the String's own storage.
+    private static func equals(_ literal: String, _ part: UnsafeBufferPointer<UInt8>) -> Bool {
+        literal.utf8.withContiguousStorageIfAvailable { bytes in
+            bytes.count == part.count && (bytes.isEmpty || memcmp(bytes.baseAddress!, part.baseAddress!, bytes.count) == 0)
+        } ?? literal.utf8.elementsEqual(part)
     }
 }
