@@ -12,6 +12,7 @@
 #   REQUESTS=5000 TOP=25 bench/instructions.sh
 #   FTAPI_BIN=/path/to/ftapi bench/instructions.sh   # count another build (e.g. before a change)
 #   ONLY=ftapi bench/instructions.sh           # ftapi alone, once: a quick look while changing it
+#   BENCH_WORKER_ENV='GLIBC_TUNABLES=glibc.malloc.mxfast=0' bench/instructions.sh   # the worker with more environment
 #
 # Prints instructions per request for each, their ratio, and the top functions
 # by inclusive instructions per request.
@@ -83,7 +84,7 @@ DATA_DIR=$WORK/ftapi/data "$FTAPI_BIN" migrate >/dev/null
 # requests is written once, as the worker stops: counted apart, in the stop's dump.
 count_ftapi() {
     COUNT_STOP=1 count "$1" "$WORK/ftapi/ftapi.sock" "$WORK/ftapi/keys.tsv" child \
-        env DATA_DIR="$WORK/ftapi/data" FTAPI_POOL_COUNTERS="$2" FTAPI_USAGE_FLUSH_SECONDS=86400 python3 "$REPO/bench/worker_launcher.py" "$WORK/ftapi/ftapi.sock" \
+        env ${BENCH_WORKER_ENV:-} DATA_DIR="$WORK/ftapi/data" FTAPI_POOL_COUNTERS="$2" FTAPI_USAGE_FLUSH_SECONDS=86400 python3 "$REPO/bench/worker_launcher.py" "$WORK/ftapi/ftapi.sock" \
         valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$WORK/$1.%p.out" \
         "$FTAPI_BIN" serve --worker --worker-slot 0 --threads 1 --rate-limit 100000000 --rate-limit-window 60
 }

@@ -45,8 +45,8 @@ struct CGIParams {
 struct RequestHeadDecoder {
     private let maxParamsBytes: Int
     private var cgi = CGIParams()
-    /// Sized for a typical request's headers, so taking them never regrows the table.
-    private var headers = [String: String](minimumCapacity: 16)
+    /// Sized for a typical request's headers (nginx passes a handful), so taking them rarely regrows the table.
+    private var headers = [String: String](minimumCapacity: 8)
     private var paramsBytes = 0
 
     init(maxParamsBytes: Int) {
