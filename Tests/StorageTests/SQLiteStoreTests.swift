@@ -153,7 +153,7 @@ struct StatementDeadlineTests {
     @Test(.enabled(if: ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_URL"] != nil))
     func aLongPostgreSQLStatementIsCancelledAtTheDeadline() throws {
         let url = try #require(ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_URL"])
-        let connection = try PostgreSQLConnection(conninfo: url, schema: "public")
+        let connection = try PostgreSQLConnection(conninfo: url, schema: "public", mode: StoreBackend.postgresPoolMode)
         let started = Clocks.monotonicSeconds()
         #expect(
             performing: { try Self.withDeadline(Self.postgresClock, in: 0.3) { try connection.run("SELECT pg_sleep(10)") } },
