@@ -213,10 +213,17 @@ final class PostgreSQLConnection: @unchecked Sendable {
     /// Starts a transaction with `sql` (`BEGIN …`); in `.transaction` mode the same round trip sets the
     /// transaction's search path.
     func begin(_ sql: String) throws(PostgreSQLError) {
-        switch mode {
-        case .session: try run(sql)
-        case .transaction: try execute("\(sql); SET LOCAL search_path TO \(PostgreSQLSchema.quoted(schema))")
+        guard mode == .transaction else {
+            try run(sql)
+            return
         }
+        let clock = RequestClock.current
+        if clock?.isPastDeadline == true {
+            throw PostgreSQLError(sqlState: "57014", message: "not sent: the request's deadline has passed", connectionLost: false)
+        }
+        let started = Clocks.monotonicSeconds()
+        defer { clock?.addDatabaseTime(seconds: Clocks.monotonicSeconds() - started) }
+        try execute("\(sql); SET LOCAL search_path TO \(PostgreSQLSchema.quoted(schema))")
     }
 
     private func prepared(_ sql: String) throws(PostgreSQLError) -> String {
