@@ -266,7 +266,7 @@ final class PostgreSQLConnection: @unchecked Sendable {
         } else {
             guard send(sql, parameters) else { throw failure(nil) }
         }
-        awaitResult(deadline: deadline)
+        guard awaitResult(deadline: deadline) else { throw Self.abandoned }
         guard let result = PQgetResult(handle) else { throw failure(nil) }
         // One statement, one result; reading on to the end leaves the connection ready for the next.
         while let extra = PQgetResult(handle) { PQclear(extra) }
@@ -300,7 +300,7 @@ final class PostgreSQLConnection: @unchecked Sendable {
         var ended = 0
         var synced = false
         while sent && !synced && !isBroken && ended <= 2 {
-            awaitResult(deadline: deadline)
+            guard awaitResult(deadline: deadline) else { break }
             guard let result = PQgetResult(handle) else {
                 ended += 1
                 continue
@@ -314,10 +314,11 @@ final class PostgreSQLConnection: @unchecked Sendable {
                 PQclear(result)
             }
         }
+        let gaveUp = unusable
         if !synced || PQexitPipelineMode(handle) != 1 { unusable = true }
         guard synced, results.count == 2 else {
             for result in results { PQclear(result) }
-            throw failure(nil)
+            throw gaveUp ? Self.abandoned : failure(nil)
         }
         // The first failure is the cause: the statements after it in the pipeline only report being skipped.
         if let failed = results.first(where: { PQresultStatus($0) != PGRES_COMMAND_OK && PQresultStatus($0) != PGRES_TUPLES_OK }) {
@@ -331,15 +332,21 @@ final class PostgreSQLConnection: @unchecked Sendable {
 
     private static let setSearchPath = "SELECT set_config('search_path', $1, true)"
 
-    /// Waits until the statement's result has arrived. Past the request's deadline the server is asked to
-    /// cancel it, and the result is then its `query_canceled` error (or the result, if it finished first).
-    /// A cancel that reaches the server before the statement does is ignored there, so it is sent again
-    /// every half second until the result comes.
-    private func awaitResult(deadline: Double) {
+    /// Waits until the statement's result has arrived; false when it was given up. Past the request's deadline
+    /// the server is asked to cancel it, and the result is then its `query_canceled` error (or the result, if it
+    /// finished first). A cancel that reaches the server before the statement does is ignored there, so it is
+    /// sent again every half second; one that nobody acts on (pgbouncer 1.18 drops the cancel of a client still
+    /// waiting for a server connection) ends the wait `abandonAfterSeconds` past the deadline, and the
+    /// connection, whose answer may still come, is never used again.
+    private func awaitResult(deadline: Double) -> Bool {
         var lastCancel: Double?
         while PQisBusy(handle) == 1 {
             let now = Clocks.monotonicSeconds()
             let remaining = deadline - now
+            if remaining <= -Self.abandonAfterSeconds {
+                unusable = true
+                return false
+            }
             if remaining <= 0 && (lastCancel.map { now - $0 >= 0.5 } ?? true) {
                 lastCancel = now
                 if let cancel = PQgetCancel(handle) {
@@ -350,10 +357,18 @@ final class PostgreSQLConnection: @unchecked Sendable {
             }
             let wait = lastCancel != nil ? 500 : !remaining.isFinite ? -1 : Int32(min(remaining * 1000 + 1, 60_000))
             var socket = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
-            if poll(&socket, 1, wait) < 0 && errno != EINTR { return }
-            if PQconsumeInput(handle) == 0 { return }
+            if poll(&socket, 1, wait) < 0 && errno != EINTR { return true }
+            if PQconsumeInput(handle) == 0 { return true }
         }
+        return true
     }
+
+    /// How long past the deadline a statement is waited for when its cancel has no effect.
+    static let abandonAfterSeconds = 2.0
+
+    private static let abandoned = PostgreSQLError(
+        sqlState: "57014", message: "no answer \(abandonAfterSeconds) s past the request's deadline: the connection is dropped",
+        connectionLost: false)
 
     /// Runs a statement, calling `row` for each result row.
     func query(_ sql: String, _ values: [PostgreSQLValue] = [], row: (PostgreSQLRow) throws -> Void) throws {
