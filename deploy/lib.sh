@@ -253,6 +253,11 @@ pool_mode = transaction
 default_pool_size = $pool_size
 max_client_conn = 500
 server_reset_query = DISCARD ALL
+; While PostgreSQL is away: a client waits for a server connection 5 s at most, as long as for a
+; connection of its own pool (DATABASE_POOL_TIMEOUT_SECONDS), then gets an error (not a wait
+; that pgbouncer 1.18 lets no cancel end); a failed login is retried after 1 s, not 15.
+query_wait_timeout = 5
+server_login_retry = 1
 logfile = $PGB_DIR/pgbouncer.log
 pidfile = $PGB_DIR/pgbouncer.pid
 INI
@@ -262,7 +267,11 @@ INI
     PGBOUNCER_URL="postgresql://$user:$password@127.0.0.1:$port/$database"
     for tries in $(seq 50); do
         PGCONNECT_TIMEOUT=2 "$PG_BIN/psql" "$PGBOUNCER_URL" -qAtc 'SELECT 1' >/dev/null 2>&1 && break
-        [ "$tries" -eq 50 ] && { cat "$PGB_DIR/pgbouncer.log" >&2; die "pgbouncer does not answer on 127.0.0.1:$port"; }
+        if [ "$tries" -eq 50 ]; then
+            tail -20 "$PGB_DIR/pgbouncer.log" >&2
+            stop_throwaway_pgbouncer
+            die "pgbouncer does not answer on 127.0.0.1:$port"
+        fi
         sleep 0.1
     done
     log "pgbouncer $(/usr/sbin/pgbouncer --version | awk 'NR == 1 {print $2}') on 127.0.0.1:$port in transaction mode, $pool_size server connections (in $PGB_DIR)"

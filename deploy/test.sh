@@ -40,6 +40,10 @@ log "through pgbouncer in transaction mode, 2 server connections for every clien
 start_throwaway_pgbouncer "$(mktemp -d /tmp/ftapi-test-pgb.XXXXXX)" 2
 FTAPI_TEST_BACKEND=postgres FTAPI_TEST_DATABASE_URL=$PGBOUNCER_URL FTAPI_TEST_DATABASE_POOL_MODE=transaction \
     swift test --skip-build --filter 'StorageTests|APITests|IntegrationTests' --skip 'PostgreSQLFaultTests' "$@"
+log "restarting PostgreSQL under load behind pgbouncer"
+"$PG_BIN/psql" "$FTAPI_TEST_DATABASE_URL" -qAtc CHECKPOINT
+FTAPI_TEST_BACKEND=postgres FTAPI_TEST_DATABASE_URL=$PGBOUNCER_URL FTAPI_TEST_DATABASE_POOL_MODE=transaction FTAPI_TEST_PG_CTL="$PG_CTL" \
+    swift test --skip-build --filter PostgreSQLFaultTests "$@"
 stop_throwaway_pgbouncer
 log "restarting PostgreSQL under load (alone: it takes the server away from every other test)"
 # Written out first: the restart's own shutdown checkpoint then has only this test's writes to flush,
