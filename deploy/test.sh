@@ -37,7 +37,7 @@ log "running the handler and integration tests on PostgreSQL"
 FTAPI_TEST_BACKEND=postgres swift test --skip-build --filter 'APITests|IntegrationTests' "$@"
 log "through pgbouncer in transaction mode, 2 server connections for every client: the PostgreSQL store, handler and integration tests"
 # DATABASE_POOL_MODE=transaction; a store that kept anything in the server session (named statements, SET) fails here.
-start_throwaway_pgbouncer "$(mktemp -d /tmp/ftapi-test-pgb.XXXXXX)" 2
+DATABASE_URL=$FTAPI_TEST_DATABASE_URL start_throwaway_pgbouncer "$(mktemp -d /tmp/ftapi-test-pgb.XXXXXX)" 2
 FTAPI_TEST_BACKEND=postgres FTAPI_TEST_DATABASE_URL=$PGBOUNCER_URL FTAPI_TEST_DATABASE_POOL_MODE=transaction \
     swift test --skip-build --filter 'StorageTests|APITests|IntegrationTests' --skip 'PostgreSQLFaultTests' "$@"
 log "restarting PostgreSQL under load behind pgbouncer"
