@@ -203,3 +203,90 @@ stop_throwaway_postgres() {
     rm -rf "$PG_DIR"
     PG_DIR=
 }
+
+# start_throwaway_pgbouncer DIR [POOL_SIZE] [LISTEN]: a private pgbouncer (Debian's package, run
+# from its binary with its own configuration in DIR, never the system service) in transaction
+# pooling mode in front of the throwaway PostgreSQL of start_throwaway_postgres (its
+# DATABASE_URL): the same user, password and database, on a free port on 127.0.0.1 (and LISTEN,
+# a comma-separated list of further addresses, e.g. the cluster's), at most POOL_SIZE server
+# connections (default 2) shared by up to 500 clients. As root it runs as ftapi-pg (pgbouncer
+# refuses root). Sets PGBOUNCER_URL and PGBOUNCER_PORT; the password reaches pgbouncer through
+# DIR/userlist.txt (0600) only. stop_throwaway_pgbouncer stops it and removes DIR.
+PGB_DIR=
+start_throwaway_pgbouncer() {
+    PGB_DIR=$1
+    local pool_size=${2:-2} extra_listen=${3:-} listen=127.0.0.1 port rest user password server database run_as=() tries
+    [ -n "${DATABASE_URL:-}" ] || die "start_throwaway_pgbouncer: no DATABASE_URL (start_throwaway_postgres first)"
+    [ -x /usr/sbin/pgbouncer ] || die "pgbouncer is missing (ensure_packages pgbouncer)"
+    [ -n "$extra_listen" ] && listen="$listen,$extra_listen"
+    # DATABASE_URL is postgresql://USER:PASSWORD@HOST:PORT/DATABASE.
+    rest=${DATABASE_URL#*://}
+    user=${rest%%:*}
+    rest=${rest#*:}
+    password=${rest%%@*}
+    rest=${rest#*@}
+    server=${rest%%/*}
+    database=${rest#*/}
+    database=${database%%\?*}
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    mkdir -p "$PGB_DIR"
+    (umask 077 && printf '"%s" "%s"\n' "$user" "$password" >"$PGB_DIR/userlist.txt")
+    if [ "$(id -u)" -eq 0 ]; then
+        id ftapi-pg >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin ftapi-pg
+        chown ftapi-pg "$PGB_DIR" "$PGB_DIR/userlist.txt"
+        run_as=(runuser -u ftapi-pg --)
+    fi
+    # Transaction pooling: a server connection serves a client for one transaction only, so
+    # server_reset_query (DISCARD ALL) is not run between clients (server_reset_query_always = 0):
+    # the store keeps nothing in the session (DATABASE_POOL_MODE=transaction).
+    cat >"$PGB_DIR/pgbouncer.ini" <<INI
+[databases]
+$database = host=${server%:*} port=${server##*:} dbname=$database
+
+[pgbouncer]
+listen_addr = $listen
+listen_port = $port
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = $PGB_DIR/userlist.txt
+pool_mode = transaction
+default_pool_size = $pool_size
+max_client_conn = 500
+server_reset_query = DISCARD ALL
+; While PostgreSQL is away: a client waits for a server connection 5 s at most, as long as for a
+; connection of its own pool (DATABASE_POOL_TIMEOUT_SECONDS), then gets an error (not a wait
+; that pgbouncer 1.18 lets no cancel end); a failed login is retried after 1 s, not 15.
+query_wait_timeout = 5
+server_login_retry = 1
+logfile = $PGB_DIR/pgbouncer.log
+pidfile = $PGB_DIR/pgbouncer.pid
+INI
+    "${run_as[@]}" /usr/sbin/pgbouncer -d -q "$PGB_DIR/pgbouncer.ini" ||
+        { cat "$PGB_DIR/pgbouncer.log" >&2 2>/dev/null; die "pgbouncer did not start"; }
+    PGBOUNCER_PORT=$port
+    PGBOUNCER_URL="postgresql://$user:$password@127.0.0.1:$port/$database"
+    for tries in $(seq 50); do
+        PGCONNECT_TIMEOUT=2 "$PG_BIN/psql" "$PGBOUNCER_URL" -qAtc 'SELECT 1' >/dev/null 2>&1 && break
+        if [ "$tries" -eq 50 ]; then
+            tail -20 "$PGB_DIR/pgbouncer.log" >&2
+            stop_throwaway_pgbouncer
+            die "pgbouncer does not answer on 127.0.0.1:$port"
+        fi
+        sleep 0.1
+    done
+    log "pgbouncer $(/usr/sbin/pgbouncer --version | awk 'NR == 1 {print $2}') on 127.0.0.1:$port in transaction mode, $pool_size server connections (in $PGB_DIR)"
+}
+
+stop_throwaway_pgbouncer() {
+    [ -n "$PGB_DIR" ] && [ -d "$PGB_DIR" ] || return 0
+    local pid tries
+    pid=$(cat "$PGB_DIR/pgbouncer.pid" 2>/dev/null || true)
+    if [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null; then
+        for tries in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+    fi
+    rm -rf "$PGB_DIR"
+    PGB_DIR=
+}

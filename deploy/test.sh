@@ -7,7 +7,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-ensure_packages python3 python3-pip postgresql curl iproute2
+ensure_packages python3 python3-pip postgresql pgbouncer curl iproute2
 # The OpenAPI test checks the document with an independent validator.
 python3 -c "import openapi_spec_validator" 2>/dev/null || python3 -m pip install -q openapi-spec-validator ||
     python3 -m pip install -q --break-system-packages openapi-spec-validator
@@ -27,7 +27,7 @@ export FTAPI_BIN="$REPO/.build/debug/ftapi"
 log "fuzzing each parser briefly (deploy/fuzz.sh: its own build in .build-fuzz, ${FUZZ_SECONDS:-20} s per target)"
 FUZZ_SECONDS=${FUZZ_SECONDS:-20} "$REPO/deploy/fuzz.sh"
 PG_RUN=$(mktemp -d /tmp/ftapi-test-pg.XXXXXX)
-trap stop_throwaway_postgres EXIT
+trap 'stop_throwaway_pgbouncer; stop_throwaway_postgres' EXIT
 start_throwaway_postgres "$PG_RUN"
 export FTAPI_TEST_DATABASE_URL=$DATABASE_URL
 unset DATABASE_URL
@@ -35,6 +35,16 @@ log "running the tests on SQLite (the store conformance suite on both backends)"
 swift test --skip-build "$@"
 log "running the handler and integration tests on PostgreSQL"
 FTAPI_TEST_BACKEND=postgres swift test --skip-build --filter 'APITests|IntegrationTests' "$@"
+log "through pgbouncer in transaction mode, 2 server connections for every client: the PostgreSQL store, handler and integration tests"
+# DATABASE_POOL_MODE=transaction; a store that kept anything in the server session (named statements, SET) fails here.
+DATABASE_URL=$FTAPI_TEST_DATABASE_URL start_throwaway_pgbouncer "$(mktemp -d /tmp/ftapi-test-pgb.XXXXXX)" 2
+FTAPI_TEST_BACKEND=postgres FTAPI_TEST_DATABASE_URL=$PGBOUNCER_URL FTAPI_TEST_DATABASE_POOL_MODE=transaction \
+    swift test --skip-build --filter 'StorageTests|APITests|IntegrationTests' --skip 'PostgreSQLFaultTests' "$@"
+log "restarting PostgreSQL under load behind pgbouncer"
+"$PG_BIN/psql" "$FTAPI_TEST_DATABASE_URL" -qAtc CHECKPOINT
+FTAPI_TEST_BACKEND=postgres FTAPI_TEST_DATABASE_URL=$PGBOUNCER_URL FTAPI_TEST_DATABASE_POOL_MODE=transaction FTAPI_TEST_PG_CTL="$PG_CTL" \
+    swift test --skip-build --filter PostgreSQLFaultTests "$@"
+stop_throwaway_pgbouncer
 log "restarting PostgreSQL under load (alone: it takes the server away from every other test)"
 # Written out first: the restart's own shutdown checkpoint then has only this test's writes to flush,
 # not those of every schema the suites above made and dropped (tens of seconds on a busy disk,

@@ -31,6 +31,13 @@ struct StoreOptions: ParsableArguments {
         help: "Seconds a request waits for a PostgreSQL connection before a 503 DATABASE_BUSY (env DATABASE_POOL_TIMEOUT_SECONDS).")
     var databasePoolTimeout: Double = Environment.double("DATABASE_POOL_TIMEOUT_SECONDS") ?? 5
 
+    @Option(
+        name: .customLong("database-pool-mode"),
+        help: ArgumentHelp(
+            "session, or transaction behind pgbouncer in transaction pooling mode: statements unprepared and no session settings "
+                + "(env DATABASE_POOL_MODE; default session)."))
+    var databasePoolMode: String = Environment.string("DATABASE_POOL_MODE") ?? PostgreSQLPoolMode.session.rawValue
+
     /// The flag, else `DATABASE_URL`.
     var databaseURL: String? { databaseURLFlag ?? Environment.string("DATABASE_URL") }
 
@@ -77,8 +84,12 @@ struct StoreOptions: ParsableArguments {
             guard size >= 1, databasePoolTimeout > 0 else {
                 throw ValidationError("DATABASE_POOL_SIZE must be ≥ 1 and DATABASE_POOL_TIMEOUT_SECONDS > 0")
             }
-            return try PostgreSQLStore(
-                configuration: PostgreSQLConfiguration(url: url, schema: databaseSchema, poolSize: size, poolTimeoutSeconds: databasePoolTimeout))
+            guard let mode = PostgreSQLPoolMode(rawValue: databasePoolMode) else {
+                throw ValidationError("DATABASE_POOL_MODE must be session or transaction, not \(databasePoolMode)")
+            }
+            var configuration = PostgreSQLConfiguration(url: url, schema: databaseSchema, poolSize: size, poolTimeoutSeconds: databasePoolTimeout)
+            configuration.poolMode = mode
+            return try PostgreSQLStore(configuration: configuration)
         }
         var configuration = SQLiteConfiguration(path: try sqlitePath())
         configuration.cacheKiB = sqliteCacheKiB

@@ -42,7 +42,11 @@ final class TestEnvironment: @unchecked Sendable {
         {
             let schema = "at_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
             postgresSchema = schema
-            store = try PostgreSQLStore(configuration: PostgreSQLConfiguration(url: url, schema: schema, poolSize: 8))
+            var configuration = PostgreSQLConfiguration(url: url, schema: schema, poolSize: 8)
+            // pgbouncer in transaction mode when the suite runs through it.
+            configuration.poolMode =
+                ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_POOL_MODE"].flatMap(PostgreSQLPoolMode.init(rawValue:)) ?? .session
+            store = try PostgreSQLStore(configuration: configuration)
         } else {
             postgresSchema = nil
             store = SQLiteStore(configuration: SQLiteConfiguration(path: directory + "/t.db"))

@@ -73,7 +73,9 @@ struct PostgreSQLFaultTests {
         try cluster.waitFor("load threads") { tally["done"] == 4 }
 
         #expect(recovery <= 2, "serving again \(recovery) s after the server was back")
-        #expect(tally["503 json"] > 0, "the outage was seen: \(tally.all)")
+        // Through pgbouncer (transaction mode) a restart this quick may go unseen: requests wait for the server in its queue.
+        #expect(tally["503 json"] > 0 || TestCluster.postgresPoolMode == "transaction", "the outage was seen: \(tally.all)")
+        print("PostgreSQL restart: \(tally.all), serving again \(recovery) s after it was back")
         #expect(Set(tally.all.keys).isSubset(of: ["200", "503 json", "done"]), "statuses: \(tally.all)")
         #expect(slowest["over 4 s"] == 0, "a request hung past the pool timeout")
         #expect(cluster.workerPIDs() == workers, "no worker was restarted")

@@ -36,6 +36,8 @@ final class TestCluster: @unchecked Sendable {
     }
 
     static var postgresURL: String? { ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_URL"] }
+    /// `transaction` when `FTAPI_TEST_DATABASE_URL` is pgbouncer in transaction mode (`FTAPI_TEST_DATABASE_POOL_MODE`).
+    static var postgresPoolMode: String? { ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_POOL_MODE"] }
 
     /// The master's status listener (loopback TCP), when the cluster was started with one.
     let statusPort: UInt16?
@@ -184,7 +186,9 @@ final class TestCluster: @unchecked Sendable {
     /// The PostgreSQL schema of this cluster as a store configuration, or nil on SQLite.
     private func postgresConfiguration(poolSize: Int) -> PostgreSQLConfiguration? {
         guard let databaseSchema, let url = Self.postgresURL else { return nil }
-        return PostgreSQLConfiguration(url: url, schema: databaseSchema, poolSize: poolSize)
+        var configuration = PostgreSQLConfiguration(url: url, schema: databaseSchema, poolSize: poolSize)
+        configuration.poolMode = Self.postgresPoolMode.flatMap(PostgreSQLPoolMode.init(rawValue:)) ?? .session
+        return configuration
     }
 
     /// What the pool and the CLI run with: this cluster's data directory, JWT secret and database.
@@ -195,6 +199,7 @@ final class TestCluster: @unchecked Sendable {
         if let databaseSchema, let url = postgresURL {
             env["DATABASE_URL"] = url
             env["DATABASE_SCHEMA"] = databaseSchema
+            env["DATABASE_POOL_MODE"] = postgresPoolMode
         }
         return env
     }

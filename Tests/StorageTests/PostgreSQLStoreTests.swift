@@ -11,11 +11,11 @@ struct PostgreSQLStoreTests {
     /// and its cases are the row's indexes 0, 1, 2, ….
     @Test func columnListsMatchTheSchema() throws {
         let url = try #require(ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_URL"])
-        let configuration = PostgreSQLConfiguration(url: url, schema: "test_" + uuid().prefix(8) + "_" + uuid().suffix(8), poolSize: 1)
+        let configuration = StoreBackend.postgresConfiguration(url: url, poolSize: 1)
         let store = try PostgreSQLStore(configuration: configuration)
         defer { try? store.dropSchema() }
         try store.migrate()
-        let connection = try PostgreSQLConnection(conninfo: url, schema: configuration.schema)
+        let connection = try PostgreSQLConnection(conninfo: url, schema: configuration.schema, mode: configuration.poolMode)
         func tableColumns(_ table: String) throws -> [String: String] {
             var types: [String: String] = [:]
             try connection.query(
@@ -43,7 +43,7 @@ struct PostgreSQLStoreTests {
     /// holds a connection keeps it for all its calls, and the pool never opens more than its size.
     @Test func aFullPoolRefusesAfterItsTimeoutAndARequestKeepsItsConnection() throws {
         let url = try #require(ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_URL"])
-        var configuration = PostgreSQLConfiguration(url: url, schema: "test_" + uuid().prefix(8) + "_" + uuid().suffix(8), poolSize: 1)
+        var configuration = StoreBackend.postgresConfiguration(url: url, poolSize: 1)
         configuration.poolTimeoutSeconds = 0.3
         let store = try PostgreSQLStore(configuration: configuration)
         defer { try? store.dropSchema() }
@@ -71,5 +71,68 @@ struct PostgreSQLStoreTests {
         }
         #expect(counts != nil)
         #expect(store.openConnections == 1)
+    }
+
+    /// A session setting made by another client connection never steers the store's statements: through
+    /// pgbouncer in transaction mode the other client's `SET search_path` stays on a server session that
+    /// the store's next transaction (or lone statement) may well run on, and the store's rows must still
+    /// go to and come from its own schema.
+    @Test func aStatementNeverSeesAnotherConnectionsSearchPath() throws {
+        let url = try #require(ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_URL"])
+        let ours = try PostgreSQLStore(configuration: StoreBackend.postgresConfiguration(url: url, poolSize: 1))
+        let theirsConfiguration = StoreBackend.postgresConfiguration(url: url, poolSize: 1)
+        let theirs = try PostgreSQLStore(configuration: theirsConfiguration)
+        defer {
+            try? ours.dropSchema()
+            try? theirs.dropSchema()
+        }
+        try ours.migrate()
+        try theirs.migrate()
+        let other = try PostgreSQLConnection(conninfo: url, schema: theirsConfiguration.schema, mode: StoreBackend.postgresPoolMode)
+        let steer = "SET search_path TO \(PostgreSQLSchema.quoted(theirsConfiguration.schema))"
+        for round in 1...12 {
+            try other.execute(steer)
+            let key = keyRecord(userID: "u", name: "k\(round)")
+            try ours.apiKeys.insert(key)
+            try other.execute(steer)
+            #expect(try ours.apiKeys.find(keyHash: key.keyHash)?.id == key.id)
+            try other.execute(steer)
+            #expect(try ours.apiKeys.list(userID: "u", limit: 100, offset: 0).total == round)
+        }
+        #expect(try theirs.apiKeys.list(userID: "u", limit: 100, offset: 0).total == 0)
+        try other.execute("RESET search_path")
+    }
+
+    /// The control for running this suite through pgbouncer in transaction mode (`FTAPI_TEST_DATABASE_POOL_MODE`):
+    /// the pooler really hands one server session to several clients, so that a store depending on session
+    /// state would fail here. A session setting of one client is seen by another's statement, and the
+    /// session mode's named prepared statements of two clients collide.
+    @Test(.enabled(if: StoreBackend.postgres != nil && StoreBackend.postgresPoolMode == .transaction))
+    func thePoolerSharesServerSessionsBetweenClients() throws {
+        let url = try #require(ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_URL"])
+        let marker = "m" + uuid().prefix(8)
+        let setter = try PostgreSQLConnection(conninfo: url, schema: "public", mode: .transaction)
+        let reader = try PostgreSQLConnection(conninfo: url, schema: "public", mode: .transaction)
+        var seen = false
+        for _ in 0..<20 where !seen {
+            try setter.execute("SET ftapi_test.marker TO '\(marker)'")
+            seen = try reader.first("SELECT current_setting('ftapi_test.marker', true)") { $0.optionalString(0) } == marker
+        }
+        try setter.execute("RESET ftapi_test.marker")
+        #expect(seen, "another client's session setting never showed: is FTAPI_TEST_DATABASE_URL a pooler in transaction mode?")
+
+        let one = try PostgreSQLConnection(conninfo: url, schema: "public", mode: .session)
+        let two = try PostgreSQLConnection(conninfo: url, schema: "public", mode: .session)
+        var collided = false
+        for _ in 0..<20 where !collided {
+            do {
+                collided = try one.first("SELECT 1::int8") { $0.int(0) } != 1 || two.first("SELECT 2::int8") { $0.int(0) } != 2
+            } catch {
+                collided = true
+            }
+        }
+        #expect(collided, "named prepared statements of two clients never met on one server session")
+        _ = try? one.execute("DEALLOCATE ALL")
+        _ = try? two.execute("DEALLOCATE ALL")
     }
 }

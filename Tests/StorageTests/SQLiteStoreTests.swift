@@ -121,11 +121,13 @@ struct SQLiteStoreTests {
 }
 
 /// The request deadline reaches the statements: the progress handler interrupts SQLite, a cancel stops PostgreSQL.
-@Suite("statements past the request's deadline")
+/// One at a time: through pgbouncer one test keeps the other's statement waiting for a server connection.
+@Suite("statements past the request's deadline", .serialized)
 struct StatementDeadlineTests {
     /// A clock per test (they run in parallel); `install` keeps no reference, so they live as long as the process.
     static let sqliteClock = RequestClock()
     static let postgresClock = RequestClock()
+    static let queuedClock = RequestClock()
 
     /// Runs `body` with `clock` armed `seconds` from now on this thread; disarms afterwards.
     static func withDeadline<T>(_ clock: RequestClock, in seconds: Double, _ body: () throws -> T) rethrows -> T {
@@ -153,7 +155,7 @@ struct StatementDeadlineTests {
     @Test(.enabled(if: ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_URL"] != nil))
     func aLongPostgreSQLStatementIsCancelledAtTheDeadline() throws {
         let url = try #require(ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_URL"])
-        let connection = try PostgreSQLConnection(conninfo: url, schema: "public")
+        let connection = try PostgreSQLConnection(conninfo: url, schema: "public", mode: StoreBackend.postgresPoolMode)
         let started = Clocks.monotonicSeconds()
         #expect(
             performing: { try Self.withDeadline(Self.postgresClock, in: 0.3) { try connection.run("SELECT pg_sleep(10)") } },
@@ -161,5 +163,33 @@ struct StatementDeadlineTests {
         let elapsed = Clocks.monotonicSeconds() - started
         #expect(elapsed >= 0.29 && elapsed < 5, "cancelled after \(elapsed) s")
         #expect(try connection.first("SELECT 41 + 1") { $0.int(0) } == 42)
+    }
+
+    /// Through pgbouncer 1.18 (`FTAPI_TEST_DATABASE_POOL_MODE=transaction`, `default_pool_size` 2) a statement
+    /// that waits for a server connection can't be cancelled (pgbouncer drops the cancel of a client that has
+    /// none): it is given up `abandonAfterSeconds` past the deadline, and its connection is not used again.
+    @Test(.enabled(if: StoreBackend.postgres != nil && StoreBackend.postgresPoolMode == .transaction))
+    func aStatementQueuedInThePoolerIsGivenUpPastTheDeadline() throws {
+        let url = try #require(ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_URL"])
+        // Both server connections busy for 3.5 s: less than pgbouncer's query_wait_timeout, so other tests only wait.
+        let holders = try (0..<2).map { _ in try PostgreSQLConnection(conninfo: url, schema: "public", mode: .transaction) }
+        let finished = DispatchGroup()
+        for holder in holders {
+            finished.enter()
+            Thread {
+                _ = try? holder.run("SELECT pg_sleep(3.5)")
+                finished.leave()
+            }.start()
+        }
+        defer { finished.wait() }
+        usleep(300_000)
+        let connection = try PostgreSQLConnection(conninfo: url, schema: "public", mode: .transaction)
+        let started = Clocks.monotonicSeconds()
+        #expect(
+            performing: { try Self.withDeadline(Self.queuedClock, in: 0.3) { try connection.run("SELECT 1") } },
+            throws: { ($0 as? PostgreSQLError)?.isCancelled == true })
+        let elapsed = Clocks.monotonicSeconds() - started
+        #expect(elapsed < 0.3 + PostgreSQLConnection.abandonAfterSeconds + 1, "given up after \(elapsed) s")
+        #expect(connection.isBroken)
     }
 }

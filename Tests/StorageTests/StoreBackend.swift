@@ -21,11 +21,23 @@ struct StoreBackend: Sendable, CustomTestStringConvertible {
         return TestDatabase(open: { directory.store() }, remove: { directory.remove() })
     }
 
+    /// How the server in `FTAPI_TEST_DATABASE_URL` pools sessions: `FTAPI_TEST_DATABASE_POOL_MODE`
+    /// (`transaction` when it is pgbouncer in transaction mode), else `session`.
+    static let postgresPoolMode: PostgreSQLPoolMode =
+        ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_POOL_MODE"].flatMap(PostgreSQLPoolMode.init(rawValue:)) ?? .session
+
+    /// A new configuration on a schema of its own in the server that `FTAPI_TEST_DATABASE_URL` names, in its pool mode.
+    static func postgresConfiguration(url: String, poolSize: Int) -> PostgreSQLConfiguration {
+        var configuration = PostgreSQLConfiguration(url: url, schema: "test_" + uuid().prefix(8) + "_" + uuid().suffix(8), poolSize: poolSize)
+        configuration.poolMode = postgresPoolMode
+        return configuration
+    }
+
     /// A schema of its own in the server that `FTAPI_TEST_DATABASE_URL` names, dropped afterwards.
     static let postgres: StoreBackend? = {
         guard let url = ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_URL"], !url.isEmpty else { return nil }
         return StoreBackend(name: "PostgreSQL", latestSchemaVersion: PostgreSQLStore.latestSchemaVersion) {
-            let configuration = PostgreSQLConfiguration(url: url, schema: "test_" + uuid().prefix(8) + "_" + uuid().suffix(8), poolSize: 8)
+            let configuration = postgresConfiguration(url: url, poolSize: 8)
             return TestDatabase(
                 open: { try PostgreSQLStore(configuration: configuration) },
                 remove: { try? PostgreSQLStore(configuration: configuration).dropSchema() }

@@ -15,7 +15,8 @@
 # ${CLUSTER_NET}.1, the root end of every link); without it a throwaway one is
 # started for the run, listening there. CLUSTER_NET (default 10.77.0) is the
 # /24 of the links: the root end is .1, host N is .1N (.11, .12, …).
-# FTAPI_BIN uses that build instead of making a release build.
+# FTAPI_BIN uses that build instead of making a release build. PGBOUNCER=1 puts a
+# throwaway pgbouncer in transaction mode between the hosts and the throwaway PostgreSQL.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 
@@ -67,6 +68,7 @@ stop() {
         ip netns del "$(namespace "$host")" 2>/dev/null
         ip link del "${TAG}r$host" 2>/dev/null
     done
+    stop_throwaway_pgbouncer
     [ "$THROWAWAY_PG" = 1 ] && stop_throwaway_postgres
     rm -rf "$RUN_DIR"
     exit "$status"
@@ -98,6 +100,15 @@ if [ -z "${DATABASE_URL:-}" ]; then
     start_throwaway_postgres "$RUN_DIR/postgres" "$CLUSTER_NET.1" "$CLUSTER_NET.0/24"
     # This namespace reaches it on 127.0.0.1, the hosts on the root end of their link.
     HOSTS_DATABASE_URL=${DATABASE_URL/@127.0.0.1:/@$CLUSTER_NET.1:}
+fi
+# PGBOUNCER=1: the hosts reach the throwaway PostgreSQL through a throwaway pgbouncer in transaction
+# mode (PGBOUNCER_POOL_SIZE server connections, default 10) on $CLUSTER_NET.1 (README: Connection budget).
+if [ "${PGBOUNCER:-0}" = 1 ]; then
+    [ "$THROWAWAY_PG" = 1 ] || die "PGBOUNCER=1 fronts the throwaway PostgreSQL only: leave DATABASE_URL unset"
+    ensure_packages pgbouncer
+    start_throwaway_pgbouncer "$RUN_DIR/pgbouncer" "${PGBOUNCER_POOL_SIZE:-10}" "$CLUSTER_NET.1"
+    HOSTS_DATABASE_URL=${PGBOUNCER_URL/@127.0.0.1:/@$CLUSTER_NET.1:}
+    export DATABASE_POOL_MODE=transaction
 fi
 "$FTAPI" migrate >&2
 

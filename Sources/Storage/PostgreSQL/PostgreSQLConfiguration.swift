@@ -10,6 +10,9 @@ public struct PostgreSQLConfiguration: Sendable {
     public var poolTimeoutSeconds: Double
     /// How often a write transaction that hit a serialization failure or deadlock is run again.
     public var transactionAttempts: Int = 5
+    /// What a connection may keep between transactions: `.session` when each connection is a server
+    /// session of its own, `.transaction` behind a pooler (pgbouncer) in transaction pooling mode.
+    public var poolMode: PostgreSQLPoolMode = .session
 
     public init(url: String, schema: String = "ftapi", poolSize: Int = 16, poolTimeoutSeconds: Double = 5) {
         self.url = url
@@ -53,6 +56,17 @@ public struct PostgreSQLConfiguration: Sendable {
         guard let first = schema.utf8.first, (97...122).contains(first) || first == 95, schema.utf8.count <= 63 else { return false }
         return schema.utf8.allSatisfy { (97...122).contains($0) || (48...57).contains($0) || $0 == 95 }
     }
+}
+
+/// What the store may leave in a server session between its transactions (`DATABASE_POOL_MODE`).
+public enum PostgreSQLPoolMode: String, Sendable, CaseIterable {
+    /// Each connection is a session of its own (directly to PostgreSQL, or a pooler in session mode):
+    /// the search path is set once per connection and statements are prepared once per connection.
+    case session
+    /// Behind a pooler in transaction mode, where consecutive transactions of one connection may run on
+    /// different server sessions: nothing is kept in the session. Statements go as unnamed ones (parsed at
+    /// each run) and every transaction sets its own search path (`SET LOCAL`).
+    case transaction
 }
 
 /// How identifiers and timestamps appear in the PostgreSQL store's SQL.

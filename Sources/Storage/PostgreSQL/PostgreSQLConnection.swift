@@ -140,17 +140,26 @@ extension PostgreSQLTableColumn {
 }
 
 /// One connection to the server, used by one thread at a time (the pool hands it out).
-/// Statements are prepared once per connection and run with their parameters
-/// apart from the SQL text: no value is ever spliced into a statement.
+/// Statements run with their parameters apart from the SQL text: no value is ever spliced into a statement.
+///
+/// In `.session` mode the connection's session holds the search path and the statements, each prepared
+/// once. In `.transaction` mode (behind pgbouncer in transaction pooling) the session holds nothing:
+/// statements go unnamed, a transaction sets its search path with `SET LOCAL` (`begin`), and a statement
+/// outside a transaction is pipelined behind `set_config('search_path', …, true)` with one Sync, so both
+/// run in one implicit transaction on one server session.
 final class PostgreSQLConnection: @unchecked Sendable {
     // @unchecked: the pool hands a connection to one thread at a time; nothing
     // here is touched by two threads at once.
     private let handle: OpaquePointer
+    private let schema: String
+    private let mode: PostgreSQLPoolMode
     private var statements: [String: String] = [:]
+    /// A pipeline could not be left cleanly: the connection is not reused.
+    private var unusable = false
 
-    /// Connects with a libpq connection string or `postgres://` URL, then sets the
-    /// session's search path to `schema` and its time zone to UTC.
-    init(conninfo: String, schema: String) throws(PostgreSQLError) {
+    /// Connects with a libpq connection string or `postgres://` URL. In `.session` mode it then sets the
+    /// session's search path to `schema` and its time zone to UTC; in `.transaction` mode it sets nothing.
+    init(conninfo: String, schema: String, mode: PostgreSQLPoolMode = .session) throws(PostgreSQLError) {
         guard let handle = PQconnectdb(conninfo) else {
             throw PostgreSQLError(sqlState: nil, message: "out of memory", connectionLost: true)
         }
@@ -161,13 +170,17 @@ final class PostgreSQLConnection: @unchecked Sendable {
             throw PostgreSQLError(sqlState: nil, message: message, connectionLost: true)
         }
         self.handle = handle
-        try execute("SET search_path TO \(PostgreSQLSchema.quoted(schema)); SET TIME ZONE 'UTC'; SET client_min_messages TO warning")
+        self.schema = schema
+        self.mode = mode
+        if mode == .session {
+            try execute("SET search_path TO \(PostgreSQLSchema.quoted(schema)); SET TIME ZONE 'UTC'; SET client_min_messages TO warning")
+        }
     }
 
     deinit { PQfinish(handle) }
 
     /// Whether the connection is gone; a broken connection is dropped, never reused.
-    var isBroken: Bool { PQstatus(handle) != CONNECTION_OK }
+    var isBroken: Bool { unusable || PQstatus(handle) != CONNECTION_OK }
 
     private static func text(_ pointer: UnsafePointer<CChar>?) -> String {
         guard let pointer else { return "" }
@@ -178,8 +191,15 @@ final class PostgreSQLConnection: @unchecked Sendable {
 
     private func failure(_ result: OpaquePointer?) -> PostgreSQLError {
         let state = result.flatMap { CLibPQ_sqlState($0) }.map { String(cString: $0) }
-        let message = result.map { Self.text(PQresultErrorMessage($0)) } ?? Self.text(PQerrorMessage(handle))
-        return PostgreSQLError(sqlState: state, message: message.isEmpty ? Self.text(PQerrorMessage(handle)) : message, connectionLost: isBroken)
+        var message = result.map { Self.text(PQresultErrorMessage($0)) } ?? Self.text(PQerrorMessage(handle))
+        if message.isEmpty { message = Self.text(PQerrorMessage(handle)) }
+        // A named statement that vanished or already exists: the session changed under the connection.
+        if mode == .session, state == "26000" || state == "42P05" {
+            message +=
+                " (named prepared statements need a server session per connection: behind a pooler in transaction mode, "
+                + "set DATABASE_POOL_MODE=transaction)"
+        }
+        return PostgreSQLError(sqlState: state, message: message, connectionLost: isBroken)
     }
 
     /// Runs one or more statements that take no parameters (migrations, session settings).
@@ -188,6 +208,22 @@ final class PostgreSQLConnection: @unchecked Sendable {
         defer { PQclear(result) }
         let status = PQresultStatus(result)
         guard status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK else { throw failure(result) }
+    }
+
+    /// Starts a transaction with `sql` (`BEGIN …`); in `.transaction` mode the same round trip sets the
+    /// transaction's search path.
+    func begin(_ sql: String) throws(PostgreSQLError) {
+        guard mode == .transaction else {
+            try run(sql)
+            return
+        }
+        let clock = RequestClock.current
+        if clock?.isPastDeadline == true {
+            throw PostgreSQLError(sqlState: "57014", message: "not sent: the request's deadline has passed", connectionLost: false)
+        }
+        let started = Clocks.monotonicSeconds()
+        defer { clock?.addDatabaseTime(seconds: Clocks.monotonicSeconds() - started) }
+        try execute("\(sql); SET LOCAL search_path TO \(PostgreSQLSchema.quoted(schema))")
     }
 
     private func prepared(_ sql: String) throws(PostgreSQLError) -> String {
@@ -208,7 +244,7 @@ final class PostgreSQLConnection: @unchecked Sendable {
             throw PostgreSQLError(
                 sqlState: "22021", message: "parameter $\(index + 1) holds a NUL byte, which PostgreSQL text cannot", connectionLost: false)
         }
-        let name = try prepared(sql)
+        let name = mode == .session ? try prepared(sql) : nil
         let copies = texts.map { $0.map { strdup($0) } ?? nil }
         defer { for copy in copies { free(copy) } }
         // One lookup of the thread's request clock per statement.
@@ -218,11 +254,19 @@ final class PostgreSQLConnection: @unchecked Sendable {
         }
         let started = Clocks.monotonicSeconds()
         defer { clock?.addDatabaseTime(seconds: Clocks.monotonicSeconds() - started) }
-        let sent = copies.map { UnsafePointer($0) }.withUnsafeBufferPointer { parameters in
-            PQsendQueryPrepared(handle, name, Int32(values.count), parameters.baseAddress, nil, nil, 0)
+        let deadline = clock?.deadline ?? .infinity
+        let parameters = copies.map { UnsafePointer($0) }
+        if let name {
+            let sent = parameters.withUnsafeBufferPointer {
+                PQsendQueryPrepared(handle, name, Int32(values.count), $0.baseAddress, nil, nil, 0)
+            }
+            guard sent == 1 else { throw failure(nil) }
+        } else if PQtransactionStatus(handle) == PQTRANS_IDLE {
+            return try runWithSearchPath(sql, parameters, deadline: deadline)
+        } else {
+            guard send(sql, parameters) else { throw failure(nil) }
         }
-        guard sent == 1 else { throw failure(nil) }
-        awaitResult(deadline: clock?.deadline ?? .infinity)
+        guard awaitResult(deadline: deadline) else { throw Self.abandoned }
         guard let result = PQgetResult(handle) else { throw failure(nil) }
         // One statement, one result; reading on to the end leaves the connection ready for the next.
         while let extra = PQgetResult(handle) { PQclear(extra) }
@@ -235,15 +279,74 @@ final class PostgreSQLConnection: @unchecked Sendable {
         return result
     }
 
-    /// Waits until the statement's result has arrived. Past the request's deadline the server is asked to
-    /// cancel it, and the result is then its `query_canceled` error (or the result, if it finished first).
-    /// A cancel that reaches the server before the statement does is ignored there, so it is sent again
-    /// every half second until the result comes.
-    private func awaitResult(deadline: Double) {
+    /// Sends `sql` as the unnamed statement: parsed, bound and run in one message exchange.
+    private func send(_ sql: String, _ parameters: [UnsafePointer<CChar>?]) -> Bool {
+        parameters.withUnsafeBufferPointer {
+            PQsendQueryParams(handle, sql, Int32($0.count), nil, $0.baseAddress, nil, nil, 0) == 1
+        }
+    }
+
+    /// Runs `sql` outside a transaction in `.transaction` mode: a pipeline of `set_config('search_path', schema, true)`
+    /// and `sql` closed by one Sync, which the server runs as one implicit transaction (and pgbouncer on one
+    /// server session), in one round trip.
+    private func runWithSearchPath(_ sql: String, _ parameters: [UnsafePointer<CChar>?], deadline: Double) throws(PostgreSQLError)
+        -> OpaquePointer
+    {
+        guard PQenterPipelineMode(handle) == 1 else { throw failure(nil) }
+        let sent =
+            PostgreSQLSchema.quoted(schema).withCString { send(Self.setSearchPath, [$0]) } && send(sql, parameters) && PQpipelineSync(handle) == 1
+        // The first result of each of the two statements; a NULL from libpq ends one statement's results.
+        var results: [OpaquePointer] = []
+        var ended = 0
+        var synced = false
+        while sent && !synced && !isBroken && ended <= 2 {
+            guard awaitResult(deadline: deadline) else { break }
+            guard let result = PQgetResult(handle) else {
+                ended += 1
+                continue
+            }
+            if PQresultStatus(result) == PGRES_PIPELINE_SYNC {
+                PQclear(result)
+                synced = true
+            } else if results.count == ended {
+                results.append(result)
+            } else {
+                PQclear(result)
+            }
+        }
+        let gaveUp = unusable
+        if !synced || PQexitPipelineMode(handle) != 1 { unusable = true }
+        guard synced, results.count == 2 else {
+            for result in results { PQclear(result) }
+            throw gaveUp ? Self.abandoned : failure(nil)
+        }
+        // The first failure is the cause: the statements after it in the pipeline only report being skipped.
+        if let failed = results.first(where: { PQresultStatus($0) != PGRES_COMMAND_OK && PQresultStatus($0) != PGRES_TUPLES_OK }) {
+            let error = failure(failed)
+            for result in results { PQclear(result) }
+            throw error
+        }
+        PQclear(results[0])
+        return results[1]
+    }
+
+    private static let setSearchPath = "SELECT set_config('search_path', $1, true)"
+
+    /// Waits until the statement's result has arrived; false when it was given up. Past the request's deadline
+    /// the server is asked to cancel it, and the result is then its `query_canceled` error (or the result, if it
+    /// finished first). A cancel that reaches the server before the statement does is ignored there, so it is
+    /// sent again every half second; one that nobody acts on (pgbouncer 1.18 drops the cancel of a client still
+    /// waiting for a server connection) ends the wait `abandonAfterSeconds` past the deadline, and the
+    /// connection, whose answer may still come, is never used again.
+    private func awaitResult(deadline: Double) -> Bool {
         var lastCancel: Double?
         while PQisBusy(handle) == 1 {
             let now = Clocks.monotonicSeconds()
             let remaining = deadline - now
+            if remaining <= -Self.abandonAfterSeconds {
+                unusable = true
+                return false
+            }
             if remaining <= 0 && (lastCancel.map { now - $0 >= 0.5 } ?? true) {
                 lastCancel = now
                 if let cancel = PQgetCancel(handle) {
@@ -254,10 +357,18 @@ final class PostgreSQLConnection: @unchecked Sendable {
             }
             let wait = lastCancel != nil ? 500 : !remaining.isFinite ? -1 : Int32(min(remaining * 1000 + 1, 60_000))
             var socket = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
-            if poll(&socket, 1, wait) < 0 && errno != EINTR { return }
-            if PQconsumeInput(handle) == 0 { return }
+            if poll(&socket, 1, wait) < 0 && errno != EINTR { return true }
+            if PQconsumeInput(handle) == 0 { return true }
         }
+        return true
     }
+
+    /// How long past the deadline a statement is waited for when its cancel has no effect.
+    static let abandonAfterSeconds = 2.0
+
+    private static let abandoned = PostgreSQLError(
+        sqlState: "57014", message: "no answer \(abandonAfterSeconds) s past the request's deadline: the connection is dropped",
+        connectionLost: false)
 
     /// Runs a statement, calling `row` for each result row.
     func query(_ sql: String, _ values: [PostgreSQLValue] = [], row: (PostgreSQLRow) throws -> Void) throws {

@@ -45,7 +45,7 @@ final class PostgreSQLDatabase: @unchecked Sendable {
     /// A new connection; a failure to connect is `StoreError.unavailable` with libpq's reason (never the password).
     func connect() throws(StoreError) -> PostgreSQLConnection {
         do {
-            return try PostgreSQLConnection(conninfo: configuration.url, schema: configuration.schema)
+            return try PostgreSQLConnection(conninfo: configuration.url, schema: configuration.schema, mode: configuration.poolMode)
         } catch {
             throw .unavailable("cannot connect to PostgreSQL at \(configuration.redactedURL): \(error.message)")
         }
@@ -170,7 +170,7 @@ final class PostgreSQLDatabase: @unchecked Sendable {
     }
 
     private static func transaction<T>(on connection: PostgreSQLConnection, begin: String, _ body: (PostgreSQLConnection) throws -> T) throws -> T {
-        try connection.run(begin)
+        try connection.begin(begin)
         do {
             let result = try body(connection)
             try connection.run("COMMIT")

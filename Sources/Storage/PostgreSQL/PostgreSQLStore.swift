@@ -31,17 +31,42 @@ public final class PostgreSQLStore: Store {
     /// Connections this process holds now.
     public var openConnections: Int { database.openConnections }
 
-    /// Creates the schema when missing and applies the steps not yet applied, under a
-    /// session advisory lock: hosts that start at once migrate exactly once.
+    /// Creates the schema when missing and applies the steps not yet applied, all in one transaction that
+    /// first takes a transaction-level advisory lock: hosts that start at once migrate exactly once, a failed
+    /// step leaves nothing behind, and nothing outlives the transaction (so it works through pgbouncer in
+    /// transaction mode). A step must therefore be one that can run in a transaction block.
     public func migrate() throws {
-        let schema = PostgreSQLSchema.quoted(database.configuration.schema)
-        // A connection of its own, outside the pool: the lock is held across transactions.
+        // A connection of its own, outside the pool: a long migration holds no request's place.
         let connection = try database.connect()
+        var attempt = 1
+        while true {
+            do {
+                return try migrate(on: connection)
+            } catch let error as PostgreSQLError where attempt < 3 && Self.lostCreationRace(error) {
+                // The schema or table that another host created while this one waited for the lock: a
+                // name looked up before the wait (the search path) stays cached as missing until the
+                // next transaction, which sees it.
+                attempt += 1
+            } catch let error as PostgreSQLError {
+                throw StoreError.failed("migration: \(error)")
+            }
+        }
+    }
+
+    /// A unique violation in the catalog, or a schema or table that already exists.
+    private static func lostCreationRace(_ error: PostgreSQLError) -> Bool {
+        error.isUniqueViolation || error.sqlState == "42P06" || error.sqlState == "42P07"
+    }
+
+    private func migrate(on connection: PostgreSQLConnection) throws {
+        let schema = PostgreSQLSchema.quoted(database.configuration.schema)
         do {
-            try connection.execute("SELECT pg_advisory_lock(\(Self.migrationLock))")
-            defer { try? connection.execute("SELECT pg_advisory_unlock(\(Self.migrationLock))") }
             try connection.execute(
                 """
+                BEGIN;
+                SET LOCAL search_path TO \(schema);
+                SET LOCAL client_min_messages TO warning;
+                SELECT pg_advisory_xact_lock(\(Self.migrationLock));
                 CREATE SCHEMA IF NOT EXISTS \(schema);
                 CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())
                 """
@@ -51,18 +76,13 @@ public final class PostgreSQLStore: Store {
                 throw StoreError.schemaTooNew(found: current, known: PostgreSQLMigrations.latestVersion)
             }
             for step in PostgreSQLMigrations.steps where step.version > current {
-                try connection.execute("BEGIN")
-                do {
-                    try connection.execute(step.sql)
-                    try connection.run("INSERT INTO schema_migrations (version) VALUES ($1)", [.integer(Int64(step.version))])
-                    try connection.execute("COMMIT")
-                } catch {
-                    try? connection.execute("ROLLBACK")
-                    throw error
-                }
+                try connection.execute(step.sql)
+                try connection.run("INSERT INTO schema_migrations (version) VALUES ($1)", [.integer(Int64(step.version))])
             }
-        } catch let error as PostgreSQLError {
-            throw StoreError.failed("migration: \(error)")
+            try connection.execute("COMMIT")
+        } catch {
+            try? connection.execute("ROLLBACK")
+            throw error
         }
     }
 
@@ -85,7 +105,9 @@ public final class PostgreSQLStore: Store {
     public func dropSchema() throws {
         let connection = try database.connect()
         do {
-            try connection.execute("DROP SCHEMA IF EXISTS \(PostgreSQLSchema.quoted(database.configuration.schema)) CASCADE")
+            try connection.execute(
+                "BEGIN; SET LOCAL client_min_messages TO warning; DROP SCHEMA IF EXISTS \(PostgreSQLSchema.quoted(database.configuration.schema)) CASCADE; COMMIT"
+            )
         } catch {
             throw StoreError.failed("drop schema: \(error)")
         }
