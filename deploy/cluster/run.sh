@@ -67,12 +67,19 @@ stop() {
         ip netns del "$(namespace "$host")" 2>/dev/null
         ip link del "${TAG}r$host" 2>/dev/null
     done
+    ip route del unreachable "$CLUSTER_NET.0/24" metric 4242 2>/dev/null
     [ "$THROWAWAY_PG" = 1 ] && stop_throwaway_postgres
     rm -rf "$RUN_DIR"
     exit "$status"
 }
 trap 'stop 0' INT TERM
 trap stop EXIT
+
+# Nothing addressed to the cluster's /24 leaves this machine: with a link's
+# root end down (`ip link set …r1 down`) its route to the host is gone, and
+# the packets would follow the default route; this route, behind the links'
+# own, refuses them (No route to host) instead.
+ip route add unreachable "$CLUSTER_NET.0/24" metric 4242
 
 # One namespace per host, joined to this one by a veth pair: a point-to-point
 # link between $CLUSTER_NET.1 (here) and the host's address (there).
@@ -159,7 +166,10 @@ MSG
 
   kill a host:      ip netns pids $(namespace 1) | xargs kill -KILL
   start it again:   $RUN_DIR/host-1.sh
-  cut its link:     ip link set ${TAG}r1 down
+  cut its link:     ip -n $(namespace 1) link set ${TAG}n1 down   (as a cut cable: no answer, so nginx's timeouts)
+MSG
+    [ "$THROWAWAY_PG" = 1 ] && printf '  restart PostgreSQL: %s restart -m fast\n' "$PG_CTL"
+    cat <<MSG
   nginx's log (with the host that served each request): $RUN_DIR/logs/access.log
 
 Ctrl-C stops nginx and the hosts and removes the namespaces.
