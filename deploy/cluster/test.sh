@@ -16,7 +16,9 @@
 #     a host again once it is back. One summary line per scenario;
 #   - the upload taken by the killed host is listed, downloaded (same bytes)
 #     and deleted through the other host, whose start-up sweep spares the
-#     other's upload in progress.
+#     other's upload in progress;
+#   - run.sh on a given DATABASE_URL (the same server through its unix
+#     socket): no throwaway server, and its host serves the same data.
 # Skips (exit 0, with a message) when not root or network namespaces can't be
 # made. Removes everything it started, whatever happens.
 set -euo pipefail
@@ -42,6 +44,7 @@ chmod 755 "$WORK" # nginx (www-data) sends stored datasets from DATA_DIR inside 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 URL=http://127.0.0.1:$PORT
 CLUSTER_PID=
+SECOND_PID= # the cluster on a given DATABASE_URL
 LOAD_PIDS=()
 HOST_PIDS=() # hosts this test started again
 CUT_LINK=
@@ -57,6 +60,10 @@ cleanup() {
         log "nginx's errors and the requests it answered 5xx:"
         tail -n 30 "$RUN_DIR/logs/error.log" >&2
         grep '" 5[0-9][0-9] ' "$RUN_DIR/logs/access.log" | tail -n 30 >&2
+    fi
+    if [ -n "$SECOND_PID" ]; then
+        kill -TERM "$SECOND_PID" 2>/dev/null
+        wait "$SECOND_PID" 2>/dev/null
     fi
     if [ -n "$CLUSTER_PID" ]; then
         # run.sh removes the namespaces and links, kills what is left in them and stops PostgreSQL.
@@ -77,11 +84,16 @@ fail() {
     exit 1
 }
 
-# A /24 for the links that no other cluster on this machine (another test run) uses.
-for third in $(seq 0 63); do
-    ip -4 -o addr show | grep -q "inet 10\.77\.$third\.1[ /]" || break
-done
-export CLUSTER_NET=10.77.$third
+# free_net: a /24 for the links that no other cluster on this machine (another test run) uses.
+free_net() {
+    local third
+    for third in $(seq 0 63); do
+        ip -4 -o addr show | grep -q "inet 10\.77\.$third\.1[ /]" || break
+    done
+    echo "10.77.$third"
+}
+CLUSTER_NET=$(free_net)
+export CLUSTER_NET
 log "starting a cluster of 2 hosts on 127.0.0.1:$PORT (links in $CLUSTER_NET.0/24)"
 HOSTS=2 HTTP_PORT=$PORT DATA_DIR=$WORK/data RATE_LIMIT_REQUESTS=20 RATE_LIMIT_WINDOW_SECONDS=60 \
     FTAPI_WORKERS=2 FTAPI_THREADS=4 "$REPO/deploy/cluster/run.sh" >"$WORK/banner" 2>"$WORK/cluster.log" &
@@ -357,4 +369,29 @@ else
         fail "workers restarted: host 1 $before_1 → $after_1, host 2 $before_2 → $after_2"
     [ "$(curl -s -o /dev/null -w '%{http_code}' -H "$AUTH" "$URL/api/training/stats")" = 200 ] || fail "not serving after the restart"
 fi
+log "a given DATABASE_URL: one more host, in a cluster of its own, on the same PostgreSQL through its unix socket"
+# The hosts' URL names the server by the first cluster's root end, which this cluster's namespaces can't
+# reach; its socket they can (a network namespace shares the filesystem).
+HOSTS_DATABASE_URL=$(bash -c ". <(grep '^export DATABASE_URL' '$RUN_DIR/host-1.sh'); echo \"\$DATABASE_URL\"")
+pg_password=$(sed 's|^[^:]*://[^:]*:\([^@]*\)@.*|\1|' <<<"$HOSTS_DATABASE_URL")
+pg_port=$(sed 's|.*@[^:/]*:\([0-9]*\)/.*|\1|' <<<"$HOSTS_DATABASE_URL")
+SECOND_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+DATABASE_URL="postgresql://ftapi:$pg_password@/ftapi?host=$RUN_DIR/postgres&port=$pg_port" CLUSTER_NET=$(free_net) HOSTS=1 \
+    HTTP_PORT=$SECOND_PORT DATA_DIR=$WORK/data2 FTAPI_WORKERS=1 FTAPI_THREADS=4 "$REPO/deploy/cluster/run.sh" \
+    >"$WORK/second.banner" 2>"$WORK/second.log" &
+SECOND_PID=$!
+for _ in $(seq 1 600); do
+    grep -q '^Ctrl-C stops' "$WORK/second.banner" 2>/dev/null && break
+    kill -0 "$SECOND_PID" 2>/dev/null || fail "run.sh with a DATABASE_URL stopped: $(tail -5 "$WORK/second.log")"
+    sleep 0.1
+done
+grep -q "store: PostgreSQL postgresql://…@/ftapi?host=$RUN_DIR/postgres" "$WORK/second.banner" || fail "unexpected banner: $(cat "$WORK/second.banner")"
+grep -q 'PostgreSQL [0-9.]* on ' "$WORK/second.log" && fail "run.sh started a throwaway PostgreSQL although DATABASE_URL was given"
+# The first cluster's jobs, through the second cluster's host.
+jobs=$(curl -s -H "$AUTH" "http://127.0.0.1:$SECOND_PORT/api/training/jobs?limit=1" | python3 -c 'import json, sys; print(json.load(sys.stdin)["total"])')
+log "  its host serves the first cluster's $jobs jobs of that user"
+[ "$jobs" -gt 0 ] || fail "the cluster on the given DATABASE_URL does not see the jobs"
+kill -TERM "$SECOND_PID"
+wait "$SECOND_PID" || true
+SECOND_PID=
 log "cluster test passed"
