@@ -233,6 +233,9 @@ def main():
               f"{count('metrics')} metric batches), {len(failed)} failed ({failed_gets} GETs"
               f"{''.join(f'; {n} × {s}' for s, n in sorted(statuses.items()))}), "
               f"{acknowledged} writes acknowledged, {lost} lost, {twice} stored twice; slowest GET {slowest:.1f} s")
+        if window and failed:
+            print(f"  failures from {min(r['start'] for r in failed) - window[0]:+.1f} s to {max(r['end'] for r in failed) - window[0]:+.1f} s"
+                  f" of the window's start; the window ends at {window[1] - window[0]:+.1f} s")
         for problem in problems[:20]:
             print(f"  {problem}", file=sys.stderr)
         sys.exit(1 if problems else 0)
