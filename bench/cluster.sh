@@ -20,6 +20,8 @@
 #
 # Root (network namespaces). FTAPI_BIN, else a release build. Everything is
 # on this machine: the hosts share its cores with nginx, PostgreSQL and wrk.
+# The hosts run without their access log (FTAPI_ACCESS_LOG=off; a debug
+# build refuses that setting at start, so give FTAPI_ACCESS_LOG=on with one).
 set -euo pipefail
 . "$(dirname "$0")/../deploy/lib.sh"
 
