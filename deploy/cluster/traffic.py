@@ -11,12 +11,13 @@ it wrote, and a FastCGI request straight to one pool host.
       connection that nginx closed. Writes every request to OUT (JSON lines).
 
   traffic.py check OUT URL LABEL --tokens "TOKEN ..." [--get-may-fail STATUS,...]
-                   [--post-may-fail STATUS,...] [--failures-within T0 T1]
+                   [--post-may-fail STATUS,...] [--failures-within T0 T1] [--gets-within SECONDS]
       Asks the API (through nginx) for every write that got a 2xx: each
       acknowledged job is stored once and each acknowledged metric batch is
       stored whole. Fails on a write lost or a job stored twice, on a failed
       GET or POST whose status is not allowed, on a failure outside the
-      window T0..T1 (epoch seconds), and prints one summary line.
+      window T0..T1 (epoch seconds), on a GET slower than SECONDS, and
+      prints one summary line.
 
   traffic.py fcgi ADDRESS:PORT METHOD PATH [NAME=VALUE ...]
       One FastCGI request to a pool host (no nginx: a key hashes to one host,
@@ -207,13 +208,15 @@ def main():
     elif command == "check" and len(sys.argv) >= 5:
         out, base, label = sys.argv[2:5]
         rest = sys.argv[5:]
-        get_may_fail, post_may_fail, window, tokens = set(), set(), None, []
+        get_may_fail, post_may_fail, window, tokens, gets_within = set(), set(), None, [], None
         while rest:
             option = rest.pop(0)
             if option == "--get-may-fail":
                 get_may_fail = {int(s) for s in rest.pop(0).split(",")}
             elif option == "--post-may-fail":
                 post_may_fail = {int(s) for s in rest.pop(0).split(",")}
+            elif option == "--gets-within":
+                gets_within = float(rest.pop(0))
             elif option == "--failures-within":
                 window = (float(rest.pop(0)), float(rest.pop(0)))
             elif option == "--tokens":
@@ -226,6 +229,8 @@ def main():
         count = lambda kind: sum(1 for r in records if r["kind"] == kind)  # noqa: E731
         failed_gets = sum(1 for r in failed if r["kind"] == "get")
         slowest = max((r["end"] - r["start"] for r in records if r["kind"] == "get"), default=0)
+        if gets_within is not None and slowest > gets_within:
+            problems.append(f"a GET took {slowest:.1f} s, more than {gets_within} s")
         statuses = {}
         for r in failed:
             statuses[r["status"]] = statuses.get(r["status"], 0) + 1
