@@ -10,13 +10,15 @@
 #      stats endpoint and on a write mix (1 job create : 1 metric batch of 10
 #      points : 2 stats reads);
 #   3. PostgreSQL's cost per request over a fixed number of requests of each
-#      endpoint: round trips (the statements the server logs with
-#      log_statement = all, BEGIN and COMMIT included: the store sends each
-#      statement on its own and waits for its result) and execution time
-#      (pg_stat_statements, which leaves out BEGIN and COMMIT sent as
-#      prepared statements).
+#      endpoint, one after the other: the server's CPU (its processes' CPU
+#      time over the requests), execution time (pg_stat_statements, which
+#      leaves out BEGIN and COMMIT sent as prepared statements), and then,
+#      over a tenth as many, round trips (the statements the server logs
+#      with log_statement = all, BEGIN and COMMIT included: the store sends
+#      each statement on its own and waits for its result). Metric batches
+#      once to a new job and once to a job holding 50,000 points.
 #
-#   sudo bench/cluster.sh            # DURATION (10 s per wrk round), ROUNDS (3), REQUESTS (500)
+#   sudo bench/cluster.sh            # DURATION (10 s per wrk round), ROUNDS (3), REQUESTS (1000)
 #
 # Root (network namespaces). FTAPI_BIN, else a release build. Everything is
 # on this machine: the hosts share its cores with nginx, PostgreSQL and wrk.
@@ -27,7 +29,7 @@ set -euo pipefail
 
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-3}
-REQUESTS=${REQUESTS:-500}
+REQUESTS=${REQUESTS:-1000}
 [ "$(id -u)" -eq 0 ] || die "run as root (the cluster makes network namespaces)"
 command -v wrk >/dev/null || ensure_packages wrk
 build_ftapi
@@ -178,17 +180,19 @@ for host in 1 2; do
 done
 "${PSQL[@]}" -c "SELECT 'connections held: ' || count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'" >&2
 
-log "3. PostgreSQL per request: its log (log_statement = all, from now on) and pg_stat_statements over $REQUESTS requests of each endpoint"
-"${PSQL[@]}" -c "ALTER SYSTEM SET log_statement = 'all'" -c "SELECT pg_reload_conf()" >/dev/null
-sleep 1
-statements_per_request() { # NAME METHOD PATH [BODY] [HEADER]
-    local name=$1 method=$2 path=$3 body=${4:-} header=${5:-$AUTH}
-    "${PSQL[@]}" -c "SELECT pg_stat_statements_reset()" >/dev/null
-    local before after
-    before=$(logged_statements)
-    python3 - "$URL" "$method" "$path" "$body" "$header" "$REQUESTS" <<'PY'
+log "3. PostgreSQL per request: CPU and pg_stat_statements over $REQUESTS requests of each endpoint, round trips in its log over $((REQUESTS / 10))"
+# The application's statements in pg_stat_statements (not this script's own).
+OURS="query NOT LIKE '%pg_stat_statements%' AND query NOT LIKE 'ALTER SYSTEM%' AND query NOT LIKE '%pg_reload_conf%'"
+# set_statement_log all|none: PostgreSQL logs every statement (to count round trips) or none (its CPU is measured without it).
+set_statement_log() {
+    "${PSQL[@]}" -c "ALTER SYSTEM SET log_statement = '$1'" -c "SELECT pg_reload_conf()" >/dev/null
+    sleep 0.5
+}
+# send REQUESTS METHOD PATH BODY HEADER: the requests, one after the other on one connection (STEP in BODY: 10 × the request's number).
+send() {
+    python3 - "$URL" "$@" <<'PY'
 import http.client, sys, urllib.parse
-url, method, path, body, header, n = sys.argv[1:7]
+url, n, method, path, body, header = sys.argv[1:7]
 u = urllib.parse.urlsplit(url)
 name, _, value = header.partition(": ")
 c = http.client.HTTPConnection(u.hostname, u.port)
@@ -199,13 +203,27 @@ for i in range(int(n)):
     if r.status >= 300:
         sys.exit(f"{method} {path}: {r.status}")
 PY
+}
+# statements_per_request NAME METHOD PATH [BODY] [HEADER]: REQUESTS requests without the statement log
+# (PostgreSQL's CPU, pg_stat_statements' execution time and statements), then REQUESTS/10 with it (round trips).
+statements_per_request() {
+    local name=$1 method=$2 path=$3 body=${4:-} header=${5:-$AUTH} before after cpu_before cpu_after counted=$((REQUESTS / 10))
+    "${PSQL[@]}" -c "SELECT pg_stat_statements_reset()" >/dev/null
+    cpu_before=$(pg_ticks)
+    send "$REQUESTS" "$method" "$path" "$body" "$header"
+    cpu_after=$(pg_ticks)
+    set_statement_log all
+    before=$(logged_statements)
+    send "$counted" "$method" "$path" "$body" "$header"
     after=$(logged_statements)
-    "${PSQL[@]}" -c "SELECT '$name', round(($after - $before)::numeric / $REQUESTS, 2),
-            round(sum(total_exec_time)::numeric * 1000 / $REQUESTS, 1)
-        FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat_statements%'" |
-        awk -F'|' '{printf "  %-34s %5s round trips (statements) a request, %6s µs of execution in PostgreSQL\n", $1, $2, $3}' >&2
-    "${PSQL[@]}" -c "SELECT calls, left(regexp_replace(query, '\s+', ' ', 'g'), 110) FROM pg_stat_statements
-        WHERE query NOT LIKE '%pg_stat_statements%' ORDER BY calls DESC LIMIT 6" | sed 's/^/      /' >&2
+    set_statement_log none
+    "${PSQL[@]}" -c "SELECT '$name', round(($after - $before)::numeric / $counted, 2),
+            round(sum(total_exec_time)::numeric * 1000 / ($REQUESTS + $counted), 1),
+            round(($cpu_after - $cpu_before) * 1000000.0 / $(getconf CLK_TCK) / $REQUESTS)
+        FROM pg_stat_statements WHERE $OURS" |
+        awk -F'|' '{printf "  %-50s %5s round trips a request, %6s µs of execution, %5s µs of CPU in PostgreSQL\n", $1, $2, $3, $4}' >&2
+    "${PSQL[@]}" -c "SELECT calls, round((total_exec_time * 1000 / calls)::numeric, 1) || ' µs', left(regexp_replace(query, '\s+', ' ', 'g'), 100)
+        FROM pg_stat_statements WHERE $OURS ORDER BY total_exec_time DESC LIMIT 5" | sed 's/^/      /' >&2
 }
 points='{"metrics":[{"step":STEP,"train_loss":0.5},{"step":1,"train_loss":0.5},{"step":2,"train_loss":0.5},{"step":3,"train_loss":0.5},{"step":4,"train_loss":0.5},{"step":5,"train_loss":0.5},{"step":6,"train_loss":0.5},{"step":7,"train_loss":0.5},{"step":8,"train_loss":0.5},{"step":9,"train_loss":0.5}]}'
 statements_per_request "GET stats (session token)" GET /api/training/stats
@@ -213,4 +231,14 @@ statements_per_request "GET stats (API key)" GET /api/training/stats "" "X-API-K
 statements_per_request "GET jobs?limit=20" GET "/api/training/jobs?limit=20"
 statements_per_request "GET jobs/:id" GET "/api/training/jobs/$JOB"
 statements_per_request "POST jobs" POST /api/training/jobs '{"model_name":"bench-count","config":{}}'
-statements_per_request "POST jobs/:id/metrics (10 points)" POST "/api/training/jobs/$JOB/metrics" "$points"
+FRESH=$(curl -fs -H "$AUTH" -H 'Content-Type: application/json' -d '{"model_name":"bench-fresh"}' "$URL/api/training/jobs" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["data"]["id"])')
+statements_per_request "POST jobs/:id/metrics (10 points, new job)" POST "/api/training/jobs/$FRESH/metrics" "$points"
+# A long run's job: 50,000 points already (each batch updates the job's aggregates over all of them).
+BIG=$(curl -fs -H "$AUTH" -H 'Content-Type: application/json' -d '{"model_name":"bench-big"}' "$URL/api/training/jobs" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["data"]["id"])')
+for batch in $(seq 0 49); do
+    python3 -c 'import json, sys; b = int(sys.argv[1]); print(json.dumps({"metrics": [{"step": 100000 + b * 1000 + i, "train_loss": 0.5, "eval_loss": 0.6} for i in range(1000)]}))' "$batch" |
+        curl -fs -o /dev/null -H "$AUTH" -H 'Content-Type: application/json' --data-binary @- "$URL/api/training/jobs/$BIG/metrics"
+done
+statements_per_request "POST jobs/:id/metrics (10 points, 50k in the job)" POST "/api/training/jobs/$BIG/metrics" "$points"
