@@ -78,8 +78,9 @@ trap stop EXIT
 # Nothing addressed to the cluster's /24 leaves this machine: with a link's
 # root end down (`ip link set …r1 down`) its route to the host is gone, and
 # the packets would follow the default route; this route, behind the links'
-# own, refuses them (No route to host) instead.
-ip route add unreachable "$CLUSTER_NET.0/24" metric 4242
+# own, refuses them (No route to host) instead. (`replace`: one left behind
+# by a run that was SIGKILLed is taken over.)
+ip route replace unreachable "$CLUSTER_NET.0/24" metric 4242
 
 # One namespace per host, joined to this one by a veth pair: a point-to-point
 # link between $CLUSTER_NET.1 (here) and the host's address (there).
