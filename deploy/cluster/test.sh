@@ -9,6 +9,7 @@
 #     metric batches, from users that hash to either host):
 #       a host SIGKILLed (master and workers), then started again;
 #       a host's link cut (its end of the veth pair down), then restored;
+#       the other host's link cut at the root end, then restored;
 #       PostgreSQL restarted;
 #     no GET fails (but 503s while PostgreSQL restarts), only POSTs in flight
 #     on the host that went away fail, every write answered 2xx is stored and
@@ -48,12 +49,13 @@ SECOND_PID= # the cluster on a given DATABASE_URL
 LOAD_PIDS=()
 HOST_PIDS=() # hosts this test started again
 CUT_LINK=
+CUT_NS=
 cleanup() {
     local status=$?
     set +e
     touch "$WORK/stop"
     for pid in "${LOAD_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
-    [ -n "$CUT_LINK" ] && ip -n "$CUT_NS" link set "$CUT_LINK" up 2>/dev/null
+    [ -n "$CUT_LINK" ] && ip ${CUT_NS:+-n "$CUT_NS"} link set "$CUT_LINK" up 2>/dev/null
     for pid in "${HOST_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
     for pid in "${HOST_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
     if [ "$status" -ne 0 ] && [ -n "${RUN_DIR:-}" ]; then
@@ -324,31 +326,40 @@ for _ in $(seq 1 150); do
 done
 [ "$back" = 1 ] || fail "no request went to host $KILLED in 15 s"
 
-# The link is cut at the host's end: its root end stays up with its route, and what nginx sends there
-# is lost without an answer, as over a cut cable, so nginx learns of it only by its timeouts. (The root
-# end down would remove the route: nginx's connects would fail at once with "No route to host".)
-CUT=$SURVIVOR
-CUT_ADDRESS=$(host_field $CUT 1)
-CUT_NS=$(host_field $CUT 2)
-log "cut: host $CUT's link cut under mixed load (fastcgi_connect_timeout 2 s, fastcgi_read_timeout 10 s)"
-start_load cut "${CLIENT_TOKENS[@]}"
-CUT_LINK=${LINK_TAG}n$CUT
-ip -n "$CUT_NS" link set "$CUT_LINK" down
-log "  $CUT_LINK (in $CUT_NS) down"
-# Long enough for a request caught on the link to reach the read timeout and for nginx to mark the host down.
-# (In the background: a signal's trap runs at once during `wait`, not after a sleep.)
-sleep 13 &
-wait $!
-ip -n "$CUT_NS" link set "$CUT_LINK" up
-log "  $CUT_LINK up again; waiting for nginx to use host $CUT (fail_timeout 10 s)"
-uses_again "$CUT_ADDRESS" 40 || fail "nginx did not send a request to host $CUT within 40 s of its link coming back"
-log "  nginx used host $CUT again"
-CUT_LINK=
-sleep 1
-stop_load
-[ "$(failed_posts_elsewhere "$CUT_ADDRESS")" = 0 ] || fail "POSTs failed on host $KILLED, whose link was not cut"
-# Every GET is answered within nginx's fastcgi_next_upstream_timeout (15 s): a read timeout (10 s) and the next try.
-check_load cut "cut host $CUT's link" --post-may-fail 502,504 --gets-within 15
+# cut_link HOST END PHASE: cuts HOST's link under mixed load for 13 s, at the host's END (its root end
+# stays up with its route, and what nginx sends there is lost without an answer, as over a cut cable:
+# nginx learns of it only by its timeouts) or at the ROOT end (the route goes with it: nginx's connects
+# fail at once with "No route to host", and only what was on its kept connections waits for the read
+# timeout); then restores it and waits for nginx to use the host again.
+cut_link() {
+    local host=$1 end=$2 phase=$3 address
+    address=$(host_field "$host" 1)
+    if [ "$end" = host ]; then
+        CUT_NS=$(host_field "$host" 2) CUT_LINK=${LINK_TAG}n$host
+    else
+        CUT_NS= CUT_LINK=${LINK_TAG}r$host
+    fi
+    log "cut: host $host's link cut at its $end end under mixed load (fastcgi_connect_timeout 2 s, fastcgi_read_timeout 10 s)"
+    start_load "$phase" "${CLIENT_TOKENS[@]}"
+    ip ${CUT_NS:+-n "$CUT_NS"} link set "$CUT_LINK" down
+    log "  $CUT_LINK down"
+    # Long enough for a request caught on the link to reach the read timeout and for nginx to mark the host down.
+    # (In the background: a signal's trap runs at once during `wait`, not after a sleep.)
+    sleep 13 &
+    wait $!
+    ip ${CUT_NS:+-n "$CUT_NS"} link set "$CUT_LINK" up
+    log "  $CUT_LINK up again; waiting for nginx to use host $host (fail_timeout 10 s)"
+    uses_again "$address" 40 || fail "nginx did not send a request to host $host within 40 s of its link coming back"
+    log "  nginx used host $host again"
+    CUT_LINK=
+    sleep 1
+    stop_load
+    [ "$(failed_posts_elsewhere "$address")" = 0 ] || fail "POSTs failed on the host whose link was not cut"
+    # Every GET is answered within nginx's fastcgi_next_upstream_timeout (15 s): a read timeout (10 s) and the next try.
+    check_load "$phase" "cut host $host's link at its $end end" --post-may-fail 502,504 --gets-within 15
+}
+cut_link "$SURVIVOR" host cut
+cut_link "$KILLED" root cut-root
 
 if [ -z "$PG_RESTART" ]; then
     log "SKIPPED the PostgreSQL restart: the cluster runs on a DATABASE_URL given to it"
