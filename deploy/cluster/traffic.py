@@ -138,11 +138,11 @@ def load(out, base, stop, phase, tokens):
             f.write(json.dumps(record) + "\n")
 
 
-def check(out, base, label, get_may_fail, post_may_fail, window):
+def failures(out, get_may_fail, post_may_fail, window):
+    """(records, the failed ones, problems): the load's requests from OUT, and what failed that may not."""
     records = [json.loads(line) for line in open(out)]
     problems = []
-    ok = lambda status: 200 <= status < 300  # noqa: E731
-    failed = [r for r in records if not ok(r["status"])]
+    failed = [r for r in records if not 200 <= r["status"] < 300]
     for r in failed:
         allowed = get_may_fail if r["kind"] == "get" else post_may_fail
         if r["status"] not in allowed:
@@ -154,7 +154,7 @@ def check(out, base, label, get_may_fail, post_may_fail, window):
 
 
 def stored_writes(records, base, token_of):
-    """(acknowledged, lost, twice): asks the API for every acknowledged write of the load."""
+    """(acknowledged, lost, twice, details): asks the API for every acknowledged write of the load."""
     acknowledged = lost = twice = 0
     details = []
     by_client = {}
@@ -223,7 +223,7 @@ def main():
                 tokens = rest.pop(0).split()
             else:
                 raise SystemExit(f"unknown option {option}")
-        records, failed, problems = check(out, base, label, get_may_fail, post_may_fail, window)
+        records, failed, problems = failures(out, get_may_fail, post_may_fail, window)
         acknowledged, lost, twice, details = stored_writes(records, base, [t.partition("=")[0] for t in tokens])
         problems += details
         count = lambda kind: sum(1 for r in records if r["kind"] == kind)  # noqa: E731
