@@ -51,8 +51,9 @@ trap 'exit 1' INT TERM
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 URL=http://127.0.0.1:$PORT
+addresses=$(ip -4 -o addr show) # not piped to grep -q: under pipefail ip's SIGPIPE would count as "no match"
 for third in $(seq 100 163); do
-    ip -4 -o addr show | grep -q "inet 10\.77\.$third\.1[ /]" || break
+    grep -q "inet 10\.77\.$third\.1[ /]" <<<"$addresses" || break
 done
 log "starting 2 hosts (FTAPI_WORKERS=${FTAPI_WORKERS:-2}, FTAPI_THREADS=${FTAPI_THREADS:-16}, no rate limit)"
 CLUSTER_NET=10.77.$third HOSTS=2 HTTP_PORT=$PORT DATA_DIR=$WORK/data RATE_LIMIT_REQUESTS=0 FTAPI_ACCESS_LOG=${FTAPI_ACCESS_LOG:-off} \

@@ -33,7 +33,9 @@ extra_packages=(curl iproute2)
 [ -z "${DATABASE_URL:-}" ] && extra_packages+=(postgresql)
 ensure_packages "${extra_packages[@]}"
 build_ftapi
-if ip -4 -o addr show | grep -q "inet $CLUSTER_NET\.1[ /]"; then
+# (The addresses first, then grep: `ip … | grep -q` under pipefail fails when grep, done at its first
+# match, leaves ip writing into a closed pipe.)
+if grep -q "inet $CLUSTER_NET\.1[ /]" <<<"$(ip -4 -o addr show)"; then
     die "$CLUSTER_NET.1 is in use already (another cluster?): set CLUSTER_NET to another /24"
 fi
 

@@ -88,9 +88,12 @@ fail() {
 
 # free_net: a /24 for the links that no other cluster on this machine (another test run) uses.
 free_net() {
-    local third
+    local third addresses
+    # Read first: `ip … | grep -q` under pipefail fails when grep, done at its first match, leaves ip
+    # writing into a closed pipe (SIGPIPE), which would make a /24 in use look free.
+    addresses=$(ip -4 -o addr show)
     for third in $(seq 0 63); do
-        ip -4 -o addr show | grep -q "inet 10\.77\.$third\.1[ /]" || break
+        grep -q "inet 10\.77\.$third\.1[ /]" <<<"$addresses" || break
     done
     echo "10.77.$third"
 }
@@ -127,7 +130,7 @@ owner_of() {
     curl -s -o /dev/null -H "Authorization: Bearer $1" "$URL/api/training/stats"
     # nginx writes the line after the answer: wait for it.
     for _ in $(seq 1 50); do [ "$(wc -l <"$ACCESS_LOG")" -gt "$lines" ] && break; sleep 0.05; done
-    tail -n "+$((lines + 1))" "$ACCESS_LOG" | head -1 | sed 's/.*upstream=//; s/.*, //; s/:[0-9]*$//'
+    sed -n "$((lines + 1)){s/.*upstream=//; s/.*, //; s/:[0-9]*\$//; p; q}" "$ACCESS_LOG"
 }
 
 # host_status N: host N's /status (JSON) through its status socket in RUN_DIR.
@@ -186,7 +189,9 @@ uses_again() {
     local seen
     seen=$(wc -l <"$ACCESS_LOG")
     for _ in $(seq 1 $(($2 * 10))); do
-        tail -n "+$((seen + 1))" "$ACCESS_LOG" | grep -q "\" 200 .*upstream=$1:9000\$" && return 0
+        # (grep -q on a process substitution, not a pipe: under pipefail, tail's SIGPIPE after grep's first
+        # match would make the pipeline fail.)
+        grep -q "\" 200 .*upstream=$1:9000\$" <(tail -n "+$((seen + 1))" "$ACCESS_LOG") && return 0
         sleep 0.1
     done
     return 1
@@ -246,11 +251,12 @@ log "  dataset $DATASET taken by host $KILLED ($TAKER)"
 # The load's clients: one user each, at least two whose requests nginx routes to each host (session
 # tokens are routed by the same hash as keys, and are not rate-limited). The first is the banner's user.
 CLIENT_TOKENS=("$TOKEN")
-declare -A owned=([$(owner_of "$TOKEN")]=1)
+declare -A owned=([$TAKER]=1) # the upload was the banner user's
 for _ in $(seq 1 30); do
     [ "${owned[$(host_field 1 1)]:-0}" -ge 2 ] && [ "${owned[$(host_field 2 1)]:-0}" -ge 2 ] && break
     token=$("$FTAPI_BIN" token --user "$(python3 -c 'import uuid; print(uuid.uuid4())')" --ttl 3600)
     owner=$(owner_of "$token")
+    [ -n "$owner" ] || continue # its line did not show in nginx's log in time: take another
     [ "${owned[$owner]:-0}" -ge 2 ] && continue
     owned[$owner]=$((${owned[$owner]:-0} + 1))
     CLIENT_TOKENS+=("$token")
@@ -272,7 +278,7 @@ log "  requests nginx passed on to the other host: $(tail -n "+$((LOAD_MARK + 1)
 check_load kill "kill host $KILLED" --post-may-fail 502
 
 log "the upload through host $SURVIVOR: listed, downloaded, deleted"
-curl -fs -H "$AUTH" "$URL/api/datasets" | grep -q "\"$DATASET\"" || fail "not listed"
+grep -q "\"$DATASET\"" <(curl -fs -H "$AUTH" "$URL/api/datasets") || fail "not listed"
 curl -fs -H "$AUTH" -o "$WORK/downloaded" "$URL/api/datasets/$DATASET/content" || fail "download failed"
 cmp -s "$WORK/downloaded" "$WORK/chats.jsonl" || fail "downloaded bytes differ"
 [ "$(served_by "GET /api/datasets/$DATASET/content")" = "$(host_field $SURVIVOR 1)" ] || fail "download not served by host $SURVIVOR"
@@ -318,7 +324,7 @@ seen=$(wc -l <"$ACCESS_LOG")
 back=0
 for _ in $(seq 1 150); do
     curl -s -o /dev/null "$URL/api/health"
-    if tail -n "+$((seen + 1))" "$ACCESS_LOG" | grep -q "GET /api/health.*upstream=$address:9000\$"; then
+    if grep -q "GET /api/health.*upstream=$address:9000\$" <(tail -n "+$((seen + 1))" "$ACCESS_LOG"); then
         back=1
         break
     fi
