@@ -51,7 +51,7 @@ log "restarting PostgreSQL under load (alone: it takes the server away from ever
 # past pg_ctl's 30 s wait).
 "$PG_BIN/psql" "$FTAPI_TEST_DATABASE_URL" -qAtc CHECKPOINT
 FTAPI_TEST_BACKEND=postgres FTAPI_TEST_PG_CTL="$PG_CTL" swift test --skip-build --filter PostgreSQLFaultTests "$@"
-log "the cluster: 2 pool hosts in network namespaces behind one nginx (rate limit across hosts, a host SIGKILLed, files shared)"
+log "the cluster: 2 pool hosts in network namespaces behind one nginx (rate limit and revocation across hosts; under mixed load a host SIGKILLed, a link cut, PostgreSQL restarted; files shared)"
 "$REPO/deploy/cluster/test.sh"
 log "schemathesis against the served OpenAPI document (real nginx and pool on SQLite)"
 "$REPO/deploy/schemathesis.sh"

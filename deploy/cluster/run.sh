@@ -34,7 +34,9 @@ extra_packages=(curl iproute2)
 [ -z "${DATABASE_URL:-}" ] && extra_packages+=(postgresql)
 ensure_packages "${extra_packages[@]}"
 build_ftapi
-if ip -4 -o addr show | grep -q "inet $CLUSTER_NET\.1[ /]"; then
+# (The addresses first, then grep: `ip … | grep -q` under pipefail fails when grep, done at its first
+# match, leaves ip writing into a closed pipe.)
+if grep -q "inet $CLUSTER_NET\.1[ /]" <<<"$(ip -4 -o addr show)"; then
     die "$CLUSTER_NET.1 is in use already (another cluster?): set CLUSTER_NET to another /24"
 fi
 
@@ -68,6 +70,7 @@ stop() {
         ip netns del "$(namespace "$host")" 2>/dev/null
         ip link del "${TAG}r$host" 2>/dev/null
     done
+    ip route del unreachable "$CLUSTER_NET.0/24" metric 4242 2>/dev/null
     stop_throwaway_pgbouncer
     [ "$THROWAWAY_PG" = 1 ] && stop_throwaway_postgres
     rm -rf "$RUN_DIR"
@@ -75,6 +78,13 @@ stop() {
 }
 trap 'stop 0' INT TERM
 trap stop EXIT
+
+# Nothing addressed to the cluster's /24 leaves this machine: with a link's
+# root end down (`ip link set …r1 down`) its route to the host is gone, and
+# the packets would follow the default route; this route, behind the links'
+# own, refuses them (No route to host) instead. (`replace`: one left behind
+# by a run that was SIGKILLed is taken over.)
+ip route replace unreachable "$CLUSTER_NET.0/24" metric 4242
 
 # One namespace per host, joined to this one by a veth pair: a point-to-point
 # link between $CLUSTER_NET.1 (here) and the host's address (there).
@@ -170,7 +180,10 @@ MSG
 
   kill a host:      ip netns pids $(namespace 1) | xargs kill -KILL
   start it again:   $RUN_DIR/host-1.sh
-  cut its link:     ip link set ${TAG}r1 down
+  cut its link:     ip -n $(namespace 1) link set ${TAG}n1 down   (as a cut cable: no answer, so nginx's timeouts)
+MSG
+    [ "$THROWAWAY_PG" = 1 ] && printf '  restart PostgreSQL: %s restart -m fast\n' "$PG_CTL"
+    cat <<MSG
   nginx's log (with the host that served each request): $RUN_DIR/logs/access.log
 
 Ctrl-C stops nginx and the hosts and removes the namespaces.
