@@ -60,7 +60,7 @@ struct RequestHeadDecoder {
         guard paramsBytes <= maxParamsBytes, let equals = entry.firstIndex(of: UInt8(ascii: "=")) else { return }
         let name = UnsafeBufferPointer(rebasing: entry[..<equals])
         let value = UnsafeBufferPointer(rebasing: entry[(equals + 1)...])
-        if name.count > 5, UnsafeBufferPointer(rebasing: name[..<5]).holds("HTTP_") {
+        if name.count >= 5, UnsafeBufferPointer(rebasing: name[..<5]).holds("HTTP_") {
             let header = Self.headerName(fromParam: UnsafeBufferPointer(rebasing: name[5...]))
             let text = String(decoding: value, as: UTF8.self)
             // A repeated field is its values joined by commas (RFC 9110 5.3), never the last one alone:
