@@ -86,7 +86,10 @@ struct ServeCommand: ParsableCommand {
     var modelsCacheEntries: Int = Environment.int("FTAPI_MODELS_CACHE_ENTRIES") ?? 256
 
     @Flag(name: .customLong("no-access-log"), help: "Do not log one line per request (env FTAPI_ACCESS_LOG=off).")
-    var noAccessLog = Environment.bool("FTAPI_ACCESS_LOG") == false
+    var noAccessLog = false
+
+    /// The flag, or `FTAPI_ACCESS_LOG=off`: a flag's default must be false (the argument parser refuses a true one).
+    private var accessLogOn: Bool { !noAccessLog && Environment.bool("FTAPI_ACCESS_LOG") != false }
 
     @Option(
         name: .customLong("access-log-flush"),
@@ -364,7 +367,7 @@ struct ServeCommand: ParsableCommand {
                 rateLimiter: RateLimiter(counter: SharedRateLimitTable(region: shared), limit: rateLimit, windowSeconds: rateLimitWindow),
                 datasetFiles: store.datasetFiles(),
                 settings: APISettings(
-                    version: ftapiVersion, accessLog: !noAccessLog, accessLogFlushInterval: accessLogFlush, usageFlushInterval: usageFlushInterval,
+                    version: ftapiVersion, accessLog: accessLogOn, accessLogFlushInterval: accessLogFlush, usageFlushInterval: usageFlushInterval,
                     datasetMaxBytes: datasetMaxBytes,
                     modelSearch: ModelSearchSettings(
                         // HF_TOKEN from the environment only, so it never shows in the process list.
