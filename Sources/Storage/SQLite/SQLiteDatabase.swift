@@ -79,18 +79,38 @@ final class SQLiteDatabase: @unchecked Sendable {
         try writerLock.withLock { try transaction("BEGIN IMMEDIATE", body) }
     }
 
+    /// `write` for work that may find another process's write lock held for long (a migration behind
+    /// another's, on a slow disk): the lock, or the WAL switch of a new file, still busy past the busy
+    /// timeout is waited for again, up to `seconds` in all.
+    func write<T>(waitingUpTo seconds: Double, _ body: (SQLiteConnection) throws -> T) throws -> T {
+        let deadline = Clocks.monotonicSeconds() + seconds
+        return try mapErrors {
+            while true {
+                do {
+                    return try writerLock.withLock { try unmappedTransaction("BEGIN IMMEDIATE", body) }
+                } catch let error as SQLiteError where error.isBusy && Clocks.monotonicSeconds() < deadline {
+                    Clocks.sleep(seconds: 0.05)
+                }
+            }
+        }
+    }
+
     /// Runs `body` between `begin` and COMMIT (both cached prepared statements), rolling back when anything throws.
     private func transaction<T>(_ begin: String, _ body: (SQLiteConnection) throws -> T) throws -> T {
-        try read { connection in
-            try connection.run(begin)
-            do {
-                let result = try body(connection)
-                try connection.run("COMMIT")
-                return result
-            } catch {
-                try? connection.execute("ROLLBACK")
-                throw error
-            }
+        try mapErrors { try unmappedTransaction(begin, body) }
+    }
+
+    /// `transaction` with SQLite's own errors.
+    private func unmappedTransaction<T>(_ begin: String, _ body: (SQLiteConnection) throws -> T) throws -> T {
+        let connection = try threadConnection()
+        try connection.run(begin)
+        do {
+            let result = try body(connection)
+            try connection.run("COMMIT")
+            return result
+        } catch {
+            try? connection.execute("ROLLBACK")
+            throw error
         }
     }
 

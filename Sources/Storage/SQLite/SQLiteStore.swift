@@ -25,7 +25,9 @@ public final class SQLiteStore: Store {
     public static var latestSchemaVersion: Int { SQLiteMigrations.latestVersion }
 
     public func migrate() throws {
-        try database.write { connection in
+        // Several processes may migrate one file at once (tests, a second master on the same DATA_DIR):
+        // the later ones wait for the first however long its DDL and fsyncs take.
+        try database.write(waitingUpTo: 120) { connection in
             try connection.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
             let current = try connection.first("SELECT coalesce(max(version), 0) FROM schema_migrations") { Int($0.int(0)) } ?? 0
             if current > SQLiteMigrations.latestVersion {
