@@ -1,8 +1,5 @@
+import Essentials
 import HTTPCore
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// The CGI variables the transport uses; every other param is skipped without
 /// building a String for it.
@@ -106,15 +103,5 @@ struct RequestHeadDecoder {
             }
             return name.count
         }
-    }
-}
-
-extension UnsafeBufferPointer<UInt8> {
-    /// Whether these bytes are exactly `literal`'s: one `memcmp`, where comparing
-    /// element by element through `String.UTF8View` costs hundreds of instructions a param.
-    func holds(_ literal: StaticString) -> Bool {
-        guard count == literal.utf8CodeUnitCount else { return false }
-        guard let base = baseAddress else { return count == 0 }
-        return memcmp(base, literal.utf8Start, count) == 0
     }
 }

@@ -1,3 +1,5 @@
+import Essentials
+
 /// A complete response: status, headers and body bytes.
 public struct Response: Sendable {
     public var status: HTTPStatus
@@ -27,7 +29,7 @@ public struct Response: Sendable {
     /// Appends the head to `bytes` without building intermediate Strings.
     public func appendHead(to bytes: inout [UInt8]) {
         bytes.append(contentsOf: "Status: ".utf8)
-        Self.appendDecimal(status.code, to: &bytes)
+        Bytes.appendDecimal(Int64(status.code), to: &bytes)
         bytes.append(0x20)
         bytes.append(contentsOf: status.reason.utf8)
         bytes.append(contentsOf: "\r\n".utf8)
@@ -40,21 +42,10 @@ public struct Response: Sendable {
         // A 304 has no body, and a Content-Length would claim the size of the 200 it stands for.
         if status.code != 304 {
             bytes.append(contentsOf: "Content-Length: ".utf8)
-            Self.appendDecimal(body.count, to: &bytes)
+            Bytes.appendDecimal(Int64(body.count), to: &bytes)
             bytes.append(contentsOf: "\r\n".utf8)
         }
         bytes.append(contentsOf: "\r\n".utf8)
     }
 
-    /// The digits of a non-negative `value`, without building a String.
-    private static func appendDecimal(_ value: Int, to bytes: inout [UInt8]) {
-        var divisor = 1
-        while divisor <= value / 10 { divisor *= 10 }
-        var rest = value
-        repeat {
-            bytes.append(UInt8(ascii: "0") &+ UInt8(rest / divisor))
-            rest %= divisor
-            divisor /= 10
-        } while divisor > 0
-    }
 }

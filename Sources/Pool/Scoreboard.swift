@@ -24,14 +24,8 @@ public final class Scoreboard: @unchecked Sendable {
         case serving = 2
         case draining = 3
 
-        var name: String {
-            switch self {
-            case .free: "free"
-            case .starting: "starting"
-            case .serving: "serving"
-            case .draining: "draining"
-            }
-        }
+        /// The case's name, as `/status` and `/metrics` write it.
+        var name: String { "\(self)" }
     }
 
     /// Why a worker asks the master to replace it.
@@ -48,14 +42,8 @@ public final class Scoreboard: @unchecked Sendable {
         case degraded = 2
         case stopping = 3
 
-        var name: String {
-            switch self {
-            case .running: "running"
-            case .reloading: "reloading"
-            case .degraded: "degraded"
-            case .stopping: "stopping"
-            }
-        }
+        /// The case's name, as `/status` writes it.
+        var name: String { "\(self)" }
     }
 
     enum Header: Int {

@@ -98,13 +98,7 @@ final class WorkerOutputRelay: @unchecked Sendable {
     }
 
     private func write(_ output: [UInt8]) {
-        var sent = 0
-        while sent < output.count {
-            let count = output.withUnsafeBytes { Glibc.write(2, $0.baseAddress! + sent, $0.count - sent) }
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { return }
-            sent += count
-        }
+        output.withUnsafeBytes { Bytes.writeAll($0, to: 2) }
     }
 
     /// `2026-12-01T03:04:05Z`, as the log handler writes `ts`.

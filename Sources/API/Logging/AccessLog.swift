@@ -29,13 +29,7 @@ final class AccessLog: Sendable {
 
         /// Writes the pending lines; with `lock` held.
         func writeOut() {
-            var sent = 0
-            while sent < bytes.count {
-                let count = bytes.withUnsafeBytes { write(2, $0.baseAddress! + sent, $0.count - sent) }
-                if count < 0 && errno == EINTR { continue }
-                guard count > 0 else { break }
-                sent += count
-            }
+            bytes.withUnsafeBytes { Bytes.writeAll($0, to: 2) }
             bytes.removeAll(keepingCapacity: true)
         }
     }

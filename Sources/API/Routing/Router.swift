@@ -1,10 +1,6 @@
 import Essentials
 public import HTTPCore
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// A handler: synchronous, called on the accept thread that holds the request.
 public typealias Handler = @Sendable (RequestContext) throws -> Response
 
@@ -160,7 +156,7 @@ public struct Router: Sendable {
             let part = UnsafeBufferPointer(rebasing: path[range])
             switch segment {
             case .literal(let literal):
-                guard Self.equals(literal, part) else { return nil }
+                guard part.holds(literal) else { return nil }
             case .parameter(let name, .string):
                 parameters[name] = String(decoding: part, as: UTF8.self)
             case .parameter(let name, .uuid):
@@ -171,10 +167,4 @@ public struct Router: Sendable {
         return parameters
     }
 
-    /// Whether `part` holds exactly `literal`'s bytes: one `memcmp` on the String's own storage.
-    private static func equals(_ literal: String, _ part: UnsafeBufferPointer<UInt8>) -> Bool {
-        literal.utf8.withContiguousStorageIfAvailable { bytes in
-            bytes.count == part.count && (bytes.isEmpty || memcmp(bytes.baseAddress!, part.baseAddress!, bytes.count) == 0)
-        } ?? literal.utf8.elementsEqual(part)
-    }
 }

@@ -18,15 +18,17 @@ struct TrainingController {
     static func statsBody(_ counts: JobStatusCounts) -> [UInt8] {
         var body: [UInt8] = []
         body.reserveCapacity(160)
-        let fields: [(key: StaticString, value: Int)] = [
-            (#"{"total_jobs":"#, counts.total), (#","completed":"#, counts[.completed]), (#","running":"#, counts[.running]),
-            (#","failed":"#, counts[.failed]), (#","pending":"#, counts[.pending]), (#","cancelled":"#, counts[.cancelled]),
-            (#","paused":"#, counts[.paused]),
-        ]
-        for field in fields {
-            body.append(contentsOf: UnsafeBufferPointer(start: field.key.utf8Start, count: field.key.utf8CodeUnitCount))
-            JSONValue.writeInteger(Int64(field.value), to: &body)
+        func field(_ key: StaticString, _ value: Int) {
+            body.append(contentsOf: UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
+            JSONValue.writeInteger(Int64(value), to: &body)
         }
+        field(#"{"total_jobs":"#, counts.total)
+        field(#","completed":"#, counts[.completed])
+        field(#","running":"#, counts[.running])
+        field(#","failed":"#, counts[.failed])
+        field(#","pending":"#, counts[.pending])
+        field(#","cancelled":"#, counts[.cancelled])
+        field(#","paused":"#, counts[.paused])
         body.append(UInt8(ascii: "}"))
         return body
     }
