@@ -13,9 +13,14 @@
 # ftapi-pg; BENCH_DATABASE_URL, else a throwaway server), BENCH_WITHOUT_COUNTERS
 # (1: one more SQLite pool with FTAPI_POOL_COUNTERS=off joins the rounds as
 # ftapi-nocount, so the scoreboard's cost per request shows in the same run),
+# BENCH_WITHOUT_ACCESS_LOG (1: one more SQLite pool with --no-access-log joins
+# as ftapi-nolog, so the access log's cost per request shows in the same run),
 # FTAPI_BIN (count that build instead of making a release build),
 # BENCH_BASELINE_BIN (another build, e.g. of an earlier commit, joins the same
-# rounds on the same data as ftapi-before: a change's before and after in one run).
+# rounds on the same data as ftapi-before: a change's before and after in one run),
+# BENCH_BASELINE_ENV (environment assignments for ftapi-before alone, e.g.
+# 'SQLITE_MMAP_BYTES=0': a setting's before and after in one run, with
+# BENCH_BASELINE_BIN=the same build).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -48,7 +53,7 @@ trap 'for pool in "${POOLS[@]}"; do kill -TERM "$pool" 2>/dev/null; wait "$pool"
 # start_pool NAME SOCKET: a pool on the current backend. The rate limiter stays on, at a budget far above
 # what wrk sends per key, so its cost (shared-memory counter per request) is in the figures.
 start_pool() {
-    "${POOL_BIN:-$FTAPI}" serve --listen "unix:$2" --workers "$WORKERS" --threads "$THREADS" \
+    env ${POOL_ENV:-} "${POOL_BIN:-$FTAPI}" serve --listen "unix:$2" --workers "$WORKERS" --threads "$THREADS" \
         --rate-limit 100000000 --rate-limit-window 60 "${access_log[@]}" 2>"$WORKDIR/$1.log" &
     POOLS+=($!)
     POOL_NAMES+=("$1")
@@ -61,8 +66,12 @@ if [ "${BENCH_WITHOUT_COUNTERS:-0}" = 1 ]; then
     FTAPI_POOL_COUNTERS=off start_pool ftapi-nocount "$WORKDIR/ftapi-nocount.sock"
     extras+=(--extra "ftapi-nocount=unix:$WORKDIR/ftapi-nocount.sock" --extra-keys "ftapi-nocount=$WORKDIR/ftapi-keys.tsv")
 fi
+if [ "${BENCH_WITHOUT_ACCESS_LOG:-0}" = 1 ]; then
+    FTAPI_ACCESS_LOG=off start_pool ftapi-nolog "$WORKDIR/ftapi-nolog.sock"
+    extras+=(--extra "ftapi-nolog=unix:$WORKDIR/ftapi-nolog.sock" --extra-keys "ftapi-nolog=$WORKDIR/ftapi-keys.tsv")
+fi
 if [ -n "${BENCH_BASELINE_BIN:-}" ]; then
-    POOL_BIN=$BENCH_BASELINE_BIN start_pool ftapi-before "$WORKDIR/ftapi-before.sock"
+    POOL_BIN=$BENCH_BASELINE_BIN POOL_ENV=${BENCH_BASELINE_ENV:-} start_pool ftapi-before "$WORKDIR/ftapi-before.sock"
     extras+=(--extra "ftapi-before=unix:$WORKDIR/ftapi-before.sock" --extra-keys "ftapi-before=$WORKDIR/ftapi-keys.tsv")
 fi
 if [[ " $BENCH_BACKENDS " == *" postgres "* ]]; then

@@ -14,6 +14,9 @@ public struct APISettings: Sendable {
     public var accessLog: Bool
     /// Longest time an access-log line waits in its thread's batch; 0 writes each line at once.
     public var accessLogFlushInterval: Double
+    /// Where access-log batches are written: stderr, or in a pool's worker the master's own log destination,
+    /// so that they skip the master's relay.
+    public var accessLogFD: Int32
     /// Seconds between writes of coalesced API-key usage.
     public var usageFlushInterval: Double
     /// Largest dataset body, for validation and upload (a 413 past it).
@@ -23,8 +26,9 @@ public struct APISettings: Sendable {
 
     public init(
         version: String, accessLog: Bool = true, accessLogFlushInterval: Double = 1, usageFlushInterval: Double = 5, datasetMaxBytes: Int = 100 << 20,
-        modelSearch: ModelSearchSettings = ModelSearchSettings()
+        modelSearch: ModelSearchSettings = ModelSearchSettings(), accessLogFD: Int32 = 2
     ) {
+        self.accessLogFD = accessLogFD
         self.version = version
         self.accessLog = accessLog
         self.accessLogFlushInterval = accessLogFlushInterval
@@ -79,7 +83,8 @@ public final class Application: Sendable {
         )
         responder = APIResponder(
             router: router, gate: gate, logger: logger,
-            accessLog: settings.accessLog ? AccessLog(pid: getpid(), flushInterval: settings.accessLogFlushInterval) : nil, usage: usage,
+            accessLog: settings.accessLog ? AccessLog(pid: getpid(), flushInterval: settings.accessLogFlushInterval, fd: settings.accessLogFD) : nil,
+            usage: usage,
             store: store
         )
     }

@@ -31,6 +31,12 @@ public enum WorkerFD {
     public static let listener: Int32 = 3
     public static let sharedMemory: Int32 = 4
     public static let scoreboard: Int32 = 5
+    /// The master's stderr, where the worker writes log lines that are whole already (the access log's
+    /// batches), so that they skip the relay; the worker's own stderr is the relay's pipe.
+    public static let log: Int32 = 6
+
+    /// Whether this process was given `fd` (a worker started by a master was; a worker run by hand may not be).
+    public static func isOpen(_ fd: Int32) -> Bool { fcntl(fd, F_GETFD) >= 0 }
 }
 
 /// The master process: owns the listening socket and the shared memory, starts W workers (this executable
@@ -63,6 +69,7 @@ public final class PoolMaster {
     private let ownsListener: Bool
     private let sharedMemoryFD: Int32
     private let scoreboardFD: Int32
+    private let logFD: Int32
     private let statusFD: Int32?
     private let board: Scoreboard
     private let masterArguments: [String]
@@ -90,6 +97,7 @@ public final class PoolMaster {
         self.listenFD = try Self.privateCopy(of: listenFD)
         self.sharedMemoryFD = try Self.privateCopy(of: sharedMemory.fd)
         self.scoreboardFD = try Self.privateCopy(of: scoreboard.fd)
+        self.logFD = try Self.privateCopy(of: 2)
         self.statusFD = try statusFD.map { try Self.privateCopy(of: $0) }
         self.board = Scoreboard(region: scoreboard)
         self.masterArguments = masterArguments
@@ -421,6 +429,7 @@ public final class PoolMaster {
         posix_spawn_file_actions_adddup2(&actions, listenFD, WorkerFD.listener)
         posix_spawn_file_actions_adddup2(&actions, sharedMemoryFD, WorkerFD.sharedMemory)
         posix_spawn_file_actions_adddup2(&actions, scoreboardFD, WorkerFD.scoreboard)
+        posix_spawn_file_actions_adddup2(&actions, logFD, WorkerFD.log)
 
         let pid = try Self.spawn("/proc/self/exe", arguments: masterArguments + ["--worker", "--worker-slot", "\(slot)"], actions: &actions)
         output.add(ends[0], pid: pid)

@@ -45,7 +45,7 @@ struct StoreOptions: ParsableArguments {
     var sqliteCacheKiB: Int = Environment.int("SQLITE_CACHE_KIB") ?? 512
 
     @Option(name: .customLong("sqlite-mmap-bytes"), help: "Bytes of the database file read through mmap; 0 disables (env SQLITE_MMAP_BYTES).")
-    var sqliteMmapBytes: Int = Environment.int("SQLITE_MMAP_BYTES") ?? 0
+    var sqliteMmapBytes: Int = Environment.int("SQLITE_MMAP_BYTES") ?? SQLiteConfiguration.defaultMmapBytes
 
     /// The SQLite file this configuration names.
     func sqlitePath() throws -> String {

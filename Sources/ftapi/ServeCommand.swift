@@ -373,7 +373,8 @@ struct ServeCommand: ParsableCommand {
                         // HF_TOKEN from the environment only, so it never shows in the process list.
                         endpoint: hfEndpoint, token: Environment.string("HF_TOKEN"), timeoutSeconds: hfTimeout,
                         cacheSeconds: modelsCacheSeconds, cacheEntries: modelsCacheEntries
-                    )
+                    ),
+                    accessLogFD: WorkerFD.isOpen(WorkerFD.log) ? WorkerFD.log : 2
                 ),
                 logger: logger,
                 modelHub: ModelHubHTTPTransport()

@@ -11,8 +11,12 @@ public struct SQLiteConfiguration: Sendable {
     public var busyTimeoutMilliseconds: Int32 = 5000
     /// Page cache per connection.
     public var cacheKiB: Int = 512
-    /// Bytes of the file SQLite reads through a memory map instead of read(2); 0 turns it off.
-    public var mmapBytes: Int = 0
+    /// Bytes of the file SQLite reads through a memory map instead of pread(2); 0 turns it off.
+    public var mmapBytes: Int = Self.defaultMmapBytes
+    /// 256 MiB: a read then neither makes a system call nor copies the page into the connection's cache.
+    /// The mapped pages are the kernel's page cache, shared by every connection and worker: they count in
+    /// a worker's `VmRSS` (as `RssFile`), not in its anonymous memory.
+    public static let defaultMmapBytes = 256 << 20
 
     public init(path: String) { self.path = path }
 }
