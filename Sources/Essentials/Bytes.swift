@@ -21,6 +21,20 @@ public enum Bytes {
         }
     }
 
+    /// Appends a literal's UTF-8, copied from where the compiler put it: no check of the String's form,
+    /// no reference counting, where `append(contentsOf: "…".utf8)` costs about 130 instructions.
+    @inlinable
+    public static func appendLiteral(_ literal: StaticString, to output: inout [UInt8]) {
+        literal.withUTF8Buffer { output.append(contentsOf: $0) }
+    }
+
+    /// Appends `text`'s UTF-8 with one copy from the String's own storage.
+    @inlinable
+    public static func appendUTF8(_ text: String, to output: inout [UInt8]) {
+        var text = text
+        text.withUTF8 { output.append(contentsOf: $0) }
+    }
+
     /// Writes all of `bytes` to `fd`, again after a signal interrupts a write; false when a write fails.
     @discardableResult
     public static func writeAll(_ bytes: UnsafeRawBufferPointer, to fd: Int32) -> Bool {
@@ -36,6 +50,11 @@ public enum Bytes {
 }
 
 extension UnsafeBufferPointer<UInt8> {
+    /// Whether these bytes are exactly `literal`'s UTF-8: one `memcmp` against the literal's own bytes.
+    public func holds(literal: StaticString) -> Bool {
+        literal.utf8CodeUnitCount == count && (count == 0 || memcmp(literal.utf8Start, baseAddress!, count) == 0)
+    }
+
     /// Whether these bytes are exactly `text`'s UTF-8: one `memcmp` on the String's own storage, where
     /// comparing element by element through `String.UTF8View` costs hundreds of instructions.
     public func holds(_ text: String) -> Bool {

@@ -15,13 +15,13 @@ struct CGIParams {
     mutating func take(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) {
         func text() -> String { String(decoding: value, as: UTF8.self) }
         switch name.count {
-        case 11 where name.holds("REMOTE_ADDR"): remoteAddress = text()
-        case 11 where name.holds("REQUEST_URI"): requestURI = text()
-        case 12 where name.holds("DOCUMENT_URI"): documentURI = text()
-        case 12 where name.holds("QUERY_STRING"): query = text()
-        case 12 where name.holds("CONTENT_TYPE"): contentType = text()
-        case 14 where name.holds("REQUEST_METHOD"): method = text()
-        case 14 where name.holds("CONTENT_LENGTH"): contentLength = text()
+        case 11 where name.holds(literal: "REMOTE_ADDR"): remoteAddress = text()
+        case 11 where name.holds(literal: "REQUEST_URI"): requestURI = text()
+        case 12 where name.holds(literal: "DOCUMENT_URI"): documentURI = text()
+        case 12 where name.holds(literal: "QUERY_STRING"): query = text()
+        case 12 where name.holds(literal: "CONTENT_TYPE"): contentType = text()
+        case 14 where name.holds(literal: "REQUEST_METHOD"): method = text()
+        case 14 where name.holds(literal: "CONTENT_LENGTH"): contentLength = text()
         default: break
         }
     }
@@ -57,7 +57,7 @@ struct RequestHeadDecoder {
         guard paramsBytes <= maxParamsBytes, let equals = entry.firstIndex(of: UInt8(ascii: "=")) else { return }
         let name = UnsafeBufferPointer(rebasing: entry[..<equals])
         let value = UnsafeBufferPointer(rebasing: entry[(equals + 1)...])
-        if name.count >= 5, UnsafeBufferPointer(rebasing: name[..<5]).holds("HTTP_") {
+        if name.count >= 5, UnsafeBufferPointer(rebasing: name[..<5]).holds(literal: "HTTP_") {
             let header = Self.headerName(fromParam: UnsafeBufferPointer(rebasing: name[5...]))
             let text = String(decoding: value, as: UTF8.self)
             // A repeated field is its values joined by commas (RFC 9110 5.3), never the last one alone:

@@ -28,24 +28,24 @@ public struct Response: Sendable {
 
     /// Appends the head to `bytes` without building intermediate Strings.
     public func appendHead(to bytes: inout [UInt8]) {
-        bytes.append(contentsOf: "Status: ".utf8)
+        Bytes.appendLiteral("Status: ", to: &bytes)
         Bytes.appendDecimal(Int64(status.code), to: &bytes)
         bytes.append(0x20)
-        bytes.append(contentsOf: status.reason.utf8)
-        bytes.append(contentsOf: "\r\n".utf8)
+        Bytes.appendUTF8(status.reason, to: &bytes)
+        Bytes.appendLiteral("\r\n", to: &bytes)
         for (name, value) in headers {
-            bytes.append(contentsOf: name.utf8)
-            bytes.append(contentsOf: ": ".utf8)
-            bytes.append(contentsOf: value.utf8)
-            bytes.append(contentsOf: "\r\n".utf8)
+            Bytes.appendUTF8(name, to: &bytes)
+            Bytes.appendLiteral(": ", to: &bytes)
+            Bytes.appendUTF8(value, to: &bytes)
+            Bytes.appendLiteral("\r\n", to: &bytes)
         }
         // A 304 has no body, and a Content-Length would claim the size of the 200 it stands for.
         if status.code != 304 {
-            bytes.append(contentsOf: "Content-Length: ".utf8)
+            Bytes.appendLiteral("Content-Length: ", to: &bytes)
             Bytes.appendDecimal(Int64(body.count), to: &bytes)
-            bytes.append(contentsOf: "\r\n".utf8)
+            Bytes.appendLiteral("\r\n", to: &bytes)
         }
-        bytes.append(contentsOf: "\r\n".utf8)
+        Bytes.appendLiteral("\r\n", to: &bytes)
     }
 
 }

@@ -14,15 +14,15 @@ extension JSONValue {
 
     public func write(to output: inout [UInt8]) {
         switch self {
-        case .null: output.append(contentsOf: "null".utf8)
-        case .bool(let value): output.append(contentsOf: (value ? "true" : "false").utf8)
+        case .null: Bytes.appendLiteral("null", to: &output)
+        case .bool(let value): value ? Bytes.appendLiteral("true", to: &output) : Bytes.appendLiteral("false", to: &output)
         case .int(let value): Self.writeInteger(value, to: &output)
         case .double(let value):
             if !value.isFinite {
-                output.append(contentsOf: "null".utf8)
+                Bytes.appendLiteral("null", to: &output)
             } else if value == value.rounded(), abs(value) < 1e15 {
                 Self.writeInteger(Int64(value), to: &output)
-                output.append(contentsOf: ".0".utf8)
+                Bytes.appendLiteral(".0", to: &output)
             } else {
                 output.append(contentsOf: value.description.utf8)
             }

@@ -29,6 +29,7 @@ struct SQLiteStoreTests {
         #expect(try connection.first("PRAGMA synchronous") { $0.int(0) } == 1)
         #expect(try connection.first("PRAGMA busy_timeout") { $0.int(0) } == 5000)
         #expect(try connection.first("PRAGMA cache_size") { $0.int(0) } == -512)
+        #expect(try connection.first("PRAGMA mmap_size") { $0.int(0) } == 256 << 20)
     }
 
     @Test func fileInAMissingDirectoryIsUnavailable() throws {

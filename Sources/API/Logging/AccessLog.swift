@@ -62,28 +62,28 @@ final class AccessLog: Sendable {
     func record(
         requestID: String, method: String, path: String, status: Int, durationSeconds: Double, principal: Principal?
     ) {
-        var line = JSONLogHandler.lineHead(level: "info", message: "request", logger: "ftapi.access")
-        line.append(contentsOf: #","request.id":"#.utf8)
+        var line = JSONLogHandler.lineHead(fixed: #"","level":"info","msg":"request","logger":"ftapi.access""#)
+        Bytes.appendLiteral(#","request.id":"#, to: &line)
         JSONValue.writeString(requestID, to: &line)
-        line.append(contentsOf: #","http.method":"#.utf8)
+        Bytes.appendLiteral(#","http.method":"#, to: &line)
         JSONValue.writeString(method, to: &line)
-        line.append(contentsOf: #","http.path":"#.utf8)
+        Bytes.appendLiteral(#","http.path":"#, to: &line)
         JSONValue.writeString(path, to: &line)
-        line.append(contentsOf: #","http.status":"#.utf8)
+        Bytes.appendLiteral(#","http.status":"#, to: &line)
         JSONValue.writeInteger(Int64(status), to: &line)
-        line.append(contentsOf: #","duration_ms":"#.utf8)
+        Bytes.appendLiteral(#","duration_ms":"#, to: &line)
         JSONValue.double((durationSeconds * 100_000).rounded() / 100).write(to: &line)
         if let principal {
-            line.append(contentsOf: #","user.id":"#.utf8)
+            Bytes.appendLiteral(#","user.id":"#, to: &line)
             JSONValue.writeString(principal.userID, to: &line)
             if case .apiKey(let id, _) = principal.credential {
-                line.append(contentsOf: #","key.id":"#.utf8)
+                Bytes.appendLiteral(#","key.id":"#, to: &line)
                 JSONValue.writeString(id, to: &line)
             }
         }
-        line.append(contentsOf: #","worker.pid":"#.utf8)
+        Bytes.appendLiteral(#","worker.pid":"#, to: &line)
         JSONValue.writeInteger(Int64(pid), to: &line)
-        line.append(contentsOf: "}\n".utf8)
+        Bytes.appendLiteral("}\n", to: &line)
         guard line.count <= Int(PIPE_BUF) else {
             line.withUnsafeBytes { Bytes.writeAll($0, to: 2) }
             return

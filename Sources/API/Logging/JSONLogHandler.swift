@@ -1,3 +1,4 @@
+import Essentials
 import JSON
 public import Logging
 import Storage
@@ -36,22 +37,36 @@ public struct JSONLogHandler: LogHandler {
         if let extra = event.metadata {
             for (key, value) in extra.sorted(by: { $0.key < $1.key }) { append(key, value) }
         }
-        line.append(contentsOf: "}\n".utf8)
+        Bytes.appendLiteral("}\n", to: &line)
         line.withUnsafeBytes { _ = write(2, $0.baseAddress, $0.count) }
     }
 
     /// `{"ts":"…","level":"…","msg":"…","logger":"…"`: the start every log line shares; fields and `}\n` follow.
     static func lineHead(level: String, message: String, logger: String) -> [UInt8] {
+        var line = lineStart()
+        Bytes.appendLiteral(#"","level":"#, to: &line)
+        JSONValue.writeString(level, to: &line)
+        Bytes.appendLiteral(#","msg":"#, to: &line)
+        JSONValue.writeString(message, to: &line)
+        Bytes.appendLiteral(#","logger":"#, to: &line)
+        JSONValue.writeString(logger, to: &line)
+        return line
+    }
+
+    /// The same start for a line whose level, message and logger never change, given as the JSON that
+    /// follows the timestamp (`","level":"info",…`): nothing to escape per line.
+    static func lineHead(fixed: StaticString) -> [UInt8] {
+        var line = lineStart()
+        Bytes.appendLiteral(fixed, to: &line)
+        return line
+    }
+
+    /// `{"ts":"…` up to the timestamp's closing quote.
+    private static func lineStart() -> [UInt8] {
         var line: [UInt8] = []
         line.reserveCapacity(320)
-        line.append(contentsOf: #"{"ts":""#.utf8)
+        Bytes.appendLiteral(#"{"ts":""#, to: &line)
         Timestamp.now().appendISO8601(to: &line)
-        line.append(contentsOf: #"","level":"#.utf8)
-        JSONValue.writeString(level, to: &line)
-        line.append(contentsOf: #","msg":"#.utf8)
-        JSONValue.writeString(message, to: &line)
-        line.append(contentsOf: #","logger":"#.utf8)
-        JSONValue.writeString(logger, to: &line)
         return line
     }
 

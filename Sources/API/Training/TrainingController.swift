@@ -1,3 +1,4 @@
+import Essentials
 import HTTPCore
 import JSON
 import Storage
@@ -19,7 +20,7 @@ struct TrainingController {
         var body: [UInt8] = []
         body.reserveCapacity(160)
         func field(_ key: StaticString, _ value: Int) {
-            body.append(contentsOf: UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
+            Bytes.appendLiteral(key, to: &body)
             JSONValue.writeInteger(Int64(value), to: &body)
         }
         field(#"{"total_jobs":"#, counts.total)

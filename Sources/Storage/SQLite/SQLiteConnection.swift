@@ -76,6 +76,12 @@ struct SQLiteRow {
         return String(decoding: UnsafeBufferPointer(start: text, count: count), as: UTF8.self)
     }
 
+    /// The text of `column` as SQLite holds it, valid only inside `body`: for reading a value without a String.
+    func withText<T>(_ column: Int32, _ body: (UnsafeBufferPointer<UInt8>) -> T) -> T {
+        guard let text = sqlite3_column_text(statement, column) else { return body(UnsafeBufferPointer(start: nil, count: 0)) }
+        return body(UnsafeBufferPointer(start: text, count: Int(sqlite3_column_bytes(statement, column))))
+    }
+
     func optionalString(_ column: Int32) -> String? { isNull(column) ? nil : string(column) }
     func optionalInt(_ column: Int32) -> Int64? { isNull(column) ? nil : int(column) }
     func optionalDouble(_ column: Int32) -> Double? { isNull(column) ? nil : double(column) }
@@ -86,6 +92,7 @@ struct SQLiteRow {
     func double<Column: SQLiteColumn>(_ column: Column) -> Double { double(column.rawValue) }
     func bool<Column: SQLiteColumn>(_ column: Column) -> Bool { int(column.rawValue) != 0 }
     func string<Column: SQLiteColumn>(_ column: Column) -> String { string(column.rawValue) }
+    func jobStatus<Column: SQLiteColumn>(_ column: Column) -> JobStatus? { withText(column.rawValue) { JobStatus(utf8: $0) } }
     func optionalString<Column: SQLiteColumn>(_ column: Column) -> String? { optionalString(column.rawValue) }
     func optionalInt<Column: SQLiteColumn>(_ column: Column) -> Int64? { optionalInt(column.rawValue) }
     func optionalDouble<Column: SQLiteColumn>(_ column: Column) -> Double? { optionalDouble(column.rawValue) }

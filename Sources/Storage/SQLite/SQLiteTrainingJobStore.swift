@@ -144,7 +144,7 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
     private static func job(_ row: SQLiteRow) -> TrainingJob {
         TrainingJob(
             id: row.string(JobColumn.id), userID: row.string(JobColumn.userID), modelName: row.string(JobColumn.modelName),
-            datasetID: row.optionalString(JobColumn.datasetID), status: JobStatus(rawValue: row.string(JobColumn.status)) ?? .pending,
+            datasetID: row.optionalString(JobColumn.datasetID), status: row.jobStatus(JobColumn.status) ?? .pending,
             configJSON: row.string(JobColumn.config), progress: row.double(JobColumn.progress), currentStep: row.int(JobColumn.currentStep),
             totalSteps: row.optionalInt(JobColumn.totalSteps), currentEpoch: row.int(JobColumn.currentEpoch),
             totalEpochs: row.optionalInt(JobColumn.totalEpochs), trainLoss: row.optionalDouble(JobColumn.trainLoss),
@@ -199,7 +199,7 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
         try database.read { connection in
             var counts = JobStatusCounts()
             try connection.query(Self.selectStatusCounts, [.text(userID)]) { row in
-                if let status = JobStatus(rawValue: row.string(StatusCountColumn.status)) {
+                if let status = row.jobStatus(StatusCountColumn.status) {
                     counts[status] = Int(row.int(StatusCountColumn.count))
                 }
             }
