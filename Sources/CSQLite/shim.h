@@ -13,4 +13,11 @@ static inline int CSQLite_bind_blob_transient(sqlite3_stmt *stmt, int index, con
     return sqlite3_bind_blob(stmt, index, bytes, length, SQLITE_TRANSIENT);
 }
 
+/// sqlite3_config is variadic, which Swift cannot call. Memory statistics off: with them on, every
+/// allocation SQLite makes takes one process-wide mutex, which all of a worker's threads contend for.
+/// SQLITE_MISUSE once SQLite has been initialized.
+static inline int CSQLite_config_memstatus_off(void) {
+    return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 #endif

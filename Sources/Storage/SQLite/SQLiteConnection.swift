@@ -110,7 +110,12 @@ final class SQLiteConnection: @unchecked Sendable {
     private var handle: OpaquePointer?
     private var statements: [StatementKey: OpaquePointer] = [:]
 
+    /// Run once, before this process's first connection: SQLite takes its configuration only before it
+    /// initializes.
+    private static let processConfigured: Void = { _ = CSQLite_config_memstatus_off() }()
+
     init(configuration: SQLiteConfiguration) throws {
+        Self.processConfigured
         let path = configuration.path
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &handle, flags, nil)
