@@ -71,6 +71,8 @@ def main():
         os.set_inheritable(4, True)
         os.environ["FTAPI_MASTER_PID"] = str(os.getppid())
         os.environ["FTAPI_LISTENER_CLOSES_ON_STOP"] = "0"
+        # The malloc tunable a master's workers start with (ServeCommand sets it unless one is set already).
+        os.environ.setdefault("GLIBC_TUNABLES", "glibc.malloc.tcache_count=64")
         os.execvp(command[0], command)
     signal.signal(signal.SIGTERM, lambda *_: os.kill(child, signal.SIGTERM))
     while True:

@@ -308,6 +308,10 @@ struct ServeCommand: ParsableCommand {
         // thread, full symbols) keeps a dead worker's threads for seconds before its replacement can start.
         setenv("SWIFT_BACKTRACE", "enable=yes,interactive=no,threads=crashed,registers=none,images=none,symbolicate=fast", 0)
         setenv("FTAPI_LISTENER_CLOSES_ON_STOP", ownsListener ? "1" : "0", 1)
+        // glibc keeps 7 freed chunks of a size per thread before it takes the arena's slower path; a request
+        // frees ~65 (libfcgi's params alone ~30), so 64 saves 3.6% of a stats request's instructions.
+        // An operator's own GLIBC_TUNABLES wins.
+        setenv("GLIBC_TUNABLES", "glibc.malloc.tcache_count=64", 0)
 
         logger.info(
             "listening",
