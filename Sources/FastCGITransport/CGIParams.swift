@@ -42,8 +42,11 @@ struct CGIParams {
 struct RequestHeadDecoder {
     private let maxParamsBytes: Int
     private var cgi = CGIParams()
-    /// Sized for a typical request's headers (nginx passes a handful), so taking them rarely regrows the table.
-    private var headers = [String: String](minimumCapacity: 8)
+    /// Lowercase names, each once, in arrival order; sized for a typical request (nginx passes a handful).
+    private var headers: [(name: String, value: String)] = []
+    /// Where each name is, once there are too many to scan for each new one (so that a request of
+    /// thousands of tiny headers costs linear time, not quadratic).
+    private var positions: [String: Int]?
     private var paramsBytes = 0
 
     init(maxParamsBytes: Int) {
@@ -62,10 +65,23 @@ struct RequestHeadDecoder {
             let text = String(decoding: value, as: UTF8.self)
             // A repeated field is its values joined by commas (RFC 9110 5.3), never the last one alone:
             // a credential sent twice is then malformed, not whichever copy came last.
-            if let earlier = headers.updateValue(text, forKey: header) { headers[header] = earlier + ", " + text }
+            if let earlier = position(of: header) {
+                headers[earlier].value += ", " + text
+            } else {
+                if headers.isEmpty { headers.reserveCapacity(8) }
+                headers.append((header, text))
+                positions?[header] = headers.count - 1
+            }
         } else {
             cgi.take(name: name, value: value)
         }
+    }
+
+    private mutating func position(of name: String) -> Int? {
+        if let positions { return positions[name] }
+        if headers.count < 16 { return headers.firstIndex { $0.name == name } }
+        positions = Dictionary(headers.enumerated().map { ($0.element.name, $0.offset) }, uniquingKeysWith: { first, _ in first })
+        return positions?[name]
     }
 
     /// The head, with its rejection if the transport refuses it, and the
@@ -83,11 +99,14 @@ struct RequestHeadDecoder {
             request.rejection = .paramsTooLarge(limit: maxParamsBytes)
             return (request, nil)
         }
-        if let contentType = cgi.contentType, !contentType.isEmpty {
-            headers["content-type"] = contentType
+        // Where the CGI variables give these two, they win over an HTTP_ param of the same name.
+        func set(_ name: String, _ value: String) {
+            headers.removeAll { $0.name == name }
+            headers.append((name, value))
         }
+        if let contentType = cgi.contentType, !contentType.isEmpty { set("content-type", contentType) }
         let declaredLength = cgi.contentLength.flatMap { Int($0) }
-        if let declaredLength { headers["content-length"] = String(declaredLength) }
+        if let declaredLength { set("content-length", String(declaredLength)) }
         request.headers = HeaderFields(lowercasedNames: headers)
         if let text = cgi.contentLength, !text.isEmpty, (declaredLength ?? -1) < 0 {
             request.rejection = .invalidContentLength
