@@ -6,8 +6,7 @@
 /// scan: a hash table cost a hash of every name on the way in (~200
 /// instructions each) and of every name looked up.
 public struct HeaderFields: Sendable {
-    private var names: [String] = []
-    private var values: [String] = []
+    private var fields: [(name: String, value: String)] = []
 
     public init(_ fields: [String: String] = [:]) {
         for (name, value) in fields { self[name] = value }
@@ -15,35 +14,24 @@ public struct HeaderFields: Sendable {
 
     /// Takes names that are already lowercase, each once, as they are.
     public init(lowercasedNames fields: [(name: String, value: String)]) {
-        names.reserveCapacity(fields.count)
-        values.reserveCapacity(fields.count)
-        for (name, value) in fields {
-            names.append(name)
-            values.append(value)
-        }
+        self.fields = fields
     }
 
     /// The value of the header `name` (any case), or nil; setting nil removes it.
     public subscript(name: String) -> String? {
-        get { Self.index(of: Self.lowercased(name), in: names).map { values[$0] } }
+        get {
+            let name = Self.lowercased(name)
+            return fields.first { $0.name == name }?.value
+        }
         set {
             let name = Self.lowercased(name)
-            switch (Self.index(of: name, in: names), newValue) {
-            case (let index?, let value?): values[index] = value
-            case (let index?, nil):
-                names.remove(at: index)
-                values.remove(at: index)
-            case (nil, let value?):
-                names.append(name)
-                values.append(value)
+            switch (fields.firstIndex { $0.name == name }, newValue) {
+            case (let index?, let value?): fields[index].value = value
+            case (let index?, nil): fields.remove(at: index)
+            case (nil, let value?): fields.append((name, value))
             case (nil, nil): break
             }
         }
-    }
-
-    /// Where `name` (lowercase) is in `names`.
-    static func index(of name: String, in names: [String]) -> Int? {
-        names.firstIndex(of: name)
     }
 
     /// Header names are ASCII; lowercase without allocating when already lowercase. The check runs over
@@ -55,5 +43,5 @@ public struct HeaderFields: Sendable {
     }
 
     /// Every field, by lowercase name.
-    public var all: [String: String] { Dictionary(zip(names, values), uniquingKeysWith: { _, last in last }) }
+    public var all: [String: String] { Dictionary(fields.map { ($0.name, $0.value) }, uniquingKeysWith: { _, last in last }) }
 }
