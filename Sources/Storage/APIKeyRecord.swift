@@ -30,6 +30,24 @@ public struct APIKeyRecord: Sendable, Equatable {
     }
 }
 
+/// What authenticating a request needs of a key, read by its hash on every API-key request: fewer
+/// columns and Strings than the whole `APIKeyRecord`.
+public struct APIKeyCredential: Sendable, Equatable {
+    public var id: String
+    public var userID: String
+    public var keyHash: String
+    public var scopes: [Scope]
+    public var isRevoked: Bool
+
+    public init(id: String, userID: String, keyHash: String, scopes: [Scope], isRevoked: Bool) {
+        self.id = id
+        self.userID = userID
+        self.keyHash = keyHash
+        self.scopes = scopes
+        self.isRevoked = isRevoked
+    }
+}
+
 /// Requests made with one key since the last flush.
 public struct APIKeyUsage: Sendable, Equatable {
     public var keyID: String

@@ -5,7 +5,13 @@ enum ScopeList {
     }
 
     static func decode(_ text: String) -> [Scope] {
-        text.utf8.split(separator: UInt8(ascii: ",")).compactMap { name in
+        var text = text
+        return text.withUTF8 { decode(utf8: $0) }
+    }
+
+    /// The scopes named in `list`'s bytes (as a database returns them); unknown names are skipped.
+    static func decode(utf8 list: UnsafeBufferPointer<UInt8>) -> [Scope] {
+        list.split(separator: UInt8(ascii: ",")).compactMap { name in
             Scope(rawValue: String(decoding: name.filter { $0 != UInt8(ascii: " ") }, as: UTF8.self))
         }
     }

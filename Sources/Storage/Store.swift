@@ -36,6 +36,9 @@ public protocol APIKeyStore: Sendable {
     func insert(_ key: APIKeyRecord) throws
     /// The key whose hash is `keyHash` (revoked or not), found through the unique index.
     func find(keyHash: String) throws -> APIKeyRecord?
+    /// What authentication needs of the key whose hash is `keyHash` (revoked or not): `find(keyHash:)`'s
+    /// lookup without the columns a request never reads.
+    func credential(keyHash: String) throws -> APIKeyCredential?
     /// The user's active keys, newest first (ties broken by id), and how many there are in all,
     /// both read from one snapshot (a write in between never makes them disagree).
     func list(userID: String, limit: Int, offset: Int) throws -> (keys: [APIKeyRecord], total: Int)

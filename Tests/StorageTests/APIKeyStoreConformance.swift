@@ -21,6 +21,13 @@ struct APIKeyStoreConformance {
             #expect(try store.apiKeys.find(keyHash: "") == nil)
             // Another store object (another worker process) sees the same record.
             #expect(try database.open().apiKeys.find(keyHash: record.keyHash) == record)
+
+            // What authentication reads: the same key, in brief.
+            for key in [record, partial] {
+                let expected = APIKeyCredential(id: key.id, userID: key.userID, keyHash: key.keyHash, scopes: key.scopes, isRevoked: false)
+                #expect(try store.apiKeys.credential(keyHash: key.keyHash) == expected)
+            }
+            #expect(try store.apiKeys.credential(keyHash: String(repeating: "0", count: 64)) == nil)
         }
     }
 
@@ -62,12 +69,14 @@ struct APIKeyStoreConformance {
 
             #expect(try store.apiKeys.revoke(id: record.id, userID: "mallory", at: instant(10)) == false)
             #expect(try store.apiKeys.find(keyHash: record.keyHash)?.revokedAt == nil)
+            #expect(try store.apiKeys.credential(keyHash: record.keyHash)?.isRevoked == false)
             #expect(try store.apiKeys.revoke(id: uuid(), userID: "alice", at: instant(10)) == false)
 
             #expect(try store.apiKeys.revoke(id: record.id, userID: "alice", at: instant(10)))
             // Revoking twice: nothing left to revoke, and the first time stays. A revoked key is still found.
             #expect(try store.apiKeys.revoke(id: record.id, userID: "alice", at: instant(70)) == false)
             #expect(try store.apiKeys.find(keyHash: record.keyHash)?.revokedAt == instant(10))
+            #expect(try store.apiKeys.credential(keyHash: record.keyHash)?.isRevoked == true)
         }
     }
 

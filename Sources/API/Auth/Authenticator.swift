@@ -46,9 +46,8 @@ public struct Authenticator: Sendable {
         let hash = APIKeyFormat.hash(key)
         // Looked up by its unique hash; compared again in constant time so the
         // check never depends on how much of a guess matched.
-        guard let record = try keys.find(keyHash: hash), record.revokedAt == nil,
-            constantTimeEquals(record.keyHash, hash)
+        guard let found = try keys.credential(keyHash: hash), !found.isRevoked, constantTimeEquals(found.keyHash, hash)
         else { throw APIError.unauthorized }
-        return Principal(userID: record.userID, credential: .apiKey(id: record.id, scopes: record.scopes))
+        return Principal(userID: found.userID, credential: .apiKey(id: found.id, scopes: found.scopes))
     }
 }

@@ -17,7 +17,7 @@ extension APIKeyColumn: PostgreSQLTableColumn {
     }
 }
 
-/// API keys in PostgreSQL. `find(keyHash:)`, on every request's path, is one statement on the unique index;
+/// API keys in PostgreSQL. `credential(keyHash:)`, on every request's path, is one statement on the unique index;
 /// usage batches are one statement each.
 final class PostgreSQLAPIKeyStore: APIKeyStore {
     private typealias Column = APIKeyColumn
@@ -27,6 +27,8 @@ final class PostgreSQLAPIKeyStore: APIKeyStore {
 
     private static let insertRow = "INSERT INTO api_keys (\(Column.names)) VALUES (\(Column.parameters))"
     private static let selectByHash = "SELECT \(Column.selectList) FROM api_keys WHERE key_hash = $1"
+    private static let selectCredentialByHash =
+        "SELECT id, user_id, key_hash, scopes, revoked_at IS NOT NULL FROM api_keys WHERE key_hash = $1"
     private static let selectPage = """
         SELECT \(Column.selectList) FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL
         ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3
@@ -67,6 +69,17 @@ final class PostgreSQLAPIKeyStore: APIKeyStore {
     func find(keyHash: String) throws -> APIKeyRecord? {
         try database.read { connection in
             try connection.first(Self.selectByHash, [.text(keyHash)], Self.record)
+        }
+    }
+
+    func credential(keyHash: String) throws -> APIKeyCredential? {
+        try database.read { connection in
+            try connection.first(Self.selectCredentialByHash, [.text(keyHash)]) { row in
+                APIKeyCredential(
+                    id: row.string(0), userID: row.string(1), keyHash: row.string(2), scopes: ScopeList.decode(row.string(3)),
+                    isRevoked: row.bool(4)
+                )
+            }
         }
     }
 

@@ -24,6 +24,8 @@ final class SQLiteAPIKeyStore: APIKeyStore {
 
     private static let insertRow = "INSERT INTO api_keys (\(APIKeyColumn.list)) VALUES (\(APIKeyColumn.placeholders))"
     private static let selectByHash = "SELECT \(APIKeyColumn.list) FROM api_keys WHERE key_hash = ?"
+    private static let selectCredentialByHash =
+        "SELECT id, user_id, key_hash, scopes, revoked_at IS NOT NULL FROM api_keys WHERE key_hash = ?"
     private static let selectPage = """
         SELECT \(APIKeyColumn.list) FROM api_keys WHERE user_id = ? AND revoked_at IS NULL
         ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?
@@ -49,6 +51,17 @@ final class SQLiteAPIKeyStore: APIKeyStore {
     func find(keyHash: String) throws -> APIKeyRecord? {
         try database.read { connection in
             try connection.first(Self.selectByHash, [.text(keyHash)], Self.record)
+        }
+    }
+
+    func credential(keyHash: String) throws -> APIKeyCredential? {
+        try database.read { connection in
+            try connection.first(Self.selectCredentialByHash, [.text(keyHash)]) { row in
+                APIKeyCredential(
+                    id: row.string(0), userID: row.string(1), keyHash: row.string(2),
+                    scopes: row.withText(3) { ScopeList.decode(utf8: $0) }, isRevoked: row.int(4) != 0
+                )
+            }
         }
     }
 
