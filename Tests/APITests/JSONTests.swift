@@ -158,4 +158,48 @@ struct JSONTests {
         #expect(JSONValue.double(Double?.some(.infinity)) == .null)
         #expect(JSONValue.double(Double.infinity).jsonText == "null")
     }
+
+    /// Every character that needs an escape, at every position of ASCII strings around the eight bytes the
+    /// serializer skips at once, written as plain byte-by-byte escaping would and read back whole.
+    @Test func escapesAtEveryPositionOfLongStrings() throws {
+        func escapedByteByByte(_ text: String) -> String {
+            var out = "\""
+            for byte in text.utf8 {
+                switch byte {
+                case UInt8(ascii: "\""): out += "\\\""
+                case UInt8(ascii: "\\"): out += "\\\\"
+                case 0x0A: out += "\\n"
+                case 0x0D: out += "\\r"
+                case 0x09: out += "\\t"
+                case ..<0x20: out += "\\u00" + String(byte >> 4, radix: 16) + String(byte & 0xF, radix: 16)
+                default: out += String(UnicodeScalar(byte))
+                }
+            }
+            return out + "\""
+        }
+        for special in ["\"", "\\", "\n", "\r", "\t", "\u{01}", "\u{1F}", "\u{00}"] {
+            for length in [7, 8, 9, 16, 23] {
+                for position in 0..<length {
+                    let text = String(repeating: "a", count: position) + special + String(repeating: "z", count: length - position)
+                    var written: [UInt8] = []
+                    JSONValue.writeString(text, to: &written)
+                    #expect(String(decoding: written, as: UTF8.self) == escapedByteByByte(text))
+                    #expect(try JSONValue.parse(written) == .string(text))
+                }
+            }
+        }
+        for text in ["", "é", "plain ascii of more than eight bytes", "ü🙂 \u{7F} ~ 0x80"] {
+            var written: [UInt8] = []
+            JSONValue.writeString(text, to: &written)
+            #expect(try JSONValue.parse(written) == .string(text))
+        }
+    }
+
+    @Test func hundredthsAreWrittenAsDoubleDescriptionWritesThem() {
+        for hundredths: Int64 in [0, 1, 5, 7, 10, 50, 99, 100, 105, 110, 1234, 100_000, 123_456_789, -1, -150] {
+            var written: [UInt8] = []
+            JSONValue.writeHundredths(hundredths, to: &written)
+            #expect(String(decoding: written, as: UTF8.self) == (Double(hundredths) / 100).description, "\(hundredths)")
+        }
+    }
 }

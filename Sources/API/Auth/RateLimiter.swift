@@ -26,7 +26,8 @@ public struct RateLimiter: Sendable {
 
         /// `X-RateLimit-*`, and `Retry-After` when refused.
         public var headers: [(name: String, value: String)] {
-            var headers = [
+            // Labelled like the result: an unlabelled array literal would be converted element by element.
+            var headers: [(name: String, value: String)] = [
                 ("X-RateLimit-Limit", String(limit)), ("X-RateLimit-Remaining", String(remaining)),
                 ("X-RateLimit-Reset", String(resetEpochSeconds)),
             ]

@@ -32,13 +32,8 @@ public final class UsageRecorder: @unchecked Sendable {
         let tail = usage.keyID.utf8.suffix(2).reduce(0) { $0 &* 31 &+ Int($1) }
         let stripe = stripes[tail % stripes.count]
         stripe.lock.withLock {
-            if var current = stripe.pending[usage.keyID] {
-                current.requests += usage.requests
-                if usage.lastUsedAt > current.lastUsedAt { current.lastUsedAt = usage.lastUsedAt }
-                stripe.pending[usage.keyID] = current
-            } else {
-                stripe.pending[usage.keyID] = usage
-            }
+            // Changed in place: one hash of the key, where a read and then a write hashed it twice.
+            stripe.pending[usage.keyID, default: APIKeyUsage(keyID: usage.keyID, requests: 0, lastUsedAt: usage.lastUsedAt)].add(usage)
         }
     }
 
@@ -58,5 +53,13 @@ public final class UsageRecorder: @unchecked Sendable {
             logger.warning("could not record API key usage; will retry", metadata: ["error": "\(error)", "usage.keys": "\(batch.count)"])
             batch.forEach(add)
         }
+    }
+}
+
+extension APIKeyUsage {
+    /// Adds `other`'s requests; the later of the two last uses stays.
+    fileprivate mutating func add(_ other: APIKeyUsage) {
+        requests += other.requests
+        if other.lastUsedAt > lastUsedAt { lastUsedAt = other.lastUsedAt }
     }
 }

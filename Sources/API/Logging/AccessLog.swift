@@ -72,7 +72,7 @@ final class AccessLog: Sendable {
         Bytes.appendLiteral(#","http.status":"#, to: &line)
         JSONValue.writeInteger(Int64(status), to: &line)
         Bytes.appendLiteral(#","duration_ms":"#, to: &line)
-        JSONValue.double((durationSeconds * 100_000).rounded() / 100).write(to: &line)
+        JSONValue.writeHundredths(Int64((durationSeconds * 100_000).rounded()), to: &line)
         if let principal {
             Bytes.appendLiteral(#","user.id":"#, to: &line)
             JSONValue.writeString(principal.userID, to: &line)
