@@ -115,17 +115,9 @@ public final class FastCGISlot: @unchecked Sendable {
     /// connection is closed instead of kept for the next request.
     public func finish(with response: Response, closeConnection: Bool) {
         var closeConnection = closeConnection
-        if response.body.count <= 4096 {
-            // One buffer, one FastCGI record for small responses.
-            var whole: [UInt8] = []
-            whole.reserveCapacity(256 + response.body.count)
-            response.appendHead(to: &whole)
-            whole.append(contentsOf: response.body)
-            put(whole)
-        } else {
-            put(response.serializedHead())
-            put(response.body)
-        }
+        // Into libfcgi's output buffer (8 KiB), piece by piece: a small response still leaves as one record.
+        response.writeHead(put)
+        response.body.withUnsafeBytes(put)
         var drain = !refusedStreamedBody
         if refusedStreamedBody {
             closeConnection = true
@@ -158,13 +150,9 @@ public final class FastCGISlot: @unchecked Sendable {
         connectionFDMirror.store(CFastCGI_RequestConnectionFD(request), ordering: .releasing)
     }
 
-    private func put(_ bytes: [UInt8]) {
-        bytes.withUnsafeBufferPointer { buffer in
-            guard let base = buffer.baseAddress, buffer.count > 0 else { return }
-            base.withMemoryRebound(to: CChar.self, capacity: buffer.count) {
-                _ = FCGX_PutStr($0, Int32(buffer.count), request.pointee.out)
-            }
-        }
+    private func put(_ bytes: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+        _ = FCGX_PutStr(base.assumingMemoryBound(to: CChar.self), Int32(bytes.count), request.pointee.out)
     }
 
     private func drainInput() {

@@ -22,30 +22,39 @@ public struct Response: Sendable {
     /// The CGI-style head that FastCGI responders write before the body.
     public func serializedHead() -> [UInt8] {
         var head: [UInt8] = []
-        appendHead(to: &head)
+        writeHead { head.append(contentsOf: $0) }
         return head
     }
 
-    /// Appends the head to `bytes` without building intermediate Strings.
-    public func appendHead(to bytes: inout [UInt8]) {
-        Bytes.appendLiteral("Status: ", to: &bytes)
-        Bytes.appendDecimal(Int64(status.code), to: &bytes)
-        bytes.append(0x20)
-        Bytes.appendUTF8(status.reason, to: &bytes)
-        Bytes.appendLiteral("\r\n", to: &bytes)
+    /// Hands the head to `write` piece by piece, straight from where each piece is (a literal's bytes, a
+    /// header's String, digits on the stack): the transport copies them into its output buffer with no
+    /// intermediate buffer or String.
+    public func writeHead(_ write: (UnsafeRawBufferPointer) -> Void) {
+        func text(_ text: String) {
+            var text = text
+            text.withUTF8 { write(UnsafeRawBufferPointer($0)) }
+        }
+        func literal(_ literal: StaticString) {
+            write(UnsafeRawBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
+        }
+        literal("Status: ")
+        Bytes.withDecimal(Int64(status.code), write)
+        literal(" ")
+        text(status.reason)
+        literal("\r\n")
         for (name, value) in headers {
-            Bytes.appendUTF8(name, to: &bytes)
-            Bytes.appendLiteral(": ", to: &bytes)
-            Bytes.appendUTF8(value, to: &bytes)
-            Bytes.appendLiteral("\r\n", to: &bytes)
+            text(name)
+            literal(": ")
+            text(value)
+            literal("\r\n")
         }
         // A 304 has no body, and a Content-Length would claim the size of the 200 it stands for.
         if status.code != 304 {
-            Bytes.appendLiteral("Content-Length: ", to: &bytes)
-            Bytes.appendDecimal(Int64(body.count), to: &bytes)
-            Bytes.appendLiteral("\r\n", to: &bytes)
+            literal("Content-Length: ")
+            Bytes.withDecimal(Int64(body.count), write)
+            literal("\r\n")
         }
-        Bytes.appendLiteral("\r\n", to: &bytes)
+        literal("\r\n")
     }
 
 }
