@@ -37,13 +37,6 @@ public enum Bytes {
         literal.withUTF8Buffer { output.append(contentsOf: $0) }
     }
 
-    /// Appends `text`'s UTF-8 with one copy from the String's own storage.
-    @inlinable
-    public static func appendUTF8(_ text: String, to output: inout [UInt8]) {
-        var text = text
-        text.withUTF8 { output.append(contentsOf: $0) }
-    }
-
     /// Writes all of `bytes` to `fd`, again after a signal interrupts a write; false when a write fails.
     @discardableResult
     public static func writeAll(_ bytes: UnsafeRawBufferPointer, to fd: Int32) -> Bool {

@@ -45,7 +45,7 @@ final class AccessLog: Sendable {
 
     /// Batches go to `fd`; a line longer than `PIPE_BUF`, which only a write of its own keeps whole, goes to
     /// stderr (in a worker, the master's relay, which passes long lines on whole).
-    init(pid: Int32, flushInterval: Double, fd: Int32 = 2) {
+    init(pid: Int32, flushInterval: Double, fd: Int32) {
         self.pid = pid
         self.fd = fd
         self.flushInterval = flushInterval
