@@ -20,7 +20,9 @@
 # rounds on the same data as ftapi-before: a change's before and after in one run),
 # BENCH_BASELINE_ENV (environment assignments for ftapi-before alone, e.g.
 # 'SQLITE_MMAP_BYTES=0': a setting's before and after in one run, with
-# BENCH_BASELINE_BIN=the same build).
+# BENCH_BASELINE_BIN=the same build), BENCH_BASELINE_ARGS (more serve
+# arguments for ftapi-before alone, which win over the defaults: e.g.
+# '--workers 1 --threads 32' for another pool shape of one build).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -54,7 +56,7 @@ trap 'for pool in "${POOLS[@]}"; do kill -TERM "$pool" 2>/dev/null; wait "$pool"
 # what wrk sends per key, so its cost (shared-memory counter per request) is in the figures.
 start_pool() {
     env ${POOL_ENV:-} "${POOL_BIN:-$FTAPI}" serve --listen "unix:$2" --workers "$WORKERS" --threads "$THREADS" \
-        --rate-limit 100000000 --rate-limit-window 60 "${access_log[@]}" 2>"$WORKDIR/$1.log" &
+        --rate-limit 100000000 --rate-limit-window 60 "${access_log[@]}" ${POOL_ARGS:-} 2>"$WORKDIR/$1.log" &
     POOLS+=($!)
     POOL_NAMES+=("$1")
     for _ in $(seq 1 100); do [ -S "$2" ] && break; sleep 0.1; done
@@ -71,7 +73,7 @@ if [ "${BENCH_WITHOUT_ACCESS_LOG:-0}" = 1 ]; then
     extras+=(--extra "ftapi-nolog=unix:$WORKDIR/ftapi-nolog.sock" --extra-keys "ftapi-nolog=$WORKDIR/ftapi-keys.tsv")
 fi
 if [ -n "${BENCH_BASELINE_BIN:-}" ]; then
-    POOL_BIN=$BENCH_BASELINE_BIN POOL_ENV=${BENCH_BASELINE_ENV:-} start_pool ftapi-before "$WORKDIR/ftapi-before.sock"
+    POOL_BIN=$BENCH_BASELINE_BIN POOL_ENV=${BENCH_BASELINE_ENV:-} POOL_ARGS=${BENCH_BASELINE_ARGS:-} start_pool ftapi-before "$WORKDIR/ftapi-before.sock"
     extras+=(--extra "ftapi-before=unix:$WORKDIR/ftapi-before.sock" --extra-keys "ftapi-before=$WORKDIR/ftapi-keys.tsv")
 fi
 if [[ " $BENCH_BACKENDS " == *" postgres "* ]]; then

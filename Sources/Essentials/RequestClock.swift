@@ -27,6 +27,7 @@ public final class RequestClock: Sendable {
     private let databaseNanoseconds = Atomic<Int64>(0)
     private let ended = Atomic<Bool>(false)
     private let id = Locked("")
+    private let held = Locked<(@Sendable () -> Void)?>(nil)
 
     public init() {}
 
@@ -37,6 +38,7 @@ public final class RequestClock: Sendable {
 
     /// Starts a request that must end by `deadline` (monotonic seconds; +∞ for none).
     public func arm(deadline: Double) {
+        held.withLock { $0 = nil }
         databaseNanoseconds.store(0, ordering: .relaxed)
         ended.store(false, ordering: .relaxed)
         deadlineBits.store(deadline.bitPattern, ordering: .relaxed)
@@ -73,6 +75,22 @@ public final class RequestClock: Sendable {
 
     /// Seconds of store work counted since `arm`.
     public var databaseSeconds: Double { Double(databaseNanoseconds.load(ordering: .relaxed)) / 1e9 }
+
+    /// Registers what the current request holds that costs others while it waits (the SQLite store's
+    /// shared read snapshot): `willWait` lets go of it.
+    public func hold(releasingWith release: @escaping @Sendable () -> Void) {
+        held.withLock { $0 = release }
+    }
+
+    /// Called before the request waits on the network (its body arriving, another server): lets go of
+    /// what it `hold`s.
+    public func willWait() {
+        held.withLock { held in
+            let release = held
+            held = nil
+            return release
+        }?()
+    }
 
     /// The current request's id, set by the application once it has one ("" before).
     public var requestID: String {

@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 
+@testable import Storage
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -51,5 +53,29 @@ struct StalledBodyTests {
         try cluster.waitFor("the two cuts in the log", timeout: 5) {
             cluster.logLines().filter { $0["msg"] as? String == "request body too slow; cut" }.count == 2
         }
+    }
+
+    /// An upload authenticated by an API key read its key in a read transaction; while it waits for its body
+    /// that snapshot is let go, so the checkpoint catches up with what others write meanwhile.
+    @Test(.enabled(if: !TestCluster.usesPostgres))
+    func anUploadWaitingForItsBodyHoldsNoSnapshot() throws {
+        let cluster = try TestCluster(workers: 1, threads: 4, extraArguments: ["--rate-limit", "0"])
+        defer { cluster.stop() }
+        let session = ["Authorization": "Bearer \(try cluster.sessionToken(user: UUID().uuidString.lowercased()))"]
+        let created = try cluster.client().postJSON("/api/user/api-keys", #"{"name":"upload","scopes":["datasets"]}"#, headers: session)
+        let key = try #require((created.json["data"] as? [String: Any])?["key"] as? String)
+
+        let upload = cluster.client()
+        let head =
+            "POST /api/datasets/validate HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\r\n"
+            + "Content-Type: application/x-ndjson\r\nContent-Length: 100000\r\n\r\n{\"messages\":"
+        try upload.write(Array(head.utf8))
+        usleep(300_000)
+        #expect(try cluster.client().postJSON("/api/user/api-keys", #"{"name":"meanwhile"}"#, headers: session).status == 201)
+        let checkpoint = try SQLiteConnection(configuration: SQLiteConfiguration(path: cluster.databasePath)).first(
+            "PRAGMA wal_checkpoint(PASSIVE)"
+        ) { (frames: $0.int(1), checkpointed: $0.int(2)) }
+        #expect(checkpoint?.frames ?? 0 > 0)
+        #expect(checkpoint?.checkpointed == checkpoint?.frames, "the waiting upload held a snapshot: \(String(describing: checkpoint))")
     }
 }

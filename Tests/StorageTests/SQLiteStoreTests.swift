@@ -32,6 +32,54 @@ struct SQLiteStoreTests {
         #expect(try connection.first("PRAGMA mmap_size") { $0.int(0) } == 256 << 20)
     }
 
+    /// A request's reads share one snapshot, which its first write ends; outside a request each read
+    /// sees the latest commit.
+    @Test func aRequestScopeReadsOneSnapshotUntilItWrites() throws {
+        let directory = try TemporaryDirectory()
+        let store = try directory.migratedStore()
+        let other = directory.store()  // another process's connection, on the same file
+        let alice = [JobStatus.pending: 1]
+        try store.scope {
+            #expect(try store.trainingJobs.statusCounts(userID: "alice") == JobStatusCounts())
+            try other.trainingJobs.insert([job(userID: "alice")])
+            #expect(try store.trainingJobs.statusCounts(userID: "alice") == JobStatusCounts(), "the request's snapshot")
+            #expect(try store.apiKeys.list(userID: "alice", limit: 10, offset: 0).total == 0, "a snapshot method reads it too")
+            try store.apiKeys.insert(keyRecord(userID: "alice", name: "a"))
+            #expect(try store.trainingJobs.statusCounts(userID: "alice") == JobStatusCounts(alice), "a new snapshot after the write")
+            try other.trainingJobs.insert([job(userID: "alice", status: .running)])
+            #expect(try store.trainingJobs.statusCounts(userID: "alice") == JobStatusCounts(alice))
+        }
+        #expect(try store.trainingJobs.statusCounts(userID: "alice") == JobStatusCounts([.pending: 1, .running: 1]))
+        try other.trainingJobs.insert([job(userID: "alice", status: .failed)])
+        #expect(try store.trainingJobs.statusCounts(userID: "alice") == JobStatusCounts([.pending: 1, .running: 1, .failed: 1]))
+    }
+
+    /// Before a request waits on the network its snapshot is let go: the checkpoint is not held back
+    /// meanwhile, and its next read sees the latest commit.
+    @Test func aRequestLetsGoOfItsSnapshotBeforeItWaits() throws {
+        let directory = try TemporaryDirectory()
+        let store = try directory.migratedStore()
+        let other = directory.store()
+        Self.clock.install()
+        Self.clock.arm(deadline: .infinity)
+        defer { Self.clock.disarm() }
+        try store.scope {
+            #expect(try store.trainingJobs.statusCounts(userID: "alice") == JobStatusCounts())
+            try other.trainingJobs.insert([job(userID: "alice")])
+            // The other connection's checkpoint can't pass the snapshot this request holds …
+            let held = try Self.connection(directory).checkpoint()
+            #expect(held.checkpointed < held.frames)
+            RequestClock.current?.willWait()
+            // … and can once it is let go.
+            let released = try Self.connection(directory).checkpoint()
+            #expect(released.checkpointed == released.frames)
+            #expect(try store.trainingJobs.statusCounts(userID: "alice") == JobStatusCounts([.pending: 1]))
+        }
+    }
+
+    /// `install` keeps no reference: the clock lives as long as the process.
+    static let clock = RequestClock()
+
     @Test func fileInAMissingDirectoryIsUnavailable() throws {
         let directory = try TemporaryDirectory()
         let store = SQLiteStore(configuration: SQLiteConfiguration(path: directory.path + "/gone/t.db"))
@@ -192,5 +240,12 @@ struct StatementDeadlineTests {
         let elapsed = Clocks.monotonicSeconds() - started
         #expect(elapsed < 0.3 + PostgreSQLConnection.abandonAfterSeconds + 1, "given up after \(elapsed) s")
         #expect(connection.isBroken)
+    }
+}
+
+extension SQLiteConnection {
+    /// A passive checkpoint: the WAL's frames, and how many of them are now in the database file.
+    func checkpoint() throws -> (frames: Int64, checkpointed: Int64) {
+        try #require(try first("PRAGMA wal_checkpoint(PASSIVE)") { ($0.int(1), $0.int(2)) })
     }
 }

@@ -153,7 +153,7 @@ final class PostgreSQLConnection: @unchecked Sendable {
     private let handle: OpaquePointer
     private let schema: String
     private let mode: PostgreSQLPoolMode
-    private var statements: [StatementKey: String] = [:]
+    private var statements = StatementCache<String>()
     /// A pipeline could not be left cleanly: the connection is not reused.
     private var unusable = false
 
@@ -227,12 +227,12 @@ final class PostgreSQLConnection: @unchecked Sendable {
     }
 
     private func prepared(_ sql: String) throws(PostgreSQLError) -> String {
-        if let name = statements[StatementKey(sql)] { return name }
+        if let name = statements[sql] { return name }
         let name = "s\(statements.count + 1)"
         let result = PQprepare(handle, name, sql, 0, nil)
         defer { PQclear(result) }
         guard PQresultStatus(result) == PGRES_COMMAND_OK else { throw failure(result) }
-        statements[StatementKey(sql)] = name
+        statements.insert(name, for: sql)
         return name
     }
 

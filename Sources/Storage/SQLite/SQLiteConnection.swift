@@ -100,6 +100,16 @@ struct SQLiteRow {
     func optionalTimestamp<Column: SQLiteColumn>(_ column: Column) -> Timestamp? { optionalTimestamp(column.rawValue) }
 }
 
+/// Where a thread's request stands with respect to its shared read transaction.
+enum SQLiteRequestScope {
+    /// No request scope: every read is its own autocommit transaction.
+    case outside
+    /// In a request scope, with no read transaction open yet (or any more, after a write).
+    case idle
+    /// In a request scope whose read transaction is open: the next reads share its snapshot.
+    case reading
+}
+
 /// One SQLite connection with a cache of prepared statements.
 ///
 /// Not thread-safe: each thread has its own (`SQLiteDatabase`), so it is
@@ -108,7 +118,9 @@ final class SQLiteConnection: @unchecked Sendable {
     // @unchecked: a connection belongs to the thread that opened it and is
     // never handed to another.
     private var handle: OpaquePointer?
-    private var statements: [StatementKey: OpaquePointer] = [:]
+    private var statements = StatementCache<OpaquePointer>()
+    /// Where this thread's request scope stands (`SQLiteDatabase.scope`).
+    var scope = SQLiteRequestScope.outside
 
     /// Run once, before this process's first connection: SQLite takes its configuration only before it
     /// initializes.
@@ -138,9 +150,12 @@ final class SQLiteConnection: @unchecked Sendable {
     }
 
     deinit {
-        for statement in statements.values { sqlite3_finalize(statement) }
+        for statement in statements.all { sqlite3_finalize(statement) }
         sqlite3_close_v2(handle)
     }
+
+    /// Whether a transaction is open (SQLite is not in autocommit).
+    var inTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
 
     private func error(_ rc: Int32) -> SQLiteError {
         SQLiteError(code: rc, message: String(cString: sqlite3_errmsg(handle)))
@@ -158,11 +173,11 @@ final class SQLiteConnection: @unchecked Sendable {
     }
 
     private func prepared(_ sql: String) throws -> OpaquePointer {
-        if let statement = statements[StatementKey(sql)] { return statement }
+        if let statement = statements[sql] { return statement }
         var statement: OpaquePointer?
         let rc = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
         guard rc == SQLITE_OK, let statement else { throw error(rc) }
-        statements[StatementKey(sql)] = statement
+        statements.insert(statement, for: sql)
         return statement
     }
 

@@ -33,9 +33,12 @@ final class SQLiteDatabase: @unchecked Sendable {
     /// lock: they then queue on a mutex instead of polling in SQLite's busy
     /// handler, whose growing sleeps make a few writers wait very long.
     private let writerLock = Lock()
+    /// `releaseReads`, for the request clock to call before its request waits (`RequestClock.willWait`).
+    private var releaser: (@Sendable () -> Void)?
 
     init(configuration: SQLiteConfiguration) {
         self.configuration = configuration
+        releaser = { [weak self] in self?.releaseReads() }
         pthread_key_create(&key) { raw in
             guard let raw else { return }
             Unmanaged<SQLiteConnection>.fromOpaque(raw).release()
@@ -60,20 +63,58 @@ final class SQLiteDatabase: @unchecked Sendable {
         return connection
     }
 
-    /// Runs `body` with this thread's connection, each statement reading in
-    /// autocommit (its own snapshot); SQLite errors become `StoreError`. For
-    /// one statement: a method that reads more than once uses `snapshot`.
-    func read<T>(_ body: (SQLiteConnection) throws -> T) throws -> T {
-        let connection = try mapErrors { try threadConnection() }
-        return try mapErrors { try body(connection) }
+    /// Runs one request's work. Its reads share one read transaction (one snapshot), begun by the first
+    /// read and ended by the first write, before the request waits on the network (`RequestClock.willWait`:
+    /// a held snapshot would keep checkpoints from resetting the WAL meanwhile), or when `body` ends. A
+    /// request that reads twice (its credential, then its data) so begins and ends one transaction, not two;
+    /// a write, and any read after it, see the latest data.
+    func scope<T>(_ body: () throws -> T) rethrows -> T {
+        guard let connection = try? threadConnection(), connection.scope == .outside else { return try body() }
+        connection.scope = .idle
+        defer {
+            endSharedRead(connection)
+            connection.scope = .outside
+        }
+        return try body()
     }
 
-    /// Runs `body` in a read transaction (`BEGIN DEFERRED`), so that all its
-    /// statements read one snapshot: a page and its total, or the figures of
-    /// one dashboard, agree however writers interleave. Not reentrant, and
-    /// not to be called inside `write`.
+    /// Ends this thread's shared read transaction, if its request has one open; its next read begins another.
+    func releaseReads() {
+        guard let raw = pthread_getspecific(key) else { return }
+        endSharedRead(Unmanaged<SQLiteConnection>.fromOpaque(raw).takeUnretainedValue())
+    }
+
+    private func endSharedRead(_ connection: SQLiteConnection) {
+        guard connection.scope == .reading else { return }
+        connection.scope = .idle
+        guard connection.inTransaction else { return }
+        // A read transaction has nothing to commit; ROLLBACK ends it too if COMMIT can't.
+        if (try? connection.run("COMMIT")) == nil { try? connection.execute("ROLLBACK") }
+    }
+
+    /// Runs `body` with this thread's connection: in a request scope, inside the request's shared read
+    /// transaction; outside one, each statement reading in autocommit (its own snapshot). SQLite errors
+    /// become `StoreError`. For one statement: a method that reads more than once uses `snapshot`.
+    func read<T>(_ body: (SQLiteConnection) throws -> T) throws -> T {
+        let connection = try mapErrors { try threadConnection() }
+        return try mapErrors {
+            if connection.scope == .idle {
+                try connection.run("BEGIN DEFERRED")
+                connection.scope = .reading
+                if let releaser { RequestClock.current?.hold(releasingWith: releaser) }
+            }
+            return try body(connection)
+        }
+    }
+
+    /// Runs `body` in a read transaction, so that all its statements read one snapshot: a page and its
+    /// total, or the figures of one dashboard, agree however writers interleave. In a request scope that
+    /// transaction is the request's shared one. Not reentrant, and not to be called inside `write`.
     func snapshot<T>(_ body: (SQLiteConnection) throws -> T) throws -> T {
-        try transaction("BEGIN DEFERRED", body)
+        if let raw = pthread_getspecific(key), Unmanaged<SQLiteConnection>.fromOpaque(raw).takeUnretainedValue().scope != .outside {
+            return try read(body)
+        }
+        return try transaction("BEGIN DEFERRED", body)
     }
 
     /// Runs `body` in a write transaction (`BEGIN IMMEDIATE`: the write lock is
@@ -107,6 +148,7 @@ final class SQLiteDatabase: @unchecked Sendable {
     /// `transaction` with SQLite's own errors.
     private func unmappedTransaction<T>(_ begin: String, _ body: (SQLiteConnection) throws -> T) throws -> T {
         let connection = try threadConnection()
+        endSharedRead(connection)
         try connection.run(begin)
         do {
             let result = try body(connection)

@@ -54,6 +54,9 @@ public final class SQLiteStore: Store {
         }
     }
 
+    /// Runs one request's work: its reads share one read transaction (see `SQLiteDatabase.scope`).
+    public func scope<T>(_ body: () throws -> T) rethrows -> T { try database.scope(body) }
+
     public func ping() throws {
         _ = try database.read { try $0.first("SELECT 1") { $0.int(0) } }
     }
