@@ -27,7 +27,6 @@ public final class RequestClock: Sendable {
     private let databaseNanoseconds = Atomic<Int64>(0)
     private let ended = Atomic<Bool>(false)
     private let id = Locked("")
-    private let held = Locked<(@Sendable () -> Void)?>(nil)
 
     public init() {}
 
@@ -38,7 +37,6 @@ public final class RequestClock: Sendable {
 
     /// Starts a request that must end by `deadline` (monotonic seconds; +∞ for none).
     public func arm(deadline: Double) {
-        held.withLock { $0 = nil }
         databaseNanoseconds.store(0, ordering: .relaxed)
         ended.store(false, ordering: .relaxed)
         deadlineBits.store(deadline.bitPattern, ordering: .relaxed)
@@ -76,20 +74,23 @@ public final class RequestClock: Sendable {
     /// Seconds of store work counted since `arm`.
     public var databaseSeconds: Double { Double(databaseNanoseconds.load(ordering: .relaxed)) / 1e9 }
 
-    /// Registers what the current request holds that costs others while it waits (the SQLite store's
-    /// shared read snapshot): `willWait` lets go of it.
-    public func hold(releasingWith release: @escaping @Sendable () -> Void) {
-        held.withLock { $0 = release }
+    /// What a thread may hold on behalf of its request that costs others while the request waits (the
+    /// SQLite store's shared read snapshot), by owner: each hook lets go of the calling thread's share.
+    private static let waitHooks = Locked<[ObjectIdentifier: @Sendable () -> Void]>([:])
+
+    /// Registers `release`, which `willWait` runs on a request's thread, until `removeWaitHook(of:)`.
+    public static func addWaitHook(of owner: AnyObject, _ release: @escaping @Sendable () -> Void) {
+        waitHooks.withLock { $0[ObjectIdentifier(owner)] = release }
     }
 
-    /// Called before the request waits on the network (its body arriving, another server): lets go of
-    /// what it `hold`s.
-    public func willWait() {
-        held.withLock { held in
-            let release = held
-            held = nil
-            return release
-        }?()
+    public static func removeWaitHook(of owner: AnyObject) {
+        waitHooks.withLock { $0[ObjectIdentifier(owner)] = nil }
+    }
+
+    /// Called on a request's thread before it waits on the network (its body arriving, another server):
+    /// lets go of what the thread holds that others would wait for meanwhile.
+    public static func willWait() {
+        for release in waitHooks.withLock({ Array($0.values) }) { release() }
     }
 
     /// The current request's id, set by the application once it has one ("" before).

@@ -277,7 +277,7 @@ private final class FastCGIBodyStream: RequestBodyStream, @unchecked Sendable {
 
     func read(into buffer: UnsafeMutableRawBufferPointer) throws(BodyStreamError) -> Int {
         guard let input, !ended, let base = buffer.baseAddress, buffer.count > 0 else { return 0 }
-        RequestClock.current?.willWait()
+        RequestClock.willWait()
         // One byte past the limit is enough to know the body is too large.
         let wanted = Int32(min(buffer.count, maxBytes - received + 1))
         let count = Int(FCGX_GetStr(base.assumingMemoryBound(to: CChar.self), wanted, input))

@@ -60,25 +60,19 @@ struct SQLiteStoreTests {
         let directory = try TemporaryDirectory()
         let store = try directory.migratedStore()
         let other = directory.store()
-        Self.clock.install()
-        Self.clock.arm(deadline: .infinity)
-        defer { Self.clock.disarm() }
         try store.scope {
             #expect(try store.trainingJobs.statusCounts(userID: "alice") == JobStatusCounts())
             try other.trainingJobs.insert([job(userID: "alice")])
             // The other connection's checkpoint can't pass the snapshot this request holds …
             let held = try Self.connection(directory).checkpoint()
             #expect(held.checkpointed < held.frames)
-            RequestClock.current?.willWait()
+            RequestClock.willWait()
             // … and can once it is let go.
             let released = try Self.connection(directory).checkpoint()
             #expect(released.checkpointed == released.frames)
             #expect(try store.trainingJobs.statusCounts(userID: "alice") == JobStatusCounts([.pending: 1]))
         }
     }
-
-    /// `install` keeps no reference: the clock lives as long as the process.
-    static let clock = RequestClock()
 
     @Test func fileInAMissingDirectoryIsUnavailable() throws {
         let directory = try TemporaryDirectory()

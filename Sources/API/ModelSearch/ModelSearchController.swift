@@ -57,7 +57,7 @@ struct ModelSearchController {
         let left = RequestClock.current?.remainingSeconds ?? .infinity
         guard left > 0 else { throw .requestTimedOut }
         let deadlineIsShorter = left < settings.timeoutSeconds
-        RequestClock.current?.willWait()
+        RequestClock.willWait()
         do {
             answer = try transport.get(url: url, headers: headers, timeoutSeconds: min(settings.timeoutSeconds, left))
         } catch {

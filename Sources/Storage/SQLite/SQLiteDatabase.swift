@@ -33,19 +33,18 @@ final class SQLiteDatabase: @unchecked Sendable {
     /// lock: they then queue on a mutex instead of polling in SQLite's busy
     /// handler, whose growing sleeps make a few writers wait very long.
     private let writerLock = Lock()
-    /// `releaseReads`, for the request clock to call before its request waits (`RequestClock.willWait`).
-    private var releaser: (@Sendable () -> Void)?
 
     init(configuration: SQLiteConfiguration) {
         self.configuration = configuration
-        releaser = { [weak self] in self?.releaseReads() }
         pthread_key_create(&key) { raw in
             guard let raw else { return }
             Unmanaged<SQLiteConnection>.fromOpaque(raw).release()
         }
+        RequestClock.addWaitHook(of: self) { [weak self] in self?.releaseReads() }
     }
 
     deinit {
+        RequestClock.removeWaitHook(of: self)
         // Connections of threads still alive stay open until those threads end;
         // only tests create and drop databases while threads live on.
         if let raw = pthread_getspecific(key) {
@@ -101,7 +100,6 @@ final class SQLiteDatabase: @unchecked Sendable {
             if connection.scope == .idle {
                 try connection.run("BEGIN DEFERRED")
                 connection.scope = .reading
-                if let releaser { RequestClock.current?.hold(releasingWith: releaser) }
             }
             return try body(connection)
         }
