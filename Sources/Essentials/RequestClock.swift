@@ -1,7 +1,7 @@
 import Synchronization
 
 #if canImport(Glibc)
-public import Glibc
+import Glibc
 #endif
 
 /// The clock of the request running on one accept thread: when it must end, how long its store work took,

@@ -98,7 +98,7 @@ final class WorkerOutputRelay: @unchecked Sendable {
     }
 
     private func write(_ output: [UInt8]) {
-        output.withUnsafeBytes { Bytes.writeAll($0, to: 2) }
+        _ = output.withUnsafeBytes { Bytes.writeAll($0, to: 2) }
     }
 
     /// `2026-12-01T03:04:05Z`, as the log handler writes `ts`.

@@ -303,7 +303,7 @@ import Testing
         let stored = try #require(try upload(Self.file, name: "kept").object()["id"]?.stringValue)
         let datasets = env.directory + "/datasets/"
         func create(_ path: String, hoursOld: Double = 0) throws {
-            FileManager.default.createFile(atPath: datasets + path, contents: Data([1]))
+            try #require(FileManager.default.createFile(atPath: datasets + path, contents: Data([1])))
             try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -hoursOld * 3600)], ofItemAtPath: datasets + path)
         }
         // This host: a partial file of a process that no longer exists, one of this (live) process, and a file without a

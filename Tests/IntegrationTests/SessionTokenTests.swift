@@ -76,7 +76,7 @@ struct SessionTokenTests {
     @Test func es256TokenCheckedAgainstAJWKSFile() throws {
         let key = P256.Signing.PrivateKey()
         let jwksPath = NSTemporaryDirectory() + "jwks-\(UUID().uuidString).json"
-        FileManager.default.createFile(atPath: jwksPath, contents: Data(TestJWT.jwks(key.publicKey, kid: "k1")))
+        try #require(FileManager.default.createFile(atPath: jwksPath, contents: Data(TestJWT.jwks(key.publicKey, kid: "k1"))))
         defer { try? FileManager.default.removeItem(atPath: jwksPath) }
         let cluster = try TestCluster(environment: ["JWT_JWKS": jwksPath])
         defer { cluster.stop() }
@@ -99,7 +99,7 @@ struct SessionTokenTests {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let first = P256.Signing.PrivateKey()
-        FileManager.default.createFile(atPath: directory + "/jwks.json", contents: Data(TestJWT.jwks(first.publicKey, kid: "first")))
+        try #require(FileManager.default.createFile(atPath: directory + "/jwks.json", contents: Data(TestJWT.jwks(first.publicKey, kid: "first"))))
 
         let server = Process()
         server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -131,7 +131,7 @@ struct SessionTokenTests {
 
         // The issuer rotates its key: a token with the new kid makes the pool fetch again.
         let second = P256.Signing.PrivateKey()
-        FileManager.default.createFile(atPath: directory + "/jwks.json", contents: Data(TestJWT.jwks(second.publicKey, kid: "second")))
+        try #require(FileManager.default.createFile(atPath: directory + "/jwks.json", contents: Data(TestJWT.jwks(second.publicKey, kid: "second"))))
         let rotated = try TestJWT.es256(TestJWT.claims(sub: user), key: second, kid: "second")
         try cluster.waitFor("the rotated key to be fetched", timeout: 20) { (try? status(rotated)) == 200 }
     }

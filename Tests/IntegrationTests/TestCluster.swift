@@ -78,7 +78,9 @@ final class TestCluster: @unchecked Sendable {
             chmod(directory + "/data", 0o2710)
         }
 
-        FileManager.default.createFile(atPath: poolLogPath, contents: nil)
+        guard FileManager.default.createFile(atPath: poolLogPath, contents: nil) else {
+            throw TestClientError.malformed("cannot create \(poolLogPath)")
+        }
         poolLog = FileHandle(forWritingAtPath: poolLogPath)
         let pool = Process()
         pool.executableURL = URL(fileURLWithPath: binary)

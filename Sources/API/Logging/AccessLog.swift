@@ -31,7 +31,7 @@ final class AccessLog: Sendable {
 
         /// Writes the pending lines; with `lock` held.
         func writeOut(to fd: Int32) {
-            bytes.withUnsafeBytes { Bytes.writeAll($0, to: fd) }
+            _ = bytes.withUnsafeBytes { Bytes.writeAll($0, to: fd) }
             bytes.removeAll(keepingCapacity: true)
         }
     }
@@ -85,11 +85,11 @@ final class AccessLog: Sendable {
         JSONValue.writeInteger(Int64(pid), to: &line)
         Bytes.appendLiteral("}\n", to: &line)
         guard line.count <= Int(PIPE_BUF) else {
-            line.withUnsafeBytes { Bytes.writeAll($0, to: 2) }
+            _ = line.withUnsafeBytes { Bytes.writeAll($0, to: 2) }
             return
         }
         guard flushInterval > 0 else {
-            line.withUnsafeBytes { Bytes.writeAll($0, to: fd) }
+            _ = line.withUnsafeBytes { Bytes.writeAll($0, to: fd) }
             return
         }
         let batch = threadBatch()
