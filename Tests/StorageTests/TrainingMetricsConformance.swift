@@ -85,6 +85,35 @@ struct TrainingMetricsConformance {
         }
     }
 
+    /// Batches past the last step are added to the job's summary, others make a pass over all its points:
+    /// either way the summary is what the stored points give.
+    @Test(arguments: StoreBackend.all)
+    func summaryFollowsAppendedAndReplacedPoints(_ backend: StoreBackend) throws {
+        try backend.withStore { store in
+            let running = job(userID: "alice", status: .running)
+            try store.trainingJobs.insert([running])
+            func send(_ points: [MetricPoint]) throws -> (best: Double?, points: Int64, speed: Double?) {
+                let job = try #require(
+                    try store.trainingJobs.appendMetrics(id: running.id, userID: "alice", points: points, Self.report(points, at: instant(10))))
+                let summary = try store.trainingJobs.aggregate(userID: "alice", filter: AggregateFilter(), byModel: false).first
+                let dashboard = try store.analytics.dashboard(userID: "alice", from: instant(), days: 1, failureLimit: 1)
+                return (job.bestEvalLoss, dashboard.metricsPoints, summary?.averageSamplesPerSecond)
+            }
+            let first = try send([Self.point(1, eval: 0.875, samples: 10), Self.point(2, eval: 0.75), Self.point(3, eval: 0.8125, samples: 20)])
+            #expect(first.best == 0.75 && first.points == 3 && first.speed == 15)
+            let appended = try send([Self.point(4, eval: 0.625, samples: 30), Self.point(5, samples: 40)])
+            #expect(appended.best == 0.625 && appended.points == 5 && appended.speed == 25)
+            // Step 4 again, worse: its old loss and speed leave the summary.
+            let replaced = try send([Self.point(4, eval: 0.9375, samples: 50)])
+            #expect(replaced.best == 0.75 && replaced.points == 5 && replaced.speed == 30)
+            let more = try send([Self.point(6, eval: 0.5, samples: 60), Self.point(7)])
+            #expect(more.best == 0.5 && more.points == 7 && more.speed == 36)
+            // A step twice in one batch: its last point is kept.
+            let twice = try send([Self.point(8, eval: 0.25, samples: 100), Self.point(8, eval: 0.375, samples: 60)])
+            #expect(twice.best == 0.375 && twice.points == 8 && twice.speed == 40)
+        }
+    }
+
     @Test(arguments: StoreBackend.all)
     func changeThatThrowsStoresNoPoints(_ backend: StoreBackend) throws {
         try backend.withStore { store in

@@ -196,6 +196,14 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
         UPDATE training_jobs SET \((updatedColumns + summaryAssignments).joined(separator: ", ")) \
         WHERE id = $\(updatable.count + summaryFigures.count + 1)
         """
+    /// `updateRow` that also adds a batch's figures to the metrics summary (the `summaryFigures`' values follow the job's).
+    private static let updateRowAddingToSummary = """
+        UPDATE training_jobs SET \((updatedColumns + summaryFigures.enumerated().map {
+            "\($0.element.summaryColumn ?? "") = \($0.element.summaryColumn ?? "") + $\(updatable.count + $0.offset + 1)"
+        }).joined(separator: ", ")) \
+        WHERE id = $\(updatable.count + summaryFigures.count + 1)
+        """
+    private static let selectLastStep = "SELECT max(step) FROM training_metrics WHERE job_id = $1"
     /// The whole batch in one statement: one array per column, a row per index.
     private static let upsertPoints = """
         INSERT INTO training_metrics (job_id, \(MetricColumn.names))
@@ -296,8 +304,8 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
     /// values, when given), in the caller's write transaction. Returns the job as stored:
     /// the fixed fields keep their stored values whatever `change` did to them.
     private static func save(
-        _ stored: TrainingJob, summary: [PostgreSQLValue]? = nil, changedBy change: (inout TrainingJob) throws -> Void,
-        on connection: PostgreSQLConnection
+        _ stored: TrainingJob, summary: [PostgreSQLValue]? = nil, addingToSummary: Bool = false,
+        changedBy change: (inout TrainingJob) throws -> Void, on connection: PostgreSQLConnection
     ) throws -> TrainingJob {
         var job = stored
         try change(&job)
@@ -311,7 +319,7 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
         var values = updatable.map { $0.postgresValue(of: job) }
         if let summary { values += summary }
         values.append(.text(job.id))
-        try connection.run(summary == nil ? updateRow : updateRowAndSummary, values)
+        try connection.run(summary == nil ? updateRow : addingToSummary ? updateRowAddingToSummary : updateRowAndSummary, values)
         return job
     }
 
@@ -409,9 +417,26 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
         }
         return try database.write { connection in
             guard let stored = try Self.lock(id: id, userID: userID, on: connection) else { return nil }
+            let lastStep = try connection.first(Self.selectLastStep, [.text(id)]) { $0.optionalInt(0) } ?? nil
             if !batch.isEmpty { try connection.run(Self.upsertPoints, [.text(id)] + arrays) }
-            // The job row carries its metrics' summary, so aggregates read job
-            // rows only, never every point. One pass over this job's points.
+            // The job row carries its metrics' summary, so aggregates read job rows only, never every point.
+            // A batch past the job's last step, in step order (what a trainer sends), replaces no point: it is
+            // added to the summary. Any other may replace points, whose old values only a pass over all of the
+            // job's points takes out.
+            if MetricPoint.onlyFollow(lastStep, points) {
+                let speeds = points.compactMap(\.samplesPerSecond)
+                let added: [PostgreSQLValue] = Self.summaryFigures.map { figure in
+                    switch figure {
+                    case .points: .integer(Int64(points.count))
+                    case .samplesPerSecondSum: .real(speeds.reduce(0, +))
+                    case .samplesPerSecondCount: .integer(Int64(speeds.count))
+                    case .bestEvalLoss: .null  // not a summary figure: the job keeps the lowest loss itself
+                    }
+                }
+                let best = ([stored.bestEvalLoss] + points.map(\.evalLoss)).compactMap { $0 }.min()
+                return try Self.save(
+                    stored, summary: added, addingToSummary: true, changedBy: { job in try change(&job, best) }, on: connection)
+            }
             let (best, summary) =
                 try connection.first(Self.selectMetricSummary, [.text(id)]) { row in
                     (row.optionalDouble(MetricSummaryColumn.bestEvalLoss), Self.summaryFigures.map { $0.value(in: row) })

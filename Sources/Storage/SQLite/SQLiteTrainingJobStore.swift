@@ -135,6 +135,11 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
         \(MetricColumn.allCases.filter { $0 != .step }.map { "\($0.sql) = excluded.\($0.sql)" }.joined(separator: ", "))
         """
     private static let selectMetricSummary = "SELECT \(MetricSummaryColumn.list) FROM training_metrics WHERE job_id = ?"
+    private static let selectLastStep = "SELECT max(step) FROM training_metrics WHERE job_id = ?"
+    private static let addToSummary = """
+        UPDATE training_jobs SET metrics_points = metrics_points + ?, samples_per_second_sum = samples_per_second_sum + ?,
+        samples_per_second_count = samples_per_second_count + ? WHERE id = ?
+        """
     private static let aggregateColumns = AggregateColumn.list
     private static let groupBestColumns = GroupBestColumn.list
     private static let selectPoints = """
@@ -271,11 +276,21 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
     ) throws -> TrainingJob? {
         try database.write { connection in
             guard let stored = try Self.fetch(id: id, userID: userID, on: connection) else { return nil }
+            let lastStep = try connection.first(Self.selectLastStep, [.text(id)]) { $0.optionalInt(0) } ?? nil
             for point in points {
                 try connection.run(Self.upsertPoint, [.text(id)] + MetricColumn.allCases.map { $0.sqliteValue(of: point) })
             }
-            // The job row carries its metrics' summary, so aggregates read job
-            // rows only, never every point. One pass over this job's points.
+            // The job row carries its metrics' summary, so aggregates read job rows only, never every point.
+            // A batch past the job's last step, in step order (what a trainer sends), replaces no point: it is
+            // added to the summary. Any other may replace points, whose old values only a pass over all of the
+            // job's points takes out.
+            if MetricPoint.onlyFollow(lastStep, points) {
+                let speeds = points.compactMap(\.samplesPerSecond)
+                try connection.run(
+                    Self.addToSummary, [.integer(Int64(points.count)), .real(speeds.reduce(0, +)), .integer(Int64(speeds.count)), .text(id)])
+                let best = ([stored.bestEvalLoss] + points.map(\.evalLoss)).compactMap { $0 }.min()
+                return try Self.save(stored, changedBy: { job in try change(&job, best) }, on: connection)
+            }
             var best: Double?
             try connection.query(Self.selectMetricSummary, [.text(id)]) { row in
                 best = row.optionalDouble(MetricSummaryColumn.bestEvalLoss)
