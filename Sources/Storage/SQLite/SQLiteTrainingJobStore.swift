@@ -136,10 +136,27 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
         """
     private static let selectMetricSummary = "SELECT \(MetricSummaryColumn.list) FROM training_metrics WHERE job_id = ?"
     private static let selectLastStep = "SELECT max(step) FROM training_metrics WHERE job_id = ?"
-    private static let addToSummary = """
-        UPDATE training_jobs SET metrics_points = metrics_points + ?, samples_per_second_sum = samples_per_second_sum + ?,
-        samples_per_second_count = samples_per_second_count + ? WHERE id = ?
+    /// The job row's summary of its metrics: points, samples/s sum and count, in `SummaryChange`'s order.
+    private static let summaryColumns = ["metrics_points", "samples_per_second_sum", "samples_per_second_count"]
+    /// `updateRow` that also sets the summary to figures from a pass over the job's points.
+    private static let updateRowAndSummary = """
+        UPDATE training_jobs SET \((updatable.map { "\($0.sql) = ?" } + summaryColumns.map { "\($0) = ?" }).joined(separator: ", "))
+        WHERE id = ?
         """
+    /// `updateRow` that also adds a batch's figures to the summary.
+    private static let updateRowAddingToSummary = """
+        UPDATE training_jobs SET \((updatable.map { "\($0.sql) = ?" } + summaryColumns.map { "\($0) = \($0) + ?" }).joined(separator: ", "))
+        WHERE id = ?
+        """
+
+    /// How `save` changes the job's metrics summary (values in `summaryColumns`' order), in the same UPDATE as the job.
+    private enum SummaryChange {
+        case none
+        /// To the figures of a pass over all of the job's points.
+        case set([SQLiteValue])
+        /// By the figures of a batch that replaced no point.
+        case add([SQLiteValue])
+    }
     private static let aggregateColumns = AggregateColumn.list
     private static let groupBestColumns = GroupBestColumn.list
     private static let selectPoints = """
@@ -183,7 +200,8 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
     /// caller's write transaction. Returns the job as stored: the fixed
     /// fields keep their stored values whatever `change` did to them.
     private static func save(
-        _ stored: TrainingJob, changedBy change: (inout TrainingJob) throws -> Void, on connection: SQLiteConnection
+        _ stored: TrainingJob, summary: SummaryChange = .none, changedBy change: (inout TrainingJob) throws -> Void,
+        on connection: SQLiteConnection
     ) throws -> TrainingJob {
         var job = stored
         try change(&job)
@@ -195,8 +213,14 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
         job.externalID = stored.externalID
         job.jobToken = stored.jobToken
         var values = updatable.map { $0.sqliteValue(of: job) }
+        let statement: String
+        switch summary {
+        case .none: statement = updateRow
+        case .set(let figures): (statement, values) = (updateRowAndSummary, values + figures)
+        case .add(let figures): (statement, values) = (updateRowAddingToSummary, values + figures)
+        }
         values.append(.text(job.id))
-        try connection.run(updateRow, values)
+        try connection.run(statement, values)
         return job
     }
 
@@ -286,23 +310,21 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
             // job's points takes out.
             if MetricPoint.onlyFollow(lastStep, points) {
                 let speeds = points.compactMap(\.samplesPerSecond)
-                try connection.run(
-                    Self.addToSummary, [.integer(Int64(points.count)), .real(speeds.reduce(0, +)), .integer(Int64(speeds.count)), .text(id)])
                 let best = ([stored.bestEvalLoss] + points.map(\.evalLoss)).compactMap { $0 }.min()
-                return try Self.save(stored, changedBy: { job in try change(&job, best) }, on: connection)
+                return try Self.save(
+                    stored, summary: .add([.integer(Int64(points.count)), .real(speeds.reduce(0, +)), .integer(Int64(speeds.count))]),
+                    changedBy: { job in try change(&job, best) }, on: connection)
             }
             var best: Double?
+            var figures: [SQLiteValue] = [.integer(0), .real(0), .integer(0)]
             try connection.query(Self.selectMetricSummary, [.text(id)]) { row in
                 best = row.optionalDouble(MetricSummaryColumn.bestEvalLoss)
-                try connection.run(
-                    "UPDATE training_jobs SET metrics_points = ?, samples_per_second_sum = ?, samples_per_second_count = ? WHERE id = ?",
-                    [
-                        .integer(row.int(MetricSummaryColumn.points)), .real(row.double(MetricSummaryColumn.samplesPerSecondSum)),
-                        .integer(row.int(MetricSummaryColumn.samplesPerSecondCount)), .text(id),
-                    ]
-                )
+                figures = [
+                    .integer(row.int(MetricSummaryColumn.points)), .real(row.double(MetricSummaryColumn.samplesPerSecondSum)),
+                    .integer(row.int(MetricSummaryColumn.samplesPerSecondCount)),
+                ]
             }
-            return try Self.save(stored, changedBy: { job in try change(&job, best) }, on: connection)
+            return try Self.save(stored, summary: .set(figures), changedBy: { job in try change(&job, best) }, on: connection)
         }
     }
 
