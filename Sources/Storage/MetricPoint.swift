@@ -40,16 +40,3 @@ public struct MetricPoint: Sendable, Equatable {
         self.trainPerplexity = trainPerplexity
     }
 }
-
-extension MetricPoint {
-    /// Whether `points` come in increasing step order, all past `lastStep` (nil: the job has none): storing
-    /// them then replaces no stored point, so a job's summary only grows by them.
-    static func onlyFollow(_ lastStep: Int64?, _ points: [MetricPoint]) -> Bool {
-        var previous = lastStep
-        for point in points {
-            if let previous, point.step <= previous { return false }
-            previous = point.step
-        }
-        return true
-    }
-}

@@ -116,10 +116,6 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
             }
         }
 
-        /// The figure in `row`, as its `summaryColumn` keeps it.
-        func value(in row: PostgreSQLRow) -> PostgreSQLValue {
-            self == .samplesPerSecondSum ? .real(row.double(self)) : .integer(row.int(self))
-        }
     }
 
     /// One group of `aggregate`, over the jobs of the common table `j` (which has a `grp` column).
@@ -187,6 +183,7 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
     private static let updatable = JobColumn.allCases.filter { !$0.isFixed }
     private static let updatedColumns = updatable.enumerated().map { "\($0.element.name) = \($0.element.parameter($0.offset + 1))" }
     private static let updateRow = "UPDATE training_jobs SET \(updatedColumns.joined(separator: ", ")) WHERE id = $\(updatable.count + 1)"
+    /// The figures the job row keeps, in `summaryValues`' order.
     private static let summaryFigures = MetricSummaryColumn.allCases.filter { $0.summaryColumn != nil }
     private static let summaryAssignments = summaryFigures.enumerated().map {
         "\($0.element.summaryColumn ?? "") = $\(updatable.count + $0.offset + 1)"
@@ -204,6 +201,10 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
         WHERE id = $\(updatable.count + summaryFigures.count + 1)
         """
     private static let selectLastStep = "SELECT max(step) FROM training_metrics WHERE job_id = $1"
+
+    private static func summaryValues(_ summary: MetricSummary) -> [PostgreSQLValue] {
+        [.integer(summary.points), .real(summary.samplesPerSecondSum), .integer(summary.samplesPerSecondCount)]
+    }
     /// The whole batch in one statement: one array per column, a row per index.
     private static let upsertPoints = """
         INSERT INTO training_metrics (job_id, \(MetricColumn.names))
@@ -300,12 +301,12 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
         try connection.first(selectByIDForUpdate, [.text(id), .text(userID)], job)
     }
 
-    /// Lets `change` modify the `stored` job and writes the result back (with `summary`'s
-    /// values, when given), in the caller's write transaction. Returns the job as stored:
+    /// Lets `change` modify the `stored` job and writes the result back (with its metrics summary changed by
+    /// `summary`, when given), in the caller's write transaction. Returns the job as stored:
     /// the fixed fields keep their stored values whatever `change` did to them.
     private static func save(
-        _ stored: TrainingJob, summary: [PostgreSQLValue]? = nil, addingToSummary: Bool = false,
-        changedBy change: (inout TrainingJob) throws -> Void, on connection: PostgreSQLConnection
+        _ stored: TrainingJob, summary: MetricSummaryChange? = nil, changedBy change: (inout TrainingJob) throws -> Void,
+        on connection: PostgreSQLConnection
     ) throws -> TrainingJob {
         var job = stored
         try change(&job)
@@ -317,9 +318,14 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
         job.externalID = stored.externalID
         job.jobToken = stored.jobToken
         var values = updatable.map { $0.postgresValue(of: job) }
-        if let summary { values += summary }
+        let statement: String
+        switch summary {
+        case nil: statement = updateRow
+        case .set(let figures)?: (statement, values) = (updateRowAndSummary, values + summaryValues(figures))
+        case .add(let figures)?: (statement, values) = (updateRowAddingToSummary, values + summaryValues(figures))
+        }
         values.append(.text(job.id))
-        try connection.run(summary == nil ? updateRow : addingToSummary ? updateRowAddingToSummary : updateRowAndSummary, values)
+        try connection.run(statement, values)
         return job
     }
 
@@ -424,24 +430,20 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
             // added to the summary. Any other may replace points, whose old values only a pass over all of the
             // job's points takes out.
             if MetricPoint.onlyFollow(lastStep, points) {
-                let speeds = points.compactMap(\.samplesPerSecond)
-                let added: [PostgreSQLValue] = Self.summaryFigures.map { figure in
-                    switch figure {
-                    case .points: .integer(Int64(points.count))
-                    case .samplesPerSecondSum: .real(speeds.reduce(0, +))
-                    case .samplesPerSecondCount: .integer(Int64(speeds.count))
-                    case .bestEvalLoss: .null  // not a summary figure: the job keeps the lowest loss itself
-                    }
-                }
-                let best = ([stored.bestEvalLoss] + points.map(\.evalLoss)).compactMap { $0 }.min()
+                let best = MetricPoint.lowestEvalLoss(points, below: stored.bestEvalLoss)
                 return try Self.save(
-                    stored, summary: added, addingToSummary: true, changedBy: { job in try change(&job, best) }, on: connection)
+                    stored, summary: .add(MetricSummary(batch: points)), changedBy: { job in try change(&job, best) }, on: connection)
             }
-            let (best, summary) =
+            let (best, figures) =
                 try connection.first(Self.selectMetricSummary, [.text(id)]) { row in
-                    (row.optionalDouble(MetricSummaryColumn.bestEvalLoss), Self.summaryFigures.map { $0.value(in: row) })
-                } ?? (nil, Self.summaryFigures.map { _ in .integer(0) })
-            return try Self.save(stored, summary: summary, changedBy: { job in try change(&job, best) }, on: connection)
+                    (
+                        row.optionalDouble(MetricSummaryColumn.bestEvalLoss),
+                        MetricSummary(
+                            points: row.int(MetricSummaryColumn.points), samplesPerSecondSum: row.double(MetricSummaryColumn.samplesPerSecondSum),
+                            samplesPerSecondCount: row.int(MetricSummaryColumn.samplesPerSecondCount))
+                    )
+                } ?? (nil, MetricSummary(points: 0, samplesPerSecondSum: 0, samplesPerSecondCount: 0))
+            return try Self.save(stored, summary: .set(figures), changedBy: { job in try change(&job, best) }, on: connection)
         }
     }
 

@@ -53,10 +53,13 @@ final class SQLiteDatabase: @unchecked Sendable {
         pthread_key_delete(key)
     }
 
+    /// This thread's connection, if it has opened one.
+    private var openedThreadConnection: SQLiteConnection? {
+        pthread_getspecific(key).map { Unmanaged<SQLiteConnection>.fromOpaque($0).takeUnretainedValue() }
+    }
+
     private func threadConnection() throws -> SQLiteConnection {
-        if let raw = pthread_getspecific(key) {
-            return Unmanaged<SQLiteConnection>.fromOpaque(raw).takeUnretainedValue()
-        }
+        if let connection = openedThreadConnection { return connection }
         let connection = try SQLiteConnection(configuration: configuration)
         pthread_setspecific(key, Unmanaged.passRetained(connection).toOpaque())
         return connection
@@ -79,8 +82,7 @@ final class SQLiteDatabase: @unchecked Sendable {
 
     /// Ends this thread's shared read transaction, if its request has one open; its next read begins another.
     func releaseReads() {
-        guard let raw = pthread_getspecific(key) else { return }
-        endSharedRead(Unmanaged<SQLiteConnection>.fromOpaque(raw).takeUnretainedValue())
+        if let connection = openedThreadConnection { endSharedRead(connection) }
     }
 
     private func endSharedRead(_ connection: SQLiteConnection) {
@@ -109,9 +111,7 @@ final class SQLiteDatabase: @unchecked Sendable {
     /// total, or the figures of one dashboard, agree however writers interleave. In a request scope that
     /// transaction is the request's shared one. Not reentrant, and not to be called inside `write`.
     func snapshot<T>(_ body: (SQLiteConnection) throws -> T) throws -> T {
-        if let raw = pthread_getspecific(key), Unmanaged<SQLiteConnection>.fromOpaque(raw).takeUnretainedValue().scope != .outside {
-            return try read(body)
-        }
+        if let connection = openedThreadConnection, connection.scope != .outside { return try read(body) }
         return try transaction("BEGIN DEFERRED", body)
     }
 

@@ -136,7 +136,7 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
         """
     private static let selectMetricSummary = "SELECT \(MetricSummaryColumn.list) FROM training_metrics WHERE job_id = ?"
     private static let selectLastStep = "SELECT max(step) FROM training_metrics WHERE job_id = ?"
-    /// The job row's summary of its metrics: points, samples/s sum and count, in `SummaryChange`'s order.
+    /// The job row's summary of its metrics, in `summaryValues`' order.
     private static let summaryColumns = ["metrics_points", "samples_per_second_sum", "samples_per_second_count"]
     /// `updateRow` that also sets the summary to figures from a pass over the job's points.
     private static let updateRowAndSummary = """
@@ -149,13 +149,8 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
         WHERE id = ?
         """
 
-    /// How `save` changes the job's metrics summary (values in `summaryColumns`' order), in the same UPDATE as the job.
-    private enum SummaryChange {
-        case none
-        /// To the figures of a pass over all of the job's points.
-        case set([SQLiteValue])
-        /// By the figures of a batch that replaced no point.
-        case add([SQLiteValue])
+    private static func summaryValues(_ summary: MetricSummary) -> [SQLiteValue] {
+        [.integer(summary.points), .real(summary.samplesPerSecondSum), .integer(summary.samplesPerSecondCount)]
     }
     private static let aggregateColumns = AggregateColumn.list
     private static let groupBestColumns = GroupBestColumn.list
@@ -200,7 +195,7 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
     /// caller's write transaction. Returns the job as stored: the fixed
     /// fields keep their stored values whatever `change` did to them.
     private static func save(
-        _ stored: TrainingJob, summary: SummaryChange = .none, changedBy change: (inout TrainingJob) throws -> Void,
+        _ stored: TrainingJob, summary: MetricSummaryChange? = nil, changedBy change: (inout TrainingJob) throws -> Void,
         on connection: SQLiteConnection
     ) throws -> TrainingJob {
         var job = stored
@@ -215,9 +210,9 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
         var values = updatable.map { $0.sqliteValue(of: job) }
         let statement: String
         switch summary {
-        case .none: statement = updateRow
-        case .set(let figures): (statement, values) = (updateRowAndSummary, values + figures)
-        case .add(let figures): (statement, values) = (updateRowAddingToSummary, values + figures)
+        case nil: statement = updateRow
+        case .set(let figures)?: (statement, values) = (updateRowAndSummary, values + summaryValues(figures))
+        case .add(let figures)?: (statement, values) = (updateRowAddingToSummary, values + summaryValues(figures))
         }
         values.append(.text(job.id))
         try connection.run(statement, values)
@@ -309,20 +304,17 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
             // added to the summary. Any other may replace points, whose old values only a pass over all of the
             // job's points takes out.
             if MetricPoint.onlyFollow(lastStep, points) {
-                let speeds = points.compactMap(\.samplesPerSecond)
-                let best = ([stored.bestEvalLoss] + points.map(\.evalLoss)).compactMap { $0 }.min()
+                let best = MetricPoint.lowestEvalLoss(points, below: stored.bestEvalLoss)
                 return try Self.save(
-                    stored, summary: .add([.integer(Int64(points.count)), .real(speeds.reduce(0, +)), .integer(Int64(speeds.count))]),
-                    changedBy: { job in try change(&job, best) }, on: connection)
+                    stored, summary: .add(MetricSummary(batch: points)), changedBy: { job in try change(&job, best) }, on: connection)
             }
             var best: Double?
-            var figures: [SQLiteValue] = [.integer(0), .real(0), .integer(0)]
+            var figures = MetricSummary(points: 0, samplesPerSecondSum: 0, samplesPerSecondCount: 0)
             try connection.query(Self.selectMetricSummary, [.text(id)]) { row in
                 best = row.optionalDouble(MetricSummaryColumn.bestEvalLoss)
-                figures = [
-                    .integer(row.int(MetricSummaryColumn.points)), .real(row.double(MetricSummaryColumn.samplesPerSecondSum)),
-                    .integer(row.int(MetricSummaryColumn.samplesPerSecondCount)),
-                ]
+                figures = MetricSummary(
+                    points: row.int(MetricSummaryColumn.points), samplesPerSecondSum: row.double(MetricSummaryColumn.samplesPerSecondSum),
+                    samplesPerSecondCount: row.int(MetricSummaryColumn.samplesPerSecondCount))
             }
             return try Self.save(stored, summary: .set(figures), changedBy: { job in try change(&job, best) }, on: connection)
         }
