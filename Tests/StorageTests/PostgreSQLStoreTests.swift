@@ -73,6 +73,39 @@ struct PostgreSQLStoreTests {
         #expect(store.openConnections == 1)
     }
 
+    /// A transaction's BEGIN travels with its first statement: n statements cost n + 1 round trips (the
+    /// last its COMMIT), a transaction that ran none costs none, and a failed first statement leaves the
+    /// connection out of the transaction, ready for the next.
+    @Test func aTransactionsBeginGoesWithItsFirstStatement() throws {
+        let url = try #require(ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_URL"])
+        let database = PostgreSQLDatabase(configuration: StoreBackend.postgresConfiguration(url: url, poolSize: 1))
+        try database.scope {
+            var connection: PostgreSQLConnection?
+            // Prepares the statements (session mode) outside the counted transactions.
+            try database.write { held in
+                connection = held
+                _ = try held.first("SELECT 1::int8") { $0.int(0) }
+                _ = try held.first("SELECT 2::int8") { $0.int(0) }
+            }
+            let held = try #require(connection)
+            var before = held.roundTrips
+            let sum = try database.write { held in
+                try held.first("SELECT 1::int8") { $0.int(0) }! + held.first("SELECT 2::int8") { $0.int(0) }!
+            }
+            #expect(sum == 3)
+            #expect(held.roundTrips - before == 3)
+            before = held.roundTrips
+            try database.snapshot { _ in }
+            #expect(held.roundTrips == before)
+            #expect(throws: StoreError.self) {
+                try database.write { held in _ = try held.first("SELECT 1::int8 / 0") { $0.int(0) } }
+            }
+            before = held.roundTrips
+            #expect(try database.snapshot { held in try held.first("SELECT 2::int8") { $0.int(0) } } == 2)
+            #expect(held.roundTrips - before == 2)
+        }
+    }
+
     /// A session setting made by another client connection never steers the store's statements: through
     /// pgbouncer in transaction mode the other client's `SET search_path` stays on a server session that
     /// the store's next transaction (or lone statement) may well run on, and the store's rows must still

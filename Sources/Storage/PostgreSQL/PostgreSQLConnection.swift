@@ -142,11 +142,15 @@ extension PostgreSQLTableColumn {
 /// One connection to the server, used by one thread at a time (the pool hands it out).
 /// Statements run with their parameters apart from the SQL text: no value is ever spliced into a statement.
 ///
+/// A transaction's `BEGIN` is not sent on its own: it goes in one pipeline with the transaction's first
+/// statement, so a transaction of n statements costs n + 1 round trips (its COMMIT the last), and one that
+/// ran none costs nothing.
+///
 /// In `.session` mode the connection's session holds the search path and the statements, each prepared
 /// once. In `.transaction` mode (behind pgbouncer in transaction pooling) the session holds nothing:
-/// statements go unnamed, a transaction sets its search path with `SET LOCAL` (`begin`), and a statement
-/// outside a transaction is pipelined behind `set_config('search_path', …, true)` with one Sync, so both
-/// run in one implicit transaction on one server session.
+/// statements go unnamed, and a statement runs behind `set_config('search_path', …, true)` in the same
+/// pipeline: the transaction's first one after its `BEGIN`, one outside a transaction on its own with one
+/// Sync, so both run in one implicit transaction on one server session.
 final class PostgreSQLConnection: @unchecked Sendable {
     // @unchecked: the pool hands a connection to one thread at a time; nothing
     // here is touched by two threads at once.
@@ -156,6 +160,10 @@ final class PostgreSQLConnection: @unchecked Sendable {
     private var statements = StatementCache<String>()
     /// A pipeline could not be left cleanly: the connection is not reused.
     private var unusable = false
+    /// The `BEGIN …` of a transaction none of whose statements has been sent yet.
+    private var pendingBegin: String?
+    /// Message exchanges with the server so far (each a round trip): what tests and measurements count.
+    private(set) var roundTrips = 0
 
     /// Connects with a libpq connection string or `postgres://` URL. In `.session` mode it then sets the
     /// session's search path to `schema` and its time zone to UTC; in `.transaction` mode it sets nothing.
@@ -205,31 +213,38 @@ final class PostgreSQLConnection: @unchecked Sendable {
     /// Runs one or more statements that take no parameters (migrations, session settings).
     func execute(_ sql: String) throws(PostgreSQLError) {
         let result = PQexec(handle, sql)
+        roundTrips += 1
         defer { PQclear(result) }
         let status = PQresultStatus(result)
         guard status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK else { throw failure(result) }
     }
 
-    /// Starts a transaction with `sql` (`BEGIN …`); in `.transaction` mode the same round trip sets the
-    /// transaction's search path.
-    func begin(_ sql: String) throws(PostgreSQLError) {
-        guard mode == .transaction else {
-            try run(sql)
+    /// Starts a transaction with `sql` (`BEGIN …`), sent with the transaction's first statement.
+    func begin(_ sql: String) {
+        pendingBegin = sql
+    }
+
+    /// Commits the transaction `begin` started; one that ran no statement was never sent, and ends here.
+    func commit() throws(PostgreSQLError) {
+        guard pendingBegin == nil else {
+            pendingBegin = nil
             return
         }
-        let clock = RequestClock.current
-        if clock?.isPastDeadline == true {
-            throw PostgreSQLError(sqlState: "57014", message: "not sent: the request's deadline has passed", connectionLost: false)
-        }
-        let started = Clocks.monotonicSeconds()
-        defer { clock?.addDatabaseTime(seconds: Clocks.monotonicSeconds() - started) }
-        try execute("\(sql); SET LOCAL search_path TO \(PostgreSQLSchema.quoted(schema))")
+        try run("COMMIT")
+    }
+
+    /// Rolls back the transaction `begin` started, if the server holds one (a broken connection is left alone).
+    func rollback() {
+        pendingBegin = nil
+        guard !isBroken, PQtransactionStatus(handle) != PQTRANS_IDLE else { return }
+        _ = try? run("ROLLBACK")
     }
 
     private func prepared(_ sql: String) throws(PostgreSQLError) -> String {
         if let name = statements[sql] { return name }
         let name = "s\(statements.count + 1)"
         let result = PQprepare(handle, name, sql, 0, nil)
+        roundTrips += 1
         defer { PQclear(result) }
         guard PQresultStatus(result) == PGRES_COMMAND_OK else { throw failure(result) }
         statements.insert(name, for: sql)
@@ -256,16 +271,19 @@ final class PostgreSQLConnection: @unchecked Sendable {
         defer { clock?.addDatabaseTime(seconds: Clocks.monotonicSeconds() - started) }
         let deadline = clock?.deadline ?? .infinity
         let parameters = copies.map { UnsafePointer($0) }
-        if let name {
-            let sent = parameters.withUnsafeBufferPointer {
-                PQsendQueryPrepared(handle, name, Int32(values.count), $0.baseAddress, nil, nil, 0)
-            }
-            guard sent == 1 else { throw failure(nil) }
-        } else if PQtransactionStatus(handle) == PQTRANS_IDLE {
-            return try runWithSearchPath(sql, parameters, deadline: deadline)
-        } else {
-            guard send(sql, parameters) else { throw failure(nil) }
+        var leading: [LeadingStatement] = []
+        if let begin = pendingBegin {
+            pendingBegin = nil
+            leading.append(LeadingStatement(sql: begin, value: nil))
         }
+        if mode == .transaction && (!leading.isEmpty || PQtransactionStatus(handle) == PQTRANS_IDLE) {
+            leading.append(LeadingStatement(sql: Self.setSearchPath, value: PostgreSQLSchema.quoted(schema)))
+        }
+        if !leading.isEmpty {
+            return try runPipelined(after: leading, name: name, sql: sql, parameters, deadline: deadline)
+        }
+        guard name.map({ sendPrepared($0, parameters) }) ?? send(sql, parameters) else { throw failure(nil) }
+        roundTrips += 1
         guard awaitResult(deadline: deadline) else { throw Self.abandoned }
         guard let result = PQgetResult(handle) else { throw failure(nil) }
         // One statement, one result; reading on to the end leaves the connection ready for the next.
@@ -286,20 +304,39 @@ final class PostgreSQLConnection: @unchecked Sendable {
         }
     }
 
-    /// Runs `sql` outside a transaction in `.transaction` mode: a pipeline of `set_config('search_path', schema, true)`
-    /// and `sql` closed by one Sync, which the server runs as one implicit transaction (and pgbouncer on one
-    /// server session), in one round trip.
-    private func runWithSearchPath(_ sql: String, _ parameters: [UnsafePointer<CChar>?], deadline: Double) throws(PostgreSQLError)
-        -> OpaquePointer
-    {
+    /// Sends the prepared statement `name` with `parameters`.
+    private func sendPrepared(_ name: String, _ parameters: [UnsafePointer<CChar>?]) -> Bool {
+        parameters.withUnsafeBufferPointer {
+            PQsendQueryPrepared(handle, name, Int32($0.count), $0.baseAddress, nil, nil, 0) == 1
+        }
+    }
+
+    /// A statement sent ahead of another in its pipeline, with at most one parameter.
+    private struct LeadingStatement {
+        let sql: String
+        let value: String?
+    }
+
+    /// Runs `leading`, then `sql` (the prepared statement `name`, or unnamed), as one pipeline closed by one
+    /// Sync: one round trip. Outside a transaction block the server runs them as one implicit transaction
+    /// (and pgbouncer on one server session). Returns `sql`'s result; the first failure in the pipeline is
+    /// thrown, as the statements after it only report being skipped.
+    private func runPipelined(
+        after leading: [LeadingStatement], name: String?, sql: String, _ parameters: [UnsafePointer<CChar>?], deadline: Double
+    ) throws(PostgreSQLError) -> OpaquePointer {
         guard PQenterPipelineMode(handle) == 1 else { throw failure(nil) }
-        let sent =
-            PostgreSQLSchema.quoted(schema).withCString { send(Self.setSearchPath, [$0]) } && send(sql, parameters) && PQpipelineSync(handle) == 1
-        // The first result of each of the two statements; a NULL from libpq ends one statement's results.
+        var sent = true
+        for statement in leading where sent {
+            sent = statement.value.map { value in value.withCString { send(statement.sql, [$0]) } } ?? send(statement.sql, [])
+        }
+        sent = sent && (name.map { sendPrepared($0, parameters) } ?? send(sql, parameters)) && PQpipelineSync(handle) == 1
+        roundTrips += 1
+        let expected = leading.count + 1
+        // The first result of each statement; a NULL from libpq ends one statement's results.
         var results: [OpaquePointer] = []
         var ended = 0
         var synced = false
-        while sent && !synced && !isBroken && ended <= 2 {
+        while sent && !synced && !isBroken && ended <= expected {
             guard awaitResult(deadline: deadline) else { break }
             guard let result = PQgetResult(handle) else {
                 ended += 1
@@ -316,18 +353,17 @@ final class PostgreSQLConnection: @unchecked Sendable {
         }
         let gaveUp = unusable
         if !synced || PQexitPipelineMode(handle) != 1 { unusable = true }
-        guard synced, results.count == 2 else {
+        guard synced, results.count == expected else {
             for result in results { PQclear(result) }
             throw gaveUp ? Self.abandoned : failure(nil)
         }
-        // The first failure is the cause: the statements after it in the pipeline only report being skipped.
         if let failed = results.first(where: { PQresultStatus($0) != PGRES_COMMAND_OK && PQresultStatus($0) != PGRES_TUPLES_OK }) {
             let error = failure(failed)
             for result in results { PQclear(result) }
             throw error
         }
-        PQclear(results[0])
-        return results[1]
+        for result in results.dropLast() { PQclear(result) }
+        return results[expected - 1]
     }
 
     private static let setSearchPath = "SELECT set_config('search_path', $1, true)"

@@ -170,13 +170,13 @@ final class PostgreSQLDatabase: @unchecked Sendable {
     }
 
     private static func transaction<T>(on connection: PostgreSQLConnection, begin: String, _ body: (PostgreSQLConnection) throws -> T) throws -> T {
-        try connection.begin(begin)
+        connection.begin(begin)
         do {
             let result = try body(connection)
-            try connection.run("COMMIT")
+            try connection.commit()
             return result
         } catch {
-            if !connection.isBroken { _ = try? connection.run("ROLLBACK") }
+            connection.rollback()
             throw error
         }
     }
