@@ -98,3 +98,20 @@ extension JobStatus {
         }
     }
 }
+
+extension TrainingJob {
+    /// The job as `change` leaves it, with the fields no change may alter as they are here: the id, the
+    /// user, the resumed-from job, the token's hash, the creation time, the external id and the kept token.
+    func changed(by change: (inout TrainingJob) throws -> Void) rethrows -> TrainingJob {
+        var job = self
+        try change(&job)
+        job.id = id
+        job.userID = userID
+        job.resumedFromJobID = resumedFromJobID
+        job.jobTokenHash = jobTokenHash
+        job.createdAt = createdAt
+        job.externalID = externalID
+        job.jobToken = jobToken
+        return job
+    }
+}

@@ -50,15 +50,6 @@ final class PostgreSQLAPIKeyStore: APIKeyStore {
         WHERE api_keys.id = added.id
         """
 
-    private static func record(_ row: PostgreSQLRow) -> APIKeyRecord {
-        APIKeyRecord(
-            id: row.string(Column.id), userID: row.string(Column.userID), name: row.string(Column.name), keyHash: row.string(Column.keyHash),
-            keyPrefix: row.string(Column.keyPrefix), scopes: ScopeList.decode(row.string(Column.scopes)), createdAt: row.timestamp(Column.createdAt),
-            lastUsedAt: row.optionalTimestamp(Column.lastUsedAt), requestCount: row.int(Column.requestCount),
-            revokedAt: row.optionalTimestamp(Column.revokedAt)
-        )
-    }
-
     func insert(_ key: APIKeyRecord) throws {
         guard isCanonicalUUID(key.id) else { throw StoreError.failed("api key id \(key.id) is not a lowercase UUID") }
         _ = try database.write { connection in
@@ -68,7 +59,7 @@ final class PostgreSQLAPIKeyStore: APIKeyStore {
 
     func find(keyHash: String) throws -> APIKeyRecord? {
         try database.read { connection in
-            try connection.first(Self.selectByHash, [.text(keyHash)], Self.record)
+            try connection.first(Self.selectByHash, [.text(keyHash)], APIKeyRecord.init(row:))
         }
     }
 
@@ -87,7 +78,7 @@ final class PostgreSQLAPIKeyStore: APIKeyStore {
         try database.snapshot { connection in
             var keys: [APIKeyRecord] = []
             try connection.query(Self.selectPage, [.text(userID), .integer(Int64(limit)), .integer(Int64(offset))]) {
-                keys.append(Self.record($0))
+                keys.append(APIKeyRecord(row: $0))
             }
             let total = try connection.first(Self.countActive, [.text(userID)]) { Int($0.int(0)) } ?? 0
             return (keys, total)

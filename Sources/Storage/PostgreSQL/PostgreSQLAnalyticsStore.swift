@@ -78,7 +78,7 @@ final class PostgreSQLAnalyticsStore: AnalyticsStore {
             var durationSum = 0.0
             try connection.query(Self.selectDays, range + [.integer(start)]) { row in
                 let count = Int(row.int(DayColumn.jobs))
-                if let status = JobStatus(rawValue: row.string(DayColumn.status)) { figures.statusCounts[status] += count }
+                if let status = row.jobStatus(DayColumn.status) { figures.statusCounts[status] += count }
                 let day = Int(row.int(DayColumn.day))
                 if figures.createdPerDay.indices.contains(day) { figures.createdPerDay[day] += count }
                 figures.totalSteps = figures.totalSteps.addingSaturated(row.int(DayColumn.steps))

@@ -78,7 +78,7 @@ extension PostgreSQLColumn {
 }
 
 /// One row of a result, read as text and converted on access.
-struct PostgreSQLRow {
+struct PostgreSQLRow: StoredRow {
     fileprivate let result: OpaquePointer
     fileprivate let row: Int32
 
@@ -96,23 +96,6 @@ struct PostgreSQLRow {
             String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self)
         }
     }
-
-    func optionalString(_ column: Int32) -> String? { isNull(column) ? nil : string(column) }
-    func optionalInt(_ column: Int32) -> Int64? { isNull(column) ? nil : int(column) }
-    func optionalDouble(_ column: Int32) -> Double? { isNull(column) ? nil : double(column) }
-    /// A column selected as milliseconds since the epoch (`PostgreSQLSchema.milliseconds`).
-    func timestamp(_ column: Int32) -> Timestamp { Timestamp(millisecondsSinceEpoch: int(column)) }
-    func optionalTimestamp(_ column: Int32) -> Timestamp? { isNull(column) ? nil : timestamp(column) }
-
-    func int<Column: PostgreSQLColumn>(_ column: Column) -> Int64 { int(column.rawValue) }
-    func double<Column: PostgreSQLColumn>(_ column: Column) -> Double { double(column.rawValue) }
-    func bool<Column: PostgreSQLColumn>(_ column: Column) -> Bool { bool(column.rawValue) }
-    func string<Column: PostgreSQLColumn>(_ column: Column) -> String { string(column.rawValue) }
-    func optionalString<Column: PostgreSQLColumn>(_ column: Column) -> String? { optionalString(column.rawValue) }
-    func optionalInt<Column: PostgreSQLColumn>(_ column: Column) -> Int64? { optionalInt(column.rawValue) }
-    func optionalDouble<Column: PostgreSQLColumn>(_ column: Column) -> Double? { optionalDouble(column.rawValue) }
-    func timestamp<Column: PostgreSQLColumn>(_ column: Column) -> Timestamp { timestamp(column.rawValue) }
-    func optionalTimestamp<Column: PostgreSQLColumn>(_ column: Column) -> Timestamp? { optionalTimestamp(column.rawValue) }
 }
 
 /// A column of a table: its SELECT expression, its INSERT parameter and its name come from

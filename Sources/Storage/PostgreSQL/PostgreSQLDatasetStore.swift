@@ -45,14 +45,6 @@ final class PostgreSQLDatasetStore: DatasetStore {
         "{" + JobStatus.allCases.filter { !$0.isTerminal }.map(\.rawValue).joined(separator: ",") + "}"
     )
 
-    private static func record(_ row: PostgreSQLRow) -> DatasetRecord {
-        DatasetRecord(
-            id: row.string(Column.id), userID: row.string(Column.userID), name: row.string(Column.name), format: row.string(Column.format),
-            sizeBytes: row.int(Column.sizeBytes), totalExamples: row.int(Column.totalExamples), sha256: row.string(Column.sha256),
-            filePath: row.string(Column.filePath), createdAt: row.timestamp(Column.createdAt)
-        )
-    }
-
     func insert(_ dataset: DatasetRecord) throws {
         guard isCanonicalUUID(dataset.id) else { throw StoreError.failed("dataset id \(dataset.id) is not a lowercase UUID") }
         _ = try database.write { connection in
@@ -63,7 +55,7 @@ final class PostgreSQLDatasetStore: DatasetStore {
     func find(id: String, userID: String) throws -> DatasetRecord? {
         guard isCanonicalUUID(id) else { return nil }
         return try database.read { connection in
-            try connection.first(Self.selectByID, [.text(id), .text(userID)], Self.record)
+            try connection.first(Self.selectByID, [.text(id), .text(userID)], DatasetRecord.init(row:))
         }
     }
 
@@ -77,7 +69,7 @@ final class PostgreSQLDatasetStore: DatasetStore {
         try database.snapshot { connection in
             var datasets: [DatasetRecord] = []
             try connection.query(Self.selectPage, [.text(userID), .integer(Int64(limit)), .integer(Int64(offset))]) {
-                datasets.append(Self.record($0))
+                datasets.append(DatasetRecord(row: $0))
             }
             let total = try connection.first(Self.countAll, [.text(userID)]) { Int($0.int(0)) } ?? 0
             return (datasets, total)
@@ -87,7 +79,7 @@ final class PostgreSQLDatasetStore: DatasetStore {
     func delete(id: String, userID: String) throws -> DatasetDeletion {
         guard isCanonicalUUID(id) else { return .notFound }
         return try database.write { connection in
-            guard let record = try connection.first(Self.lockByID, [.text(id), .text(userID)], Self.record) else { return .notFound }
+            guard let record = try connection.first(Self.lockByID, [.text(id), .text(userID)], DatasetRecord.init(row:)) else { return .notFound }
             let users = try connection.first(Self.countUsers, [.text(id), Self.holdingStatuses]) { Int($0.int(0)) } ?? 0
             if users > 0 { return .inUse(jobs: users) }
             try connection.run(Self.deleteRow, [.text(id)])

@@ -44,35 +44,13 @@ final class PostgreSQLNotificationPreferencesStore: NotificationPreferencesStore
         + Column.allCases.filter { $0 != .userID }.map { "\($0.name) = \($0.parameter)" }.joined(separator: ", ")
         + " WHERE user_id = \(Column.userID.parameter)"
 
-    private static func preferences(_ row: PostgreSQLRow) -> NotificationPreferences {
-        var value = NotificationPreferences()
-        value.emailEnabled = row.bool(Column.emailEnabled)
-        value.emailAddress = row.optionalString(Column.emailAddress)
-        value.alertJobStarted = row.bool(Column.alertJobStarted)
-        value.alertJobCompleted = row.bool(Column.alertJobCompleted)
-        value.alertJobFailed = row.bool(Column.alertJobFailed)
-        value.alertJobCancelled = row.bool(Column.alertJobCancelled)
-        value.alertGPUOOM = row.bool(Column.alertGPUOOM)
-        value.alertDiskWarning = row.bool(Column.alertDiskWarning)
-        value.alertTimeoutWarning = row.bool(Column.alertTimeoutWarning)
-        value.dailySummaryEnabled = row.bool(Column.dailySummaryEnabled)
-        value.dailySummaryHour = Int(row.int(Column.dailySummaryHour))
-        value.weeklyDigestEnabled = row.bool(Column.weeklyDigestEnabled)
-        value.weeklyDigestDay = Int(row.int(Column.weeklyDigestDay))
-        value.quietHoursEnabled = row.bool(Column.quietHoursEnabled)
-        value.quietHoursStart = Int(row.int(Column.quietHoursStart))
-        value.quietHoursEnd = Int(row.int(Column.quietHoursEnd))
-        value.timezone = row.string(Column.timezone)
-        return value
-    }
-
     private static func values(_ preferences: NotificationPreferences, userID: String, at time: Timestamp) -> [PostgreSQLValue] {
         Column.allCases.map { $0.postgresValue(of: preferences, userID: userID, updatedAt: time) }
     }
 
     func find(userID: String) throws -> NotificationPreferences? {
         try database.read { connection in
-            try connection.first(Self.selectByUser, [.text(userID)], Self.preferences)
+            try connection.first(Self.selectByUser, [.text(userID)], NotificationPreferences.init(row:))
         }
     }
 
@@ -81,11 +59,11 @@ final class PostgreSQLNotificationPreferencesStore: NotificationPreferencesStore
     ) throws -> NotificationPreferences {
         try database.write { connection in
             var preferences: NotificationPreferences
-            if let stored = try connection.first(Self.lockByUser, [.text(userID)], Self.preferences) {
+            if let stored = try connection.first(Self.lockByUser, [.text(userID)], NotificationPreferences.init(row:)) {
                 preferences = stored
             } else if try connection.run(Self.insertDefaults, Self.values(NotificationPreferences(), userID: userID, at: time)) == 1 {
                 preferences = NotificationPreferences()
-            } else if let stored = try connection.first(Self.lockByUser, [.text(userID)], Self.preferences) {
+            } else if let stored = try connection.first(Self.lockByUser, [.text(userID)], NotificationPreferences.init(row:)) {
                 // Another update inserted the user's row and committed while this one waited on it.
                 preferences = stored
             } else {

@@ -267,38 +267,10 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
         [limit < 0 ? .null : .integer(Int64(limit)), .integer(Int64(max(0, offset)))]
     }
 
-    private static func job(_ row: PostgreSQLRow) -> TrainingJob {
-        TrainingJob(
-            id: row.string(JobColumn.id), userID: row.string(JobColumn.userID), modelName: row.string(JobColumn.modelName),
-            datasetID: row.optionalString(JobColumn.datasetID), status: JobStatus(rawValue: row.string(JobColumn.status)) ?? .pending,
-            configJSON: row.string(JobColumn.config), progress: row.double(JobColumn.progress), currentStep: row.int(JobColumn.currentStep),
-            totalSteps: row.optionalInt(JobColumn.totalSteps), currentEpoch: row.int(JobColumn.currentEpoch),
-            totalEpochs: row.optionalInt(JobColumn.totalEpochs), trainLoss: row.optionalDouble(JobColumn.trainLoss),
-            evalLoss: row.optionalDouble(JobColumn.evalLoss), bestEvalLoss: row.optionalDouble(JobColumn.bestEvalLoss),
-            errorMessage: row.optionalString(JobColumn.errorMessage), resumedFromJobID: row.optionalString(JobColumn.resumedFromJobID),
-            jobTokenHash: row.optionalString(JobColumn.jobTokenHash), createdAt: row.timestamp(JobColumn.createdAt),
-            updatedAt: row.timestamp(JobColumn.updatedAt), startedAt: row.optionalTimestamp(JobColumn.startedAt),
-            completedAt: row.optionalTimestamp(JobColumn.completedAt), externalID: row.optionalString(JobColumn.externalID),
-            datasetPath: row.optionalString(JobColumn.datasetPath), jobToken: row.optionalString(JobColumn.jobToken)
-        )
-    }
-
-    private static func point(_ row: PostgreSQLRow) -> MetricPoint {
-        MetricPoint(
-            step: row.int(MetricColumn.step), epoch: row.optionalDouble(MetricColumn.epoch), trainLoss: row.optionalDouble(MetricColumn.trainLoss),
-            evalLoss: row.optionalDouble(MetricColumn.evalLoss), learningRate: row.optionalDouble(MetricColumn.learningRate),
-            gradNorm: row.optionalDouble(MetricColumn.gradNorm), gpuMemoryAllocatedGB: row.optionalDouble(MetricColumn.gpuMemoryAllocatedGB),
-            gpuUtilizationPercent: row.optionalDouble(MetricColumn.gpuUtilizationPercent),
-            samplesPerSecond: row.optionalDouble(MetricColumn.samplesPerSecond), tokensPerSecond: row.optionalDouble(MetricColumn.tokensPerSecond),
-            timestamp: row.optionalTimestamp(MetricColumn.recordedAt), gpuMemoryReservedGB: row.optionalDouble(MetricColumn.gpuMemoryReservedGB),
-            perplexity: row.optionalDouble(MetricColumn.perplexity), trainPerplexity: row.optionalDouble(MetricColumn.trainPerplexity)
-        )
-    }
-
     /// The user's job `id`, locked until the caller's write transaction ends, so concurrent changes
     /// to one job are applied one after the other.
     private static func lock(id: String, userID: String, on connection: PostgreSQLConnection) throws -> TrainingJob? {
-        try connection.first(selectByIDForUpdate, [.text(id), .text(userID)], job)
+        try connection.first(selectByIDForUpdate, [.text(id), .text(userID)], TrainingJob.init(row:))
     }
 
     /// Lets `change` modify the `stored` job and writes the result back (with its metrics summary changed by
@@ -308,15 +280,7 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
         _ stored: TrainingJob, summary: MetricSummaryChange? = nil, changedBy change: (inout TrainingJob) throws -> Void,
         on connection: PostgreSQLConnection
     ) throws -> TrainingJob {
-        var job = stored
-        try change(&job)
-        job.id = stored.id
-        job.userID = stored.userID
-        job.resumedFromJobID = stored.resumedFromJobID
-        job.jobTokenHash = stored.jobTokenHash
-        job.createdAt = stored.createdAt
-        job.externalID = stored.externalID
-        job.jobToken = stored.jobToken
+        let job = try stored.changed(by: change)
         var values = updatable.map { $0.postgresValue(of: job) }
         let statement: String
         switch summary {
@@ -333,7 +297,7 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
         try database.read { connection in
             var counts = JobStatusCounts()
             try connection.query(Self.selectStatusCounts, [.text(userID)]) { row in
-                if let status = JobStatus(rawValue: row.string(StatusCountColumn.status)) {
+                if let status = row.jobStatus(StatusCountColumn.status) {
                     counts[status] = Int(row.int(StatusCountColumn.count))
                 }
             }
@@ -365,19 +329,19 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
     func find(id: String, userID: String) throws -> TrainingJob? {
         guard isCanonicalUUID(id) else { return nil }
         return try database.read { connection in
-            try connection.first(Self.selectByID, [.text(id), .text(userID)], Self.job)
+            try connection.first(Self.selectByID, [.text(id), .text(userID)], TrainingJob.init(row:))
         }
     }
 
     func find(externalID: String, userID: String) throws -> TrainingJob? {
         try database.read { connection in
-            try connection.first(Self.selectByExternalID, [.text(userID), .text(externalID)], Self.job)
+            try connection.first(Self.selectByExternalID, [.text(userID), .text(externalID)], TrainingJob.init(row:))
         }
     }
 
     func find(tokenHash: String) throws -> TrainingJob? {
         try database.read { connection in
-            try connection.first(Self.selectByTokenHash, [.text(tokenHash)], Self.job)
+            try connection.first(Self.selectByTokenHash, [.text(tokenHash)], TrainingJob.init(row:))
         }
     }
 
@@ -395,7 +359,7 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
         let statements = Self.listStatements[variant]
         return try database.snapshot { connection in
             var jobs: [TrainingJob] = []
-            try connection.query(statements.page, values + Self.page(limit: limit, offset: offset)) { jobs.append(Self.job($0)) }
+            try connection.query(statements.page, values + Self.page(limit: limit, offset: offset)) { jobs.append(TrainingJob(row: $0)) }
             let total = try connection.first(statements.count, values) { Int($0.int(0)) } ?? 0
             return (jobs, total)
         }
@@ -486,7 +450,7 @@ final class PostgreSQLTrainingJobStore: TrainingJobStore {
         let values: [PostgreSQLValue] = [.text(jobID), .integer(sinceStep ?? -1)]
         return try database.snapshot { connection in
             var points: [MetricPoint] = []
-            try connection.query(Self.selectPoints, values + Self.page(limit: limit, offset: offset)) { points.append(Self.point($0)) }
+            try connection.query(Self.selectPoints, values + Self.page(limit: limit, offset: offset)) { points.append(MetricPoint(row: $0)) }
             let total = try connection.first(Self.countPoints, values) { Int($0.int(0)) } ?? 0
             return (points, total)
         }

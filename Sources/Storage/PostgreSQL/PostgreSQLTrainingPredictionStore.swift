@@ -57,21 +57,6 @@ final class PostgreSQLTrainingPredictionStore: TrainingPredictionStore {
         SELECT \(PredictionEpochColumn.selectList) FROM training_predictions WHERE job_id = $1 GROUP BY epoch ORDER BY epoch
         """
 
-    static func record(_ row: PostgreSQLRow) -> TrainingPrediction {
-        TrainingPrediction(
-            id: row.string(PredictionColumn.id), jobID: row.string(PredictionColumn.jobID), epoch: row.int(PredictionColumn.epoch),
-            step: row.int(PredictionColumn.step), sampleIndex: row.int(PredictionColumn.sampleIndex), prompt: row.string(PredictionColumn.prompt),
-            prediction: row.string(PredictionColumn.prediction), groundTruth: row.optionalString(PredictionColumn.groundTruth),
-            exactMatch: row.optionalDouble(PredictionColumn.exactMatch), charErrorRate: row.optionalDouble(PredictionColumn.charErrorRate),
-            lengthRatio: row.optionalDouble(PredictionColumn.lengthRatio), wordOverlap: row.optionalDouble(PredictionColumn.wordOverlap),
-            promptTokens: row.optionalInt(PredictionColumn.promptTokens), completionTokens: row.optionalInt(PredictionColumn.completionTokens),
-            totalTokens: row.optionalInt(PredictionColumn.totalTokens), latencyMS: row.optionalDouble(PredictionColumn.latencyMS),
-            validationPass: row.isNull(PredictionColumn.validationPass.rawValue) ? nil : row.bool(PredictionColumn.validationPass),
-            validationKind: row.optionalString(PredictionColumn.validationKind),
-            validationErrorsJSON: row.optionalString(PredictionColumn.validationErrors), createdAt: row.timestamp(PredictionColumn.createdAt)
-        )
-    }
-
     func upsert(_ predictions: [TrainingPrediction]) throws {
         guard predictions.allSatisfy({ isCanonicalUUID($0.jobID) && isCanonicalUUID($0.id) }) else {
             throw StoreError.missingReference("job_id")
@@ -93,9 +78,9 @@ final class PostgreSQLTrainingPredictionStore: TrainingPredictionStore {
             var records: [TrainingPrediction] = []
             let values: [PostgreSQLValue] = [.text(jobID), .integer(Int64(limit)), .integer(Int64(offset))]
             if let epoch {
-                try connection.query(Self.selectEpochPage, values + [.integer(epoch)]) { records.append(Self.record($0)) }
+                try connection.query(Self.selectEpochPage, values + [.integer(epoch)]) { records.append(TrainingPrediction(row: $0)) }
             } else {
-                try connection.query(Self.selectPage, values) { records.append(Self.record($0)) }
+                try connection.query(Self.selectPage, values) { records.append(TrainingPrediction(row: $0)) }
             }
             let (total, epochs) = try connection.first(Self.selectTotals, [.text(jobID)]) { (Int($0.int(0)), Int($0.int(1))) } ?? (0, 0)
             return PredictionPage(predictions: records, totalCount: total, epochCount: epochs)

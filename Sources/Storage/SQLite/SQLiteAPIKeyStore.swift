@@ -32,16 +32,6 @@ final class SQLiteAPIKeyStore: APIKeyStore {
         """
     private static let countActive = "SELECT count(*) FROM api_keys WHERE user_id = ? AND revoked_at IS NULL"
 
-    private static func record(_ row: SQLiteRow) -> APIKeyRecord {
-        APIKeyRecord(
-            id: row.string(APIKeyColumn.id), userID: row.string(APIKeyColumn.userID), name: row.string(APIKeyColumn.name),
-            keyHash: row.string(APIKeyColumn.keyHash), keyPrefix: row.string(APIKeyColumn.keyPrefix),
-            scopes: ScopeList.decode(row.string(APIKeyColumn.scopes)), createdAt: row.timestamp(APIKeyColumn.createdAt),
-            lastUsedAt: row.optionalTimestamp(APIKeyColumn.lastUsedAt), requestCount: row.int(APIKeyColumn.requestCount),
-            revokedAt: row.optionalTimestamp(APIKeyColumn.revokedAt)
-        )
-    }
-
     func insert(_ key: APIKeyRecord) throws {
         _ = try database.write { connection in
             try connection.run(Self.insertRow, APIKeyColumn.allCases.map { $0.sqliteValue(of: key) })
@@ -50,7 +40,7 @@ final class SQLiteAPIKeyStore: APIKeyStore {
 
     func find(keyHash: String) throws -> APIKeyRecord? {
         try database.read { connection in
-            try connection.first(Self.selectByHash, [.text(keyHash)], Self.record)
+            try connection.first(Self.selectByHash, [.text(keyHash)], APIKeyRecord.init(row:))
         }
     }
 
@@ -69,7 +59,7 @@ final class SQLiteAPIKeyStore: APIKeyStore {
         try database.snapshot { connection in
             var keys: [APIKeyRecord] = []
             try connection.query(Self.selectPage, [.text(userID), .integer(Int64(limit)), .integer(Int64(offset))]) {
-                keys.append(Self.record($0))
+                keys.append(APIKeyRecord(row: $0))
             }
             let total = try connection.first(Self.countActive, [.text(userID)]) { Int($0.int(0)) } ?? 0
             return (keys, total)

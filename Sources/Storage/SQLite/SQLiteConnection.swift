@@ -63,12 +63,13 @@ extension SQLiteColumn {
 }
 
 /// One row of a result, read by column index or by an `SQLiteColumn`.
-struct SQLiteRow {
+struct SQLiteRow: StoredRow {
     fileprivate let statement: OpaquePointer
 
     func isNull(_ column: Int32) -> Bool { sqlite3_column_type(statement, column) == SQLITE_NULL }
     func int(_ column: Int32) -> Int64 { sqlite3_column_int64(statement, column) }
     func double(_ column: Int32) -> Double { sqlite3_column_double(statement, column) }
+    func bool(_ column: Int32) -> Bool { int(column) != 0 }
 
     func string(_ column: Int32) -> String {
         guard let text = sqlite3_column_text(statement, column) else { return "" }
@@ -82,22 +83,7 @@ struct SQLiteRow {
         return body(UnsafeBufferPointer(start: text, count: Int(sqlite3_column_bytes(statement, column))))
     }
 
-    func optionalString(_ column: Int32) -> String? { isNull(column) ? nil : string(column) }
-    func optionalInt(_ column: Int32) -> Int64? { isNull(column) ? nil : int(column) }
-    func optionalDouble(_ column: Int32) -> Double? { isNull(column) ? nil : double(column) }
-    func timestamp(_ column: Int32) -> Timestamp { Timestamp(millisecondsSinceEpoch: int(column)) }
-    func optionalTimestamp(_ column: Int32) -> Timestamp? { isNull(column) ? nil : timestamp(column) }
-
-    func int<Column: SQLiteColumn>(_ column: Column) -> Int64 { int(column.rawValue) }
-    func double<Column: SQLiteColumn>(_ column: Column) -> Double { double(column.rawValue) }
-    func bool<Column: SQLiteColumn>(_ column: Column) -> Bool { int(column.rawValue) != 0 }
-    func string<Column: SQLiteColumn>(_ column: Column) -> String { string(column.rawValue) }
-    func jobStatus<Column: SQLiteColumn>(_ column: Column) -> JobStatus? { withText(column.rawValue) { JobStatus(utf8: $0) } }
-    func optionalString<Column: SQLiteColumn>(_ column: Column) -> String? { optionalString(column.rawValue) }
-    func optionalInt<Column: SQLiteColumn>(_ column: Column) -> Int64? { optionalInt(column.rawValue) }
-    func optionalDouble<Column: SQLiteColumn>(_ column: Column) -> Double? { optionalDouble(column.rawValue) }
-    func timestamp<Column: SQLiteColumn>(_ column: Column) -> Timestamp { timestamp(column.rawValue) }
-    func optionalTimestamp<Column: SQLiteColumn>(_ column: Column) -> Timestamp? { optionalTimestamp(column.rawValue) }
+    func jobStatus(_ column: Int32) -> JobStatus? { withText(column) { JobStatus(utf8: $0) } }
 }
 
 /// Where a thread's request stands with respect to its shared read transaction.

@@ -32,15 +32,6 @@ final class SQLiteDatasetStore: DatasetStore {
         (\(JobStatus.allCases.filter { !$0.isTerminal }.map { "'\($0.rawValue)'" }.joined(separator: ", ")))
         """
 
-    private static func record(_ row: SQLiteRow) -> DatasetRecord {
-        DatasetRecord(
-            id: row.string(DatasetColumn.id), userID: row.string(DatasetColumn.userID), name: row.string(DatasetColumn.name),
-            format: row.string(DatasetColumn.format), sizeBytes: row.int(DatasetColumn.sizeBytes),
-            totalExamples: row.int(DatasetColumn.totalExamples), sha256: row.string(DatasetColumn.sha256),
-            filePath: row.string(DatasetColumn.filePath), createdAt: row.timestamp(DatasetColumn.createdAt)
-        )
-    }
-
     func insert(_ dataset: DatasetRecord) throws {
         _ = try database.write { connection in
             try connection.run(Self.insertRow, DatasetColumn.allCases.map { $0.sqliteValue(of: dataset) })
@@ -49,7 +40,7 @@ final class SQLiteDatasetStore: DatasetStore {
 
     func find(id: String, userID: String) throws -> DatasetRecord? {
         try database.read { connection in
-            try connection.first(Self.selectByID, [.text(id), .text(userID)], Self.record)
+            try connection.first(Self.selectByID, [.text(id), .text(userID)], DatasetRecord.init(row:))
         }
     }
 
@@ -63,7 +54,7 @@ final class SQLiteDatasetStore: DatasetStore {
         try database.snapshot { connection in
             var datasets: [DatasetRecord] = []
             try connection.query(Self.selectPage, [.text(userID), .integer(Int64(limit)), .integer(Int64(offset))]) {
-                datasets.append(Self.record($0))
+                datasets.append(DatasetRecord(row: $0))
             }
             let total = try connection.first("SELECT count(*) FROM datasets WHERE user_id = ?", [.text(userID)]) { Int($0.int(0)) } ?? 0
             return (datasets, total)
@@ -72,7 +63,7 @@ final class SQLiteDatasetStore: DatasetStore {
 
     func delete(id: String, userID: String) throws -> DatasetDeletion {
         try database.write { connection in
-            guard let record = try connection.first(Self.selectByID, [.text(id), .text(userID)], Self.record) else { return .notFound }
+            guard let record = try connection.first(Self.selectByID, [.text(id), .text(userID)], DatasetRecord.init(row:)) else { return .notFound }
             let users = try connection.first(Self.countUsers, [.text(id)]) { Int($0.int(0)) } ?? 0
             if users > 0 { return .inUse(jobs: users) }
             try connection.run("DELETE FROM datasets WHERE id = ?", [.text(id)])

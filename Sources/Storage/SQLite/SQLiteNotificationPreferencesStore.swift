@@ -38,31 +38,8 @@ final class SQLiteNotificationPreferencesStore: NotificationPreferencesStore {
         VALUES (\(NotificationPreferenceColumn.placeholders))
         """
 
-    private static func preferences(_ row: SQLiteRow) -> NotificationPreferences {
-        typealias Column = NotificationPreferenceColumn
-        var value = NotificationPreferences()
-        value.emailEnabled = row.bool(Column.emailEnabled)
-        value.emailAddress = row.optionalString(Column.emailAddress)
-        value.alertJobStarted = row.bool(Column.alertJobStarted)
-        value.alertJobCompleted = row.bool(Column.alertJobCompleted)
-        value.alertJobFailed = row.bool(Column.alertJobFailed)
-        value.alertJobCancelled = row.bool(Column.alertJobCancelled)
-        value.alertGPUOOM = row.bool(Column.alertGPUOOM)
-        value.alertDiskWarning = row.bool(Column.alertDiskWarning)
-        value.alertTimeoutWarning = row.bool(Column.alertTimeoutWarning)
-        value.dailySummaryEnabled = row.bool(Column.dailySummaryEnabled)
-        value.dailySummaryHour = Int(row.int(Column.dailySummaryHour))
-        value.weeklyDigestEnabled = row.bool(Column.weeklyDigestEnabled)
-        value.weeklyDigestDay = Int(row.int(Column.weeklyDigestDay))
-        value.quietHoursEnabled = row.bool(Column.quietHoursEnabled)
-        value.quietHoursStart = Int(row.int(Column.quietHoursStart))
-        value.quietHoursEnd = Int(row.int(Column.quietHoursEnd))
-        value.timezone = row.string(Column.timezone)
-        return value
-    }
-
     private static func fetch(userID: String, on connection: SQLiteConnection) throws -> NotificationPreferences? {
-        try connection.first(selectByUser, [.text(userID)], preferences)
+        try connection.first(selectByUser, [.text(userID)], NotificationPreferences.init(row:))
     }
 
     func find(userID: String) throws -> NotificationPreferences? {

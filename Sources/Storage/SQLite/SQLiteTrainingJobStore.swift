@@ -158,37 +158,9 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
         SELECT \(MetricColumn.list) FROM training_metrics WHERE job_id = ? AND step > ? ORDER BY step LIMIT ? OFFSET ?
         """
 
-    private static func job(_ row: SQLiteRow) -> TrainingJob {
-        TrainingJob(
-            id: row.string(JobColumn.id), userID: row.string(JobColumn.userID), modelName: row.string(JobColumn.modelName),
-            datasetID: row.optionalString(JobColumn.datasetID), status: row.jobStatus(JobColumn.status) ?? .pending,
-            configJSON: row.string(JobColumn.config), progress: row.double(JobColumn.progress), currentStep: row.int(JobColumn.currentStep),
-            totalSteps: row.optionalInt(JobColumn.totalSteps), currentEpoch: row.int(JobColumn.currentEpoch),
-            totalEpochs: row.optionalInt(JobColumn.totalEpochs), trainLoss: row.optionalDouble(JobColumn.trainLoss),
-            evalLoss: row.optionalDouble(JobColumn.evalLoss), bestEvalLoss: row.optionalDouble(JobColumn.bestEvalLoss),
-            errorMessage: row.optionalString(JobColumn.errorMessage), resumedFromJobID: row.optionalString(JobColumn.resumedFromJobID),
-            jobTokenHash: row.optionalString(JobColumn.jobTokenHash), createdAt: row.timestamp(JobColumn.createdAt),
-            updatedAt: row.timestamp(JobColumn.updatedAt), startedAt: row.optionalTimestamp(JobColumn.startedAt),
-            completedAt: row.optionalTimestamp(JobColumn.completedAt), externalID: row.optionalString(JobColumn.externalID),
-            datasetPath: row.optionalString(JobColumn.datasetPath), jobToken: row.optionalString(JobColumn.jobToken)
-        )
-    }
-
-    private static func point(_ row: SQLiteRow) -> MetricPoint {
-        MetricPoint(
-            step: row.int(MetricColumn.step), epoch: row.optionalDouble(MetricColumn.epoch), trainLoss: row.optionalDouble(MetricColumn.trainLoss),
-            evalLoss: row.optionalDouble(MetricColumn.evalLoss), learningRate: row.optionalDouble(MetricColumn.learningRate),
-            gradNorm: row.optionalDouble(MetricColumn.gradNorm), gpuMemoryAllocatedGB: row.optionalDouble(MetricColumn.gpuMemoryAllocatedGB),
-            gpuUtilizationPercent: row.optionalDouble(MetricColumn.gpuUtilizationPercent),
-            samplesPerSecond: row.optionalDouble(MetricColumn.samplesPerSecond), tokensPerSecond: row.optionalDouble(MetricColumn.tokensPerSecond),
-            timestamp: row.optionalTimestamp(MetricColumn.recordedAt), gpuMemoryReservedGB: row.optionalDouble(MetricColumn.gpuMemoryReservedGB),
-            perplexity: row.optionalDouble(MetricColumn.perplexity), trainPerplexity: row.optionalDouble(MetricColumn.trainPerplexity)
-        )
-    }
-
     /// The user's job `id`, read on `connection` (inside the caller's transaction, if any).
     private static func fetch(id: String, userID: String, on connection: SQLiteConnection) throws -> TrainingJob? {
-        try connection.first(selectByID, [.text(id), .text(userID)], job)
+        try connection.first(selectByID, [.text(id), .text(userID)], TrainingJob.init(row:))
     }
 
     /// Lets `change` modify the `stored` job and writes the result back, in the
@@ -198,15 +170,7 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
         _ stored: TrainingJob, summary: MetricSummaryChange? = nil, changedBy change: (inout TrainingJob) throws -> Void,
         on connection: SQLiteConnection
     ) throws -> TrainingJob {
-        var job = stored
-        try change(&job)
-        job.id = stored.id
-        job.userID = stored.userID
-        job.resumedFromJobID = stored.resumedFromJobID
-        job.jobTokenHash = stored.jobTokenHash
-        job.createdAt = stored.createdAt
-        job.externalID = stored.externalID
-        job.jobToken = stored.jobToken
+        let job = try stored.changed(by: change)
         var values = updatable.map { $0.sqliteValue(of: job) }
         let statement: String
         switch summary {
@@ -251,13 +215,13 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
 
     func find(externalID: String, userID: String) throws -> TrainingJob? {
         try database.read { connection in
-            try connection.first(Self.selectByExternalID, [.text(userID), .text(externalID)], Self.job)
+            try connection.first(Self.selectByExternalID, [.text(userID), .text(externalID)], TrainingJob.init(row:))
         }
     }
 
     func find(tokenHash: String) throws -> TrainingJob? {
         try database.read { connection in
-            try connection.first(Self.selectByTokenHash, [.text(tokenHash)], Self.job)
+            try connection.first(Self.selectByTokenHash, [.text(tokenHash)], TrainingJob.init(row:))
         }
     }
 
@@ -277,7 +241,7 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
             try connection.query(
                 "\(Self.selectJobs) WHERE \(conditions) ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
                 values + [.integer(Int64(limit)), .integer(Int64(offset))]
-            ) { jobs.append(Self.job($0)) }
+            ) { jobs.append(TrainingJob(row: $0)) }
             let total = try connection.first("SELECT count(*) FROM training_jobs WHERE \(conditions)", values) { Int($0.int(0)) } ?? 0
             return (jobs, total)
         }
@@ -380,7 +344,7 @@ final class SQLiteTrainingJobStore: TrainingJobStore {
         return try database.snapshot { connection in
             var points: [MetricPoint] = []
             try connection.query(Self.selectPoints, [.text(jobID), .integer(after), .integer(Int64(limit)), .integer(Int64(offset))]) {
-                points.append(Self.point($0))
+                points.append(MetricPoint(row: $0))
             }
             let total =
                 try connection.first(

@@ -52,21 +52,6 @@ final class SQLiteTrainingPredictionStore: TrainingPredictionStore {
         SELECT \(PredictionEpochColumn.list) FROM training_predictions WHERE job_id = ? GROUP BY epoch ORDER BY epoch
         """
 
-    static func record(_ row: SQLiteRow) -> TrainingPrediction {
-        TrainingPrediction(
-            id: row.string(PredictionColumn.id), jobID: row.string(PredictionColumn.jobID), epoch: row.int(PredictionColumn.epoch),
-            step: row.int(PredictionColumn.step), sampleIndex: row.int(PredictionColumn.sampleIndex), prompt: row.string(PredictionColumn.prompt),
-            prediction: row.string(PredictionColumn.prediction), groundTruth: row.optionalString(PredictionColumn.groundTruth),
-            exactMatch: row.optionalDouble(PredictionColumn.exactMatch), charErrorRate: row.optionalDouble(PredictionColumn.charErrorRate),
-            lengthRatio: row.optionalDouble(PredictionColumn.lengthRatio), wordOverlap: row.optionalDouble(PredictionColumn.wordOverlap),
-            promptTokens: row.optionalInt(PredictionColumn.promptTokens), completionTokens: row.optionalInt(PredictionColumn.completionTokens),
-            totalTokens: row.optionalInt(PredictionColumn.totalTokens), latencyMS: row.optionalDouble(PredictionColumn.latencyMS),
-            validationPass: row.optionalInt(PredictionColumn.validationPass).map { $0 != 0 },
-            validationKind: row.optionalString(PredictionColumn.validationKind),
-            validationErrorsJSON: row.optionalString(PredictionColumn.validationErrors), createdAt: row.timestamp(PredictionColumn.createdAt)
-        )
-    }
-
     func upsert(_ predictions: [TrainingPrediction]) throws {
         _ = try database.write { connection in
             for record in predictions {
@@ -80,9 +65,9 @@ final class SQLiteTrainingPredictionStore: TrainingPredictionStore {
             var records: [TrainingPrediction] = []
             let page: [SQLiteValue] = [.integer(Int64(limit)), .integer(Int64(offset))]
             if let epoch {
-                try connection.query(Self.selectEpochPage, [.text(jobID), .integer(epoch)] + page) { records.append(Self.record($0)) }
+                try connection.query(Self.selectEpochPage, [.text(jobID), .integer(epoch)] + page) { records.append(TrainingPrediction(row: $0)) }
             } else {
-                try connection.query(Self.selectPage, [.text(jobID)] + page) { records.append(Self.record($0)) }
+                try connection.query(Self.selectPage, [.text(jobID)] + page) { records.append(TrainingPrediction(row: $0)) }
             }
             let (total, epochs) = try connection.first(Self.selectTotals, [.text(jobID)]) { (Int($0.int(0)), Int($0.int(1))) } ?? (0, 0)
             return PredictionPage(predictions: records, totalCount: total, epochCount: epochs)
