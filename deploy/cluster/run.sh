@@ -160,6 +160,11 @@ NGINX_PID=$!
 for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$HTTP_PORT/api/health" >/dev/null 2>&1 && break; sleep 0.1; done
 
 demo_credentials "$DEMO_USER"
+# What the hosts use, which is not this namespace's DATABASE_URL (loopback, and past pgbouncer).
+if [ -n "$HOSTS_DATABASE_URL" ]; then
+    STORE="PostgreSQL ${HOSTS_DATABASE_URL%%://*}://…@${HOSTS_DATABASE_URL#*@}"
+    [ "${PGBOUNCER:-0}" = 1 ] && STORE="$STORE (pgbouncer, transaction mode)"
+fi
 {
     cat <<MSG
 
