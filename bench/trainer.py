@@ -8,40 +8,16 @@ then, in the same run, through the contract's POST /api/training/jobs/:id/metric
 Reports points/s against the offered rate, and batch and log-post latencies
 (after WARMUP seconds of the same load that are not measured).
 """
-import http.client, json, os, random, threading, time
+import json, os, random, threading, time
 
-PORT = int(os.environ["BENCH_PORT"])
-KEY = os.environ["BENCH_KEY"]
+from benchclient import KEY, Client, pct
+
 TRAINERS = int(os.environ.get("BENCH_TRAINERS", "100"))
 POINTS = int(os.environ.get("BENCH_POINTS_PER_BATCH", "100"))
 LOG_LINES = int(os.environ.get("BENCH_LOG_LINES", "20"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "15"))
 # Seconds each route runs before it is measured: connections, threads and caches warm up.
 WARMUP = float(os.environ.get("BENCH_WARMUP_SECONDS", "3"))
-
-
-class Client:
-    def __init__(self):
-        self.conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=60)
-
-    def call(self, method, path, body, headers):
-        h = dict(headers)
-        h["Content-Type"] = "application/json"
-        for attempt in range(2):
-            try:
-                self.conn.request(method, path, body=body.encode(), headers=h)
-                r = self.conn.getresponse()
-                return r.status, r.read()
-            except (http.client.HTTPException, OSError):
-                self.conn.close()
-                self.conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=60)
-                if attempt:
-                    raise
-
-
-def pct(values, p):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))] if values else float("nan")
 
 
 def register(client, name):

@@ -7,42 +7,15 @@
 2. Polls GET /api/training/jobs/:id/metrics?since_step= (the UI's incremental
    poll) and GET /api/training/metrics/aggregate: p50/p99.
 """
-import http.client, json, os, random, statistics, sys, threading, time
+import json, os, random, threading, time
 
-PORT = int(os.environ["BENCH_PORT"])
-KEY = os.environ["BENCH_KEY"]
+from benchclient import Client, cpu_report, cpu_snapshot, pct
+
 JOBS = int(os.environ.get("BENCH_TRAINING_JOBS", "1000"))
 POINTS = int(os.environ.get("BENCH_POINTS_PER_JOB", "1000"))
 BATCH = int(os.environ.get("BENCH_BATCH", "100"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "100"))
 READ_SECONDS = float(os.environ.get("BENCH_READ_SECONDS", "10"))
-
-
-class Client:
-    def __init__(self):
-        self.conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=60)
-
-    def call(self, method, path, body=None, headers=None):
-        # The job's own token when given (as trainers send it), else the API key.
-        h = dict(headers) if headers else {"X-API-Key": KEY}
-        data = None if body is None else body.encode()
-        if data is not None:
-            h["Content-Type"] = "application/json"
-        for attempt in range(2):
-            try:
-                self.conn.request(method, path, body=data, headers=h)
-                r = self.conn.getresponse()
-                return r.status, r.read()
-            except (http.client.HTTPException, OSError):
-                self.conn.close()
-                self.conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=60)
-                if attempt:
-                    raise
-
-
-def pct(values, p):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
 def main():
@@ -74,13 +47,16 @@ def main():
 
     groups = [jobs[i::CONCURRENCY] for i in range(CONCURRENCY)]
     threads = [threading.Thread(target=ingest, args=(g,)) for g in groups]
+    cpu_before = cpu_snapshot()
     t0 = time.perf_counter()
     for t in threads: t.start()
     for t in threads: t.join()
     elapsed = time.perf_counter() - t0
+    cpu_after = cpu_snapshot()
     total = JOBS * POINTS
     print(f"ingest: {total} points in {len(latencies)} batches of {BATCH} from {CONCURRENCY} concurrent jobs: "
           f"{total / elapsed:,.0f} points/s, batch p50 {pct(latencies, 50) * 1000:.1f} ms, p99 {pct(latencies, 99) * 1000:.1f} ms, errors {errors[0]}")
+    print("  " + cpu_report(cpu_before, cpu_after, len(latencies), "batch"))
 
     def read_load(make_path, label, threads_count=4):
         lat, errs = [], [0]
