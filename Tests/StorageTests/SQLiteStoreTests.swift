@@ -74,6 +74,48 @@ struct SQLiteStoreTests {
         }
     }
 
+    /// A request queued for the worker's writer (another thread of the process holds it) has let go of its
+    /// snapshot: under a steady stream of writes, requests waiting their turn while holding snapshots would keep
+    /// every checkpoint short of the WAL's end, and the WAL would grow without end.
+    @Test func aRequestWaitingToWriteHoldsNoSnapshot() throws {
+        let directory = try TemporaryDirectory()
+        let store = try directory.migratedStore()
+        let other = directory.store()
+        let seeded = job(userID: "alice")
+        try store.trainingJobs.insert([seeded])
+        let (readDone, goAhead, writerHeld, releaseWriter) = (
+            DispatchSemaphore(value: 0), DispatchSemaphore(value: 0), DispatchSemaphore(value: 0), DispatchSemaphore(value: 0)
+        )
+        let queued = Thread {
+            store.scope {
+                _ = try? store.trainingJobs.statusCounts(userID: "alice")
+                readDone.signal()
+                goAhead.wait()
+                _ = try? store.trainingJobs.update(id: seeded.id, userID: "alice") { $0.progress = 0.5 }
+            }
+        }
+        queued.start()
+        readDone.wait()
+        // Frames past the queued request's snapshot.
+        try other.trainingJobs.insert([job(userID: "alice")])
+        let writer = Thread {
+            _ = try? store.trainingJobs.update(id: seeded.id, userID: "alice") { _ in
+                writerHeld.signal()
+                releaseWriter.wait()
+            }
+        }
+        writer.start()
+        writerHeld.wait()
+        goAhead.signal()
+        // Long enough for the queued request to reach the writer's mutex and wait there.
+        usleep(300_000)
+        let checkpoint = try Self.connection(directory).checkpoint()
+        releaseWriter.signal()
+        #expect(checkpoint.checkpointed == checkpoint.frames)
+        for _ in 0..<100 where try store.trainingJobs.find(id: seeded.id, userID: "alice")?.progress != 0.5 { usleep(20_000) }
+        #expect(try store.trainingJobs.find(id: seeded.id, userID: "alice")?.progress == 0.5)
+    }
+
     @Test func fileInAMissingDirectoryIsUnavailable() throws {
         let directory = try TemporaryDirectory()
         let store = SQLiteStore(configuration: SQLiteConfiguration(path: directory.path + "/gone/t.db"))

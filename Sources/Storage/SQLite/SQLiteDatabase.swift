@@ -118,8 +118,13 @@ final class SQLiteDatabase: @unchecked Sendable {
     /// Runs `body` in a write transaction (`BEGIN IMMEDIATE`: the write lock is
     /// taken up front, so two processes never deadlock upgrading a read).
     /// Not reentrant: `body` must not call `write` again.
+    ///
+    /// The request's shared read ends before it queues for the writer: under a steady stream of writes,
+    /// requests waiting their turn with snapshots held would keep every checkpoint short of the WAL's end,
+    /// and the WAL would grow without bound.
     func write<T>(_ body: (SQLiteConnection) throws -> T) throws -> T {
-        try writerLock.withLock { try transaction("BEGIN IMMEDIATE", body) }
+        releaseReads()
+        return try writerLock.withLock { try transaction("BEGIN IMMEDIATE", body) }
     }
 
     /// `write` for work that may find another process's write lock held for long (a migration behind
@@ -127,6 +132,7 @@ final class SQLiteDatabase: @unchecked Sendable {
     /// timeout is waited for again, up to `seconds` in all.
     func write<T>(waitingUpTo seconds: Double, _ body: (SQLiteConnection) throws -> T) throws -> T {
         let deadline = Clocks.monotonicSeconds() + seconds
+        releaseReads()
         return try mapErrors {
             while true {
                 do {
