@@ -47,16 +47,33 @@ def main():
 
     groups = [jobs[i::CONCURRENCY] for i in range(CONCURRENCY)]
     threads = [threading.Thread(target=ingest, args=(g,)) for g in groups]
+    # SQLite's WAL, watched during the ingest: checkpoints that never reach its end let it grow without bound.
+    wal_path, wal_peak, ingesting = os.environ.get("BENCH_WAL_PATH"), [0], [True]
+
+    def watch_wal():
+        while ingesting[0]:
+            try:
+                wal_peak[0] = max(wal_peak[0], os.stat(wal_path).st_size)
+            except OSError:
+                pass
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=watch_wal) if wal_path else None
     cpu_before = cpu_snapshot()
     t0 = time.perf_counter()
+    if watcher: watcher.start()
     for t in threads: t.start()
     for t in threads: t.join()
     elapsed = time.perf_counter() - t0
     cpu_after = cpu_snapshot()
+    ingesting[0] = False
+    if watcher: watcher.join()
     total = JOBS * POINTS
     print(f"ingest: {total} points in {len(latencies)} batches of {BATCH} from {CONCURRENCY} concurrent jobs: "
           f"{total / elapsed:,.0f} points/s, batch p50 {pct(latencies, 50) * 1000:.1f} ms, p99 {pct(latencies, 99) * 1000:.1f} ms, errors {errors[0]}")
     print("  " + cpu_report(cpu_before, cpu_after, len(latencies), "batch"))
+    if watcher:
+        print(f"  SQLite WAL during the ingest: peak {wal_peak[0] / 1048576:.0f} MiB")
 
     def read_load(make_path, label, threads_count=4):
         lat, errs = [], [0]

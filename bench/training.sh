@@ -19,7 +19,9 @@ for backend in $BENCH_BACKENDS; do
     "$FTAPI" migrate >&2
     bench_start_pool "$PORT" "${FTAPI_WORKERS:-2}" "${FTAPI_THREADS:-64}" 64
     KEY=$("$FTAPI" keys create --user "$(cat /proc/sys/kernel/random/uuid)" --name bench --scopes training)
-    BENCH_PORT=$PORT BENCH_KEY=$KEY python3 "$(dirname "$0")/training.py"
+    wal=
+    [ "$backend" = sqlite ] && wal=$DATA_DIR/ftapi.db-wal
+    BENCH_PORT=$PORT BENCH_KEY=$KEY BENCH_WAL_PATH=$wal python3 "$(dirname "$0")/training.py"
     bench_report_pool
     bench_stop_pool
 done
