@@ -101,11 +101,16 @@ private struct JSONParser {
         if depth > maxDepth { throw fail("nesting deeper than \(maxDepth)") }
     }
 
+    /// How many keys an object may have before its duplicates are looked for in a Set.
+    static let keysCheckedInLine = 16
+
     mutating func parseObject() throws(JSONParseError) -> JSONValue {
         try nest()
         index += 1
         var object = JSONObject()
-        var seen = Set<String>()
+        // Duplicates are found by comparing with the keys so far while the object is small (most are: no Set
+        // to allocate and hash into), and through a Set of them past `keysCheckedInLine`.
+        var seen: Set<String>?
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
@@ -116,12 +121,19 @@ private struct JSONParser {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
             let key = try parseString()
-            guard seen.insert(key).inserted else { throw fail("duplicate key \"\(key)\"") }
+            let duplicate: Bool
+            if seen == nil && object.entries.count < Self.keysCheckedInLine {
+                duplicate = object.entries.contains { $0.key == key }
+            } else {
+                if seen == nil { seen = Set(object.entries.map(\.key)) }
+                duplicate = !seen!.insert(key).inserted
+            }
+            guard !duplicate else { throw fail("duplicate key \"\(key)\"") }
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
             index += 1
             skipWhitespace()
-            object[key] = try parseValue()
+            object.append(key: key, value: try parseValue())
             skipWhitespace()
             guard index < bytes.count else { throw fail("unterminated object") }
             if bytes[index] == UInt8(ascii: ",") {

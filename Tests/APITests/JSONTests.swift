@@ -74,6 +74,16 @@ struct JSONTests {
         rejects(#"{"a":1,"\u0061":2}"#)
     }
 
+    /// Past the keys compared one by one, duplicates are still found: one of the early keys, and one of the late.
+    @Test func rejectsDuplicateKeysOfLargeObjects() {
+        let keys = (0..<40).map { "\"k\($0)\":\($0)" }
+        #expect((try? parse("{" + keys.joined(separator: ",") + "}")) != nil)
+        rejects("{" + (keys + [#""k3":0"#]).joined(separator: ",") + "}")
+        rejects("{" + (keys + [#""k39":0"#]).joined(separator: ",") + "}")
+        rejects("{" + (keys[0..<20] + [#""k19":0"#]).joined(separator: ",") + "}")
+        rejects("{" + (keys[0..<10] + [#""k2":0"#]).joined(separator: ",") + "}")
+    }
+
     @Test(arguments: ["1e999", "-1e999", "1E400", "[1e999]", #"{"n":123e99999}"#])
     func rejectsOverflowingNumbers(_ text: String) {
         rejects(text)

@@ -12,19 +12,54 @@ struct TrainingMetricsController {
 
     static let maximumBatch = 1000
 
-    /// The optional numeric fields of a point, by JSON name.
-    private static let numberFields: [(name: String, path: any WritableKeyPath<MetricPoint, Double?> & Sendable)] = [
-        ("epoch", \.epoch), ("train_loss", \.trainLoss), ("eval_loss", \.evalLoss), ("learning_rate", \.learningRate),
-        ("grad_norm", \.gradNorm), ("gpu_memory_allocated_gb", \.gpuMemoryAllocatedGB),
-        ("gpu_utilization_percent", \.gpuUtilizationPercent), ("samples_per_second", \.samplesPerSecond),
-        ("tokens_per_second", \.tokensPerSecond),
-    ]
-    /// What FineTune Lab's points carry besides (`loss` is read apart: it is another name for `train_loss`).
-    private static let fineTuneLabNumberFields: [(name: String, path: any WritableKeyPath<MetricPoint, Double?> & Sendable)] = [
-        ("gpu_memory_reserved_gb", \.gpuMemoryReservedGB), ("perplexity", \.perplexity), ("train_perplexity", \.trainPerplexity),
-    ]
-    private static let knownFields = Set(numberFields.map(\.name) + ["step", "timestamp"])
-    private static let fineTuneLabFields = knownFields.union(fineTuneLabNumberFields.map(\.name) + ["loss"])
+    /// The optional numeric fields of a point: the contract's, then FineTune Lab's (`loss` is read apart: it
+    /// is another name for `train_loss`).
+    private enum NumberField: CaseIterable {
+        case epoch, trainLoss, evalLoss, learningRate, gradNorm, gpuMemoryAllocatedGB, gpuUtilizationPercent, samplesPerSecond
+        case tokensPerSecond, gpuMemoryReservedGB, perplexity, trainPerplexity
+
+        static let contract: [NumberField] = [
+            .epoch, .trainLoss, .evalLoss, .learningRate, .gradNorm, .gpuMemoryAllocatedGB, .gpuUtilizationPercent, .samplesPerSecond,
+            .tokensPerSecond,
+        ]
+
+        var name: String {
+            switch self {
+            case .epoch: "epoch"
+            case .trainLoss: "train_loss"
+            case .evalLoss: "eval_loss"
+            case .learningRate: "learning_rate"
+            case .gradNorm: "grad_norm"
+            case .gpuMemoryAllocatedGB: "gpu_memory_allocated_gb"
+            case .gpuUtilizationPercent: "gpu_utilization_percent"
+            case .samplesPerSecond: "samples_per_second"
+            case .tokensPerSecond: "tokens_per_second"
+            case .gpuMemoryReservedGB: "gpu_memory_reserved_gb"
+            case .perplexity: "perplexity"
+            case .trainPerplexity: "train_perplexity"
+            }
+        }
+
+        /// Sets the field on `point` (a switch, not a key path: no runtime lookup per value).
+        func set(_ value: Double, on point: inout MetricPoint) {
+            switch self {
+            case .epoch: point.epoch = value
+            case .trainLoss: point.trainLoss = value
+            case .evalLoss: point.evalLoss = value
+            case .learningRate: point.learningRate = value
+            case .gradNorm: point.gradNorm = value
+            case .gpuMemoryAllocatedGB: point.gpuMemoryAllocatedGB = value
+            case .gpuUtilizationPercent: point.gpuUtilizationPercent = value
+            case .samplesPerSecond: point.samplesPerSecond = value
+            case .tokensPerSecond: point.tokensPerSecond = value
+            case .gpuMemoryReservedGB: point.gpuMemoryReservedGB = value
+            case .perplexity: point.perplexity = value
+            case .trainPerplexity: point.trainPerplexity = value
+            }
+        }
+    }
+    private static let knownFields = Set(NumberField.contract.map(\.name) + ["step", "timestamp"])
+    private static let fineTuneLabFields = Set(NumberField.allCases.map(\.name) + ["step", "timestamp", "loss"])
 
     func register(on router: inout Router) {
         router.post("/api/training/jobs/{id:uuid}/metrics", auth: .trainer) { context in
@@ -89,17 +124,22 @@ struct TrainingMetricsController {
         var points: [MetricPoint] = []
         points.reserveCapacity(elements.count)
         for (index, element) in elements.enumerated() {
-            let at = "metrics[\(index)]"
-            guard case .object(let object) = element else { throw APIError.badRequest("\(at) must be an object, not \(element.typeName)") }
-            points.append(try point(object, at: at, fineTuneLab: fineTuneLab))
+            guard case .object(let object) = element else {
+                throw APIError.badRequest("metrics[\(index)] must be an object, not \(element.typeName)")
+            }
+            points.append(try point(object, at: "metrics[\(index)]", fineTuneLab: fineTuneLab))
         }
         return points
     }
 
     /// One point; `at` names it in messages (`metrics[3]`, or empty for a point that is the whole body);
     /// `fineTuneLab` admits the fields of FineTune Lab's points too.
-    static func point(_ object: JSONObject, at: String, fineTuneLab: Bool) throws(APIError) -> MetricPoint {
-        func name(_ field: String) -> String { at.isEmpty ? field : "\(at).\(field)" }
+    static func point(_ object: JSONObject, at: @autoclosure () -> String, fineTuneLab: Bool) throws(APIError) -> MetricPoint {
+        // The point's name is made only for a message.
+        func name(_ field: String) -> String {
+            let at = at()
+            return at.isEmpty ? field : "\(at).\(field)"
+        }
         let known = fineTuneLab ? fineTuneLabFields : knownFields
         if let unknown = object.keys.first(where: { !known.contains($0) }) {
             throw APIError.badRequest("\(name(unknown)) is not a metrics field")
@@ -113,17 +153,17 @@ struct TrainingMetricsController {
         default:
             throw APIError.badRequest("\(name("step")) must be an integer from 0 to \(TrainingStep.maximum)")
         }
-        for (field, path) in fineTuneLab ? numberFields + fineTuneLabNumberFields : numberFields {
-            switch object[field] {
+        for field in fineTuneLab ? NumberField.allCases : NumberField.contract {
+            switch object[field.name] {
             case nil, .null?:
                 break
             case .int(let number)?:
-                point[keyPath: path] = Double(number)
+                field.set(Double(number), on: &point)
             case .double(let number)?:
-                guard number.isFinite else { throw APIError.badRequest("\(name(field)) must be a finite number, not \(number)") }
-                point[keyPath: path] = number
+                guard number.isFinite else { throw APIError.badRequest("\(name(field.name)) must be a finite number, not \(number)") }
+                field.set(number, on: &point)
             case let other?:
-                throw APIError.badRequest("\(name(field)) must be a number, not \(other.typeName)")
+                throw APIError.badRequest("\(name(field.name)) must be a number, not \(other.typeName)")
             }
         }
         // FineTune Lab's trainers call the training loss `loss`.
