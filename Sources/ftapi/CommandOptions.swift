@@ -47,6 +47,11 @@ struct StoreOptions: ParsableArguments {
     @Option(name: .customLong("sqlite-mmap-bytes"), help: "Bytes of the database file read through mmap; 0 disables (env SQLITE_MMAP_BYTES).")
     var sqliteMmapBytes: Int = Environment.int("SQLITE_MMAP_BYTES") ?? SQLiteConfiguration.defaultMmapBytes
 
+    @Option(
+        name: .customLong("sqlite-synchronous"),
+        help: "normal: a commit survives a process crash; full: a power loss too, at an fsync per commit (env SQLITE_SYNCHRONOUS).")
+    var sqliteSynchronous: String = Environment.string("SQLITE_SYNCHRONOUS") ?? SQLiteSynchronous.normal.rawValue
+
     /// The SQLite file this configuration names.
     func sqlitePath() throws -> String {
         guard let url = databaseURL else {
@@ -94,6 +99,10 @@ struct StoreOptions: ParsableArguments {
         var configuration = SQLiteConfiguration(path: try sqlitePath())
         configuration.cacheKiB = sqliteCacheKiB
         configuration.mmapBytes = sqliteMmapBytes
+        guard let synchronous = SQLiteSynchronous(rawValue: sqliteSynchronous) else {
+            throw ValidationError("SQLITE_SYNCHRONOUS must be normal or full, not \(sqliteSynchronous)")
+        }
+        configuration.synchronous = synchronous
         return SQLiteStore(configuration: configuration)
     }
 }

@@ -30,6 +30,10 @@ struct SQLiteStoreTests {
         #expect(try connection.first("PRAGMA busy_timeout") { $0.int(0) } == 5000)
         #expect(try connection.first("PRAGMA cache_size") { $0.int(0) } == -512)
         #expect(try connection.first("PRAGMA mmap_size") { $0.int(0) } == 256 << 20)
+
+        var full = SQLiteConfiguration(path: directory.databasePath)
+        full.synchronous = .full
+        #expect(try SQLiteConnection(configuration: full).first("PRAGMA synchronous") { $0.int(0) } == 2)
     }
 
     /// A request's reads share one snapshot, which its first write ends; outside a request each read

@@ -127,9 +127,7 @@ final class SQLiteConnection: @unchecked Sendable {
         // Every 1000 virtual-machine steps: a statement still running past its request's deadline is interrupted.
         sqlite3_progress_handler(handle, 1000, { _ in RequestClock.current?.isPastDeadline == true ? 1 : 0 }, nil)
         try execute("PRAGMA journal_mode=WAL")
-        // NORMAL in WAL mode: a commit survives a process crash; only a power
-        // loss can take back the last transactions.
-        try execute("PRAGMA synchronous=NORMAL")
+        try execute("PRAGMA synchronous=\(configuration.synchronous.rawValue.uppercased())")
         try execute("PRAGMA foreign_keys=ON")
         try execute("PRAGMA cache_size=-\(configuration.cacheKiB)")
         try execute("PRAGMA mmap_size=\(configuration.mmapBytes)")
