@@ -235,6 +235,14 @@ import Testing
         #expect(
             env.sendStreamed("POST", "/api/datasets", headers: with(["Content-Type": "multipart/form-data; boundary=XyZzY-boundary"]), body: noFile)
                 .status == .badRequest)
+        // Two file parts would be read as one file: refused on both routes.
+        let twoFiles = Self.multipart([("name", nil, Array("two".utf8)), ("file", "a.jsonl", Self.file), ("file", "b.jsonl", Self.file)])
+        for path in ["/api/datasets", "/api/datasets/validate"] {
+            let refused = env.sendStreamed(
+                "POST", path, headers: with(["Content-Type": "multipart/form-data; boundary=XyZzY-boundary"]), body: twoFiles)
+            #expect(refused.status == .badRequest, "\(path)")
+            #expect(try refused.object()["details"]?.stringValue == "only one file part is accepted", "\(path)")
+        }
         var unterminated = Self.multipart([("name", nil, Array("n".utf8)), ("file", "d.jsonl", Self.file)])
         unterminated.removeLast(20)
         #expect(

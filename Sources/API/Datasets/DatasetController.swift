@@ -25,35 +25,15 @@ struct DatasetController {
             case .lines(let layout):
                 validator = DatasetValidator(format: requested, layout: layout)
                 bytes = try Self.readBody(context) { validator.feed($0) }
-            case .multipart(var parser):
+            case .multipart(let parser):
                 validator = DatasetValidator(format: requested, layout: nil)
-                var part = ""
-                var field: [UInt8] = []
-                var sawFile = false
-                try Self.readBody(context) { chunk in
-                    try Self.parse(&parser, chunk) { event in
-                        switch event {
-                        case .partStarted(let name, _):
-                            part = name
-                            field = []
-                            if part == "file" {
-                                // As upload does: two files would be validated as one.
-                                guard !sawFile else { throw Self.malformedMultipart("only one file part is accepted") }
-                                sawFile = true
-                            }
-                        case .data(let data) where part == "file":
-                            validator.feed(data)
-                            bytes += data.count
-                        case .data(let data) where part == "format":
-                            try Self.collect(data, into: &field, part: part)
-                        case .partEnded where part == "format":
-                            // A format field counts like ?format=; the file's checks already cover every format.
-                            format = try Self.merge(format, field: field)
-                        case .data, .partEnded: break
-                        }
-                    }
+                try Self.readMultipart(context, parser, fields: ["format"]) { data in
+                    validator.feed(data)
+                    bytes += data.count
+                } field: { _, value in
+                    // A format field counts like ?format=; the file's checks already cover every format.
+                    format = try Self.merge(format, field: value)
                 }
-                guard parser.isComplete else { throw Self.malformedMultipart("the closing boundary is missing") }
             }
             guard bytes > 0 else {
                 throw APIError.badRequest("the body is empty; send the dataset as JSON Lines or a JSON array", message: "Empty dataset")
@@ -134,34 +114,15 @@ struct DatasetController {
                     .unsupportedMediaType, "Unsupported dataset layout",
                     details: "store datasets as JSON Lines (one example per line), not a JSON array", code: "UNSUPPORTED_LAYOUT")
             }
-        case .multipart(var parser):
-            var part = ""
-            var field: [UInt8] = []
-            var sawFile = false
-            try Self.readBody(context) { chunk in
-                try Self.parse(&parser, chunk) { event in
-                    switch event {
-                    case .partStarted(let partName, _):
-                        part = partName
-                        field = []
-                        if part == "file" {
-                            guard !sawFile else { throw Self.malformedMultipart("only one file part is accepted") }
-                            sawFile = true
-                            validator = DatasetValidator(format: format, layout: .jsonLines)
-                        }
-                    case .data(let data):
-                        if part == "file" {
-                            try store(data)
-                        } else if part == "name" || part == "format" {
-                            try Self.collect(data, into: &field, part: part)
-                        }
-                    case .partEnded:
-                        if part == "name" { name = try Self.name(Self.text(of: field, part: part)) }
-                        if part == "format" { format = try Self.merge(format, field: field) }
-                    }
-                }
+        case .multipart(let parser):
+            let sawFile = try Self.readMultipart(context, parser, fields: ["name", "format"]) {
+                validator = DatasetValidator(format: format, layout: .jsonLines)
+            } file: { data in
+                try store(data)
+            } field: { part, value in
+                if part == "name" { name = try Self.name(Self.text(of: value, part: part)) }
+                if part == "format" { format = try Self.merge(format, field: value) }
             }
-            guard parser.isComplete else { throw Self.malformedMultipart("the closing boundary is missing") }
             guard sawFile else { throw APIError.badRequest("the file part is missing (multipart field file)") }
         }
         guard let name else { throw APIError.badRequest("name is required") }
@@ -255,14 +216,47 @@ struct DatasetController {
         }
     }
 
-    private static func parse(_ parser: inout MultipartParser, _ chunk: UnsafeRawBufferPointer, _ handle: (MultipartParser.Event) throws -> Void)
-        throws
-    {
-        do {
-            try parser.feed(chunk, handle)
-        } catch MultipartParser.Failure.malformed(let why) {
-            throw malformedMultipart(why)
+    /// Reads a multipart body to its end: the `file` part's content goes to `file` (one file part at most;
+    /// `fileStarted` runs as it begins), each part named in `fields` is collected (1 KiB at most) and handed to
+    /// `field` when it ends, and other parts are skipped. Returns whether there was a file part.
+    @discardableResult
+    private static func readMultipart(
+        _ context: RequestContext, _ parser: MultipartParser, fields: Set<String>, fileStarted: () throws -> Void = {},
+        file: (UnsafeRawBufferPointer) throws -> Void, field: (String, [UInt8]) throws -> Void
+    ) throws -> Bool {
+        var parser = parser
+        var part = ""
+        var value: [UInt8] = []
+        var sawFile = false
+        try readBody(context) { chunk in
+            do {
+                try parser.feed(chunk) { event in
+                    switch event {
+                    case .partStarted(let name, _):
+                        part = name
+                        value = []
+                        if part == "file" {
+                            // Two files would be read as one.
+                            guard !sawFile else { throw malformedMultipart("only one file part is accepted") }
+                            sawFile = true
+                            try fileStarted()
+                        }
+                    case .data(let data) where part == "file":
+                        try file(data)
+                    case .data(let data) where fields.contains(part):
+                        try collect(data, into: &value, part: part)
+                    case .partEnded where fields.contains(part):
+                        try field(part, value)
+                    case .data, .partEnded:
+                        break
+                    }
+                }
+            } catch MultipartParser.Failure.malformed(let why) {
+                throw malformedMultipart(why)
+            }
         }
+        guard parser.isComplete else { throw malformedMultipart("the closing boundary is missing") }
+        return sawFile
     }
 
     // MARK: Fields and errors
