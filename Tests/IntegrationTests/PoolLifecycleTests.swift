@@ -7,27 +7,6 @@ import Glibc
 
 @Suite("worker pool lifecycle", .serialized)
 struct PoolLifecycleTests {
-    /// Sends requests from `clients` threads until `stop` says so; tallies statuses.
-    private func load(_ cluster: TestCluster, key: String, clients: Int, tally: Tally, until stop: @escaping @Sendable () -> Bool) -> [Thread] {
-        (0..<clients).map { _ in
-            let thread = Thread {
-                let client = cluster.client()
-                while !stop() {
-                    do {
-                        let response = try client.get("/api/training/stats", headers: ["X-API-Key": key])
-                        tally.add("\(response.status)")
-                    } catch {
-                        tally.add("error")
-                        client.close()
-                    }
-                }
-                tally.add("done")
-            }
-            thread.start()
-            return thread
-        }
-    }
-
     @Test func aKilledWorkerIsReplacedWhileTheOthersKeepServing() throws {
         let cluster = try TestCluster(workers: 3, threads: 4, extraArguments: ["--rate-limit", "0"])
         defer { cluster.stop() }
@@ -35,9 +14,8 @@ struct PoolLifecycleTests {
         let before = cluster.workerPIDs()
         #expect(before.count == 3)
 
-        let tally = Tally()
-        let phase = Tally()
-        _ = load(cluster, key: key, clients: 6, tally: tally) { phase["stop"] > 0 }
+        let load = StatsLoad(on: cluster, key: key, clients: 6)
+        let tally = load.tally
         try cluster.waitFor("load to start") { tally["200"] > 200 }
         let victim = before[1]
         kill(victim, SIGKILL)
@@ -47,8 +25,7 @@ struct PoolLifecycleTests {
             return now.count == 3 && !now.contains(victim)
         }
         try cluster.waitFor("load after the kill") { tally["200"] > okAtKill + 500 }
-        phase.add("stop")
-        try cluster.waitFor("load threads") { tally["done"] == 6 }
+        try load.stop()
 
         let failures = tally.all.filter { $0.key != "200" && $0.key != "done" }.values.reduce(0, +)
         // At most the requests the killed worker was serving (one per accept thread).
@@ -67,9 +44,8 @@ struct PoolLifecycleTests {
         let token = try cluster.sessionToken(user: user)
 
         // Load through nginx before, during and after the signal.
-        let tally = Tally()
-        let phase = Tally()
-        _ = load(cluster, key: key, clients: 4, tally: tally) { phase["stop"] > 0 }
+        let load = StatsLoad(on: cluster, key: key, clients: 4)
+        let tally = load.tally
         try cluster.waitFor("load to start") { tally["200"] > 100 }
 
         // A request in flight inside a worker: half its body sent straight over FastCGI.
@@ -94,8 +70,7 @@ struct PoolLifecycleTests {
 
         master.waitUntilExit()
         try cluster.waitFor("load after the pool stopped: \(tally.all)") { tally["502"] > 20 }
-        phase.add("stop")
-        try cluster.waitFor("load threads") { tally["done"] == 4 }
+        try load.stop()
         #expect(master.terminationReason == .exit)
         #expect(master.terminationStatus == 0)
         #expect(beforeSignal > 0)

@@ -11,26 +11,6 @@ import Glibc
 @Suite("pool operations", .serialized)
 struct PoolOperationsTests {
     /// Sends stats requests from `clients` threads until `stop` says so; tallies statuses.
-    private func load(_ cluster: TestCluster, key: String, clients: Int, tally: Tally, until stop: @escaping @Sendable () -> Bool) {
-        for _ in 0..<clients {
-            Thread {
-                let client = cluster.client()
-                while !stop() {
-                    do {
-                        let response = try client.get("/api/training/stats", headers: ["X-API-Key": key])
-                        tally.add("\(response.status)")
-                    } catch {
-                        tally.add("error")
-                        client.close()
-                    }
-                }
-                tally.add("done")
-            }.start()
-        }
-    }
-
-    private func failures(_ tally: Tally) -> [String: Int] { tally.all.filter { $0.key != "200" && $0.key != "done" } }
-
     private func pool(_ status: [String: Any]) -> [String: Any] { status["pool"] as? [String: Any] ?? [:] }
     private func section(_ status: [String: Any], _ name: String) -> [String: Int] { status[name] as? [String: Int] ?? [:] }
     private func workers(_ status: [String: Any]) -> [[String: Any]] { status["workers"] as? [[String: Any]] ?? [] }
@@ -165,17 +145,15 @@ struct PoolOperationsTests {
         defer { cluster.stop() }
         let key = try cluster.createKey(user: UUID().uuidString.lowercased(), scopes: "training")
         let before = Set(cluster.workerPIDs())
-        let tally = Tally()
-        let phase = Tally()
-        load(cluster, key: key, clients: 6, tally: tally) { phase["stop"] > 0 }
+        let load = StatsLoad(on: cluster, key: key)
+        let tally = load.tally
         try cluster.waitFor("three recycles", timeout: 60) { ((try? cluster.status()).map { section($0, "restarts")["recycled"] ?? 0 } ?? 0) >= 3 }
-        phase.add("stop")
-        try cluster.waitFor("load threads") { tally["done"] == 6 }
-        #expect(failures(tally).isEmpty, "statuses: \(tally.all)")
+        try load.stop()
+        #expect(load.failures.isEmpty, "statuses: \(tally.all)")
         let status = try cluster.status()
         #expect(section(status, "restarts")["crashed"] == 0)
         #expect(Set(workers(status).compactMap { $0["pid"] as? Int }.map { pid_t($0) }).isDisjoint(with: before))
-        print("recycling under load: \(tally["200"]) requests, \(failures(tally).values.reduce(0, +)) failed, \(section(status, "restarts"))")
+        print("recycling under load: \(tally["200"]) requests, \(load.failures.values.reduce(0, +)) failed, \(section(status, "restarts"))")
     }
 
     @Test func aReloadUnderLoadFailsNothingAndRaisesTheGeneration() throws {
@@ -183,9 +161,8 @@ struct PoolOperationsTests {
         defer { cluster.stop() }
         let key = try cluster.createKey(user: UUID().uuidString.lowercased(), scopes: "training")
         let before = Set(cluster.workerPIDs())
-        let tally = Tally()
-        let phase = Tally()
-        load(cluster, key: key, clients: 6, tally: tally) { phase["stop"] > 0 }
+        let load = StatsLoad(on: cluster, key: key)
+        let tally = load.tally
         try cluster.waitFor("load to start") { tally["200"] > 300 }
         kill(cluster.masterPID, SIGHUP)
         try cluster.waitFor("the reload", timeout: 30) {
@@ -195,16 +172,15 @@ struct PoolOperationsTests {
         }
         let atReload = tally["200"]
         try cluster.waitFor("load after the reload") { tally["200"] > atReload + 300 }
-        phase.add("stop")
-        try cluster.waitFor("load threads") { tally["done"] == 6 }
-        #expect(failures(tally).isEmpty, "statuses: \(tally.all)")
+        try load.stop()
+        #expect(load.failures.isEmpty, "statuses: \(tally.all)")
         let status = try cluster.status()
         #expect(pool(status)["master_pid"] as? Int == Int(cluster.masterPID))
         #expect(workers(status).count == 2)
         #expect(workers(status).allSatisfy { $0["generation"] as? Int == 2 })
         #expect(Set(cluster.workerPIDs()).isDisjoint(with: before))
         #expect(section(status, "restarts")["crashed"] == 0)
-        print("reload under load: \(tally["200"]) requests, \(failures(tally).values.reduce(0, +)) failed")
+        print("reload under load: \(tally["200"]) requests, \(load.failures.values.reduce(0, +)) failed")
     }
 
     @Test func aCrashStormIsReportedAndDoesNotSpin() throws {
@@ -297,16 +273,14 @@ struct PoolOperationsTests {
             workers: 2, threads: 4, extraArguments: ["--rate-limit", "0"], environment: ["FTAPI_MAX_RSS_MB": "1"], statusListener: true)
         defer { cluster.stop() }
         let key = try cluster.createKey(user: UUID().uuidString.lowercased(), scopes: "training")
-        let tally = Tally()
-        let phase = Tally()
-        load(cluster, key: key, clients: 6, tally: tally) { phase["stop"] > 0 }
+        let load = StatsLoad(on: cluster, key: key)
+        let tally = load.tally
         try cluster.waitFor("four recycles", timeout: 60) { ((try? cluster.status()).map { section($0, "restarts")["recycled"] ?? 0 } ?? 0) >= 4 }
-        phase.add("stop")
-        try cluster.waitFor("load threads") { tally["done"] == 6 }
-        #expect(failures(tally).isEmpty, "statuses: \(tally.all)")
+        try load.stop()
+        #expect(load.failures.isEmpty, "statuses: \(tally.all)")
         #expect(cluster.logLines().contains { $0["msg"] as? String == "worker over its memory limit; asking to be recycled" })
         #expect(section(try cluster.status(), "restarts")["crashed"] == 0)
-        print("recycling by memory under load: \(tally["200"]) requests, \(failures(tally).values.reduce(0, +)) failed")
+        print("recycling by memory under load: \(tally["200"]) requests, \(load.failures.values.reduce(0, +)) failed")
     }
 
     /// SIGTERM to the master under load on kept connections, five times: every request that reached nginx
@@ -412,9 +386,8 @@ struct PoolOperationsTests {
         let cluster = try TestCluster(workers: 2, threads: 4, extraArguments: ["--rate-limit", "0"], statusListener: true)
         defer { cluster.stop() }
         let key = try cluster.createKey(user: UUID().uuidString.lowercased(), scopes: "training")
-        let tally = Tally()
-        let phase = Tally()
-        load(cluster, key: key, clients: 6, tally: tally) { phase["stop"] > 0 }
+        let load = StatsLoad(on: cluster, key: key)
+        let tally = load.tally
         try cluster.waitFor("load to start") { tally["200"] > 200 }
         var kills = 0
         var longestWithoutServing = 0.0
@@ -449,9 +422,8 @@ struct PoolOperationsTests {
             }
             usleep(20_000)
         }
-        phase.add("stop")
-        try cluster.waitFor("load threads") { tally["done"] == 6 }
-        let failed = failures(tally).values.reduce(0, +)
+        try load.stop()
+        let failed = load.failures.values.reduce(0, +)
         #expect(kills >= 10)
         #expect(longestWithoutServing < 1, "the pool had no worker serving for \(longestWithoutServing) s")
         #expect(answeredPerSecond.allSatisfy { $0 > 0 }, "answered per second during the flood: \(answeredPerSecond)")

@@ -282,3 +282,42 @@ final class Tally: @unchecked Sendable {
         return counts
     }
 }
+
+/// `GET /api/training/stats` with one key from several client threads through nginx, until `stop()`: the load
+/// that tests changing the pool (a kill, a reload, recycling) run under. What the requests got is in `tally`, by
+/// status ("error" for a broken connection), with one "done" for each thread that has ended.
+final class StatsLoad: Sendable {
+    let tally = Tally()
+    let clients: Int
+    private let stopping = Tally()
+    private let cluster: TestCluster
+
+    init(on cluster: TestCluster, key: String, clients: Int = 6) {
+        self.cluster = cluster
+        self.clients = clients
+        for _ in 0..<clients {
+            Thread { [tally, stopping] in
+                let client = cluster.client()
+                while stopping["stop"] == 0 {
+                    do {
+                        let response = try client.get("/api/training/stats", headers: ["X-API-Key": key])
+                        tally.add("\(response.status)")
+                    } catch {
+                        tally.add("error")
+                        client.close()
+                    }
+                }
+                tally.add("done")
+            }.start()
+        }
+    }
+
+    /// Stops the threads and waits until they have all ended.
+    func stop() throws {
+        stopping.add("stop")
+        try cluster.waitFor("load threads") { tally["done"] == clients }
+    }
+
+    /// What was neither a 200 nor a thread's end, by status.
+    var failures: [String: Int] { tally.all.filter { $0.key != "200" && $0.key != "done" } }
+}
