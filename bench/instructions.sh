@@ -13,6 +13,8 @@
 #   FTAPI_BIN=/path/to/ftapi bench/instructions.sh   # count another build (e.g. before a change)
 #   ONLY=ftapi bench/instructions.sh           # ftapi alone, once: a quick look while changing it
 #   BENCH_WORKER_ENV='GLIBC_TUNABLES=glibc.malloc.mxfast=0' bench/instructions.sh   # the worker with more environment
+#   ROUTE=metrics bench/instructions.sh        # metric batches instead (100 points each, in step order, 20 jobs):
+#                                              # ftapi alone, as the C peer has no such route
 #
 # Prints instructions per request for each, their ratio, and the top functions
 # by inclusive instructions per request.
@@ -22,6 +24,13 @@ set -euo pipefail
 REQUESTS=${REQUESTS:-2000}
 TOP=${TOP:-15}
 WORK=${WORKDIR:-/tmp/ftapi-instructions}
+ROUTE=${ROUTE:-stats}
+case $ROUTE in
+stats) WARM_ARGS=() COUNTED_ARGS=() WHAT="stats request" ;;
+# The warm-up creates the jobs and sends their first 10 batches; the counted batches go on from step 1,000.
+metrics) WARM_ARGS=(metrics "$WORK/jobs.txt" 0) COUNTED_ARGS=(metrics "$WORK/jobs.txt" 1000) WHAT="metric batch of 100 points" ONLY=ftapi ;;
+*) die "ROUTE must be stats or metrics, not $ROUTE" ;;
+esac
 PEERS_DIR=${PEERS_DIR:-$REPO/../shared/bench/peers}
 [ -f "$PEERS_DIR/fcgi_stats.c" ] || die "no C peer at $PEERS_DIR (set PEERS_DIR)"
 
@@ -61,9 +70,9 @@ count() {
     else
         worker=$launcher
     fi
-    python3 "$REPO/bench/fcgi_client.py" "$socket" "$keys" 200  # warm-up, not counted
+    python3 "$REPO/bench/fcgi_client.py" "$socket" "$keys" 200 "${WARM_ARGS[@]}"  # warm-up, not counted
     callgrind_control -i on "$worker" >/dev/null 2>&1
-    python3 "$REPO/bench/fcgi_client.py" "$socket" "$keys" "$REQUESTS"
+    python3 "$REPO/bench/fcgi_client.py" "$socket" "$keys" "$REQUESTS" "${COUNTED_ARGS[@]}"
     callgrind_control -d "$worker" >/dev/null 2>&1
     # With COUNT_STOP=1 the stop is counted too, in the dump callgrind writes at exit (STOP_DUMP).
     [ "${COUNT_STOP:-0}" = 1 ] || callgrind_control -i off "$worker" >/dev/null 2>&1
@@ -100,7 +109,7 @@ report_stop() {
         "$(echo "$(total "$FTAPI_STOP_DUMP") / $REQUESTS" | bc -l)" "$(usage_flush "$FTAPI_STOP_DUMP")"
 }
 if [ "${ONLY:-}" = ftapi ]; then
-    echo "== instructions per stats request (callgrind, $REQUESTS requests)"
+    echo "== instructions per $WHAT (callgrind, $REQUESTS requests)"
     printf '  ftapi   %10.0f\n' "$(echo "$(total "$FTAPI_DUMP") / $REQUESTS" | bc -l)"
     report_stop
     echo "  (the dumps: $FTAPI_DUMP, $FTAPI_STOP_DUMP)"

@@ -1,5 +1,9 @@
 import Essentials
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Why a body is not acceptable JSON, with the byte offset where parsing stopped.
 public struct JSONParseError: Error, Equatable, CustomStringConvertible {
     public let message: String
@@ -30,6 +34,9 @@ private struct JSONParser {
     let allowNonFinite: Bool
     var index = 0
     var depth = 0
+    /// Object keys seen so far that had no escapes, by where their bytes are: the objects of an array
+    /// mostly repeat one set of keys, which are then taken from here instead of decoded again.
+    var keys: [(start: Int, count: Int, text: String)] = []
 
     init(bytes: [UInt8], maxDepth: Int, allowNonFinite: Bool) {
         self.bytes = bytes
@@ -120,7 +127,7 @@ private struct JSONParser {
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
-            let key = try parseString()
+            let key = try parseKey()
             let duplicate: Bool
             if seen == nil && object.entries.count < Self.keysCheckedInLine {
                 duplicate = object.entries.contains { $0.key == key }
@@ -175,6 +182,30 @@ private struct JSONParser {
         }
     }
 
+    /// How many escape-free keys `parseKey` remembers.
+    static let keysRemembered = 32
+
+    /// An object's key: `parseString`, answered from `keys` when the same escape-free bytes were a key before.
+    mutating func parseKey() throws(JSONParseError) -> String {
+        let start = index + 1
+        var end = start
+        while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\"), bytes[end] >= 0x20 { end += 1 }
+        guard end < bytes.count, bytes[end] == UInt8(ascii: "\"") else { return try parseString() }
+        let count = end - start
+        let known: String? = bytes.withUnsafeBytes { buffer in
+            let base = buffer.baseAddress!
+            for key in keys where key.count == count && memcmp(base + key.start, base + start, count) == 0 { return key.text }
+            return nil
+        }
+        if let known {
+            index = end + 1
+            return known
+        }
+        let text = try parseString()
+        if keys.count < Self.keysRemembered { keys.append((start, count, text)) }
+        return text
+    }
+
     mutating func parseString() throws(JSONParseError) -> String {
         index += 1
         let start = index
@@ -183,6 +214,13 @@ private struct JSONParser {
             index += 1
         }
         guard index < bytes.count else { throw fail("unterminated string") }
+        if bytes[index] == UInt8(ascii: "\"") {
+            guard let text = String(validating: bytes[start..<index], as: UTF8.self) else {
+                throw JSONParseError(message: "invalid UTF-8 in string", offset: start)
+            }
+            index += 1
+            return text
+        }
         var scalars: [UInt8] = Array(bytes[start..<index])
         while true {
             guard index < bytes.count else { throw fail("unterminated string") }

@@ -74,6 +74,23 @@ struct JSONTests {
         rejects(#"{"a":1,"\u0061":2}"#)
     }
 
+    /// The objects of an array repeat their keys, which the parser then takes from the keys it has seen: each
+    /// must still be the key its bytes spell, and a repeated one still a duplicate.
+    @Test func repeatedKeysOfAnArrayKeepTheirValues() throws {
+        let value = try parse(#"[{"ab":1,"ba":2,"":3},{"ba":4,"ab":5,"":6},{"a\u0062":7,"abc":8}]"#)
+        guard case .array(let objects) = value else {
+            Issue.record("not an array: \(value)")
+            return
+        }
+        let pairs = objects.map { object -> [String] in
+            guard case .object(let members) = object else { return [] }
+            return members.entries.map { "\($0.key)=\($0.value)" }
+        }
+        #expect(pairs == [["ab=int(1)", "ba=int(2)", "=int(3)"], ["ba=int(4)", "ab=int(5)", "=int(6)"], ["ab=int(7)", "abc=int(8)"]])
+        rejects(#"[{"a":1},{"a":2,"a":3}]"#)
+        rejects(#"[{"ab":1},{"ab":2,"a\u0062":3}]"#)
+    }
+
     /// Past the keys compared one by one, duplicates are still found: one of the early keys, and one of the late.
     @Test func rejectsDuplicateKeysOfLargeObjects() {
         let keys = (0..<40).map { "\"k\($0)\":\($0)" }
