@@ -188,8 +188,7 @@ private struct JSONParser {
     /// An object's key: `parseString`, answered from `keys` when the same escape-free bytes were a key before.
     mutating func parseKey() throws(JSONParseError) -> String {
         let start = index + 1
-        var end = start
-        while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\"), bytes[end] >= 0x20 { end += 1 }
+        let end = plainEnd(from: start)
         guard end < bytes.count, bytes[end] == UInt8(ascii: "\"") else { return try parseString() }
         let count = end - start
         let known: String? = bytes.withUnsafeBytes { buffer in
@@ -197,27 +196,36 @@ private struct JSONParser {
             for key in keys where key.count == count && memcmp(base + key.start, base + start, count) == 0 { return key.text }
             return nil
         }
-        if let known {
-            index = end + 1
-            return known
-        }
-        let text = try parseString()
+        index = end + 1
+        if let known { return known }
+        let text = try plainText(start, end)
         if keys.count < Self.keysRemembered { keys.append((start, count, text)) }
+        return text
+    }
+
+    /// Where the escape-free run of a string's bytes from `start` ends: at its closing quote, a backslash, a
+    /// control character, or the end of the text.
+    func plainEnd(from start: Int) -> Int {
+        var end = start
+        while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\"), bytes[end] >= 0x20 { end += 1 }
+        return end
+    }
+
+    /// The text of the escape-free string whose bytes are `start..<end`.
+    func plainText(_ start: Int, _ end: Int) throws(JSONParseError) -> String {
+        guard let text = String(validating: bytes[start..<end], as: UTF8.self) else {
+            throw JSONParseError(message: "invalid UTF-8 in string", offset: start)
+        }
         return text
     }
 
     mutating func parseString() throws(JSONParseError) -> String {
         index += 1
         let start = index
-        // Fast path: no escapes.
-        while index < bytes.count, bytes[index] != UInt8(ascii: "\""), bytes[index] != UInt8(ascii: "\\"), bytes[index] >= 0x20 {
-            index += 1
-        }
+        index = plainEnd(from: start)
         guard index < bytes.count else { throw fail("unterminated string") }
         if bytes[index] == UInt8(ascii: "\"") {
-            guard let text = String(validating: bytes[start..<index], as: UTF8.self) else {
-                throw JSONParseError(message: "invalid UTF-8 in string", offset: start)
-            }
+            let text = try plainText(start, index)
             index += 1
             return text
         }

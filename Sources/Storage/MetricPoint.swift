@@ -40,3 +40,70 @@ public struct MetricPoint: Sendable, Equatable {
         self.trainPerplexity = trainPerplexity
     }
 }
+
+extension MetricPoint {
+    /// The optional numbers a point carries, in the order the contract lists them, FineTune Lab's last. A
+    /// measure's `name` is both its JSON field and its `training_metrics` column.
+    public enum Measure: CaseIterable, Sendable {
+        case epoch, trainLoss, evalLoss, learningRate, gradNorm, gpuMemoryAllocatedGB, gpuUtilizationPercent, samplesPerSecond
+        case tokensPerSecond, gpuMemoryReservedGB, perplexity, trainPerplexity
+
+        /// Every measure, made once (`allCases` makes its array on each call).
+        public static let all: [Measure] = allCases
+        /// The contract's measures; the others are FineTune Lab's.
+        public static let contract: [Measure] = all.filter { ![.gpuMemoryReservedGB, .perplexity, .trainPerplexity].contains($0) }
+
+        public var name: String {
+            switch self {
+            case .epoch: "epoch"
+            case .trainLoss: "train_loss"
+            case .evalLoss: "eval_loss"
+            case .learningRate: "learning_rate"
+            case .gradNorm: "grad_norm"
+            case .gpuMemoryAllocatedGB: "gpu_memory_allocated_gb"
+            case .gpuUtilizationPercent: "gpu_utilization_percent"
+            case .samplesPerSecond: "samples_per_second"
+            case .tokensPerSecond: "tokens_per_second"
+            case .gpuMemoryReservedGB: "gpu_memory_reserved_gb"
+            case .perplexity: "perplexity"
+            case .trainPerplexity: "train_perplexity"
+            }
+        }
+    }
+
+    /// The point's value of `measure` (a switch, not a key path: no runtime lookup per value).
+    public subscript(measure: Measure) -> Double? {
+        get {
+            switch measure {
+            case .epoch: epoch
+            case .trainLoss: trainLoss
+            case .evalLoss: evalLoss
+            case .learningRate: learningRate
+            case .gradNorm: gradNorm
+            case .gpuMemoryAllocatedGB: gpuMemoryAllocatedGB
+            case .gpuUtilizationPercent: gpuUtilizationPercent
+            case .samplesPerSecond: samplesPerSecond
+            case .tokensPerSecond: tokensPerSecond
+            case .gpuMemoryReservedGB: gpuMemoryReservedGB
+            case .perplexity: perplexity
+            case .trainPerplexity: trainPerplexity
+            }
+        }
+        set {
+            switch measure {
+            case .epoch: epoch = newValue
+            case .trainLoss: trainLoss = newValue
+            case .evalLoss: evalLoss = newValue
+            case .learningRate: learningRate = newValue
+            case .gradNorm: gradNorm = newValue
+            case .gpuMemoryAllocatedGB: gpuMemoryAllocatedGB = newValue
+            case .gpuUtilizationPercent: gpuUtilizationPercent = newValue
+            case .samplesPerSecond: samplesPerSecond = newValue
+            case .tokensPerSecond: tokensPerSecond = newValue
+            case .gpuMemoryReservedGB: gpuMemoryReservedGB = newValue
+            case .perplexity: perplexity = newValue
+            case .trainPerplexity: trainPerplexity = newValue
+            }
+        }
+    }
+}

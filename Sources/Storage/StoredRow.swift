@@ -105,15 +105,8 @@ extension TrainingJob {
 extension MetricPoint {
     /// The MetricPoint in a row of `MetricColumn`'s columns (of `training_metrics`).
     init(row: some StoredRow) {
-        self.init(
-            step: row.int(MetricColumn.step), epoch: row.optionalDouble(MetricColumn.epoch), trainLoss: row.optionalDouble(MetricColumn.trainLoss),
-            evalLoss: row.optionalDouble(MetricColumn.evalLoss), learningRate: row.optionalDouble(MetricColumn.learningRate),
-            gradNorm: row.optionalDouble(MetricColumn.gradNorm), gpuMemoryAllocatedGB: row.optionalDouble(MetricColumn.gpuMemoryAllocatedGB),
-            gpuUtilizationPercent: row.optionalDouble(MetricColumn.gpuUtilizationPercent),
-            samplesPerSecond: row.optionalDouble(MetricColumn.samplesPerSecond), tokensPerSecond: row.optionalDouble(MetricColumn.tokensPerSecond),
-            timestamp: row.optionalTimestamp(MetricColumn.recordedAt), gpuMemoryReservedGB: row.optionalDouble(MetricColumn.gpuMemoryReservedGB),
-            perplexity: row.optionalDouble(MetricColumn.perplexity), trainPerplexity: row.optionalDouble(MetricColumn.trainPerplexity)
-        )
+        self.init(step: row.int(MetricColumn.step), timestamp: row.optionalTimestamp(MetricColumn.recordedAt))
+        for (column, measure) in MetricColumn.measured { self[measure] = row.optionalDouble(column) }
     }
 }
 

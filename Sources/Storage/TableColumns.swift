@@ -143,24 +143,31 @@ enum MetricColumn: Int32, CaseIterable {
     case step, epoch, trainLoss, evalLoss, learningRate, gradNorm, gpuMemoryAllocatedGB, gpuUtilizationPercent
     case samplesPerSecond, tokensPerSecond, recordedAt, gpuMemoryReservedGB, perplexity, trainPerplexity
 
-    var name: String {
+    /// The point's measure this column holds; nil for the step and the time.
+    var measure: MetricPoint.Measure? {
         switch self {
-        case .step: "step"
-        case .epoch: "epoch"
-        case .trainLoss: "train_loss"
-        case .evalLoss: "eval_loss"
-        case .learningRate: "learning_rate"
-        case .gradNorm: "grad_norm"
-        case .gpuMemoryAllocatedGB: "gpu_memory_allocated_gb"
-        case .gpuUtilizationPercent: "gpu_utilization_percent"
-        case .samplesPerSecond: "samples_per_second"
-        case .tokensPerSecond: "tokens_per_second"
-        case .recordedAt: "recorded_at"
-        case .gpuMemoryReservedGB: "gpu_memory_reserved_gb"
-        case .perplexity: "perplexity"
-        case .trainPerplexity: "train_perplexity"
+        case .step, .recordedAt: nil
+        case .epoch: .epoch
+        case .trainLoss: .trainLoss
+        case .evalLoss: .evalLoss
+        case .learningRate: .learningRate
+        case .gradNorm: .gradNorm
+        case .gpuMemoryAllocatedGB: .gpuMemoryAllocatedGB
+        case .gpuUtilizationPercent: .gpuUtilizationPercent
+        case .samplesPerSecond: .samplesPerSecond
+        case .tokensPerSecond: .tokensPerSecond
+        case .gpuMemoryReservedGB: .gpuMemoryReservedGB
+        case .perplexity: .perplexity
+        case .trainPerplexity: .trainPerplexity
         }
     }
+
+    /// The columns that hold a measure, each with its measure.
+    static let measured: [(column: MetricColumn, measure: MetricPoint.Measure)] = allCases.compactMap { column in
+        column.measure.map { (column, $0) }
+    }
+
+    var name: String { measure?.name ?? (self == .step ? "step" : "recorded_at") }
 
     /// Whether the column is a point in time (milliseconds in SQLite, `timestamptz` in PostgreSQL).
     var isTimestamp: Bool { self == .recordedAt }

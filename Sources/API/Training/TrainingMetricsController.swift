@@ -12,54 +12,10 @@ struct TrainingMetricsController {
 
     static let maximumBatch = 1000
 
-    /// The optional numeric fields of a point: the contract's, then FineTune Lab's (`loss` is read apart: it
-    /// is another name for `train_loss`).
-    private enum NumberField: CaseIterable {
-        case epoch, trainLoss, evalLoss, learningRate, gradNorm, gpuMemoryAllocatedGB, gpuUtilizationPercent, samplesPerSecond
-        case tokensPerSecond, gpuMemoryReservedGB, perplexity, trainPerplexity
-
-        static let contract: [NumberField] = [
-            .epoch, .trainLoss, .evalLoss, .learningRate, .gradNorm, .gpuMemoryAllocatedGB, .gpuUtilizationPercent, .samplesPerSecond,
-            .tokensPerSecond,
-        ]
-
-        var name: String {
-            switch self {
-            case .epoch: "epoch"
-            case .trainLoss: "train_loss"
-            case .evalLoss: "eval_loss"
-            case .learningRate: "learning_rate"
-            case .gradNorm: "grad_norm"
-            case .gpuMemoryAllocatedGB: "gpu_memory_allocated_gb"
-            case .gpuUtilizationPercent: "gpu_utilization_percent"
-            case .samplesPerSecond: "samples_per_second"
-            case .tokensPerSecond: "tokens_per_second"
-            case .gpuMemoryReservedGB: "gpu_memory_reserved_gb"
-            case .perplexity: "perplexity"
-            case .trainPerplexity: "train_perplexity"
-            }
-        }
-
-        /// Sets the field on `point` (a switch, not a key path: no runtime lookup per value).
-        func set(_ value: Double, on point: inout MetricPoint) {
-            switch self {
-            case .epoch: point.epoch = value
-            case .trainLoss: point.trainLoss = value
-            case .evalLoss: point.evalLoss = value
-            case .learningRate: point.learningRate = value
-            case .gradNorm: point.gradNorm = value
-            case .gpuMemoryAllocatedGB: point.gpuMemoryAllocatedGB = value
-            case .gpuUtilizationPercent: point.gpuUtilizationPercent = value
-            case .samplesPerSecond: point.samplesPerSecond = value
-            case .tokensPerSecond: point.tokensPerSecond = value
-            case .gpuMemoryReservedGB: point.gpuMemoryReservedGB = value
-            case .perplexity: point.perplexity = value
-            case .trainPerplexity: point.trainPerplexity = value
-            }
-        }
-    }
-    private static let knownFields = Set(NumberField.contract.map(\.name) + ["step", "timestamp"])
-    private static let fineTuneLabFields = Set(NumberField.allCases.map(\.name) + ["step", "timestamp", "loss"])
+    /// The fields a point may have; FineTune Lab's points may have its measures too, and `loss` (read apart: it is
+    /// another name for `train_loss`).
+    private static let knownFields = Set(MetricPoint.Measure.contract.map(\.name) + ["step", "timestamp"])
+    private static let fineTuneLabFields = Set(MetricPoint.Measure.all.map(\.name) + ["step", "timestamp", "loss"])
 
     func register(on router: inout Router) {
         router.post("/api/training/jobs/{id:uuid}/metrics", auth: .trainer) { context in
@@ -153,17 +109,17 @@ struct TrainingMetricsController {
         default:
             throw APIError.badRequest("\(name("step")) must be an integer from 0 to \(TrainingStep.maximum)")
         }
-        for field in fineTuneLab ? NumberField.allCases : NumberField.contract {
-            switch object[field.name] {
+        for measure in fineTuneLab ? MetricPoint.Measure.all : MetricPoint.Measure.contract {
+            switch object[measure.name] {
             case nil, .null?:
                 break
             case .int(let number)?:
-                field.set(Double(number), on: &point)
+                point[measure] = Double(number)
             case .double(let number)?:
-                guard number.isFinite else { throw APIError.badRequest("\(name(field.name)) must be a finite number, not \(number)") }
-                field.set(number, on: &point)
+                guard number.isFinite else { throw APIError.badRequest("\(name(measure.name)) must be a finite number, not \(number)") }
+                point[measure] = number
             case let other?:
-                throw APIError.badRequest("\(name(field.name)) must be a number, not \(other.typeName)")
+                throw APIError.badRequest("\(name(measure.name)) must be a number, not \(other.typeName)")
             }
         }
         // FineTune Lab's trainers call the training loss `loss`.

@@ -138,7 +138,8 @@ final class PostgreSQLConnection: @unchecked Sendable {
     // @unchecked: the pool hands a connection to one thread at a time; nothing
     // here is touched by two threads at once.
     private let handle: OpaquePointer
-    private let schema: String
+    /// The schema, quoted once: a transaction-mode statement sends it each time.
+    private let quotedSchema: String
     private let mode: PostgreSQLPoolMode
     private var statements = StatementCache<String>()
     /// A pipeline could not be left cleanly: the connection is not reused.
@@ -161,10 +162,10 @@ final class PostgreSQLConnection: @unchecked Sendable {
             throw PostgreSQLError(sqlState: nil, message: message, connectionLost: true)
         }
         self.handle = handle
-        self.schema = schema
+        quotedSchema = PostgreSQLSchema.quoted(schema)
         self.mode = mode
         if mode == .session {
-            try execute("SET search_path TO \(PostgreSQLSchema.quoted(schema)); SET TIME ZONE 'UTC'; SET client_min_messages TO warning")
+            try execute("SET search_path TO \(quotedSchema); SET TIME ZONE 'UTC'; SET client_min_messages TO warning")
         }
     }
 
@@ -260,7 +261,7 @@ final class PostgreSQLConnection: @unchecked Sendable {
             leading.append(LeadingStatement(sql: begin, value: nil))
         }
         if mode == .transaction && (!leading.isEmpty || PQtransactionStatus(handle) == PQTRANS_IDLE) {
-            leading.append(LeadingStatement(sql: Self.setSearchPath, value: PostgreSQLSchema.quoted(schema)))
+            leading.append(LeadingStatement(sql: Self.setSearchPath, value: quotedSchema))
         }
         if !leading.isEmpty {
             return try runPipelined(after: leading, name: name, sql: sql, parameters, deadline: deadline)

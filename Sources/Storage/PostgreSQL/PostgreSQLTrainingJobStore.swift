@@ -59,22 +59,8 @@ extension MetricColumn: PostgreSQLTableColumn {
 
     /// The value's text in an array literal (shortest round-tripping digits), or nil for NULL.
     func text(of point: MetricPoint) -> String? {
-        switch self {
-        case .step: String(point.step)
-        case .epoch: point.epoch.map { "\($0)" }
-        case .trainLoss: point.trainLoss.map { "\($0)" }
-        case .evalLoss: point.evalLoss.map { "\($0)" }
-        case .learningRate: point.learningRate.map { "\($0)" }
-        case .gradNorm: point.gradNorm.map { "\($0)" }
-        case .gpuMemoryAllocatedGB: point.gpuMemoryAllocatedGB.map { "\($0)" }
-        case .gpuUtilizationPercent: point.gpuUtilizationPercent.map { "\($0)" }
-        case .samplesPerSecond: point.samplesPerSecond.map { "\($0)" }
-        case .tokensPerSecond: point.tokensPerSecond.map { "\($0)" }
-        case .recordedAt: point.timestamp.map { String($0.millisecondsSinceEpoch) }
-        case .gpuMemoryReservedGB: point.gpuMemoryReservedGB.map { "\($0)" }
-        case .perplexity: point.perplexity.map { "\($0)" }
-        case .trainPerplexity: point.trainPerplexity.map { "\($0)" }
-        }
+        if let measure { return point[measure].map { "\($0)" } }
+        return self == .step ? String(point.step) : point.timestamp.map { String($0.millisecondsSinceEpoch) }
     }
 }
 

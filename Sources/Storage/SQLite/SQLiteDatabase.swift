@@ -164,7 +164,6 @@ final class SQLiteDatabase: @unchecked Sendable {
     /// `transaction` with SQLite's own errors.
     private func unmappedTransaction<T>(_ begin: String, _ body: (SQLiteConnection) throws -> T) throws -> T {
         let connection = try threadConnection()
-        endSharedRead(connection)
         try connection.run(begin)
         do {
             let result = try body(connection)

@@ -36,22 +36,8 @@ extension MetricColumn: SQLiteColumn {
     var sql: String { name }
 
     func sqliteValue(of point: MetricPoint) -> SQLiteValue {
-        switch self {
-        case .step: .integer(point.step)
-        case .epoch: point.epoch.sqlite
-        case .trainLoss: point.trainLoss.sqlite
-        case .evalLoss: point.evalLoss.sqlite
-        case .learningRate: point.learningRate.sqlite
-        case .gradNorm: point.gradNorm.sqlite
-        case .gpuMemoryAllocatedGB: point.gpuMemoryAllocatedGB.sqlite
-        case .gpuUtilizationPercent: point.gpuUtilizationPercent.sqlite
-        case .samplesPerSecond: point.samplesPerSecond.sqlite
-        case .tokensPerSecond: point.tokensPerSecond.sqlite
-        case .recordedAt: point.timestamp.sqlite
-        case .gpuMemoryReservedGB: point.gpuMemoryReservedGB.sqlite
-        case .perplexity: point.perplexity.sqlite
-        case .trainPerplexity: point.trainPerplexity.sqlite
-        }
+        if let measure { return point[measure].sqlite }
+        return self == .step ? .integer(point.step) : point.timestamp.sqlite
     }
 }
 
