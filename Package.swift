@@ -23,6 +23,7 @@ let package = Package(
             pkgConfig: "fcgi",
             providers: [.apt(["libfcgi-dev"])]
         ),
+        .systemLibrary(name: "CEpoll"),
         .systemLibrary(
             name: "CSQLite",
             pkgConfig: "sqlite3",
@@ -55,7 +56,7 @@ let package = Package(
         .target(
             name: "Pool",
             dependencies: [
-                "FastCGITransport", "HTTPCore", "JSON", "Essentials",
+                "CEpoll", "FastCGITransport", "HTTPCore", "JSON", "Essentials",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

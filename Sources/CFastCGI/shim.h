@@ -20,4 +20,13 @@ static inline void CFastCGI_RequestDropConnection(FCGX_Request *request) {
     request->keepConnection = 0;
 }
 
+/// Hands libfcgi a connection the caller accepted (the pool's event dispatch): the request reads its
+/// next request from `fd` and keeps it open between requests, as for a connection it accepted itself.
+/// A request set up with no listening socket (-1) then ends in an error, not in accept(), when the
+/// connection closes.
+static inline void CFastCGI_RequestAdoptConnection(FCGX_Request *request, int fd) {
+    request->ipcFd = fd;
+    request->keepConnection = 1;
+}
+
 #endif

@@ -46,6 +46,11 @@ public final class Lock: @unchecked Sendable {
         pthread_cond_signal(condition)
     }
 
+    /// Wakes every thread in `wait`; call with the lock held.
+    public func broadcast() {
+        pthread_cond_broadcast(condition)
+    }
+
     /// Runs `body` with the mutex held. Inlinable, so the critical section is specialized where it is written.
     @inlinable
     public func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {

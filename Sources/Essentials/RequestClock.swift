@@ -28,7 +28,12 @@ public final class RequestClock: Sendable {
     private let ended = Atomic<Bool>(false)
     private let id = Locked("")
 
-    public init() {}
+    /// The seats of the worker whose thread this clock belongs to, if it dispatches by seats.
+    let seats: ServingSeats?
+
+    public init(seats: ServingSeats? = nil) {
+        self.seats = seats
+    }
 
     /// Makes this the calling thread's clock; it must outlive the thread's use of it.
     public func install() {
@@ -94,6 +99,17 @@ public final class RequestClock: Sendable {
         // per call, and the hooks run outside the lock.
         let hooks = waitHooks.withLock { $0 }
         for release in hooks.values { release() }
+    }
+
+    /// Runs `body`, a wait on the network (a body arriving, another server), after `willWait`: the calling
+    /// thread's serving seat, if it holds one, goes to a parked thread until the wait ends.
+    @inline(__always)
+    public static func waiting<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        willWait()
+        let seats = current?.seats
+        seats?.give()
+        defer { seats?.retake() }
+        return try body()
     }
 
     /// The current request's id, set by the application once it has one ("" before).

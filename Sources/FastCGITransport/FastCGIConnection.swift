@@ -70,6 +70,7 @@ public final class FastCGISlot: @unchecked Sendable {
     private var admitted = false
     private let progress = BodyProgress()
 
+    /// A slot that accepts its connections from `listenFD` itself, blocking in accept() (one per accept thread).
     public init(listenFD: Int32, limits: TransportLimits, admission: StreamedBodyAdmission? = nil) {
         self.limits = limits
         self.admission = admission
@@ -78,6 +79,18 @@ public final class FastCGISlot: @unchecked Sendable {
         // FAIL_ACCEPT_ON_INTR: a signal wakes a thread blocked in accept() so
         // it can notice the drain.
         FCGX_InitRequest(request, listenFD, CFastCGI_FailAcceptOnIntr)
+    }
+
+    /// A slot for one connection accepted by the caller (one per connection): `accept()` reads the
+    /// connection's next request, and returns false once the connection has ended (libfcgi then closed it).
+    public init(connectionFD: Int32, limits: TransportLimits, admission: StreamedBodyAdmission? = nil) {
+        self.limits = limits
+        self.admission = admission
+        request = .allocate(capacity: 1)
+        request.initialize(to: FCGX_Request())
+        FCGX_InitRequest(request, -1, 0)
+        CFastCGI_RequestAdoptConnection(request, connectionFD)
+        connectionFDMirror.store(connectionFD, ordering: .releasing)
     }
 
     deinit {
@@ -103,8 +116,9 @@ public final class FastCGISlot: @unchecked Sendable {
     }
 
     /// Blocks until a request's params have arrived. Returns false when
-    /// accepting failed (interrupted, socket shut down, libfcgi shutting down).
-    /// Then `readRequest()` reads the rest.
+    /// accepting failed (interrupted, socket shut down, libfcgi shutting down),
+    /// or, for a slot of one connection, when the connection ended.
+    /// Then `readHead()` and `readBody(of:as:)` read the rest.
     public func accept() -> Bool {
         let rc = FCGX_Accept_r(request)
         connectionFDMirror.store(CFastCGI_RequestConnectionFD(request), ordering: .releasing)
@@ -147,6 +161,13 @@ public final class FastCGISlot: @unchecked Sendable {
         if drain { drainInput() }
         if let input = request.pointee.in, FCGX_GetError(input) != 0 { closeConnection = true }
         if closeConnection { CFastCGI_RequestDropConnection(request) }
+        FCGX_Finish_r(request)
+        connectionFDMirror.store(CFastCGI_RequestConnectionFD(request), ordering: .releasing)
+    }
+
+    /// Closes the slot's connection between requests.
+    public func closeConnection() {
+        CFastCGI_RequestDropConnection(request)
         FCGX_Finish_r(request)
         connectionFDMirror.store(CFastCGI_RequestConnectionFD(request), ordering: .releasing)
     }
@@ -277,10 +298,9 @@ private final class FastCGIBodyStream: RequestBodyStream, @unchecked Sendable {
 
     func read(into buffer: UnsafeMutableRawBufferPointer) throws(BodyStreamError) -> Int {
         guard let input, !ended, let base = buffer.baseAddress, buffer.count > 0 else { return 0 }
-        RequestClock.willWait()
         // One byte past the limit is enough to know the body is too large.
         let wanted = Int32(min(buffer.count, maxBytes - received + 1))
-        let count = Int(FCGX_GetStr(base.assumingMemoryBound(to: CChar.self), wanted, input))
+        let count = RequestClock.waiting { Int(FCGX_GetStr(base.assumingMemoryBound(to: CChar.self), wanted, input)) }
         if count > 0 {
             received += count
             progress.received.store(received, ordering: .relaxed)

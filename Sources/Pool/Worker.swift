@@ -8,12 +8,21 @@ import Synchronization
 import Glibc
 #endif
 
+/// How a worker's threads find the requests they serve.
+public enum WorkerDispatch: Sendable, Equatable {
+    /// `seats` threads wait on every connection at once and serve whichever has a request ready; the other
+    /// threads stand by for requests that wait on the network (`ServingSeats`). Kept connections hold no thread.
+    case events(seats: Int)
+    /// libfcgi's own model: each thread accepts a connection and serves only it until nginx closes it, so
+    /// workers × threads must cover nginx's kept upstream connections (see the README).
+    case threadPerConnection
+}
+
 /// How one worker process serves.
 public struct WorkerSettings: Sendable {
-    /// Accept threads. With `fastcgi_keep_conn on`, libfcgi binds a thread to
-    /// each kept nginx connection, so workers × threads must cover nginx's
-    /// upstream connections (see the README).
+    /// Threads: what may serve at once, requests that wait on the network included.
     public var threads: Int
+    public var dispatch: WorkerDispatch = .events(seats: 2)
     public var limits: TransportLimits
     /// How long in-flight requests may run after SIGTERM before the worker exits anyway.
     public var drainTimeout: Double
@@ -60,13 +69,14 @@ public struct ScoreboardSeat: Sendable {
 
 /// One accept thread and what the supervisor needs to know about it.
 private final class AcceptThread: Sendable {
-    let slot: FastCGISlot
+    /// The slot of the request being served (with a thread per connection, the thread's own slot, always).
+    let slot: Locked<FastCGISlot?>
     /// True while a request is being handled; guarded so the supervisor never
     /// interrupts a thread in the middle of a request.
     let busy = Locked(false)
     let finished = Atomic<Bool>(false)
     let handle = Locked<pthread_t?>(nil)
-    let clock = RequestClock()
+    let clock: RequestClock
     let stack = StackSample()
     /// When the current request was accepted (monotonic seconds, bit pattern); 0 between requests.
     let startedBits = Atomic<UInt64>(0)
@@ -78,14 +88,17 @@ private final class AcceptThread: Sendable {
     /// the request it belongs to (`startedBits`).
     let bodyWindow = Locked<(start: Double, bytes: Int, request: UInt64)?>(nil)
 
-    init(slot: FastCGISlot) { self.slot = slot }
+    init(slot: FastCGISlot?, seats: ServingSeats?) {
+        self.slot = Locked(slot)
+        clock = RequestClock(seats: seats)
+    }
 }
 
 private final class StopFlag: Sendable {
     let value = Atomic<Bool>(false)
 }
 
-/// A worker process: T threads, each looping on `FCGX_Accept_r`, and a
+/// A worker process: T threads that serve requests (`WorkerDispatch`), and a
 /// supervisor (the main thread) that waits for SIGTERM/SIGINT and drains.
 public enum PoolWorker {
     /// The signals the supervisor waits for. Block them before the process
@@ -126,11 +139,31 @@ public enum PoolWorker {
         let stopping = StopFlag()
         var threads: [AcceptThread] = []
         let admission = StreamedBodyAdmission(limit: settings.limits.maxStreamedBodies)
+        var events: (dispatch: ConnectionDispatch, seats: ServingSeats)?
+        if case .events(let seats) = settings.dispatch {
+            do {
+                events = (try ConnectionDispatch(listenFD: listenFD, limits: settings.limits, admission: admission), ServingSeats(seats: seats))
+            } catch {
+                logger.critical("cannot set up the event dispatch", metadata: ["error": "\(error)"])
+                return 1
+            }
+        }
         for _ in 0..<max(1, settings.threads) {
-            let thread = AcceptThread(slot: FastCGISlot(listenFD: listenFD, limits: settings.limits, admission: admission))
+            let thread: AcceptThread
+            let body: @Sendable () -> Void
+            if let events {
+                thread = AcceptThread(slot: nil, seats: events.seats)
+                body = {
+                    serveEvents(thread, events.dispatch, events.seats, responder: responder, settings: settings, seat: seat, stopping: stopping)
+                }
+            } else {
+                let slot = FastCGISlot(listenFD: listenFD, limits: settings.limits, admission: admission)
+                thread = AcceptThread(slot: slot, seats: nil)
+                body = { serveConnections(thread, slot, responder: responder, settings: settings, seat: seat, stopping: stopping) }
+            }
             threads.append(thread)
             do {
-                let handle = try Threads.start { serve(thread, responder: responder, settings: settings, seat: seat, stopping: stopping) }
+                let handle = try Threads.start(body)
                 thread.handle.withLock { $0 = handle }
             } catch {
                 logger.critical("cannot start accept thread", metadata: ["error": "\(error)"])
@@ -167,6 +200,109 @@ public enum PoolWorker {
         stopping.value.store(true, ordering: .sequentiallyConsistent)
         let started = Clocks.monotonicSeconds()
         let deadline = started + settings.drainTimeout
+        if let events {
+            drain(events.dispatch, events.seats, threads: threads, settings: settings, started: started, deadline: deadline)
+        } else {
+            drainConnections(threads: threads, settings: settings, started: started, deadline: deadline)
+        }
+        let unfinished = threads.filter { !$0.finished.load(ordering: .acquiring) }.count
+        if unfinished > 0 {
+            logger.warning("drain deadline passed with requests in flight", metadata: ["worker.unfinished_threads": "\(unfinished)"])
+        }
+        responder.workerDidStop()
+        logger.info("worker stopped")
+        return 0
+    }
+
+    /// A thread of `.threadPerConnection`: accepts a connection with its own slot and serves it until it closes.
+    private static func serveConnections<R: Responder>(
+        _ thread: AcceptThread, _ slot: FastCGISlot, responder: R, settings: WorkerSettings, seat: ScoreboardSeat?, stopping: StopFlag
+    ) {
+        defer { thread.finished.store(true, ordering: .releasing) }
+        thread.clock.install()
+        StackSampler.register(thread.stack)
+        while !stopping.value.load(ordering: .acquiring) {
+            guard slot.accept() else {
+                if stopping.value.load(ordering: .acquiring) { return }
+                // A transient accept failure (EMFILE, ECONNABORTED...): don't spin.
+                Clocks.sleep(seconds: 0.01)
+                continue
+            }
+            serveRequest(on: slot, thread, responder: responder, settings: settings, seat: seat, stopping: stopping)
+        }
+    }
+
+    /// A thread of `.events`: while it holds a seat, serves whichever connection has a request ready.
+    private static func serveEvents<R: Responder>(
+        _ thread: AcceptThread, _ dispatch: ConnectionDispatch, _ seats: ServingSeats, responder: R, settings: WorkerSettings,
+        seat: ScoreboardSeat?, stopping: StopFlag
+    ) {
+        defer { thread.finished.store(true, ordering: .releasing) }
+        thread.clock.install()
+        StackSampler.register(thread.stack)
+        guard seats.take() else { return }
+        while true {
+            seats.willWaitForWork()
+            let event = dispatch.next()
+            seats.gotWork()
+            switch event {
+            case .stop:
+                seats.give()
+                return
+            case .listener(let shutDown):
+                dispatch.acceptQueued(shutDown: shutDown)
+            case .connection(let connection):
+                connection.serving.withLock { $0 = true }
+                let slot = connection.slot
+                if slot.accept() {
+                    thread.slot.withLock { $0 = slot }
+                    serveRequest(on: slot, thread, responder: responder, settings: settings, seat: seat, stopping: stopping)
+                    thread.slot.withLock { $0 = nil }
+                }
+                connection.serving.withLock { $0 = false }
+                dispatch.rearm(connection)
+            }
+            if seats.isOverbooked {
+                seats.give()
+                guard seats.take() else { return }
+            }
+        }
+    }
+
+    /// Serves the request `slot` has accepted.
+    private static func serveRequest<R: Responder>(
+        on slot: FastCGISlot, _ thread: AcceptThread, responder: R, settings: WorkerSettings, seat: ScoreboardSeat?, stopping: StopFlag
+    ) {
+        let counting = settings.countsRequests ? seat : nil
+        thread.busy.withLock { $0 = true }
+        let started = Clocks.monotonicSeconds()
+        thread.clock.arm(deadline: settings.requestTimeout > 0 ? started + settings.requestTimeout : .infinity)
+        thread.startedBits.store(started.bitPattern, ordering: .releasing)
+        let served = counting.map { $0.board.requestStarted(slot: $0.slot) } ?? 0
+        var request = slot.readHead()
+        let (route, body) = responder.route(method: request.method, path: request.path)
+        let label = responder.routeLabelIndex(of: route)
+        thread.routeLabel.store(label ?? -1, ordering: .relaxed)
+        slot.readBody(of: &request, as: body)
+        let response = responder.respond(to: request, route: route)
+        slot.finish(with: response, closeConnection: stopping.value.load(ordering: .acquiring))
+        if let counting {
+            let board = counting.board
+            if thread.clock.deadlineEnded { board.countTimedOut() }
+            board.requestFinished(
+                slot: counting.slot, route: label, method: request.method, status: response.status.code,
+                seconds: Clocks.monotonicSeconds() - started, databaseSeconds: thread.clock.databaseSeconds)
+            if served == settings.maximumRequests { board.requestRecycle(slot: counting.slot, .maxRequests) }
+        }
+        thread.startedBits.store(0, ordering: .releasing)
+        thread.reported.store(0, ordering: .relaxed)
+        thread.clock.disarm()
+        thread.busy.withLock { $0 = false }
+    }
+
+    /// The drain of `.threadPerConnection`: interrupts (SIGUSR2) threads idle in accept() once the queue is
+    /// taken, and threads idle on a kept connection after `keptConnectionGrace`, until every thread has ended.
+    private static func drainConnections(threads: [AcceptThread], settings: WorkerSettings, started: Double, deadline: Double) {
         while Clocks.monotonicSeconds() < deadline {
             var running = 0
             // Threads in accept() are left to drain the queue while the
@@ -182,7 +318,7 @@ public enum PoolWorker {
                 // which is shorter. Closing one ourselves could cut a request nginx is sending at that moment.
                 thread.busy.withLock { busy in
                     guard !busy else { return }
-                    let connection = thread.slot.connectionFD
+                    let connection = thread.slot.withLock { $0?.connectionFD ?? -1 }
                     if connection >= 0 {
                         guard elapsed > settings.keptConnectionGrace, !hasPendingInput(connection) else { return }
                     } else {
@@ -194,53 +330,39 @@ public enum PoolWorker {
             if running == 0 { break }
             Clocks.sleep(seconds: 0.02)
         }
-        let unfinished = threads.filter { !$0.finished.load(ordering: .acquiring) }.count
-        if unfinished > 0 {
-            logger.warning("drain deadline passed with requests in flight", metadata: ["worker.unfinished_threads": "\(unfinished)"])
-        }
-        responder.workerDidStop()
-        logger.info("worker stopped")
-        return 0
     }
 
-    private static func serve<R: Responder>(
-        _ thread: AcceptThread, responder: R, settings: WorkerSettings, seat: ScoreboardSeat?, stopping: StopFlag
+    /// The drain of `.events`: stops listening (after the queue, when the master shuts the socket down),
+    /// serves what comes on open connections, each then closed, and shuts idle kept connections down after
+    /// `keptConnectionGrace`, unless a request waits on one; then stops the threads.
+    private static func drain(
+        _ dispatch: ConnectionDispatch, _ seats: ServingSeats, threads: [AcceptThread], settings: WorkerSettings, started: Double,
+        deadline: Double
     ) {
-        defer { thread.finished.store(true, ordering: .releasing) }
-        thread.clock.install()
-        StackSampler.register(thread.stack)
-        let counting = settings.countsRequests ? seat : nil
-        while !stopping.value.load(ordering: .acquiring) {
-            guard thread.slot.accept() else {
-                if stopping.value.load(ordering: .acquiring) { return }
-                // A transient accept failure (EMFILE, ECONNABORTED...): don't spin.
-                Clocks.sleep(seconds: 0.01)
-                continue
+        if !settings.listenerClosesOnStop { dispatch.stopListening() }
+        while Clocks.monotonicSeconds() < deadline {
+            let elapsed = Clocks.monotonicSeconds() - started
+            // The master shuts the socket down, and accept() then fails once the queue is empty; in case it doesn't:
+            if elapsed > 2 { dispatch.stopListening() }
+            let open = dispatch.openConnections
+            if open.isEmpty && !dispatch.isListening { break }
+            if elapsed > settings.keptConnectionGrace {
+                for connection in open {
+                    connection.serving.withLock { serving in
+                        let fd = connection.slot.connectionFD
+                        guard !serving, fd >= 0, !connection.shutDown.load(ordering: .relaxed), !hasPendingInput(fd) else { return }
+                        // Its thread then reads the end, and libfcgi closes it.
+                        shutdown(fd, Int32(SHUT_RDWR))
+                        connection.shutDown.store(true, ordering: .relaxed)
+                    }
+                }
             }
-            thread.busy.withLock { $0 = true }
-            let started = Clocks.monotonicSeconds()
-            thread.clock.arm(deadline: settings.requestTimeout > 0 ? started + settings.requestTimeout : .infinity)
-            thread.startedBits.store(started.bitPattern, ordering: .releasing)
-            let served = counting.map { $0.board.requestStarted(slot: $0.slot) } ?? 0
-            var request = thread.slot.readHead()
-            let (route, body) = responder.route(method: request.method, path: request.path)
-            let label = responder.routeLabelIndex(of: route)
-            thread.routeLabel.store(label ?? -1, ordering: .relaxed)
-            thread.slot.readBody(of: &request, as: body)
-            let response = responder.respond(to: request, route: route)
-            thread.slot.finish(with: response, closeConnection: stopping.value.load(ordering: .acquiring))
-            if let counting {
-                let board = counting.board
-                if thread.clock.deadlineEnded { board.countTimedOut() }
-                board.requestFinished(
-                    slot: counting.slot, route: label, method: request.method, status: response.status.code,
-                    seconds: Clocks.monotonicSeconds() - started, databaseSeconds: thread.clock.databaseSeconds)
-                if served == settings.maximumRequests { board.requestRecycle(slot: counting.slot, .maxRequests) }
-            }
-            thread.startedBits.store(0, ordering: .releasing)
-            thread.reported.store(0, ordering: .relaxed)
-            thread.clock.disarm()
-            thread.busy.withLock { $0 = false }
+            Clocks.sleep(seconds: 0.02)
+        }
+        dispatch.stop()
+        seats.close()
+        while Clocks.monotonicSeconds() < deadline && threads.contains(where: { !$0.finished.load(ordering: .acquiring) }) {
+            Clocks.sleep(seconds: 0.01)
         }
     }
 
@@ -282,7 +404,7 @@ public enum PoolWorker {
     /// Cuts a streamed body that brought fewer than `minimumBodyBytesPerSecond` over the last window
     /// (like Apache's mod_reqtimeout MinRate): its thread answers 408 and is free again.
     private static func checkBodyRate(_ thread: AcceptThread, request: UInt64, limits: TransportLimits, logger: Logger, now: Double) {
-        guard limits.minimumBodyBytesPerSecond > 0, let received = thread.slot.streamedBodyReceived else { return }
+        guard limits.minimumBodyBytesPerSecond > 0, let slot = thread.slot.withLock({ $0 }), let received = slot.streamedBodyReceived else { return }
         let tooSlow = thread.bodyWindow.withLock { window -> Bool in
             guard let current = window, current.request == request else {
                 window = (now, received, request)
@@ -294,7 +416,7 @@ public enum PoolWorker {
             return rate < Double(limits.minimumBodyBytesPerSecond)
         }
         guard tooSlow else { return }
-        thread.slot.cutStreamedBody()
+        slot.cutStreamedBody()
         logger.warning(
             "request body too slow; cut",
             metadata: [

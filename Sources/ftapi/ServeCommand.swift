@@ -39,8 +39,21 @@ struct ServeCommand: ParsableCommand {
     var workers: Int = Environment.int("FTAPI_WORKERS") ?? Environment.processorCount
 
     @Option(
-        help: "Accept threads per worker (env FTAPI_THREADS). workers × threads must be at least nginx's upstream connections when keep-conn is on.")
+        help: "Threads per worker: requests one worker serves at once, those waiting on the network included (env FTAPI_THREADS).")
     var threads: Int = Environment.int("FTAPI_THREADS") ?? 16
+
+    @Option(
+        help: ArgumentHelp(
+            "How threads find requests (env FTAPI_DISPATCH): events (the active threads wait on every connection) or threads "
+                + "(a thread per kept nginx connection, libfcgi's model: workers × threads must cover nginx's upstream connections)."))
+    var dispatch: String = Environment.string("FTAPI_DISPATCH") ?? "events"
+
+    @Option(
+        name: .customLong("active-threads"),
+        help:
+            "With events: threads per worker that run at once, besides those waiting on the network (env FTAPI_ACTIVE_THREADS; default 2, at most the threads)."
+    )
+    var activeThreadsFlag: Int?
 
     @Option(help: "Listen backlog (env FTAPI_BACKLOG).")
     var backlog: Int32 = Int32(Environment.int("FTAPI_BACKLOG") ?? 1024)
@@ -155,6 +168,7 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("body-min-rate-window"), help: "Seconds over which the body rate is measured (env FTAPI_BODY_MIN_RATE_WINDOW).")
     var bodyMinRateWindow: Double = Environment.double("FTAPI_BODY_MIN_RATE_WINDOW") ?? 10
 
+    var activeThreads: Int { activeThreadsFlag ?? Environment.int("FTAPI_ACTIVE_THREADS") ?? min(2, threads) }
     var streamedBodyThreads: Int { streamedBodyThreadsFlag ?? Environment.int("FTAPI_STREAMED_BODY_THREADS") ?? max(1, threads / 2) }
 
     @Flag(help: .hidden)
@@ -178,6 +192,8 @@ struct ServeCommand: ParsableCommand {
     func validate() throws {
         guard workers >= 1, workers <= 256 else { throw ValidationError("--workers must be 1–256") }
         guard threads >= 1, threads <= 1024 else { throw ValidationError("--threads must be 1–1024") }
+        guard dispatch == "events" || dispatch == "threads" else { throw ValidationError("--dispatch must be events or threads") }
+        guard activeThreads >= 1, activeThreads <= threads else { throw ValidationError("--active-threads must be 1–threads") }
         guard maxBodyBytes >= 0, maxParamsBytes >= 1024 else {
             throw ValidationError("--max-body-bytes must be ≥ 0 and --max-params-bytes ≥ 1024")
         }
@@ -401,6 +417,7 @@ struct ServeCommand: ParsableCommand {
             settings.maximumAnonymousBytes = maxRSSMiB << 20
             settings.countsRequests = countsRequests
             settings.keptConnectionGrace = keptConnectionGrace
+            settings.dispatch = dispatch == "threads" ? .threadPerConnection : .events(seats: activeThreads)
             let seat = try workerSlot.map { slot in
                 ScoreboardSeat(board: Scoreboard(region: try SharedMemory.map(fd: WorkerFD.scoreboard, size: Scoreboard.regionSize)), slot: slot)
             }

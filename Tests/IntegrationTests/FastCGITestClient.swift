@@ -49,9 +49,12 @@ final class FastCGITestClient {
         return length(name.utf8.count) + length(value.utf8.count) + Array(name.utf8) + Array(value.utf8)
     }
 
-    /// Sends BEGIN_REQUEST and the params, and the first part of the body.
-    func begin(method: String, path: String, headers: [String: String], contentLength: Int, firstPart: [UInt8]) throws {
-        var bytes = record(type: 1, content: [0, 1, 0, 0, 0, 0, 0, 0])  // responder, close after
+    /// Sends BEGIN_REQUEST and the params, and the first part of the body. With `keepConnection` the
+    /// connection stays open for another request, as nginx's `fastcgi_keep_conn on` asks.
+    func begin(
+        method: String, path: String, headers: [String: String], contentLength: Int, firstPart: [UInt8], keepConnection: Bool = false
+    ) throws {
+        var bytes = record(type: 1, content: [0, 1, keepConnection ? 1 : 0, 0, 0, 0, 0, 0])  // responder
         var params: [UInt8] = []
         var all = ["REQUEST_METHOD": method, "DOCUMENT_URI": path, "REQUEST_URI": path, "QUERY_STRING": "", "CONTENT_LENGTH": "\(contentLength)"]
         for (name, value) in headers { all[name] = value }

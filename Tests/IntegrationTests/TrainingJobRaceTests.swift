@@ -4,9 +4,9 @@ import Testing
 @Suite("training job lifecycle through nginx", .serialized)
 struct TrainingJobRaceTests {
     @Test func cancelAndCompletionRacingEndInExactlyOneOutcome() throws {
-        // One accept thread per worker: two requests in flight at once are
-        // necessarily in two different worker processes.
-        let cluster = try TestCluster(workers: 2, threads: 1, extraArguments: ["--rate-limit", "0"])
+        // One thread per worker, each tied to its connection (with events, one worker may take both
+        // connections): two requests in flight at once are necessarily in two different worker processes.
+        let cluster = try TestCluster(workers: 2, threads: 1, extraArguments: ["--rate-limit", "0", "--dispatch", "threads"])
         defer { cluster.stop() }
         let token = try cluster.sessionToken(user: UUID().uuidString.lowercased())
         let session = ["Authorization": "Bearer \(token)"]

@@ -57,9 +57,10 @@ struct ModelSearchController {
         let left = RequestClock.current?.remainingSeconds ?? .infinity
         guard left > 0 else { throw .requestTimedOut }
         let deadlineIsShorter = left < settings.timeoutSeconds
-        RequestClock.willWait()
         do {
-            answer = try transport.get(url: url, headers: headers, timeoutSeconds: min(settings.timeoutSeconds, left))
+            answer = try RequestClock.waiting { () throws(ModelHubTransportError) in
+                try transport.get(url: url, headers: headers, timeoutSeconds: min(settings.timeoutSeconds, left))
+            }
         } catch {
             switch error {
             case .timedOut where deadlineIsShorter:

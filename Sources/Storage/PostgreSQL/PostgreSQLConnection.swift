@@ -377,7 +377,14 @@ final class PostgreSQLConnection: @unchecked Sendable {
             }
             let wait = lastCancel != nil ? 500 : !remaining.isFinite ? -1 : Int32(min(remaining * 1000 + 1, 60_000))
             var socket = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
-            if poll(&socket, 1, wait) < 0 && errno != EINTR { return true }
+            // Most answers come within a millisecond: the thread waits that long in its serving seat, so a busy
+            // worker does not hand its seat to another thread and back for every statement. Past it, the seat goes.
+            let brief: Int32 = wait < 0 ? 1 : min(wait, 1)
+            var (polled, pollError) = (poll(&socket, 1, brief), errno)
+            if polled == 0 && (wait < 0 || wait > brief) {
+                (polled, pollError) = RequestClock.waiting { (poll(&socket, 1, wait < 0 ? -1 : wait - brief), errno) }
+            }
+            if polled < 0 && pollError != EINTR { return true }
             if PQconsumeInput(handle) == 0 { return true }
         }
         return true

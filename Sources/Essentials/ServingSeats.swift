@@ -1,0 +1,94 @@
+import Synchronization
+
+/// How many of a worker's threads serve at once: a few seats, as many as keep the cores busy, and more
+/// threads parked behind them for requests that wait.
+///
+/// A thread holds a seat while it waits for the next ready connection or serves a request. One about to
+/// wait on something slow (a body arriving, another server) leaves its seat for that time
+/// (`RequestClock.waiting`), and a parked thread takes it, so the worker keeps serving. Since only seated
+/// threads wait for connections, a request that arrives while they are all busy is taken by the first one
+/// to finish, without waking another thread: that sleep and wake-up per request is what a thread per
+/// connection pays.
+public final class ServingSeats: @unchecked Sendable {
+    // @unchecked: `seated`, `parked` and `closed` change only with `lock` held; `seatedMirror` is atomic.
+    /// Seats: threads that run at once, waits aside.
+    public let seats: Int
+    private let lock = Lock()
+    private var seated = 0
+    private var parked = 0
+    private var closed = false
+    private let seatedMirror = Atomic<Int>(0)
+    /// Seated threads waiting for a ready connection: while one is, a thread leaving its seat for a wait
+    /// wakes no parked thread, since the idle one takes what comes next.
+    private let idle = Atomic<Int>(0)
+
+    public init(seats: Int) {
+        self.seats = max(1, seats)
+    }
+
+    /// Takes a seat, parked until one is free. False once `close()` was called.
+    public func take() -> Bool {
+        lock.withLock {
+            while seated >= seats && !closed {
+                parked += 1
+                // Timed, so that a wake-up lost to a race costs a second, not the seat.
+                _ = lock.wait(untilMonotonicSeconds: Clocks.monotonicSeconds() + 1)
+                parked -= 1
+            }
+            guard !closed else { return false }
+            seated += 1
+            seatedMirror.store(seated, ordering: .sequentiallyConsistent)
+            return true
+        }
+    }
+
+    /// Whether more threads hold a seat than there are seats (one came back from a wait while another had
+    /// taken its seat): checked between requests, where the thread then gives its seat up (`give`).
+    public var isOverbooked: Bool { seatedMirror.load(ordering: .relaxed) > seats }
+
+    /// Gives the calling thread's seat up, to a parked thread if one waits and no seated one is idle.
+    public func give() {
+        lock.withLock {
+            seated -= 1
+            seatedMirror.store(seated, ordering: .sequentiallyConsistent)
+            if seated < seats && parked > 0 && idle.load(ordering: .sequentiallyConsistent) == 0 { lock.signal() }
+        }
+    }
+
+    /// Called by a seated thread before it waits for a ready connection.
+    @inline(__always)
+    public func willWaitForWork() {
+        idle.wrappingAdd(1, ordering: .sequentiallyConsistent)
+    }
+
+    /// Called by a seated thread that got a ready connection: if it was the last idle one while a seat is
+    /// free, a parked thread takes the free seat.
+    @inline(__always)
+    public func gotWork() {
+        let left = idle.wrappingSubtract(1, ordering: .sequentiallyConsistent).newValue
+        if left == 0 && seatedMirror.load(ordering: .sequentiallyConsistent) < seats { wakeForFreeSeat() }
+    }
+
+    private func wakeForFreeSeat() {
+        lock.withLock {
+            if seated < seats && parked > 0 { lock.signal() }
+        }
+    }
+
+    /// Takes the seat back after a wait, even over the number of seats: the thread is in the middle of a
+    /// request and finishes it first.
+    public func retake() {
+        lock.withLock {
+            seated += 1
+            seatedMirror.store(seated, ordering: .sequentiallyConsistent)
+        }
+    }
+
+    /// Ends parking: every parked thread and every later `take` returns false.
+    public func close() {
+        lock.withLock {
+            closed = true
+            lock.broadcast()
+        }
+    }
+}

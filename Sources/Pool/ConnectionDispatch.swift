@@ -1,0 +1,178 @@
+private import CEpoll
+import Essentials
+import FastCGITransport
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One kept nginx connection of a worker that dispatches by events, with its libfcgi slot.
+final class DispatchedConnection: Sendable {
+    let slot: FastCGISlot
+    /// True while a thread serves a request on it; the supervisor shuts only idle connections down, under
+    /// this lock, so it never cuts a request, nor a connection whose fd libfcgi has closed (and the
+    /// kernel may have given to another).
+    let serving = Locked(false)
+    /// Set once the supervisor has shut the connection down while draining.
+    let shutDown = Atomic<Bool>(false)
+
+    init(slot: FastCGISlot) { self.slot = slot }
+}
+
+/// A worker's listening socket and kept connections in one epoll set, which its seated threads wait on
+/// (`ServingSeats`): whichever is free takes the next connection with a request ready, so no thread is tied
+/// to a connection that nginx keeps idle.
+///
+/// Each connection is armed for one event at a time (`EPOLLONESHOT`): the thread that gets it owns the
+/// connection until it re-arms it after the request, or forgets it once libfcgi has closed it.
+final class ConnectionDispatch: @unchecked Sendable {
+    // @unchecked: the epoll set and the eventfd are the kernel's and safe to share; `connections` is
+    // reached only with its lock, and `listening` is atomic.
+    enum Event {
+        /// The listening socket has connections queued, or was shut down (`shutDown`): `acceptQueued(shutDown:)`.
+        case listener(shutDown: Bool)
+        /// A kept connection has input: its next request, or its end.
+        case connection(DispatchedConnection)
+        /// `stop()` was called.
+        case stop
+    }
+
+    private static let listenerToken: UInt64 = 0
+    private static let stopToken: UInt64 = 1
+
+    private let epollFD: Int32
+    private let stopFD: Int32
+    private let listenFD: Int32
+    private let limits: TransportLimits
+    private let admission: StreamedBodyAdmission
+    /// Every open connection, by identity: holds the reference each armed event's token stands for.
+    private let connections = Locked<[ObjectIdentifier: DispatchedConnection]>([:])
+    private let listening = Atomic<Bool>(true)
+
+    init(listenFD: Int32, limits: TransportLimits, admission: StreamedBodyAdmission) throws(SystemError) {
+        self.listenFD = listenFD
+        self.limits = limits
+        self.admission = admission
+        epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
+        guard epollFD >= 0 else { throw SystemError("epoll_create1", errno: errno) }
+        stopFD = eventfd(0, Int32(EFD_CLOEXEC))
+        guard stopFD >= 0 else { throw SystemError("eventfd", errno: errno) }
+        // Non-blocking, so that a thread woken with the other workers for one queued connection does not
+        // stay in accept() once they have taken it. (Every worker shares the socket's flags.)
+        _ = fcntl(listenFD, F_SETFL, fcntl(listenFD, F_GETFL) | O_NONBLOCK)
+        // Level-triggered: once stopped, every thread waiting returns.
+        try control(EPOLL_CTL_ADD, stopFD, events: EPOLLIN.rawValue, token: Self.stopToken)
+        try control(EPOLL_CTL_ADD, listenFD, events: Self.listenerEvents, token: Self.listenerToken)
+    }
+
+    deinit {
+        close(stopFD)
+        close(epollFD)
+    }
+
+    /// Waits for the next event.
+    func next() -> Event {
+        var event = epoll_event()
+        while epoll_wait(epollFD, &event, 1, -1) != 1 {}
+        switch event.data.u64 {
+        case Self.listenerToken: return .listener(shutDown: event.events & (EPOLLRDHUP.rawValue | EPOLLHUP.rawValue) != 0)
+        case Self.stopToken: return .stop
+        case let token:
+            let pointer = UnsafeRawPointer(bitPattern: UInt(token))!
+            return .connection(Unmanaged<DispatchedConnection>.fromOpaque(pointer).takeUnretainedValue())
+        }
+    }
+
+    /// Accepts every connection queued on the listening socket and watches each, then re-arms the listener.
+    /// Once the queue of a socket the master shut down (`shutDown`) is empty, or accept() fails for good,
+    /// stops listening: a shut-down socket stays readable, and its accept() says EAGAIN, not EINVAL, when
+    /// it does not block.
+    func acceptQueued(shutDown: Bool) {
+        while true {
+            let fd = accept(listenFD, nil, nil)
+            if fd >= 0 {
+                // The worker starts no program; close-on-exec only in case something ever does.
+                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+                watch(fd)
+                continue
+            }
+            switch errno {
+            case EINTR, ECONNABORTED:
+                continue
+            case EAGAIN, EWOULDBLOCK:
+                if shutDown {
+                    stopListening()
+                    return
+                }
+            case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                // Out of descriptors or memory: the queue stays readable, so don't spin on it.
+                Clocks.sleep(seconds: 0.01)
+            default:
+                stopListening()
+                return
+            }
+            if listening.load(ordering: .acquiring) {
+                _ = try? control(EPOLL_CTL_MOD, listenFD, events: Self.listenerEvents, token: Self.listenerToken)
+            }
+            return
+        }
+    }
+
+    private func watch(_ fd: Int32) {
+        let connection = DispatchedConnection(slot: FastCGISlot(connectionFD: fd, limits: limits, admission: admission))
+        connections.withLock { $0[ObjectIdentifier(connection)] = connection }
+        do {
+            try control(EPOLL_CTL_ADD, fd, events: Self.connectionEvents, token: Self.token(of: connection))
+        } catch {
+            // Dropping the slot closes the connection: nginx retries the request elsewhere or answers 502.
+            forget(connection)
+        }
+    }
+
+    private static let connectionEvents = EPOLLIN.rawValue | EPOLLONESHOT.rawValue
+    private static let listenerEvents = EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLONESHOT.rawValue
+
+    private static func token(of connection: DispatchedConnection) -> UInt64 {
+        UInt64(UInt(bitPattern: Unmanaged.passUnretained(connection).toOpaque()))
+    }
+
+    /// After a request: watches the connection for the next one, or forgets it when libfcgi closed it.
+    func rearm(_ connection: DispatchedConnection) {
+        let fd = connection.slot.connectionFD
+        guard fd >= 0 else { return forget(connection) }
+        do {
+            try control(EPOLL_CTL_MOD, fd, events: Self.connectionEvents, token: Self.token(of: connection))
+        } catch {
+            connection.slot.closeConnection()
+            forget(connection)
+        }
+    }
+
+    /// Drops a connection whose fd libfcgi closed (or is closing with the slot).
+    func forget(_ connection: DispatchedConnection) {
+        _ = connections.withLock { $0.removeValue(forKey: ObjectIdentifier(connection)) }
+    }
+
+    /// Stops accepting: connections still queued are left to the other workers.
+    func stopListening() {
+        guard listening.exchange(false, ordering: .acquiringAndReleasing) else { return }
+        epoll_ctl(epollFD, EPOLL_CTL_DEL, listenFD, nil)
+    }
+
+    var isListening: Bool { listening.load(ordering: .acquiring) }
+
+    /// The connections open now.
+    var openConnections: [DispatchedConnection] { connections.withLock { Array($0.values) } }
+
+    /// Wakes every thread waiting in `next()`, and every later call, with `.stop`.
+    func stop() {
+        var one: UInt64 = 1
+        _ = write(stopFD, &one, MemoryLayout<UInt64>.size)
+    }
+
+    private func control(_ operation: Int32, _ fd: Int32, events: UInt32, token: UInt64) throws(SystemError) {
+        var event = epoll_event(events: events, data: epoll_data_t(u64: token))
+        guard epoll_ctl(epollFD, operation, fd, &event) == 0 else { throw SystemError("epoll_ctl", errno: errno) }
+    }
+}

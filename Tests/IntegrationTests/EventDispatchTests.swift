@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The worker's event dispatch (`--dispatch events`, the default): kept connections hold no thread, and a
+/// request waiting on the network gives its thread's seat to another.
+@Suite("event dispatch", .serialized)
+struct EventDispatchTests {
+    /// With a thread per connection, the third kept connection would wait in the listen backlog for as long as
+    /// the first two stay open.
+    @Test func twoThreadsServeEightKeptConnections() throws {
+        let cluster = try TestCluster(workers: 1, threads: 2, extraArguments: ["--rate-limit", "0"])
+        defer { cluster.stop() }
+        let clients = try (0..<8).map { _ in try FastCGITestClient(socketPath: cluster.socketPath) }
+        for round in 0..<3 {
+            for (index, client) in clients.enumerated() {
+                try client.begin(method: "GET", path: "/api/health", headers: [:], contentLength: 0, firstPart: [], keepConnection: true)
+                try client.finish(rest: [])
+                let response = try client.readResponse()
+                #expect(response.hasPrefix("Status: 200"), "round \(round), connection \(index): \(response.prefix(80))")
+            }
+        }
+    }
+
+    /// The master shuts the listening socket down when it stops; the socket then stays readable, and a draining
+    /// worker must stop listening once its queue is empty instead of going back to accept() (which answers
+    /// EAGAIN on a non-blocking socket) for as long as the drain lasts. An idle kept connection keeps the drain
+    /// going for the 5 s grace.
+    @Test func aDrainingWorkerDoesNotSpinOnTheShutListener() throws {
+        let cluster = try TestCluster(workers: 1, threads: 2, extraArguments: ["--rate-limit", "0"])
+        defer { cluster.stop() }
+        let kept = try FastCGITestClient(socketPath: cluster.socketPath)
+        try kept.begin(method: "GET", path: "/api/health", headers: [:], contentLength: 0, firstPart: [], keepConnection: true)
+        try kept.finish(rest: [])
+        #expect(try kept.readResponse().hasPrefix("Status: 200"))
+        let worker = try #require(cluster.workerPIDs().first)
+        let before = try #require(Self.cpuSeconds(of: worker))
+        kill(try #require(cluster.pool).processIdentifier, SIGTERM)
+        usleep(1_500_000)
+        let during = try #require(Self.cpuSeconds(of: worker), "the worker ended its drain early")
+        #expect(during - before < 0.3, "the draining worker used \(during - before) s of CPU in 1.5 s")
+    }
+
+    /// User plus system CPU seconds of `pid` (`/proc/PID/stat`), nil once it is gone.
+    private static func cpuSeconds(of pid: pid_t) -> Double? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// One seat: while the only running thread waits for an upload's body, a parked thread takes its seat.
+    @Test func aRequestWaitingForItsBodyGivesItsSeatAway() throws {
+        let cluster = try TestCluster(workers: 1, threads: 3, extraArguments: ["--rate-limit", "0", "--active-threads", "1"])
+        defer { cluster.stop() }
+        let token = try cluster.sessionToken(user: UUID().uuidString.lowercased())
+        let upload = cluster.client()
+        let head =
+            "POST /api/datasets/validate HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n"
+            + "Content-Type: application/x-ndjson\r\nContent-Length: 100000\r\n\r\nx"
+        try upload.write(Array(head.utf8))
+        usleep(300_000)
+        var slowest = 0.0
+        for _ in 0..<20 {
+            let started = Date()
+            #expect(try cluster.client().get("/api/health").status == 200)
+            slowest = max(slowest, Date().timeIntervalSince(started))
+        }
+        #expect(slowest < 0.5, "health took up to \(slowest) s while the only seated thread waited for a body")
+    }
+}
