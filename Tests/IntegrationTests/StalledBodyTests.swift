@@ -18,21 +18,10 @@ struct StalledBodyTests {
         defer { cluster.stop() }
         let token = try cluster.sessionToken(user: UUID().uuidString.lowercased())
         // Six uploads that send their head and one byte, then go quiet.
-        let stalled = (0..<6).map { _ in cluster.client() }
-        for client in stalled {
-            let head =
-                "POST /api/datasets/validate HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n"
-                + "Content-Type: application/x-ndjson\r\nContent-Length: 100000\r\n\r\nx"
-            try client.write(Array(head.utf8))
-        }
+        let stalled = try (0..<6).map { _ in try cluster.stalledUpload(token: token) }
         // Meanwhile ordinary requests answer at normal speed.
         usleep(300_000)
-        var slowest = 0.0
-        for _ in 0..<20 {
-            let started = Date()
-            #expect(try cluster.client().get("/api/health").status == 200)
-            slowest = max(slowest, Date().timeIntervalSince(started))
-        }
+        let slowest = try cluster.slowestHealthCheck()
         #expect(slowest < 0.5, "health took up to \(slowest) s with stalled uploads in flight")
 
         let started = Date()

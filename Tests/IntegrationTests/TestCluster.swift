@@ -1,5 +1,6 @@
 import Foundation
 import Storage
+import Testing
 
 #if canImport(Glibc)
 import Glibc
@@ -152,6 +153,28 @@ final class TestCluster: @unchecked Sendable {
     func store() throws -> any Store {
         if let configuration = postgresConfiguration(poolSize: 2) { return try PostgreSQLStore(configuration: configuration) }
         return SQLiteStore(configuration: SQLiteConfiguration(path: databasePath))
+    }
+
+    /// A dataset validation through nginx that sends its head and one byte of its 100,000-byte body, then
+    /// goes quiet: its thread waits for the rest.
+    func stalledUpload(token: String) throws -> HTTPTestClient {
+        let upload = client()
+        let head =
+            "POST /api/datasets/validate HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n"
+            + "Content-Type: application/x-ndjson\r\nContent-Length: 100000\r\n\r\nx"
+        try upload.write(Array(head.utf8))
+        return upload
+    }
+
+    /// The slowest of `count` health checks sent one after the other, in seconds; each must answer 200.
+    func slowestHealthCheck(of count: Int = 20) throws -> Double {
+        var slowest = 0.0
+        for _ in 0..<count {
+            let started = Date()
+            #expect(try client().get("/api/health").status == 200)
+            slowest = max(slowest, Date().timeIntervalSince(started))
+        }
+        return slowest
     }
 
     /// The pids of the master's worker processes.
