@@ -30,6 +30,7 @@ public final class RequestClock: Sendable {
 
     /// The seats of the worker whose thread this clock belongs to, if it dispatches by seats.
     let seats: ServingSeats?
+    private let waitingNow = Atomic<Bool>(false)
 
     public init(seats: ServingSeats? = nil) {
         self.seats = seats
@@ -106,11 +107,19 @@ public final class RequestClock: Sendable {
     @inline(__always)
     public static func waiting<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
         willWait()
-        let seats = current?.seats
+        let clock = current
+        let seats = clock?.seats
         seats?.give()
-        defer { seats?.retake() }
+        clock?.waitingNow.store(true, ordering: .relaxed)
+        defer {
+            clock?.waitingNow.store(false, ordering: .relaxed)
+            seats?.retake()
+        }
         return try body()
     }
+
+    /// Whether the thread is inside `waiting` now (its seat given up), read by the worker's supervisor.
+    public var isWaiting: Bool { waitingNow.load(ordering: .relaxed) }
 
     /// The current request's id, set by the application once it has one ("" before).
     public var requestID: String {

@@ -9,27 +9,36 @@ import Synchronization
 /// threads wait for connections, a request that arrives while they are all busy is taken by the first one
 /// to finish, without waking another thread: that sleep and wake-up per request is what a thread per
 /// connection pays.
+///
+/// A wait nobody announced (a lock held by another process, a slow client's body read in one go) would
+/// keep its seat; the worker's supervisor then lends one more seat for as long as that request lasts
+/// (`lend`, `reclaim`), so such a request costs a thread, never the worker.
 public final class ServingSeats: @unchecked Sendable {
-    // @unchecked: `seated`, `parked` and `closed` change only with `lock` held; `seatedMirror` is atomic.
+    // @unchecked: `seated`, `lent`, `parked` and `closed` change only with `lock` held; the mirrors are atomic.
     /// Seats: threads that run at once, waits aside.
     public let seats: Int
     private let lock = Lock()
     private var seated = 0
+    private var lent = 0
     private var parked = 0
     private var closed = false
     private let seatedMirror = Atomic<Int>(0)
+    private let capacityMirror: Atomic<Int>
     /// Seated threads waiting for a ready connection: while one is, a thread leaving its seat for a wait
     /// wakes no parked thread, since the idle one takes what comes next.
     private let idle = Atomic<Int>(0)
 
     public init(seats: Int) {
         self.seats = max(1, seats)
+        capacityMirror = Atomic(self.seats)
     }
+
+    private var capacity: Int { seats + lent }
 
     /// Takes a seat, parked until one is free. False once `close()` was called.
     public func take() -> Bool {
         lock.withLock {
-            while seated >= seats && !closed {
+            while seated >= capacity && !closed {
                 parked += 1
                 // Timed, so that a wake-up lost to a race costs a second, not the seat.
                 _ = lock.wait(untilMonotonicSeconds: Clocks.monotonicSeconds() + 1)
@@ -44,14 +53,23 @@ public final class ServingSeats: @unchecked Sendable {
 
     /// Whether more threads hold a seat than there are seats (one came back from a wait while another had
     /// taken its seat): checked between requests, where the thread then gives its seat up (`give`).
-    public var isOverbooked: Bool { seatedMirror.load(ordering: .relaxed) > seats }
+    public var isOverbooked: Bool { seatedMirror.load(ordering: .relaxed) > capacityMirror.load(ordering: .relaxed) }
 
     /// Gives the calling thread's seat up, to a parked thread if one waits and no seated one is idle.
     public func give() {
         lock.withLock {
             seated -= 1
             seatedMirror.store(seated, ordering: .sequentiallyConsistent)
-            if seated < seats && parked > 0 && idle.load(ordering: .sequentiallyConsistent) == 0 { lock.signal() }
+            if seated < capacity && parked > 0 && idle.load(ordering: .sequentiallyConsistent) == 0 { lock.signal() }
+        }
+    }
+
+    /// Takes the seat back after a wait, even over the number of seats: the thread is in the middle of a
+    /// request and finishes it first.
+    public func retake() {
+        lock.withLock {
+            seated += 1
+            seatedMirror.store(seated, ordering: .sequentiallyConsistent)
         }
     }
 
@@ -66,21 +84,31 @@ public final class ServingSeats: @unchecked Sendable {
     @inline(__always)
     public func gotWork() {
         let left = idle.wrappingSubtract(1, ordering: .sequentiallyConsistent).newValue
-        if left == 0 && seatedMirror.load(ordering: .sequentiallyConsistent) < seats { wakeForFreeSeat() }
+        if left == 0 && seatedMirror.load(ordering: .sequentiallyConsistent) < capacityMirror.load(ordering: .sequentiallyConsistent) {
+            wakeForFreeSeat()
+        }
     }
 
     private func wakeForFreeSeat() {
         lock.withLock {
-            if seated < seats && parked > 0 { lock.signal() }
+            if seated < capacity && parked > 0 { lock.signal() }
         }
     }
 
-    /// Takes the seat back after a wait, even over the number of seats: the thread is in the middle of a
-    /// request and finishes it first.
-    public func retake() {
+    /// One more seat, for as long as a request that keeps its seat through a long wait lasts; a parked thread takes it.
+    public func lend() {
         lock.withLock {
-            seated += 1
-            seatedMirror.store(seated, ordering: .sequentiallyConsistent)
+            lent += 1
+            capacityMirror.store(capacity, ordering: .sequentiallyConsistent)
+            if seated < capacity && parked > 0 { lock.signal() }
+        }
+    }
+
+    /// Takes a lent seat back: the thread that now holds one too many parks after its request.
+    public func reclaim() {
+        lock.withLock {
+            lent -= 1
+            capacityMirror.store(capacity, ordering: .sequentiallyConsistent)
         }
     }
 

@@ -49,6 +49,8 @@ final class ConnectionDispatch: @unchecked Sendable {
     /// Every open connection, by identity: holds the reference each armed event's token stands for.
     private let connections = Locked<[ObjectIdentifier: DispatchedConnection]>([:])
     private let listening = Atomic<Bool>(true)
+    /// Set while the listener is left unarmed because accept() ran out of descriptors or memory.
+    private let listenerPaused = Atomic<Bool>(false)
 
     init(listenFD: Int32, limits: TransportLimits, admission: StreamedBodyAdmission) throws(SystemError) {
         self.listenFD = listenFD
@@ -74,7 +76,10 @@ final class ConnectionDispatch: @unchecked Sendable {
     /// Waits for the next event.
     func next() -> Event {
         var event = epoll_event()
-        while epoll_wait(epollFD, &event, 1, -1) != 1 {}
+        while epoll_wait(epollFD, &event, 1, -1) != 1 {
+            // Only EINTR is expected; anything else must not turn into a busy loop.
+            if errno != EINTR { Clocks.sleep(seconds: 0.01) }
+        }
         switch event.data.u64 {
         case Self.listenerToken: return .listener(shutDown: event.events & (EPOLLRDHUP.rawValue | EPOLLHUP.rawValue) != 0)
         case Self.stopToken: return .stop
@@ -98,19 +103,22 @@ final class ConnectionDispatch: @unchecked Sendable {
                 continue
             }
             switch errno {
-            case EINTR, ECONNABORTED:
-                continue
             case EAGAIN, EWOULDBLOCK:
                 if shutDown {
                     stopListening()
                     return
                 }
             case EMFILE, ENFILE, ENOBUFS, ENOMEM:
-                // Out of descriptors or memory: the queue stays readable, so don't spin on it.
-                Clocks.sleep(seconds: 0.01)
-            default:
+                // The queue stays readable: the supervisor re-arms the listener a moment later (`resumeListening`).
+                listenerPaused.store(true, ordering: .releasing)
+                return
+            case EBADF, EINVAL, ENOTSOCK:
                 stopListening()
                 return
+            default:
+                // A connection that failed before it was taken (ECONNABORTED, EPROTO, a TCP peer's network error):
+                // the next one is still there.
+                continue
             }
             if listening.load(ordering: .acquiring) {
                 _ = try? control(EPOLL_CTL_MOD, listenFD, events: Self.listenerEvents, token: Self.listenerToken)
@@ -144,7 +152,8 @@ final class ConnectionDispatch: @unchecked Sendable {
         do {
             try control(EPOLL_CTL_MOD, fd, events: Self.connectionEvents, token: Self.token(of: connection))
         } catch {
-            connection.slot.closeConnection()
+            // Under the lock the supervisor holds while it shuts idle connections down, so the fd it reads is still this one.
+            connection.serving.withLock { _ in connection.slot.closeConnection() }
             forget(connection)
         }
     }
@@ -152,6 +161,12 @@ final class ConnectionDispatch: @unchecked Sendable {
     /// Drops a connection whose fd libfcgi closed (or is closing with the slot).
     func forget(_ connection: DispatchedConnection) {
         _ = connections.withLock { $0.removeValue(forKey: ObjectIdentifier(connection)) }
+    }
+
+    /// Re-arms a listener paused for want of descriptors or memory (called by the supervisor every 0.1 s).
+    func resumeListening() {
+        guard listenerPaused.exchange(false, ordering: .acquiringAndReleasing), listening.load(ordering: .acquiring) else { return }
+        _ = try? control(EPOLL_CTL_MOD, listenFD, events: Self.listenerEvents, token: Self.listenerToken)
     }
 
     /// Stops accepting: connections still queued are left to the other workers.

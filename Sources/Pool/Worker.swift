@@ -71,6 +71,10 @@ public struct ScoreboardSeat: Sendable {
 private final class AcceptThread: Sendable {
     /// The slot of the request being served (with a thread per connection, the thread's own slot, always).
     let slot: Locked<FastCGISlot?>
+    /// The worker's seats, with the event dispatch.
+    let seats: ServingSeats?
+    /// Whether the supervisor lent a seat for the current request (`ServingSeats.lend`).
+    let lentSeat = Atomic<Bool>(false)
     /// True while a request is being handled; guarded so the supervisor never
     /// interrupts a thread in the middle of a request.
     let busy = Locked(false)
@@ -90,6 +94,7 @@ private final class AcceptThread: Sendable {
 
     init(slot: FastCGISlot?, seats: ServingSeats?) {
         self.slot = Locked(slot)
+        self.seats = seats
         clock = RequestClock(seats: seats)
     }
 }
@@ -159,7 +164,9 @@ public enum PoolWorker {
             } else {
                 let slot = FastCGISlot(listenFD: listenFD, limits: settings.limits, admission: admission)
                 thread = AcceptThread(slot: slot, seats: nil)
-                body = { serveConnections(thread, slot, responder: responder, settings: settings, seat: seat, stopping: stopping) }
+                body = {
+                    serveConnections(thread, slot, listenFD: listenFD, responder: responder, settings: settings, seat: seat, stopping: stopping)
+                }
             }
             threads.append(thread)
             do {
@@ -187,6 +194,10 @@ public enum PoolWorker {
             }
             let now = Clocks.monotonicSeconds()
             watch(threads, labels: labels, settings: settings, seat: seat, logger: logger, now: now)
+            if let events {
+                lendSeats(threads, events.seats, now: now)
+                events.dispatch.resumeListening()
+            }
             if now >= nextMemoryCheck, let seat {
                 nextMemoryCheck = now + 1
                 checkMemory(settings: settings, seat: seat, logger: logger)
@@ -216,7 +227,8 @@ public enum PoolWorker {
 
     /// A thread of `.threadPerConnection`: accepts a connection with its own slot and serves it until it closes.
     private static func serveConnections<R: Responder>(
-        _ thread: AcceptThread, _ slot: FastCGISlot, responder: R, settings: WorkerSettings, seat: ScoreboardSeat?, stopping: StopFlag
+        _ thread: AcceptThread, _ slot: FastCGISlot, listenFD: Int32, responder: R, settings: WorkerSettings, seat: ScoreboardSeat?,
+        stopping: StopFlag
     ) {
         defer { thread.finished.store(true, ordering: .releasing) }
         thread.clock.install()
@@ -224,8 +236,14 @@ public enum PoolWorker {
         while !stopping.value.load(ordering: .acquiring) {
             guard slot.accept() else {
                 if stopping.value.load(ordering: .acquiring) { return }
-                // A transient accept failure (EMFILE, ECONNABORTED...): don't spin.
-                Clocks.sleep(seconds: 0.01)
+                // A transient accept failure (EMFILE, ECONNABORTED...): don't spin. A listener left non-blocking by
+                // workers of the event dispatch (before a reload) says EAGAIN instead of blocking: wait for it to be ready.
+                if slot.connectionFD < 0 && fcntl(listenFD, F_GETFL) & O_NONBLOCK != 0 {
+                    var listener = pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)
+                    if poll(&listener, 1, 100) > 0 { Clocks.sleep(seconds: 0.001) }
+                } else {
+                    Clocks.sleep(seconds: 0.01)
+                }
                 continue
             }
             serveRequest(on: slot, thread, responder: responder, settings: settings, seat: seat, stopping: stopping)
@@ -295,9 +313,29 @@ public enum PoolWorker {
             if served == settings.maximumRequests { board.requestRecycle(slot: counting.slot, .maxRequests) }
         }
         thread.startedBits.store(0, ordering: .releasing)
+        if thread.lentSeat.exchange(false, ordering: .acquiringAndReleasing) { thread.seats?.reclaim() }
         thread.reported.store(0, ordering: .relaxed)
         thread.clock.disarm()
         thread.busy.withLock { $0 = false }
+    }
+
+    /// A request that has kept its seat this long is waiting on something it did not announce.
+    static let lendSeatAfterSeconds = 0.2
+
+    /// Lends a seat for each request that has held its seat past `lendSeatAfterSeconds` (not one that gave it up
+    /// to wait on the network): the worker keeps its seats running whatever one request waits on.
+    private static func lendSeats(_ threads: [AcceptThread], _ seats: ServingSeats, now: Double) {
+        for thread in threads {
+            let bits = thread.startedBits.load(ordering: .acquiring)
+            guard bits != 0, now - Double(bitPattern: bits) >= lendSeatAfterSeconds, !thread.clock.isWaiting,
+                thread.lentSeat.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
+            else { continue }
+            seats.lend()
+            // The request may have ended meanwhile, before it could see the loan: take it back (once, whoever is first).
+            if thread.startedBits.load(ordering: .acquiring) != bits, thread.lentSeat.exchange(false, ordering: .acquiringAndReleasing) {
+                seats.reclaim()
+            }
+        }
     }
 
     /// The drain of `.threadPerConnection`: interrupts (SIGUSR2) threads idle in accept() once the queue is
@@ -357,8 +395,10 @@ public enum PoolWorker {
                     }
                 }
             }
+            dispatch.resumeListening()
             Clocks.sleep(seconds: 0.02)
         }
+        dispatch.stopListening()
         dispatch.stop()
         seats.close()
         while Clocks.monotonicSeconds() < deadline && threads.contains(where: { !$0.finished.load(ordering: .acquiring) }) {

@@ -193,7 +193,9 @@ struct ServeCommand: ParsableCommand {
         guard workers >= 1, workers <= 256 else { throw ValidationError("--workers must be 1–256") }
         guard threads >= 1, threads <= 1024 else { throw ValidationError("--threads must be 1–1024") }
         guard dispatch == "events" || dispatch == "threads" else { throw ValidationError("--dispatch must be events or threads") }
-        guard activeThreads >= 1, activeThreads <= threads else { throw ValidationError("--active-threads must be 1–threads") }
+        guard dispatch == "threads" || (activeThreads >= 1 && activeThreads <= threads) else {
+            throw ValidationError("--active-threads must be 1–threads")
+        }
         guard maxBodyBytes >= 0, maxParamsBytes >= 1024 else {
             throw ValidationError("--max-body-bytes must be ≥ 0 and --max-params-bytes ≥ 1024")
         }

@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 
+@testable import Storage
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -50,6 +52,32 @@ struct EventDispatchTests {
         let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
         guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// One seat, held by a request that waits without saying so (SQLite's busy handler, while another process
+    /// holds the write lock): the supervisor lends a seat after 0.2 s, and a parked thread serves meanwhile.
+    @Test(.enabled(if: !TestCluster.usesPostgres))
+    func aRequestKeepingItsSeatThroughAWaitGetsASeatLent() throws {
+        let cluster = try TestCluster(workers: 1, threads: 3, extraArguments: ["--rate-limit", "0", "--active-threads", "1"])
+        defer { cluster.stop() }
+        let token = try cluster.sessionToken(user: UUID().uuidString.lowercased())
+        let holder = try SQLiteConnection(configuration: SQLiteConfiguration(path: cluster.databasePath))
+        try holder.execute("BEGIN IMMEDIATE")
+        let created = Tally()
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            let status =
+                (try? cluster.client().postJSON("/api/training/jobs", #"{"model_name":"held"}"#, headers: ["Authorization": "Bearer \(token)"]).status)
+                ?? 0
+            created.add("\(status)")
+            done.signal()
+        }.start()
+        usleep(600_000)
+        let slowest = try cluster.slowestHealthCheck()
+        try holder.execute("ROLLBACK")
+        done.wait()
+        #expect(slowest < 0.5, "health took up to \(slowest) s while the only seat waited on SQLite's write lock")
+        #expect(created.all == ["201": 1])
     }
 
     /// One seat: while the only running thread waits for an upload's body, a parked thread takes its seat.
