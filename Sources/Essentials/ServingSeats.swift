@@ -14,63 +14,66 @@ import Synchronization
 /// keep its seat; the worker's supervisor then lends one more seat for as long as that request lasts
 /// (`lend`, `reclaim`), so such a request costs a thread, never the worker.
 public final class ServingSeats: @unchecked Sendable {
-    // @unchecked: `seated`, `lent`, `parked` and `closed` change only with `lock` held; the mirrors are atomic.
+    // @unchecked: `parked` and `closed` are reached only with `lock` held; `seated` and `capacity`, atomic, change
+    // only with it held too, and are read without it only where a stale value costs a check, not a seat.
     /// Seats: threads that run at once, waits aside.
     public let seats: Int
     private let lock = Lock()
-    private var seated = 0
-    private var lent = 0
+    /// Threads holding a seat.
+    private let seated = Atomic<Int>(0)
+    /// Seats now: `seats` and those lent.
+    private let capacity: Atomic<Int>
     private var parked = 0
     private var closed = false
-    private let seatedMirror = Atomic<Int>(0)
-    private let capacityMirror: Atomic<Int>
     /// Seated threads waiting for a ready connection: while one is, a thread leaving its seat for a wait
     /// wakes no parked thread, since the idle one takes what comes next.
     private let idle = Atomic<Int>(0)
 
     public init(seats: Int) {
         self.seats = max(1, seats)
-        capacityMirror = Atomic(self.seats)
+        capacity = Atomic(self.seats)
     }
 
-    private var capacity: Int { seats + lent }
+    /// With `lock` held: adds `change` to `counter`.
+    private func add(_ change: Int, to counter: borrowing Atomic<Int>) {
+        counter.wrappingAdd(change, ordering: .sequentiallyConsistent)
+    }
+
+    private var hasFreeSeat: Bool {
+        seated.load(ordering: .sequentiallyConsistent) < capacity.load(ordering: .sequentiallyConsistent)
+    }
 
     /// Takes a seat, parked until one is free. False once `close()` was called.
     public func take() -> Bool {
         lock.withLock {
-            while seated >= capacity && !closed {
+            while !hasFreeSeat && !closed {
                 parked += 1
                 // Timed, so that a wake-up lost to a race costs a second, not the seat.
                 _ = lock.wait(untilMonotonicSeconds: Clocks.monotonicSeconds() + 1)
                 parked -= 1
             }
             guard !closed else { return false }
-            seated += 1
-            seatedMirror.store(seated, ordering: .sequentiallyConsistent)
+            add(1, to: seated)
             return true
         }
     }
 
     /// Whether more threads hold a seat than there are seats (one came back from a wait while another had
     /// taken its seat): checked between requests, where the thread then gives its seat up (`give`).
-    public var isOverbooked: Bool { seatedMirror.load(ordering: .relaxed) > capacityMirror.load(ordering: .relaxed) }
+    public var isOverbooked: Bool { seated.load(ordering: .relaxed) > capacity.load(ordering: .relaxed) }
 
     /// Gives the calling thread's seat up, to a parked thread if one waits and no seated one is idle.
     public func give() {
         lock.withLock {
-            seated -= 1
-            seatedMirror.store(seated, ordering: .sequentiallyConsistent)
-            if seated < capacity && parked > 0 && idle.load(ordering: .sequentiallyConsistent) == 0 { lock.signal() }
+            add(-1, to: seated)
+            if hasFreeSeat && parked > 0 && idle.load(ordering: .sequentiallyConsistent) == 0 { lock.signal() }
         }
     }
 
     /// Takes the seat back after a wait, even over the number of seats: the thread is in the middle of a
     /// request and finishes it first.
     public func retake() {
-        lock.withLock {
-            seated += 1
-            seatedMirror.store(seated, ordering: .sequentiallyConsistent)
-        }
+        lock.withLock { add(1, to: seated) }
     }
 
     /// Called by a seated thread before it waits for a ready connection.
@@ -84,32 +87,26 @@ public final class ServingSeats: @unchecked Sendable {
     @inline(__always)
     public func gotWork() {
         let left = idle.wrappingSubtract(1, ordering: .sequentiallyConsistent).newValue
-        if left == 0 && seatedMirror.load(ordering: .sequentiallyConsistent) < capacityMirror.load(ordering: .sequentiallyConsistent) {
-            wakeForFreeSeat()
-        }
+        if left == 0 && hasFreeSeat { wakeForFreeSeat() }
     }
 
     private func wakeForFreeSeat() {
         lock.withLock {
-            if seated < capacity && parked > 0 { lock.signal() }
+            if hasFreeSeat && parked > 0 { lock.signal() }
         }
     }
 
     /// One more seat, for as long as a request that keeps its seat through a long wait lasts; a parked thread takes it.
     public func lend() {
         lock.withLock {
-            lent += 1
-            capacityMirror.store(capacity, ordering: .sequentiallyConsistent)
-            if seated < capacity && parked > 0 { lock.signal() }
+            add(1, to: capacity)
+            if hasFreeSeat && parked > 0 { lock.signal() }
         }
     }
 
     /// Takes a lent seat back: the thread that now holds one too many parks after its request.
     public func reclaim() {
-        lock.withLock {
-            lent -= 1
-            capacityMirror.store(capacity, ordering: .sequentiallyConsistent)
-        }
+        lock.withLock { add(-1, to: capacity) }
     }
 
     /// Ends parking: every parked thread and every later `take` returns false.

@@ -71,26 +71,27 @@ public final class FastCGISlot: @unchecked Sendable {
     private let progress = BodyProgress()
 
     /// A slot that accepts its connections from `listenFD` itself, blocking in accept() (one per accept thread).
-    public init(listenFD: Int32, limits: TransportLimits, admission: StreamedBodyAdmission? = nil) {
-        self.limits = limits
-        self.admission = admission
-        request = .allocate(capacity: 1)
-        request.initialize(to: FCGX_Request())
-        // FAIL_ACCEPT_ON_INTR: a signal wakes a thread blocked in accept() so
-        // it can notice the drain.
-        FCGX_InitRequest(request, listenFD, CFastCGI_FailAcceptOnIntr)
+    public convenience init(listenFD: Int32, limits: TransportLimits, admission: StreamedBodyAdmission? = nil) {
+        // FAIL_ACCEPT_ON_INTR: a signal wakes a thread blocked in accept() so it can notice the drain.
+        self.init(limits: limits, admission: admission) { FCGX_InitRequest($0, listenFD, CFastCGI_FailAcceptOnIntr) }
     }
 
     /// A slot for one connection accepted by the caller (one per connection): `accept()` reads the
     /// connection's next request, and returns false once the connection has ended (libfcgi then closed it).
-    public init(connectionFD: Int32, limits: TransportLimits, admission: StreamedBodyAdmission? = nil) {
+    public convenience init(connectionFD: Int32, limits: TransportLimits, admission: StreamedBodyAdmission? = nil) {
+        self.init(limits: limits, admission: admission) { request in
+            FCGX_InitRequest(request, -1, 0)
+            CFastCGI_RequestAdoptConnection(request, connectionFD)
+        }
+    }
+
+    private init(limits: TransportLimits, admission: StreamedBodyAdmission?, setUp: (UnsafeMutablePointer<FCGX_Request>) -> Void) {
         self.limits = limits
         self.admission = admission
         request = .allocate(capacity: 1)
         request.initialize(to: FCGX_Request())
-        FCGX_InitRequest(request, -1, 0)
-        CFastCGI_RequestAdoptConnection(request, connectionFD)
-        connectionFDMirror.store(connectionFD, ordering: .releasing)
+        setUp(request)
+        connectionFDMirror.store(CFastCGI_RequestConnectionFD(request), ordering: .releasing)
     }
 
     deinit {

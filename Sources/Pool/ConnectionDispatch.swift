@@ -14,8 +14,6 @@ final class DispatchedConnection: Sendable {
     /// this lock, so it never cuts a request, nor a connection whose fd libfcgi has closed (and the
     /// kernel may have given to another).
     let serving = Locked(false)
-    /// Set once the supervisor has shut the connection down while draining.
-    let shutDown = Atomic<Bool>(false)
 
     init(slot: FastCGISlot) { self.slot = slot }
 }

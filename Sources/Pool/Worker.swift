@@ -69,15 +69,13 @@ public struct ScoreboardSeat: Sendable {
 
 /// One accept thread and what the supervisor needs to know about it.
 private final class AcceptThread: Sendable {
-    /// The slot of the request being served (with a thread per connection, the thread's own slot, always).
-    let slot: Locked<FastCGISlot?>
+    /// Whether a request is being handled, guarded so the supervisor never interrupts a thread in the middle of
+    /// one, and the slot of the last request (with a thread per connection, the thread's own slot, always).
+    let current: Locked<(busy: Bool, slot: FastCGISlot?)>
     /// The worker's seats, with the event dispatch.
     let seats: ServingSeats?
     /// Whether the supervisor lent a seat for the current request (`ServingSeats.lend`).
     let lentSeat = Atomic<Bool>(false)
-    /// True while a request is being handled; guarded so the supervisor never
-    /// interrupts a thread in the middle of a request.
-    let busy = Locked(false)
     let finished = Atomic<Bool>(false)
     let handle = Locked<pthread_t?>(nil)
     let clock: RequestClock
@@ -93,7 +91,7 @@ private final class AcceptThread: Sendable {
     let bodyWindow = Locked<(start: Double, bytes: Int, request: UInt64)?>(nil)
 
     init(slot: FastCGISlot?, seats: ServingSeats?) {
-        self.slot = Locked(slot)
+        current = Locked((false, slot))
         self.seats = seats
         clock = RequestClock(seats: seats)
     }
@@ -273,9 +271,7 @@ public enum PoolWorker {
                 connection.serving.withLock { $0 = true }
                 let slot = connection.slot
                 if slot.accept() {
-                    thread.slot.withLock { $0 = slot }
                     serveRequest(on: slot, thread, responder: responder, settings: settings, seat: seat, stopping: stopping)
-                    thread.slot.withLock { $0 = nil }
                 }
                 connection.serving.withLock { $0 = false }
                 dispatch.rearm(connection)
@@ -292,7 +288,7 @@ public enum PoolWorker {
         on slot: FastCGISlot, _ thread: AcceptThread, responder: R, settings: WorkerSettings, seat: ScoreboardSeat?, stopping: StopFlag
     ) {
         let counting = settings.countsRequests ? seat : nil
-        thread.busy.withLock { $0 = true }
+        thread.current.withLock { $0 = (true, slot) }
         let started = Clocks.monotonicSeconds()
         thread.clock.arm(deadline: settings.requestTimeout > 0 ? started + settings.requestTimeout : .infinity)
         thread.startedBits.store(started.bitPattern, ordering: .releasing)
@@ -316,7 +312,7 @@ public enum PoolWorker {
         if thread.lentSeat.exchange(false, ordering: .acquiringAndReleasing) { thread.seats?.reclaim() }
         thread.reported.store(0, ordering: .relaxed)
         thread.clock.disarm()
-        thread.busy.withLock { $0 = false }
+        thread.current.withLock { $0.busy = false }
     }
 
     /// A request that has kept its seat this long is waiting on something it did not announce.
@@ -354,9 +350,9 @@ public enum PoolWorker {
                 // `keptConnectionGrace`: a request nginx sends on it meanwhile is served (and the connection
                 // closed after it), and nginx closes connections idle past its upstream keepalive_timeout,
                 // which is shorter. Closing one ourselves could cut a request nginx is sending at that moment.
-                thread.busy.withLock { busy in
-                    guard !busy else { return }
-                    let connection = thread.slot.withLock { $0?.connectionFD ?? -1 }
+                thread.current.withLock { current in
+                    guard !current.busy else { return }
+                    let connection = current.slot?.connectionFD ?? -1
                     if connection >= 0 {
                         guard elapsed > settings.keptConnectionGrace, !hasPendingInput(connection) else { return }
                     } else {
@@ -388,10 +384,10 @@ public enum PoolWorker {
                 for connection in open {
                     connection.serving.withLock { serving in
                         let fd = connection.slot.connectionFD
-                        guard !serving, fd >= 0, !connection.shutDown.load(ordering: .relaxed), !hasPendingInput(fd) else { return }
+                        // Once shut down, the connection reads as having input (its end) until its thread takes it.
+                        guard !serving, fd >= 0, !hasPendingInput(fd) else { return }
                         // Its thread then reads the end, and libfcgi closes it.
                         shutdown(fd, Int32(SHUT_RDWR))
-                        connection.shutDown.store(true, ordering: .relaxed)
                     }
                 }
             }
@@ -444,7 +440,9 @@ public enum PoolWorker {
     /// Cuts a streamed body that brought fewer than `minimumBodyBytesPerSecond` over the last window
     /// (like Apache's mod_reqtimeout MinRate): its thread answers 408 and is free again.
     private static func checkBodyRate(_ thread: AcceptThread, request: UInt64, limits: TransportLimits, logger: Logger, now: Double) {
-        guard limits.minimumBodyBytesPerSecond > 0, let slot = thread.slot.withLock({ $0 }), let received = slot.streamedBodyReceived else { return }
+        guard limits.minimumBodyBytesPerSecond > 0, let slot = thread.current.withLock({ $0.slot }), let received = slot.streamedBodyReceived else {
+            return
+        }
         let tooSlow = thread.bodyWindow.withLock { window -> Bool in
             guard let current = window, current.request == request else {
                 window = (now, received, request)
