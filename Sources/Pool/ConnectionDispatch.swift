@@ -24,12 +24,19 @@ final class DispatchedConnection: Sendable {
 ///
 /// Each connection is armed for one event at a time (`EPOLLONESHOT`): the thread that gets it owns the
 /// connection until it re-arms it after the request, or forgets it once libfcgi has closed it.
+///
+/// nginx keeps its connections, so whichever worker accepts one serves its requests for as long as nginx
+/// keeps it. The workers therefore share new connections out by count: each publishes how many it holds
+/// on the scoreboard, and one that holds more than another serving worker leaves a queued connection to it
+/// for `deferralSeconds` before taking it itself (that worker may be busy or stuck).
 final class ConnectionDispatch: @unchecked Sendable {
-    // @unchecked: the epoll set and the eventfd are the kernel's and safe to share; `connections` is
-    // reached only with its lock, and `listening` is atomic.
+    // @unchecked: the epoll set, the eventfd and the timerfd are the kernel's and safe to share;
+    // `connections` is reached only with its lock, and `listening` is atomic.
     enum Event {
         /// The listening socket has connections queued, or was shut down (`shutDown`): `acceptQueued(shutDown:)`.
         case listener(shutDown: Bool)
+        /// A connection left to the other workers has waited `deferralSeconds`: `acceptDeferred()`.
+        case deferralOver
         /// A kept connection has input: its next request, or its end.
         case connection(DispatchedConnection)
         /// `stop()` was called.
@@ -38,10 +45,17 @@ final class ConnectionDispatch: @unchecked Sendable {
 
     private static let listenerToken: UInt64 = 0
     private static let stopToken: UInt64 = 1
+    private static let deferralToken: UInt64 = 2
+    /// Long enough for a worker the scheduler has not run yet to take a connection, short enough that nginx
+    /// does not notice the wait.
+    static let deferralSeconds = 0.01
+    private static let deferralNanoseconds = Int(deferralSeconds * 1e9)
 
     private let epollFD: Int32
     private let stopFD: Int32
+    private let deferralFD: Int32
     private let listenFD: Int32
+    private let seat: ScoreboardSeat?
     private let limits: TransportLimits
     private let admission: StreamedBodyAdmission
     /// Every open connection, by identity: holds the reference each armed event's token stands for.
@@ -50,23 +64,30 @@ final class ConnectionDispatch: @unchecked Sendable {
     /// Set while the listener is left unarmed because accept() ran out of descriptors or memory.
     private let listenerPaused = Atomic<Bool>(false)
 
-    init(listenFD: Int32, limits: TransportLimits, admission: StreamedBodyAdmission) throws(SystemError) {
+    /// Without `seat` (no scoreboard), the worker takes every connection it is woken for.
+    init(listenFD: Int32, limits: TransportLimits, admission: StreamedBodyAdmission, seat: ScoreboardSeat?) throws(SystemError) {
         self.listenFD = listenFD
+        self.seat = seat
         self.limits = limits
         self.admission = admission
         epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
         guard epollFD >= 0 else { throw SystemError("epoll_create1", errno: errno) }
         stopFD = eventfd(0, Int32(EFD_CLOEXEC))
         guard stopFD >= 0 else { throw SystemError("eventfd", errno: errno) }
+        deferralFD = timerfd_create(CLOCK_MONOTONIC, Int32(TFD_CLOEXEC | TFD_NONBLOCK))
+        guard deferralFD >= 0 else { throw SystemError("timerfd_create", errno: errno) }
         // Non-blocking, so that a thread woken with the other workers for one queued connection does not
         // stay in accept() once they have taken it. (Every worker shares the socket's flags.)
         _ = fcntl(listenFD, F_SETFL, fcntl(listenFD, F_GETFL) | O_NONBLOCK)
         // Level-triggered: once stopped, every thread waiting returns.
         try control(EPOLL_CTL_ADD, stopFD, events: EPOLLIN.rawValue, token: Self.stopToken)
         try control(EPOLL_CTL_ADD, listenFD, events: Self.listenerEvents, token: Self.listenerToken)
+        // Armed, but silent until a deferral sets the timer.
+        try control(EPOLL_CTL_ADD, deferralFD, events: Self.deferralEvents, token: Self.deferralToken)
     }
 
     deinit {
+        close(deferralFD)
         close(stopFD)
         close(epollFD)
     }
@@ -81,53 +102,81 @@ final class ConnectionDispatch: @unchecked Sendable {
         switch event.data.u64 {
         case Self.listenerToken: return .listener(shutDown: event.events & (EPOLLRDHUP.rawValue | EPOLLHUP.rawValue) != 0)
         case Self.stopToken: return .stop
+        case Self.deferralToken: return .deferralOver
         case let token:
             let pointer = UnsafeRawPointer(bitPattern: UInt(token))!
             return .connection(Unmanaged<DispatchedConnection>.fromOpaque(pointer).takeUnretainedValue())
         }
     }
 
-    /// Accepts every connection queued on the listening socket and watches each, then re-arms the listener.
-    /// Once the queue of a socket the master shut down (`shutDown`) is empty, or accept() fails for good,
-    /// stops listening: a shut-down socket stays readable, and its accept() says EAGAIN, not EINVAL, when
-    /// it does not block.
+    /// Takes one connection queued on the listening socket and watches it, then re-arms the listener: one at
+    /// a time, so that a burst of new connections is shared with the other workers' threads, woken too. A
+    /// worker that holds more connections than another serving worker leaves it to that one for a while
+    /// (`deferralSeconds`). Once the queue of a socket the master shut down (`shutDown`) is empty, or
+    /// accept() fails for good, stops listening: a shut-down socket stays readable, and its accept() says
+    /// EAGAIN, not EINVAL, when it does not block.
     func acceptQueued(shutDown: Bool) {
-        while true {
+        if !shutDown, let seat, seat.board.anotherWorkerHoldsFewerConnections(than: connections.withLock { $0.count }, slot: seat.slot),
+            deferListener()
+        {
+            return
+        }
+        acceptOne(shutDown: shutDown)
+    }
+
+    /// Leaves the listener unarmed until the deferral timer ends (the other workers' threads are woken
+    /// meanwhile); false when the timer cannot be set.
+    private func deferListener() -> Bool {
+        var due = itimerspec()
+        due.it_value.tv_nsec = Self.deferralNanoseconds
+        guard timerfd_settime(deferralFD, 0, &due, nil) == 0 else { return false }
+        return (try? control(EPOLL_CTL_MOD, deferralFD, events: Self.deferralEvents, token: Self.deferralToken)) != nil
+    }
+
+    /// Takes the connection left to the other workers if none of them has, and listens again.
+    func acceptDeferred() {
+        var expirations: UInt64 = 0
+        _ = read(deferralFD, &expirations, MemoryLayout<UInt64>.size)
+        guard listening.load(ordering: .acquiring) else { return }
+        acceptOne(shutDown: false)
+    }
+
+    private func acceptOne(shutDown: Bool) {
+        accepting: while true {
             let fd = accept(listenFD, nil, nil)
             if fd >= 0 {
                 // The worker starts no program; close-on-exec only in case something ever does.
                 _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
                 watch(fd)
-                continue
+                break
             }
             switch errno {
             case EAGAIN, EWOULDBLOCK:
-                if shutDown {
-                    stopListening()
-                    return
-                }
+                if shutDown { return stopListening() }
+                break accepting
             case EMFILE, ENFILE, ENOBUFS, ENOMEM:
                 // The queue stays readable: the supervisor re-arms the listener a moment later (`resumeListening`).
                 listenerPaused.store(true, ordering: .releasing)
                 return
             case EBADF, EINVAL, ENOTSOCK:
-                stopListening()
-                return
+                return stopListening()
             default:
                 // A connection that failed before it was taken (ECONNABORTED, EPROTO, a TCP peer's network error):
                 // the next one is still there.
                 continue
             }
-            if listening.load(ordering: .acquiring) {
-                _ = try? control(EPOLL_CTL_MOD, listenFD, events: Self.listenerEvents, token: Self.listenerToken)
-            }
-            return
+        }
+        if listening.load(ordering: .acquiring) {
+            _ = try? control(EPOLL_CTL_MOD, listenFD, events: Self.listenerEvents, token: Self.listenerToken)
         }
     }
 
     private func watch(_ fd: Int32) {
         let connection = DispatchedConnection(slot: FastCGISlot(connectionFD: fd, limits: limits, admission: admission))
-        connections.withLock { $0[ObjectIdentifier(connection)] = connection }
+        connections.withLock {
+            $0[ObjectIdentifier(connection)] = connection
+            publishCount($0.count)
+        }
         do {
             try control(EPOLL_CTL_ADD, fd, events: Self.connectionEvents, token: Self.token(of: connection))
         } catch {
@@ -138,6 +187,7 @@ final class ConnectionDispatch: @unchecked Sendable {
 
     private static let connectionEvents = EPOLLIN.rawValue | EPOLLONESHOT.rawValue
     private static let listenerEvents = EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLONESHOT.rawValue
+    private static let deferralEvents = EPOLLIN.rawValue | EPOLLONESHOT.rawValue
 
     private static func token(of connection: DispatchedConnection) -> UInt64 {
         UInt64(UInt(bitPattern: Unmanaged.passUnretained(connection).toOpaque()))
@@ -158,7 +208,15 @@ final class ConnectionDispatch: @unchecked Sendable {
 
     /// Drops a connection whose fd libfcgi closed (or is closing with the slot).
     func forget(_ connection: DispatchedConnection) {
-        _ = connections.withLock { $0.removeValue(forKey: ObjectIdentifier(connection)) }
+        connections.withLock {
+            $0.removeValue(forKey: ObjectIdentifier(connection))
+            publishCount($0.count)
+        }
+    }
+
+    /// Under the connections' lock, so that counts reach the scoreboard in order.
+    private func publishCount(_ count: Int) {
+        seat.map { $0.board.setConnections(slot: $0.slot, count) }
     }
 
     /// Re-arms a listener paused for want of descriptors or memory (called by the supervisor every 0.1 s).

@@ -54,7 +54,7 @@ public final class Scoreboard: @unchecked Sendable {
     }
 
     enum WorkerField: Int {
-        case pid, generation, startedAtMilliseconds, requests, active, state, recycleReason, anonymousBytes
+        case pid, generation, startedAtMilliseconds, requests, active, state, recycleReason, anonymousBytes, connections
     }
 
     public static let workerSlotCount = 512
@@ -165,6 +165,7 @@ public final class Scoreboard: @unchecked Sendable {
             store(slot: slot, .active, 0)
             store(slot: slot, .recycleReason, 0)
             store(slot: slot, .anonymousBytes, 0)
+            store(slot: slot, .connections, 0)
             store(slot: slot, .state, WorkerState.starting.rawValue)
             return slot
         }
@@ -178,6 +179,7 @@ public final class Scoreboard: @unchecked Sendable {
     func release(slot: Int) {
         store(slot: slot, .pid, 0)
         store(slot: slot, .active, 0)
+        store(slot: slot, .connections, 0)
         store(slot: slot, .state, WorkerState.free.rawValue)
     }
 
@@ -196,6 +198,16 @@ public final class Scoreboard: @unchecked Sendable {
 
     /// Records the worker's anonymous memory (it reads its own, between requests).
     public func setAnonymousBytes(slot: Int, _ bytes: Int) { store(slot: slot, .anonymousBytes, Int64(bytes)) }
+
+    /// Records how many nginx connections the worker in `slot` holds open (event dispatch).
+    public func setConnections(slot: Int, _ count: Int) { store(slot: slot, .connections, Int64(count)) }
+
+    /// Whether a serving worker other than the one in `slot` holds fewer nginx connections than `count`.
+    public func anotherWorkerHoldsFewerConnections(than count: Int, slot: Int) -> Bool {
+        (0..<Self.workerSlotCount).contains { other in
+            other != slot && load(slot: other, .state) == WorkerState.serving.rawValue && load(slot: other, .connections) < Int64(count)
+        }
+    }
 
     /// A request was accepted by the worker in `slot`; returns the worker's request count including it.
     @inline(__always)
@@ -267,6 +279,8 @@ public final class Scoreboard: @unchecked Sendable {
         public var startedAtMilliseconds: Int64
         public var requests: Int
         public var active: Int
+        /// nginx connections the worker holds open (event dispatch; 0 with a thread per connection).
+        public var connections: Int
         public var state: String
     }
 
@@ -278,7 +292,8 @@ public final class Scoreboard: @unchecked Sendable {
             return Worker(
                 slot: slot, pid: Int32(pid), generation: Int(load(slot: slot, .generation)),
                 startedAtMilliseconds: load(slot: slot, .startedAtMilliseconds), requests: Int(load(slot: slot, .requests)),
-                active: max(0, Int(load(slot: slot, .active))), state: workerState(slot: slot).name)
+                active: max(0, Int(load(slot: slot, .active))), connections: Int(load(slot: slot, .connections)),
+                state: workerState(slot: slot).name)
         }
     }
 

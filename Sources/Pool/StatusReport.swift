@@ -37,7 +37,7 @@ enum StatusReport {
             if index > 0 { text += "," }
             text += "{\"pid\":\(worker.pid),\"generation\":\(worker.generation),"
             text += "\"started_at\":\(quoted(isoTime(milliseconds: worker.startedAtMilliseconds))),"
-            text += "\"requests\":\(worker.requests),\"active\":\(worker.active),"
+            text += "\"requests\":\(worker.requests),\"active\":\(worker.active),\"connections\":\(worker.connections),"
             text += "\"rss_bytes\":\(memory?.residentBytes ?? 0),\"anonymous_bytes\":\(memory?.anonymousBytes ?? 0),"
             text += "\"state\":\"\(worker.state)\"}"
         }
@@ -80,6 +80,8 @@ enum StatusReport {
         }
         text += "# HELP ftapi_pool_threads_busy Accept threads inside a request.\n# TYPE ftapi_pool_threads_busy gauge\n"
         text += "ftapi_pool_threads_busy \(workers.reduce(0) { $0 + $1.active })\n"
+        text += "# HELP ftapi_pool_connections nginx connections the workers hold open (event dispatch).\n"
+        text += "# TYPE ftapi_pool_connections gauge\nftapi_pool_connections \(workers.reduce(0) { $0 + $1.connections })\n"
         text += "# HELP ftapi_worker_restarts_total Worker processes that ended, by reason.\n# TYPE ftapi_worker_restarts_total counter\n"
         text += "ftapi_worker_restarts_total{reason=\"crash\"} \(board.load(.crashed))\n"
         text += "ftapi_worker_restarts_total{reason=\"recycle\"} \(board.load(.recycled))\n"

@@ -145,7 +145,9 @@ public enum PoolWorker {
         var events: (dispatch: ConnectionDispatch, seats: ServingSeats)?
         if case .events(let seats) = settings.dispatch {
             do {
-                events = (try ConnectionDispatch(listenFD: listenFD, limits: settings.limits, admission: admission), ServingSeats(seats: seats))
+                events = (
+                    try ConnectionDispatch(listenFD: listenFD, limits: settings.limits, admission: admission, seat: seat), ServingSeats(seats: seats)
+                )
             } catch {
                 logger.critical("cannot set up the event dispatch", metadata: ["error": "\(error)"])
                 return 1
@@ -267,6 +269,8 @@ public enum PoolWorker {
                 return
             case .listener(let shutDown):
                 dispatch.acceptQueued(shutDown: shutDown)
+            case .deferralOver:
+                dispatch.acceptDeferred()
             case .connection(let connection):
                 connection.serving.withLock { $0 = true }
                 let slot = connection.slot

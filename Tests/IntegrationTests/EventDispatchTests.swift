@@ -27,6 +27,23 @@ struct EventDispatchTests {
         }
     }
 
+    /// nginx keeps the connections it opens, so the worker that takes one serves its requests for as long as
+    /// nginx keeps it: the workers share new connections out by how many they hold. (Taken by whichever worker
+    /// was first, eight connections opened at once could all end up in one worker.)
+    @Test func newConnectionsAreSharedOutBetweenTheWorkers() throws {
+        let cluster = try TestCluster(workers: 2, threads: 4, extraArguments: ["--rate-limit", "0"], statusListener: true)
+        defer { cluster.stop() }
+        let clients = try (0..<8).map { _ in try FastCGITestClient(socketPath: cluster.socketPath) }
+        for client in clients {
+            try client.begin(method: "GET", path: "/api/health", headers: [:], contentLength: 0, firstPart: [], keepConnection: true)
+            try client.finish(rest: [])
+            #expect(try client.readResponse().hasPrefix("Status: 200"))
+        }
+        // Besides these eight, nginx keeps the connection of the start-up health checks.
+        let held = try #require(cluster.status()["workers"] as? [[String: Any]]).compactMap { $0["connections"] as? Int }
+        #expect(held.count == 2 && held.reduce(0, +) >= 8 && held.min()! >= 3, "connections held by each worker: \(held)")
+    }
+
     /// The master shuts the listening socket down when it stops; the socket then stays readable, and a draining
     /// worker must stop listening once its queue is empty instead of going back to accept() (which answers
     /// EAGAIN on a non-blocking socket) for as long as the drain lasts. An idle kept connection keeps the drain

@@ -37,6 +37,9 @@ struct PoolOperationsTests {
         #expect(workers(status).count == 2)
         #expect(workers(status).allSatisfy { $0["state"] as? String == "serving" && ($0["rss_bytes"] as? Int ?? 0) > 0 })
         #expect(workers(status).reduce(0) { $0 + ($1["requests"] as? Int ?? 0) } >= 28)
+        // nginx keeps the connection it sent these requests on.
+        let held = workers(status).reduce(0) { $0 + ($1["connections"] as? Int ?? 0) }
+        #expect(held >= 1)
 
         let metrics = try cluster.metrics()
         #expect(metrics.contains(#"ftapi_http_requests_total{method="GET",route="/api/training/stats",status="200"} 25"#))
@@ -45,6 +48,7 @@ struct PoolOperationsTests {
         #expect(metrics.contains(#"ftapi_http_request_duration_seconds_count{route="/api/training/stats"} 25"#))
         #expect(metrics.contains("ftapi_http_request_database_seconds_count"))
         #expect(metrics.contains(#"ftapi_pool_workers{state="serving"} 2"#))
+        #expect(metrics.contains("ftapi_pool_connections "))
         #expect(metrics.contains(#"ftapi_worker_restarts_total{reason="crash"} 0"#))
         #expect(metrics.contains("ftapi_rate_limited_total 0"))
         #expect(!metrics.contains(jobID), "a raw id reached a label")

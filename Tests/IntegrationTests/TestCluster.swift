@@ -99,6 +99,11 @@ final class TestCluster: @unchecked Sendable {
         try pool.run()
         self.pool = pool
         try waitFor("the pool's socket") { FileManager.default.fileExists(atPath: self.socketPath) && self.workerPIDs().count == workers }
+        // nginx keeps the connections it opens first: a worker that starts serving after them would get none.
+        try waitFor("every worker serving") {
+            let log = (try? String(contentsOfFile: self.poolLogPath, encoding: .utf8)) ?? ""
+            return log.components(separatedBy: #""msg":"worker serving""#).count - 1 >= workers
+        }
 
         let nginx = Process()
         nginx.executableURL = URL(fileURLWithPath: "/usr/sbin/nginx")
