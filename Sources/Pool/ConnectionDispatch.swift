@@ -27,15 +27,16 @@ final class DispatchedConnection: Sendable {
 ///
 /// nginx keeps its connections, so whichever worker accepts one serves its requests for as long as nginx
 /// keeps it. The workers therefore share new connections out by count: each publishes how many it holds
-/// on the scoreboard, and one that holds more than another serving worker leaves a queued connection to it
-/// for `deferralSeconds` before taking it itself (that worker may be busy or stuck).
+/// on the scoreboard, and one that holds more than another worker taking connections leaves the queue to
+/// it, checking every millisecond, for up to `deferralPatienceMilliseconds` before taking a connection itself (that
+/// worker may be busy, or stuck).
 final class ConnectionDispatch: @unchecked Sendable {
     // @unchecked: the epoll set, the eventfd and the timerfd are the kernel's and safe to share;
     // `connections` is reached only with its lock, and `listening` is atomic.
     enum Event {
         /// The listening socket has connections queued, or was shut down (`shutDown`): `acceptQueued(shutDown:)`.
         case listener(shutDown: Bool)
-        /// A connection left to the other workers has waited `deferralSeconds`: `acceptDeferred()`.
+        /// The queue was left to another worker a millisecond ago: `acceptDeferred()`.
         case deferralOver
         /// A kept connection has input: its next request, or its end.
         case connection(DispatchedConnection)
@@ -46,10 +47,12 @@ final class ConnectionDispatch: @unchecked Sendable {
     private static let listenerToken: UInt64 = 0
     private static let stopToken: UInt64 = 1
     private static let deferralToken: UInt64 = 2
-    /// Long enough for a worker the scheduler has not run yet to take a connection, short enough that nginx
+    /// How often a worker that left the queue to another checks whether that one took it.
+    private static let deferralCheckNanoseconds = 1_000_000
+    /// How long a worker leaves a queued connection to another before taking it itself (the other may be
+    /// busy, or stuck): long enough for a worker the scheduler has not run yet, short enough that nginx
     /// does not notice the wait.
-    static let deferralSeconds = 0.01
-    private static let deferralNanoseconds = Int(deferralSeconds * 1e9)
+    static let deferralPatienceMilliseconds: Int64 = 10
 
     private let epollFD: Int32
     private let stopFD: Int32
@@ -63,6 +66,9 @@ final class ConnectionDispatch: @unchecked Sendable {
     private let listening = Atomic<Bool>(true)
     /// Set while the listener is left unarmed because accept() ran out of descriptors or memory.
     private let listenerPaused = Atomic<Bool>(false)
+    /// When the worker started to leave queued connections to another (monotonic milliseconds). Only the thread
+    /// that has the listener's or the timer's one-shot event touches it; atomic to say so to the compiler.
+    private let deferredSince = Atomic<Int64>(0)
 
     /// Without `seat` (no scoreboard), the worker takes every connection it is woken for.
     init(listenFD: Int32, limits: TransportLimits, admission: StreamedBodyAdmission, seat: ScoreboardSeat?) throws(SystemError) {
@@ -74,7 +80,7 @@ final class ConnectionDispatch: @unchecked Sendable {
         guard epollFD >= 0 else { throw SystemError("epoll_create1", errno: errno) }
         stopFD = eventfd(0, Int32(EFD_CLOEXEC))
         guard stopFD >= 0 else { throw SystemError("eventfd", errno: errno) }
-        deferralFD = timerfd_create(CLOCK_MONOTONIC, Int32(TFD_CLOEXEC | TFD_NONBLOCK))
+        deferralFD = timerfd_create(CLOCK_MONOTONIC, O_CLOEXEC | O_NONBLOCK)
         guard deferralFD >= 0 else { throw SystemError("timerfd_create", errno: errno) }
         // Non-blocking, so that a thread woken with the other workers for one queued connection does not
         // stay in accept() once they have taken it. (Every worker shares the socket's flags.)
@@ -84,6 +90,7 @@ final class ConnectionDispatch: @unchecked Sendable {
         try control(EPOLL_CTL_ADD, listenFD, events: Self.listenerEvents, token: Self.listenerToken)
         // Armed, but silent until a deferral sets the timer.
         try control(EPOLL_CTL_ADD, deferralFD, events: Self.deferralEvents, token: Self.deferralToken)
+        publishTakesConnections(true)
     }
 
     deinit {
@@ -111,34 +118,48 @@ final class ConnectionDispatch: @unchecked Sendable {
 
     /// Takes one connection queued on the listening socket and watches it, then re-arms the listener: one at
     /// a time, so that a burst of new connections is shared with the other workers' threads, woken too. A
-    /// worker that holds more connections than another serving worker leaves it to that one for a while
-    /// (`deferralSeconds`). Once the queue of a socket the master shut down (`shutDown`) is empty, or
-    /// accept() fails for good, stops listening: a shut-down socket stays readable, and its accept() says
-    /// EAGAIN, not EINVAL, when it does not block.
+    /// worker that holds more connections than another that takes them leaves the queue to that one
+    /// (`leaveQueueToAnotherWorker`). Once the queue of a socket the master shut down (`shutDown`) is
+    /// empty, or accept() fails for good, stops listening: a shut-down socket stays readable, and its
+    /// accept() says EAGAIN, not EINVAL, when it does not block.
     func acceptQueued(shutDown: Bool) {
-        if !shutDown, let seat, seat.board.anotherWorkerHoldsFewerConnections(than: connections.withLock { $0.count }, slot: seat.slot),
-            deferListener()
-        {
-            return
-        }
+        if !shutDown, holdsMoreThanAnotherWorker, leaveQueueToAnotherWorker(since: Clocks.monotonicMilliseconds()) { return }
         acceptOne(shutDown: shutDown)
     }
 
-    /// Leaves the listener unarmed until the deferral timer ends (the other workers' threads are woken
-    /// meanwhile); false when the timer cannot be set.
-    private func deferListener() -> Bool {
-        var due = itimerspec()
-        due.it_value.tv_nsec = Self.deferralNanoseconds
-        guard timerfd_settime(deferralFD, 0, &due, nil) == 0 else { return false }
-        return (try? control(EPOLL_CTL_MOD, deferralFD, events: Self.deferralEvents, token: Self.deferralToken)) != nil
-    }
-
-    /// Takes the connection left to the other workers if none of them has, and listens again.
+    /// The deferral timer ended: listens again if another worker took what was queued; otherwise waits once
+    /// more while this worker still holds more connections than another and its patience lasts, or takes
+    /// one connection.
     func acceptDeferred() {
         var expirations: UInt64 = 0
         _ = read(deferralFD, &expirations, MemoryLayout<UInt64>.size)
         guard listening.load(ordering: .acquiring) else { return }
+        let since = deferredSince.load(ordering: .acquiring)
+        var queue = pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)
+        if poll(&queue, 1, 0) == 1, Clocks.monotonicMilliseconds() - since < Self.deferralPatienceMilliseconds, holdsMoreThanAnotherWorker,
+            leaveQueueToAnotherWorker(since: since)
+        {
+            return
+        }
+        deferredSince.store(0, ordering: .releasing)
         acceptOne(shutDown: false)
+    }
+
+    private var holdsMoreThanAnotherWorker: Bool {
+        guard let seat else { return false }
+        return seat.board.anotherWorkerHoldsFewerConnections(than: connections.withLock { $0.count }, slot: seat.slot)
+    }
+
+    /// Leaves the listener unarmed for `deferralCheckSeconds` (the other workers' threads are woken
+    /// meanwhile); false when the timer cannot be set.
+    private func leaveQueueToAnotherWorker(since: Int64) -> Bool {
+        var due = itimerspec()
+        due.it_value.tv_nsec = Self.deferralCheckNanoseconds
+        guard timerfd_settime(deferralFD, 0, &due, nil) == 0,
+            (try? control(EPOLL_CTL_MOD, deferralFD, events: Self.deferralEvents, token: Self.deferralToken)) != nil
+        else { return false }
+        deferredSince.store(since, ordering: .releasing)
+        return true
     }
 
     private func acceptOne(shutDown: Bool) {
@@ -157,6 +178,7 @@ final class ConnectionDispatch: @unchecked Sendable {
             case EMFILE, ENFILE, ENOBUFS, ENOMEM:
                 // The queue stays readable: the supervisor re-arms the listener a moment later (`resumeListening`).
                 listenerPaused.store(true, ordering: .releasing)
+                publishTakesConnections(false)
                 return
             case EBADF, EINVAL, ENOTSOCK:
                 return stopListening()
@@ -214,6 +236,11 @@ final class ConnectionDispatch: @unchecked Sendable {
         }
     }
 
+    /// Whether other workers may leave new connections to this one.
+    private func publishTakesConnections(_ takes: Bool) {
+        seat.map { $0.board.setTakesConnections(slot: $0.slot, takes) }
+    }
+
     /// Under the connections' lock, so that counts reach the scoreboard in order.
     private func publishCount(_ count: Int) {
         seat.map { $0.board.setConnections(slot: $0.slot, count) }
@@ -223,11 +250,13 @@ final class ConnectionDispatch: @unchecked Sendable {
     func resumeListening() {
         guard listenerPaused.exchange(false, ordering: .acquiringAndReleasing), listening.load(ordering: .acquiring) else { return }
         _ = try? control(EPOLL_CTL_MOD, listenFD, events: Self.listenerEvents, token: Self.listenerToken)
+        publishTakesConnections(true)
     }
 
     /// Stops accepting: connections still queued are left to the other workers.
     func stopListening() {
         guard listening.exchange(false, ordering: .acquiringAndReleasing) else { return }
+        publishTakesConnections(false)
         epoll_ctl(epollFD, EPOLL_CTL_DEL, listenFD, nil)
     }
 

@@ -51,10 +51,12 @@ public final class Scoreboard: @unchecked Sendable {
         case crashed, recycled, reloaded
         case accepted, slow, timedOut, rateLimited
         case labelsWritten
+        /// One past the highest slot ever claimed: readers scan no further.
+        case slotsUsed
     }
 
     enum WorkerField: Int {
-        case pid, generation, startedAtMilliseconds, requests, active, state, recycleReason, anonymousBytes, connections
+        case pid, generation, startedAtMilliseconds, requests, active, state, recycleReason, anonymousBytes, connections, takesConnections
     }
 
     public static let workerSlotCount = 512
@@ -166,7 +168,9 @@ public final class Scoreboard: @unchecked Sendable {
             store(slot: slot, .recycleReason, 0)
             store(slot: slot, .anonymousBytes, 0)
             store(slot: slot, .connections, 0)
+            store(slot: slot, .takesConnections, 0)
             store(slot: slot, .state, WorkerState.starting.rawValue)
+            if load(.slotsUsed) <= slot { store(.slotsUsed, Int64(slot + 1)) }
             return slot
         }
         return nil
@@ -177,10 +181,12 @@ public final class Scoreboard: @unchecked Sendable {
 
     /// Frees the slot of a process that exited.
     func release(slot: Int) {
+        // Free first: no reader leaves a connection to a worker that is gone.
+        store(slot: slot, .state, WorkerState.free.rawValue)
+        store(slot: slot, .takesConnections, 0)
         store(slot: slot, .pid, 0)
         store(slot: slot, .active, 0)
         store(slot: slot, .connections, 0)
-        store(slot: slot, .state, WorkerState.free.rawValue)
     }
 
     func workerState(slot: Int) -> WorkerState { WorkerState(rawValue: load(slot: slot, .state)) ?? .free }
@@ -202,10 +208,14 @@ public final class Scoreboard: @unchecked Sendable {
     /// Records how many nginx connections the worker in `slot` holds open (event dispatch).
     public func setConnections(slot: Int, _ count: Int) { store(slot: slot, .connections, Int64(count)) }
 
-    /// Whether a serving worker other than the one in `slot` holds fewer nginx connections than `count`.
+    /// Records whether the worker in `slot` takes new connections now (event dispatch, listening).
+    public func setTakesConnections(slot: Int, _ takes: Bool) { store(slot: slot, .takesConnections, takes ? 1 : 0) }
+
+    /// Whether a serving worker other than the one in `slot`, taking new connections, holds fewer than `count`.
     public func anotherWorkerHoldsFewerConnections(than count: Int, slot: Int) -> Bool {
-        (0..<Self.workerSlotCount).contains { other in
-            other != slot && load(slot: other, .state) == WorkerState.serving.rawValue && load(slot: other, .connections) < Int64(count)
+        (0..<min(Self.workerSlotCount, Int(load(.slotsUsed)))).contains { other in
+            other != slot && load(slot: other, .state) == WorkerState.serving.rawValue && load(slot: other, .takesConnections) == 1
+                && load(slot: other, .connections) < Int64(count)
         }
     }
 

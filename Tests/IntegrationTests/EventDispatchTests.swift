@@ -44,6 +44,40 @@ struct EventDispatchTests {
         #expect(held.count == 2 && held.reduce(0, +) >= 8 && held.min()! >= 3, "connections held by each worker: \(held)")
     }
 
+    /// A worker leaves a new connection to one holding fewer, but not for long: here the one holding fewer
+    /// has its only thread in a Hub call, and the other takes the connection after its patience (10 ms).
+    @Test func aConnectionLeftToABusyWorkerIsTakenByAnother() throws {
+        let hub = try FakeHub(slowSeconds: 4)
+        defer { hub.stop() }
+        let cluster = try TestCluster(
+            workers: 2, threads: 1, extraArguments: ["--rate-limit", "0"],
+            environment: ["HF_ENDPOINT": hub.endpoint, "FTAPI_HF_TIMEOUT_SECONDS": "10", "FTAPI_MODELS_CACHE_SECONDS": "0"],
+            statusListener: true)
+        defer { cluster.stop() }
+        let key = try cluster.createKey(user: UUID().uuidString.lowercased(), scopes: "models")
+        // nginx keeps one connection, in one worker; this one goes to the other, which then waits on the Hub.
+        let busy = try FastCGITestClient(socketPath: cluster.socketPath)
+        try busy.begin(
+            method: "GET", path: "/api/models/search", headers: ["HTTP_X_API_KEY": key, "QUERY_STRING": "query=slowpoke"], contentLength: 0,
+            firstPart: [], keepConnection: true)
+        try busy.finish(rest: [])
+        try cluster.waitFor("the Hub call") { (try? hub.requests().count) == 1 }
+        // One connection each: the free worker takes this one at once, and then holds more.
+        var elapsed: [Double] = []
+        var kept: [FastCGITestClient] = []
+        for _ in 0..<2 {
+            let started = Date()
+            let client = try FastCGITestClient(socketPath: cluster.socketPath)
+            kept.append(client)
+            try client.begin(method: "GET", path: "/api/health", headers: [:], contentLength: 0, firstPart: [], keepConnection: true)
+            try client.finish(rest: [])
+            #expect(try client.readResponse().hasPrefix("Status: 200"))
+            elapsed.append(Date().timeIntervalSince(started))
+        }
+        #expect(elapsed.allSatisfy { $0 < 1 }, "health on a new connection took \(elapsed) s while the other worker waited on the Hub")
+        #expect(try busy.readResponse().hasPrefix("Status: 200"))
+    }
+
     /// The master shuts the listening socket down when it stops; the socket then stays readable, and a draining
     /// worker must stop listening once its queue is empty instead of going back to accept() (which answers
     /// EAGAIN on a non-blocking socket) for as long as the drain lasts. An idle kept connection keeps the drain
