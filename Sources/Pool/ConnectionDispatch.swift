@@ -141,7 +141,6 @@ final class ConnectionDispatch: @unchecked Sendable {
         {
             return
         }
-        deferredSince.store(0, ordering: .releasing)
         acceptOne(shutDown: false)
     }
 
@@ -150,16 +149,14 @@ final class ConnectionDispatch: @unchecked Sendable {
         return seat.board.anotherWorkerHoldsFewerConnections(than: connections.withLock { $0.count }, slot: seat.slot)
     }
 
-    /// Leaves the listener unarmed for `deferralCheckSeconds` (the other workers' threads are woken
+    /// Leaves the listener unarmed for `deferralCheckNanoseconds` (the other workers' threads are woken
     /// meanwhile); false when the timer cannot be set.
     private func leaveQueueToAnotherWorker(since: Int64) -> Bool {
+        deferredSince.store(since, ordering: .releasing)
         var due = itimerspec()
         due.it_value.tv_nsec = Self.deferralCheckNanoseconds
-        guard timerfd_settime(deferralFD, 0, &due, nil) == 0,
-            (try? control(EPOLL_CTL_MOD, deferralFD, events: Self.deferralEvents, token: Self.deferralToken)) != nil
-        else { return false }
-        deferredSince.store(since, ordering: .releasing)
-        return true
+        return timerfd_settime(deferralFD, 0, &due, nil) == 0
+            && (try? control(EPOLL_CTL_MOD, deferralFD, events: Self.deferralEvents, token: Self.deferralToken)) != nil
     }
 
     private func acceptOne(shutDown: Bool) {
