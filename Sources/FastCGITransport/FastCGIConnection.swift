@@ -91,7 +91,7 @@ public final class FastCGISlot: @unchecked Sendable {
         request = .allocate(capacity: 1)
         request.initialize(to: FCGX_Request())
         setUp(request)
-        connectionFDMirror.store(CFastCGI_RequestConnectionFD(request), ordering: .releasing)
+        mirrorConnectionFD()
     }
 
     deinit {
@@ -122,7 +122,7 @@ public final class FastCGISlot: @unchecked Sendable {
     /// Then `readHead()` and `readBody(of:as:)` read the rest.
     public func accept() -> Bool {
         let rc = FCGX_Accept_r(request)
-        connectionFDMirror.store(CFastCGI_RequestConnectionFD(request), ordering: .releasing)
+        mirrorConnectionFD()
         return rc >= 0
     }
 
@@ -161,15 +161,20 @@ public final class FastCGISlot: @unchecked Sendable {
         }
         if drain { drainInput() }
         if let input = request.pointee.in, FCGX_GetError(input) != 0 { closeConnection = true }
-        if closeConnection { CFastCGI_RequestDropConnection(request) }
-        FCGX_Finish_r(request)
-        connectionFDMirror.store(CFastCGI_RequestConnectionFD(request), ordering: .releasing)
+        endRequest(closingConnection: closeConnection)
     }
 
     /// Closes the slot's connection between requests.
-    public func closeConnection() {
-        CFastCGI_RequestDropConnection(request)
+    public func closeConnection() { endRequest(closingConnection: true) }
+
+    private func endRequest(closingConnection: Bool) {
+        if closingConnection { CFastCGI_RequestDropConnection(request) }
         FCGX_Finish_r(request)
+        mirrorConnectionFD()
+    }
+
+    /// Publishes libfcgi's connection fd for other threads (`connectionFD`).
+    private func mirrorConnectionFD() {
         connectionFDMirror.store(CFastCGI_RequestConnectionFD(request), ordering: .releasing)
     }
 

@@ -52,7 +52,7 @@ final class ConnectionDispatch: @unchecked Sendable {
     /// How long a worker leaves a queued connection to another before taking it itself (the other may be
     /// busy, or stuck): long enough for a worker the scheduler has not run yet, short enough that nginx
     /// does not notice the wait.
-    static let deferralPatienceMilliseconds: Int64 = 10
+    private static let deferralPatienceMilliseconds: Int64 = 10
 
     private let epollFD: Int32
     private let stopFD: Int32

@@ -181,12 +181,9 @@ public final class Scoreboard: @unchecked Sendable {
 
     /// Frees the slot of a process that exited.
     func release(slot: Int) {
-        // Free first: no reader leaves a connection to a worker that is gone.
-        store(slot: slot, .state, WorkerState.free.rawValue)
-        store(slot: slot, .takesConnections, 0)
         store(slot: slot, .pid, 0)
         store(slot: slot, .active, 0)
-        store(slot: slot, .connections, 0)
+        store(slot: slot, .state, WorkerState.free.rawValue)
     }
 
     func workerState(slot: Int) -> WorkerState { WorkerState(rawValue: load(slot: slot, .state)) ?? .free }
