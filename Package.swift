@@ -68,14 +68,20 @@ let package = Package(
             name: "DatasetValidation",
             dependencies: ["JSON", "Essentials"]
         ),
+        // The model, its rules and the store protocols: what the API serves, with no database in sight.
+        .target(
+            name: "Domain",
+            dependencies: ["Essentials"]
+        ),
+        // Domain's stores on SQLite and on PostgreSQL.
         .target(
             name: "Storage",
-            dependencies: ["CSQLite", "CLibPQ", "Essentials"]
+            dependencies: ["Domain", "CSQLite", "CLibPQ", "Essentials"]
         ),
         .target(
             name: "API",
             dependencies: [
-                "HTTPCore", "JSON", "DatasetValidation", "Storage", "Essentials",
+                "HTTPCore", "JSON", "DatasetValidation", "Domain", "Essentials",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
@@ -84,7 +90,7 @@ let package = Package(
         .executableTarget(
             name: "ftapi",
             dependencies: [
-                "API", "Pool", "FastCGITransport", "HTTPCore", "JSON", "DatasetValidation", "Storage", "Essentials", "HTTPClient",
+                "API", "Pool", "FastCGITransport", "HTTPCore", "JSON", "DatasetValidation", "Domain", "Storage", "Essentials", "HTTPClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -95,7 +101,7 @@ let package = Package(
         .testTarget(
             name: "APITests",
             dependencies: [
-                "API", "HTTPCore", "JSON", "DatasetValidation", "Storage", "Essentials", "Pool",
+                "API", "HTTPCore", "JSON", "DatasetValidation", "Domain", "Storage", "Essentials", "Pool",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             // Read by path (#filePath), not bundled: the corpus and its expected reports.
@@ -103,11 +109,11 @@ let package = Package(
         ),
         .testTarget(
             name: "StorageTests",
-            dependencies: ["Storage", "Essentials"]
+            dependencies: ["Domain", "Storage", "Essentials"]
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["API", "HTTPCore", "JSON", "Storage", "Essentials", "Pool", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["API", "HTTPCore", "JSON", "Domain", "Storage", "Essentials", "Pool", .product(name: "Crypto", package: "swift-crypto")]
         ),
     ]
 )

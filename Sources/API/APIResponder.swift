@@ -1,7 +1,7 @@
+import Domain
 import Essentials
 public import HTTPCore
 import Logging
-import Storage
 
 #if canImport(Glibc)
 import Glibc
@@ -83,6 +83,8 @@ public struct APIResponder: Responder {
             return response
         } catch let error as APIError {
             throw error.withHeaders(admission.headers)
+        } catch let refusal as JobTransitionError {
+            throw APIError(refusal).withHeaders(admission.headers)
         }
     }
 

@@ -1,6 +1,6 @@
+public import Domain
 import Essentials
 public import Logging
-public import Storage
 
 #if canImport(Glibc)
 import Glibc

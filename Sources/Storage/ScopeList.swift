@@ -1,3 +1,5 @@
+import Domain
+
 /// Scopes are stored as a comma-separated list (`training,analytics`).
 enum ScopeList {
     static func encode(_ scopes: [Scope]) -> String {

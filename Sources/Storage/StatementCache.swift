@@ -1,3 +1,5 @@
+import Domain
+
 /// Prepared statements (or their names) by SQL text: an open-addressing table whose hash reads the
 /// text's length and three 8-byte words of it (its start, middle and end, where statements differ),
 /// so that a lookup costs tens of instructions where `Hasher` over the text cost about 750. Equality

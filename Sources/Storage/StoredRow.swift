@@ -1,3 +1,5 @@
+import Domain
+
 /// A row of a query's result as both backends read it, and the records read from one. A record's columns
 /// are its table's column enum (`TableColumns.swift`), whose raw values are the row's indexes on both
 /// backends, so each record is read by one initializer here whatever the backend.

@@ -1,3 +1,5 @@
+import Domain
+
 /// The columns of the tables that both stores read into records, in row order: a case's raw value is its
 /// index in a row selected with the backend's column list. Each backend adds how it selects and binds them.
 

@@ -1,6 +1,6 @@
 import API
 import ArgumentParser
-import Storage
+import Domain
 
 struct KeysCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "keys", abstract: "Manage API keys.", subcommands: [Create.self])

@@ -1,6 +1,6 @@
 import API
 import ArgumentParser
-import Storage
+import Domain
 
 struct MigrateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "migrate", abstract: "Bring the database schema up to date.")

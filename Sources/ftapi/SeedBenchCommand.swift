@@ -1,7 +1,7 @@
 import API
 import ArgumentParser
+import Domain
 import Essentials
-import Storage
 
 #if canImport(Glibc)
 import Glibc

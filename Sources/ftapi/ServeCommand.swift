@@ -1,10 +1,10 @@
 import API
 import ArgumentParser
+import Domain
 import Essentials
 import FastCGITransport
 import Logging
 import Pool
-import Storage
 
 #if canImport(Glibc)
 import Glibc

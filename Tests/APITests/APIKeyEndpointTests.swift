@@ -1,9 +1,9 @@
 import API
+import Domain
 import Essentials
 import Foundation
 import HTTPCore
 import JSON
-import Storage
 import Testing
 
 @Suite("/api/user/api-keys")

@@ -1,7 +1,7 @@
 import API
+import Domain
 import Foundation
 import JSON
-import Storage
 import Testing
 
 /// A dataset record as the datasets API would store it (the dashboard reads records only).

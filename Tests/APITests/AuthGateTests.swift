@@ -1,9 +1,9 @@
 import API
+import Domain
 import Foundation
 import HTTPCore
 import Logging
 import Pool
-import Storage
 import Testing
 
 /// The auth gate alone, without the router or a handler: credential →

@@ -1,7 +1,7 @@
 import API
+import Domain
 import Foundation
 import HTTPCore
-import Storage
 import Testing
 
 /// The two dataset downloads in memory: the pool's answer is an empty body

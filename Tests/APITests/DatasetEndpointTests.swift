@@ -1,8 +1,8 @@
 import API
 import Crypto
+import Domain
 import Foundation
 import HTTPCore
-import Storage
 import Testing
 
 /// `/api/datasets` in memory: validation, upload (raw and multipart) with

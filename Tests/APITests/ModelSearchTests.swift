@@ -1,7 +1,7 @@
 import API
+import Domain
 import Foundation
 import HTTPCore
-import Storage
 import Testing
 
 /// A Hub in memory: answers what the test sets and records every request.

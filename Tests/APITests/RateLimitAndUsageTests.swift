@@ -1,8 +1,8 @@
 import API
+import Domain
 import Foundation
 import HTTPCore
 import Pool
-import Storage
 import Testing
 
 @Suite("Rate limiting and API-key usage recording")

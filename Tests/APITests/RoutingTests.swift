@@ -1,8 +1,8 @@
 import API
+import Domain
 import Essentials
 import Foundation
 import HTTPCore
-import Storage
 import Testing
 
 @Suite("Routing, transport rejections, request ids and health")

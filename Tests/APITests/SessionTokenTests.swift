@@ -1,9 +1,9 @@
 import API
 import Crypto
+import Domain
 import Foundation
 import HTTPCore
 import JSON
-import Storage
 import Testing
 import _CryptoExtras
 

@@ -1,5 +1,6 @@
 public import API
 import Crypto
+import Domain
 import Foundation
 import HTTPCore
 import JSON

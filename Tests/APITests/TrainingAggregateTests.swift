@@ -1,7 +1,7 @@
 import API
+import Domain
 import Foundation
 import HTTPCore
-import Storage
 import Testing
 
 @Suite struct TrainingAggregateTests {

@@ -1,8 +1,8 @@
 import API
+import Domain
 import Foundation
 import HTTPCore
 import JSON
-import Storage
 import Testing
 
 /// The job lifecycle endpoints, in memory.

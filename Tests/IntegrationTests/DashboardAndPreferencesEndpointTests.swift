@@ -1,5 +1,5 @@
+import Domain
 import Foundation
-import Storage
 import Testing
 
 /// The analytics dashboard and notification preferences through nginx and the pool.

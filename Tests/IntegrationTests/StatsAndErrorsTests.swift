@@ -1,5 +1,5 @@
+import Domain
 import Foundation
-import Storage
 import Testing
 
 @Suite("stats and error paths through nginx", .serialized)

@@ -1,4 +1,4 @@
-import Storage
+import Domain
 import Testing
 
 /// `APIKeyStore` as every backend implements it.

@@ -1,4 +1,4 @@
-import Storage
+import Domain
 import Testing
 
 /// `AnalyticsStore` as every backend implements it.

@@ -1,4 +1,4 @@
-import Storage
+import Domain
 import Testing
 
 /// `DatasetStore` as every backend implements it.

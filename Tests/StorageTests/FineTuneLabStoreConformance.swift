@@ -1,4 +1,4 @@
-import Storage
+import Domain
 import Testing
 
 /// What FineTune Lab compatibility keeps in the store (jobs' external ids, log lines, predictions,

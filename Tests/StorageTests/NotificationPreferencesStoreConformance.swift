@@ -1,4 +1,4 @@
-import Storage
+import Domain
 import Testing
 
 /// `NotificationPreferencesStore` as every backend implements it.

@@ -1,4 +1,4 @@
-import Storage
+import Domain
 import Testing
 
 /// `Store` itself (schema and health) as every backend implements it.

@@ -1,4 +1,4 @@
-import Storage
+import Domain
 import Testing
 
 /// The guarantees that hold however requests interleave: each test runs its

@@ -1,4 +1,4 @@
-import Storage
+import Domain
 import Testing
 
 /// `TrainingJobStore`'s jobs (its metrics are in `TrainingMetricsConformance`) as every backend implements them.

@@ -1,4 +1,4 @@
-import Storage
+import Domain
 import Testing
 
 /// `TrainingJobStore`'s metrics (`appendMetrics`, `metrics`, `aggregate`) as every backend implements them.

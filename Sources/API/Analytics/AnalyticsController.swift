@@ -1,7 +1,7 @@
 import DatasetValidation
+import Domain
 import HTTPCore
 import JSON
-import Storage
 
 /// `GET /api/analytics/dashboard` (scope `analytics`).
 struct AnalyticsController {

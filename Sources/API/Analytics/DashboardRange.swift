@@ -1,4 +1,4 @@
-import Storage
+import Domain
 
 /// The whole UTC days a dashboard covers, from `from` to `to`, both included.
 struct DashboardRange: Equatable {

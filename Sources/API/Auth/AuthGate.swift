@@ -1,5 +1,5 @@
+import Domain
 public import HTTPCore
-import Storage
 
 /// Decides whether a request may reach its route, in the contract's order:
 /// credential → principal → rate limit (API keys) → scope. Counts API-key usage.

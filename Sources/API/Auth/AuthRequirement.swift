@@ -1,4 +1,4 @@
-public import Storage
+public import Domain
 
 /// What a route demands of the caller.
 public enum AuthRequirement: Sendable, Equatable {

@@ -1,6 +1,6 @@
+public import Domain
 import Essentials
 public import HTTPCore
-public import Storage
 
 /// Turns a request's credential headers into a `Principal`, exactly as the
 /// contract orders them: `X-API-Key`, then `X-Workspace-API-Key`, then

@@ -1,4 +1,4 @@
-public import Storage
+public import Domain
 
 /// Who made a request, once authenticated.
 public struct Principal: Sendable, Equatable {

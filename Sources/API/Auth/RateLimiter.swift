@@ -1,5 +1,5 @@
+import Domain
 import Essentials
-import Storage
 
 /// Where the request counts of each key's current window live. The pool keeps
 /// them in shared memory so that every worker process counts against one budget;

@@ -1,6 +1,6 @@
+public import Domain
 import Essentials
 public import Logging
-public import Storage
 
 /// Coalesces API-key usage (`request_count`, `last_used_at`) in memory and
 /// writes it in one transaction every flush interval, so no request waits on

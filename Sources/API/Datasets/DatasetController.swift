@@ -1,10 +1,10 @@
 import Crypto
 import DatasetValidation
+import Domain
 import Essentials
 import FoundationEssentials
 import HTTPCore
 import JSON
-import Storage
 
 /// `/api/datasets`: validate a dataset, and store, list, show and delete
 /// datasets. Bodies are streamed: validated (and stored) piece by piece as

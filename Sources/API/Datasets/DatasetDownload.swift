@@ -1,6 +1,6 @@
+import Domain
 import Essentials
 import HTTPCore
-import Storage
 
 /// A dataset download: the pool authorizes and answers with an empty body
 /// and `X-Accel-Redirect` to nginx's `internal` location for stored files

@@ -1,6 +1,6 @@
+import Domain
 import FoundationEssentials
 import JSON
-import Storage
 
 /// FineTune Lab's job registration and status routes, on the contract's jobs: a job registered
 /// here is the same job in `/api/training/jobs`, and follows the same state machine.

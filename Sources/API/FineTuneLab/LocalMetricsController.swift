@@ -1,6 +1,6 @@
+import Domain
 import HTTPCore
 import JSON
-import Storage
 
 /// FineTune Lab's metrics routes: the trainer's batch and single point, and the full history.
 /// Points go through the contract's ingest (`TrainingMetricsController.ingest`): idempotent by

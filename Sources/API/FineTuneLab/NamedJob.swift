@@ -1,6 +1,6 @@
+import Domain
 import Essentials
 import JSON
-import Storage
 
 /// Finds the job a FineTune Lab route names, by its `{job}` path segment or a body's `job_id`:
 /// the job's `id` (uuid) or its `external_id`.

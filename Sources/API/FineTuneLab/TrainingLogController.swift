@@ -1,5 +1,5 @@
+import Domain
 import JSON
-import Storage
 
 /// FineTune Lab's job logs: the trainer appends console lines, the SDK reads pages of them and
 /// the errors found in them (`LogErrorReport`).

@@ -1,6 +1,6 @@
+import Domain
 import FoundationEssentials
 import JSON
-import Storage
 
 /// FineTune Lab's training predictions: the trainer sends sample outputs per epoch, the SDK
 /// (`training_predictions`) reads them, their epochs and their quality trends.

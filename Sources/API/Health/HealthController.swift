@@ -1,5 +1,5 @@
+import Domain
 import HTTPCore
-import Storage
 
 /// Holds the serialized OpenAPI document, which can only be built once the
 /// router is complete; encoded once, served as bytes.

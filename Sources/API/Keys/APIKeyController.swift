@@ -1,8 +1,8 @@
+import Domain
 import Essentials
 import FoundationEssentials
 import HTTPCore
 import JSON
-import Storage
 
 /// `/api/user/api-keys`: list, create and revoke API keys (session token only).
 struct APIKeyController {

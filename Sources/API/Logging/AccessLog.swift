@@ -1,6 +1,6 @@
+import Domain
 import Essentials
 import JSON
-import Storage
 
 #if canImport(Glibc)
 import Glibc

@@ -1,7 +1,7 @@
+import Domain
 import Essentials
 import JSON
 public import Logging
-import Storage
 
 #if canImport(Glibc)
 import Glibc

@@ -1,6 +1,6 @@
+import Domain
 import Essentials
 import JSON
-import Storage
 
 /// The Hub's `GET /api/models` request and the mapping of its answer to the
 /// contract's model fields.

@@ -1,6 +1,6 @@
+import Domain
 import HTTPCore
 import JSON
-import Storage
 
 /// `GET`/`POST /api/notifications/preferences` (scope `notifications`).
 struct NotificationPreferencesController {

@@ -1,6 +1,6 @@
 import DatasetValidation
+import Domain
 import JSON
-import Storage
 
 /// JSON Schema pieces of the OpenAPI document.
 enum Schema {

@@ -1,7 +1,7 @@
+import Domain
 import Essentials
 import HTTPCore
 import JSON
-import Storage
 
 /// Training routes (scope `training`).
 struct TrainingController {

@@ -1,7 +1,7 @@
+import Domain
 import FoundationEssentials
 import HTTPCore
 import JSON
-import Storage
 
 /// The job lifecycle: list, create, read, cancel, restart, and the trainer's PATCH.
 struct TrainingJobController {

@@ -1,6 +1,6 @@
+import Domain
 import HTTPCore
 import JSON
-import Storage
 
 #if canImport(Glibc)
 import Glibc

@@ -1,3 +1,4 @@
+import Domain
 import Essentials
 
 extension APIKeyColumn: PostgreSQLTableColumn {

@@ -1,3 +1,5 @@
+import Domain
+
 private let dayMilliseconds: Int64 = 86_400_000
 /// Completed jobs that have both times, so a duration.
 private let timed = "status = 'completed' AND started_at IS NOT NULL AND completed_at IS NOT NULL"

@@ -1,3 +1,5 @@
+import Domain
+
 /// Where and how to reach PostgreSQL.
 public struct PostgreSQLConfiguration: Sendable {
     /// `postgres://` / `postgresql://` URL (or a libpq key=value string); holds the password, so it is never logged.

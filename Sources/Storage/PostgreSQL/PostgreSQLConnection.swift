@@ -1,6 +1,7 @@
 // The one file that talks to libpq. Everything above it sees rows of text
 // values and `PostgreSQLError`.
 private import CLibPQ
+import Domain
 import Essentials
 
 #if canImport(Glibc)

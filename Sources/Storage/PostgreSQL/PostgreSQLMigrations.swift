@@ -1,3 +1,5 @@
+import Domain
+
 /// The schema for PostgreSQL, in the same numbered steps as SQLite's, with
 /// PostgreSQL's types (`uuid`, `timestamptz`, `jsonb`, `bigint`, `boolean`)
 /// and real constraints. A step is never edited once released. Every step

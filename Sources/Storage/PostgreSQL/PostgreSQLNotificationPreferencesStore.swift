@@ -1,3 +1,5 @@
+import Domain
+
 extension NotificationPreferenceColumn: PostgreSQLTableColumn {
     func postgresValue(of preferences: NotificationPreferences, userID: String, updatedAt: Timestamp) -> PostgreSQLValue {
         switch self {

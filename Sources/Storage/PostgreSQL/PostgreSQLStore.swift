@@ -1,3 +1,5 @@
+public import Domain
+
 /// The production store: PostgreSQL through libpq, with a bounded pool of
 /// connections per process. Several pool hosts share one database.
 public final class PostgreSQLStore: Store {

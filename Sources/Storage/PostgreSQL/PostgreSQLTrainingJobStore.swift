@@ -1,3 +1,4 @@
+import Domain
 import Essentials
 
 /// The job columns as PostgreSQL reads and writes them (`config` is jsonb, read back as its text).

@@ -1,3 +1,4 @@
+import Domain
 import Essentials
 
 /// Job logs in PostgreSQL, behaving as `SQLiteTrainingLogStore` does: a batch goes in as one

@@ -1,3 +1,5 @@
+import Domain
+
 extension APIKeyColumn: SQLiteColumn {
     var sql: String { name }
 

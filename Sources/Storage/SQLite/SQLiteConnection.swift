@@ -1,4 +1,5 @@
 private import CSQLite
+import Domain
 import Essentials
 
 /// A value bound to or read from an SQLite statement.

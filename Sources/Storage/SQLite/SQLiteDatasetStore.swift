@@ -1,3 +1,5 @@
+import Domain
+
 extension DatasetColumn: SQLiteColumn {
     var sql: String { name }
 

@@ -1,3 +1,5 @@
+import Domain
+
 /// The schema, as numbered steps. A step is never edited once released:
 /// changes go into a new step.
 enum SQLiteMigrations {

@@ -1,3 +1,5 @@
+import Domain
+
 extension NotificationPreferenceColumn: SQLiteColumn {
     var sql: String { name }
 

@@ -1,3 +1,5 @@
+public import Domain
+
 /// The embedded default store: one SQLite file in WAL mode, shared safely by
 /// every thread and every worker process.
 public final class SQLiteStore: Store {

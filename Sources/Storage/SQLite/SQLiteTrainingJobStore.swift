@@ -1,3 +1,5 @@
+import Domain
+
 /// The columns of `training_jobs` that a `TrainingJob` holds, in row order.
 extension JobColumn: SQLiteColumn {
     var sql: String { name }

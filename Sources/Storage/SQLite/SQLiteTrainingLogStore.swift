@@ -1,3 +1,5 @@
+import Domain
+
 extension LogLineColumn: SQLiteColumn {
     var sql: String { name }
 }

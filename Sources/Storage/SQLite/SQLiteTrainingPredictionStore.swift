@@ -1,3 +1,5 @@
+import Domain
+
 extension PredictionColumn: SQLiteColumn {
     var sql: String { name }
 

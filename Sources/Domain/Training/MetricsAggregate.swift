@@ -17,6 +17,12 @@ public struct MetricsAggregate: Sendable, Equatable {
         public var value: Double
         public var jobID: String
         public var step: Int64
+
+        public init(value: Double, jobID: String, step: Int64) {
+            self.value = value
+            self.jobID = jobID
+            self.step = step
+        }
     }
 
     /// The group's model, or nil for the whole set.

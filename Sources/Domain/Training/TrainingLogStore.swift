@@ -27,7 +27,7 @@ public protocol TrainingLogStore: Sendable {
 
 extension LogPage {
     /// Where a page that asks for `offset` starts among `total` kept lines: a negative offset counts from the end (never before the first).
-    static func start(offset: Int, total: Int) -> Int {
+    package static func start(offset: Int, total: Int) -> Int {
         offset < 0 ? max(0, total + offset) : offset
     }
 }

@@ -1,4 +1,4 @@
-import Storage
+import Domain
 
 extension APIError {
     /// The answer to a store error that is the database's state, not a bug: 503 with
@@ -16,5 +16,15 @@ extension APIError {
         case .duplicate, .failed, .schemaTooNew, .missingReference:
             return nil
         }
+    }
+}
+
+extension APIError {
+    /// The 409 that names the job's current status.
+    init(_ refusal: JobTransitionError) {
+        self = APIError(
+            .conflict, "Cannot change a \(refusal.current.rawValue) job to \(refusal.requested.rawValue)",
+            details: "current status: \(refusal.current.rawValue)", code: "INVALID_STATUS_TRANSITION"
+        )
     }
 }

@@ -67,42 +67,10 @@ public struct TrainingJob: Sendable, Equatable {
     }
 }
 
-/// How many of a user's jobs are in each status: one slot per status, in
-/// `JobStatus.allCases` order, so a stats request counts without hashing.
-public struct JobStatusCounts: Sendable, Equatable {
-    private var slots = [Int](repeating: 0, count: JobStatus.allCases.count)
-
-    public init(_ counts: [JobStatus: Int] = [:]) {
-        for (status, count) in counts { self[status] = count }
-    }
-
-    public subscript(status: JobStatus) -> Int {
-        get { slots[status.slot] }
-        set { slots[status.slot] = newValue }
-    }
-
-    /// The sum over every status.
-    public var total: Int { slots.reduce(0, +) }
-}
-
-extension JobStatus {
-    /// The status's place in `allCases`.
-    fileprivate var slot: Int {
-        switch self {
-        case .pending: 0
-        case .running: 1
-        case .paused: 2
-        case .completed: 3
-        case .failed: 4
-        case .cancelled: 5
-        }
-    }
-}
-
 extension TrainingJob {
     /// The job as `change` leaves it, with the fields no change may alter as they are here: the id, the
     /// user, the resumed-from job, the token's hash, the creation time, the external id and the kept token.
-    func changed(by change: (inout TrainingJob) throws -> Void) rethrows -> TrainingJob {
+    package func changed(by change: (inout TrainingJob) throws -> Void) rethrows -> TrainingJob {
         var job = self
         try change(&job)
         job.id = id

@@ -1,0 +1,24 @@
+/// The product's storage: one object per database, safe to use from every thread.
+public protocol Store: Sendable {
+    var apiKeys: any APIKeyStore { get }
+    var trainingJobs: any TrainingJobStore { get }
+    var datasets: any DatasetStore { get }
+    var analytics: any AnalyticsStore { get }
+    var notificationPreferences: any NotificationPreferencesStore { get }
+    var trainingLogs: any TrainingLogStore { get }
+    var trainingPredictions: any TrainingPredictionStore { get }
+    /// Brings the schema to the newest version; safe to run from several processes at once.
+    func migrate() throws
+    /// The schema version now in the database.
+    func schemaVersion() throws -> Int
+    /// Cheap round trip, for health checks.
+    func ping() throws
+    /// Runs one request's work: a store that pools connections hands the
+    /// request one connection for all of `body`, taken at its first call.
+    func scope<T>(_ body: () throws -> T) rethrows -> T
+}
+
+extension Store {
+    /// Stores without a pool (SQLite: one connection per thread) need no scope.
+    public func scope<T>(_ body: () throws -> T) rethrows -> T { try body() }
+}
