@@ -4,7 +4,7 @@
 //
 //     swift build --package-path Fuzz --build-path .build-fuzz -Xswiftc -sanitize=fuzzer,address --product FuzzJSON
 //
-// deploy/fuzz.sh builds and runs them; see "Fuzzing" in README.md.
+// deploy/fuzz.sh builds and runs them; see "Fuzzing" in docs/testing.md.
 import PackageDescription
 
 let package = Package(

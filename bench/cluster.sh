@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The cluster's figures for the README ("Several hosts", "Capacity"): starts
+# The cluster's figures for bench/RESULTS.md ("Several hosts", "Capacity"): starts
 # deploy/cluster/run.sh (2 hosts, its throwaway PostgreSQL with
 # pg_stat_statements) and measures through its nginx
 #   1. what routing by credential costs: the same wrk round (one session

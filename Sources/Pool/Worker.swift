@@ -14,7 +14,7 @@ public enum WorkerDispatch: Sendable, Equatable {
     /// threads stand by for requests that wait on the network (`ServingSeats`). Kept connections hold no thread.
     case events(seats: Int)
     /// libfcgi's own model: each thread accepts a connection and serves only it until nginx closes it, so
-    /// workers × threads must cover nginx's kept upstream connections (see the README).
+    /// workers × threads must cover nginx's kept upstream connections (see docs/operations.md).
     case threadPerConnection
 }
 

@@ -112,7 +112,7 @@ if [ -z "${DATABASE_URL:-}" ]; then
     HOSTS_DATABASE_URL=${DATABASE_URL/@127.0.0.1:/@$CLUSTER_NET.1:}
 fi
 # PGBOUNCER=1: the hosts reach the throwaway PostgreSQL through a throwaway pgbouncer in transaction
-# mode (PGBOUNCER_POOL_SIZE server connections, default 10) on $CLUSTER_NET.1 (README: Connection budget).
+# mode (PGBOUNCER_POOL_SIZE server connections, default 10) on $CLUSTER_NET.1 (docs/operations.md, "Connection budget").
 if [ "${PGBOUNCER:-0}" = 1 ]; then
     [ "$THROWAWAY_PG" = 1 ] || die "PGBOUNCER=1 fronts the throwaway PostgreSQL only: leave DATABASE_URL unset"
     ensure_packages pgbouncer
