@@ -11,10 +11,13 @@ protocol StoredRow {
     func string(_ column: Int32) -> String
     /// The status named by the column's text; a backend may read it without making a String.
     func jobStatus(_ column: Int32) -> JobStatus?
+    /// The scopes the column's list names (`ScopeList`); a backend may read them without making a String.
+    func scopes(_ column: Int32) -> [Scope]
 }
 
 extension StoredRow {
     func jobStatus(_ column: Int32) -> JobStatus? { JobStatus(rawValue: string(column)) }
+    func scopes(_ column: Int32) -> [Scope] { ScopeList.decode(string(column)) }
     func optionalString(_ column: Int32) -> String? { isNull(column) ? nil : string(column) }
     func optionalInt(_ column: Int32) -> Int64? { isNull(column) ? nil : int(column) }
     func optionalDouble(_ column: Int32) -> Double? { isNull(column) ? nil : double(column) }
@@ -28,6 +31,7 @@ extension StoredRow {
     func bool<Column: RawRepresentable<Int32>>(_ column: Column) -> Bool { bool(column.rawValue) }
     func string<Column: RawRepresentable<Int32>>(_ column: Column) -> String { string(column.rawValue) }
     func jobStatus<Column: RawRepresentable<Int32>>(_ column: Column) -> JobStatus? { jobStatus(column.rawValue) }
+    func scopes<Column: RawRepresentable<Int32>>(_ column: Column) -> [Scope] { scopes(column.rawValue) }
     func optionalString<Column: RawRepresentable<Int32>>(_ column: Column) -> String? { optionalString(column.rawValue) }
     func optionalInt<Column: RawRepresentable<Int32>>(_ column: Column) -> Int64? { optionalInt(column.rawValue) }
     func optionalDouble<Column: RawRepresentable<Int32>>(_ column: Column) -> Double? { optionalDouble(column.rawValue) }
@@ -42,7 +46,7 @@ extension APIKeyRecord {
         self.init(
             id: row.string(APIKeyColumn.id), userID: row.string(APIKeyColumn.userID), name: row.string(APIKeyColumn.name),
             keyHash: row.string(APIKeyColumn.keyHash), keyPrefix: row.string(APIKeyColumn.keyPrefix),
-            scopes: ScopeList.decode(row.string(APIKeyColumn.scopes)), createdAt: row.timestamp(APIKeyColumn.createdAt),
+            scopes: row.scopes(APIKeyColumn.scopes), createdAt: row.timestamp(APIKeyColumn.createdAt),
             lastUsedAt: row.optionalTimestamp(APIKeyColumn.lastUsedAt), requestCount: row.int(APIKeyColumn.requestCount),
             revokedAt: row.optionalTimestamp(APIKeyColumn.revokedAt)
         )

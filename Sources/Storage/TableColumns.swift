@@ -1,10 +1,10 @@
 import Domain
 
-/// The columns of the tables that both stores read into records, in row order: a case's raw value is its
-/// index in a row selected with the backend's column list. Each backend adds how it selects and binds them.
+/// The columns of the tables that the stores read into records, in row order: a case's raw value is its
+/// index in a row selected with `SQLDialect.selectList`.
 
 /// The columns of `api_keys`.
-enum APIKeyColumn: Int32, CaseIterable {
+enum APIKeyColumn: Int32, TableColumn {
     case id, userID, name, keyHash, keyPrefix, scopes, createdAt, lastUsedAt, requestCount, revokedAt
 
     var name: String {
@@ -32,7 +32,7 @@ enum APIKeyColumn: Int32, CaseIterable {
 }
 
 /// The columns of `datasets`.
-enum DatasetColumn: Int32, CaseIterable {
+enum DatasetColumn: Int32, TableColumn {
     case id, userID, name, format, sizeBytes, totalExamples, sha256, filePath, createdAt
 
     var name: String {
@@ -54,7 +54,7 @@ enum DatasetColumn: Int32, CaseIterable {
 }
 
 /// The columns of `notification_preferences`.
-enum NotificationPreferenceColumn: Int32, CaseIterable {
+enum NotificationPreferenceColumn: Int32, TableColumn {
     case userID, emailEnabled, emailAddress, alertJobStarted, alertJobCompleted, alertJobFailed, alertJobCancelled, alertGPUOOM
     case alertDiskWarning, alertTimeoutWarning, dailySummaryEnabled, dailySummaryHour, weeklyDigestEnabled, weeklyDigestDay
     case quietHoursEnabled, quietHoursStart, quietHoursEnd, timezone, updatedAt
@@ -89,7 +89,7 @@ enum NotificationPreferenceColumn: Int32, CaseIterable {
 
 /// The columns of `training_jobs` that a `TrainingJob` holds, in row order (the metrics summary
 /// columns are kept by `appendMetrics` alone).
-enum JobColumn: Int32, CaseIterable {
+enum JobColumn: Int32, TableColumn {
     case id, userID, modelName, datasetID, status, config, progress, currentStep, totalSteps, currentEpoch, totalEpochs
     case trainLoss, evalLoss, bestEvalLoss, errorMessage, resumedFromJobID, jobTokenHash, createdAt, updatedAt, startedAt
     case completedAt, externalID, datasetPath, jobToken
@@ -131,6 +131,9 @@ enum JobColumn: Int32, CaseIterable {
         }
     }
 
+    /// `config`, the job's hyperparameters.
+    var isJSON: Bool { self == .config }
+
     /// Set when the job is created and never written again: `update` keeps the stored values.
     var isFixed: Bool {
         switch self {
@@ -141,7 +144,7 @@ enum JobColumn: Int32, CaseIterable {
 }
 
 /// The columns of `training_metrics` that a `MetricPoint` holds (the key `job_id` aside), in row order.
-enum MetricColumn: Int32, CaseIterable {
+enum MetricColumn: Int32, TableColumn {
     case step, epoch, trainLoss, evalLoss, learningRate, gradNorm, gpuMemoryAllocatedGB, gpuUtilizationPercent
     case samplesPerSecond, tokensPerSecond, recordedAt, gpuMemoryReservedGB, perplexity, trainPerplexity
 
@@ -176,7 +179,7 @@ enum MetricColumn: Int32, CaseIterable {
 }
 
 /// The columns of `training_logs`: one row per kept line, numbered from 1 in the order the job appended them.
-enum LogLineColumn: Int32, CaseIterable {
+enum LogLineColumn: Int32, TableColumn {
     case jobID, sequence, line
 
     var name: String {
@@ -191,7 +194,7 @@ enum LogLineColumn: Int32, CaseIterable {
 }
 
 /// The columns of `training_predictions`, in row order.
-enum PredictionColumn: Int32, CaseIterable {
+enum PredictionColumn: Int32, TableColumn {
     case id, jobID, epoch, step, sampleIndex, prompt, prediction, groundTruth, exactMatch, charErrorRate, lengthRatio, wordOverlap
     case promptTokens, completionTokens, totalTokens, latencyMS, validationPass, validationKind, validationErrors, createdAt
 
@@ -228,12 +231,19 @@ enum PredictionColumn: Int32, CaseIterable {
 }
 
 /// One epoch's summary of a job's predictions (`trends`/`epochs`), in row order; averages skip nulls.
-enum PredictionEpochColumn: Int32, CaseIterable {
+enum PredictionEpochColumn: Int32, QueryColumn {
     case epoch, latestStep, count, avgExactMatch, avgCharErrorRate, avgLengthRatio, avgWordOverlap, minCharErrorRate, maxCharErrorRate
     case validationPassRate
 
-    /// The expression over the epoch's rows; the same text in both backends.
-    var expression: String {
+    /// The expression over the epoch's rows; averages as floating point (PostgreSQL's avg of integers is numeric).
+    func expression(_ dialect: SQLDialect) -> String {
+        switch self {
+        case .epoch, .latestStep, .count: aggregate
+        default: "CAST(\(aggregate) AS DOUBLE PRECISION)"
+        }
+    }
+
+    private var aggregate: String {
         switch self {
         case .epoch: "epoch"
         case .latestStep: "max(step)"

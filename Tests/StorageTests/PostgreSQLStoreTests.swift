@@ -25,7 +25,7 @@ struct PostgreSQLStoreTests {
             ) { types[$0.string(0)] = $0.string(1) }
             return types
         }
-        func check<Column: PostgreSQLTableColumn>(_ column: Column.Type, _ table: String, besides others: Set<String> = []) throws {
+        func check<Column: TableColumn>(_ column: Column.Type, _ table: String, besides others: Set<String> = []) throws {
             let names = Column.allCases.map(\.name)
             #expect(Column.allCases.map(\.rawValue) == Array(0..<Int32(names.count)), "\(Column.self)")
             #expect(Set(names).count == names.count, "\(Column.self)")

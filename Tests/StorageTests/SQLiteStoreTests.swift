@@ -15,6 +15,17 @@ struct SQLiteStoreTests {
         try SQLiteConnection(configuration: SQLiteConfiguration(path: directory.databasePath))
     }
 
+    /// The stores write `$n` for both backends; SQLite reads `?n`, which binds value n wherever and however often it stands.
+    @Test func parametersAreNumberedAsSQLiteReadsThemAndQuotedTextIsLeftAlone() throws {
+        #expect(
+            SQLiteConnection.numberedParameters("a = $1 AND b IN ($12, $1) AND c = '$2' AND \"$3\" = $")
+                == "a = ?1 AND b IN (?12, ?1) AND c = '$2' AND \"$3\" = $")
+        let directory = try TemporaryDirectory()
+        let connection = try Self.connection(directory)
+        let row = try connection.first("SELECT $2, $1, $2 || '$1'", [.integer(7), .text("x")]) { ($0.string(0), $0.int(1), $0.string(2)) }
+        #expect(row?.0 == "x" && row?.1 == 7 && row?.2 == "x$1")
+    }
+
     @Test func fileIsInWALModeAndConnectionsSetTheirPragmas() throws {
         let directory = try TemporaryDirectory()
         let store = try directory.migratedStore()
@@ -195,8 +206,8 @@ struct SQLiteStoreTests {
             try connection.query("SELECT name FROM pragma_table_info(?)", [.text(table)]) { names.insert($0.string(0)) }
             return names
         }
-        func check<Column: SQLiteColumn>(_ column: Column.Type, _ table: String, besides others: Set<String> = []) throws {
-            let names = Column.allCases.map(\.sql)
+        func check<Column: TableColumn>(_ column: Column.Type, _ table: String, besides others: Set<String> = []) throws {
+            let names = Column.allCases.map(\.name)
             #expect(Column.allCases.map(\.rawValue) == Array(0..<Int32(names.count)), "\(Column.self)")
             #expect(Set(names).count == names.count, "\(Column.self)")
             #expect(try tableColumns(table) == Set(names).union(others), "\(Column.self)")
@@ -204,7 +215,6 @@ struct SQLiteStoreTests {
         try check(APIKeyColumn.self, "api_keys")
         try check(JobColumn.self, "training_jobs", besides: ["metrics_points", "samples_per_second_sum", "samples_per_second_count"])
         try check(MetricColumn.self, "training_metrics", besides: ["job_id"])
-        try check(StatusCountColumn.self, "job_status_counts", besides: ["user_id"])
         try check(DatasetColumn.self, "datasets")
         try check(NotificationPreferenceColumn.self, "notification_preferences")
     }

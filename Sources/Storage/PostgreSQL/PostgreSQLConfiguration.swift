@@ -71,20 +71,10 @@ public enum PostgreSQLPoolMode: String, Sendable, CaseIterable {
     case transaction
 }
 
-/// How identifiers and timestamps appear in the PostgreSQL store's SQL.
+/// How identifiers appear in the PostgreSQL store's SQL.
 enum PostgreSQLSchema {
     /// `name` as a quoted identifier (`name` is checked by `isValidSchema` first).
     static func quoted(_ name: String) -> String {
         "\"" + name.split(separator: "\"", omittingEmptySubsequences: false).joined(separator: "\"\"") + "\""
-    }
-
-    /// A `timestamptz` column read as milliseconds since the epoch.
-    static func milliseconds(_ column: String) -> String {
-        "(extract(epoch FROM \(column)) * 1000)::int8"
-    }
-
-    /// The parameter `$n` (milliseconds since the epoch) as a `timestamptz`.
-    static func timestamp(_ parameter: Int) -> String {
-        "to_timestamp($\(parameter)::float8 / 1000)"
     }
 }

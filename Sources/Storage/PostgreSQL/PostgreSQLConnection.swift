@@ -8,15 +8,9 @@ import Essentials
 import Glibc
 #endif
 
-/// A parameter of a statement, sent to the server as text (the server casts it to the column's type).
-enum PostgreSQLValue: Sendable {
-    case integer(Int64)
-    case real(Double)
-    case text(String)
-    case bool(Bool)
-    case null
-
-    var text: String? {
+extension SQLValue {
+    /// The parameter's text, which the server casts to the type the statement gives it; nil for NULL.
+    fileprivate var text: String? {
         switch self {
         case .integer(let number): String(number)
         case .real(let number): "\(number)"
@@ -25,23 +19,16 @@ enum PostgreSQLValue: Sendable {
         case .null: nil
         }
     }
-}
 
-extension Optional where Wrapped == String {
-    var postgres: PostgreSQLValue { map(PostgreSQLValue.text) ?? .null }
-}
-
-extension Optional where Wrapped == Int64 {
-    var postgres: PostgreSQLValue { map(PostgreSQLValue.integer) ?? .null }
-}
-
-extension Optional where Wrapped == Double {
-    var postgres: PostgreSQLValue { map(PostgreSQLValue.real) ?? .null }
-}
-
-extension Optional where Wrapped == Timestamp {
-    /// Milliseconds since the epoch, for a parameter written through `PostgreSQLSchema.timestamp`.
-    var postgres: PostgreSQLValue { map { .integer($0.millisecondsSinceEpoch) } ?? .null }
+    /// The value as an element of an array literal (`{a,b}`): text quoted, with its quotes and backslashes escaped.
+    fileprivate var arrayElement: String {
+        switch self {
+        case .null: "NULL"
+        case .text(let text):
+            "\"" + text.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"") + "\""
+        default: text ?? "NULL"
+        }
+    }
 }
 
 /// What the server (or the lost connection) said.
@@ -53,6 +40,7 @@ struct PostgreSQLError: Error, CustomStringConvertible {
     let connectionLost: Bool
 
     var isUniqueViolation: Bool { sqlState == "23505" }
+    var isForeignKeyViolation: Bool { sqlState == "23503" }
     /// A serialization failure or a deadlock: the transaction can be run again.
     var isRetryable: Bool { sqlState == "40001" || sqlState == "40P01" }
     /// The statement was cancelled (`query_canceled`): the request's deadline passed.
@@ -62,20 +50,6 @@ struct PostgreSQLError: Error, CustomStringConvertible {
         let state = sqlState.map { " (SQLSTATE \($0))" } ?? ""
         return "PostgreSQL\(state): \(message)"
     }
-}
-
-/// The columns of one table (or of one query's result), in the order a
-/// statement lists them: a case's raw value is its index in the row, so the
-/// SELECT text and the decoder can't disagree. Cases take the default raw
-/// values 0, 1, 2, ….
-protocol PostgreSQLColumn: CaseIterable, RawRepresentable where RawValue == Int32 {
-    /// The expression the SELECT lists (timestamps through `PostgreSQLSchema.milliseconds`).
-    var selected: String { get }
-}
-
-extension PostgreSQLColumn {
-    /// `a, b, c`: every column, in row order. Build statements from it once (in a `static let`), not per call.
-    static var selectList: String { allCases.map(\.selected).joined(separator: ", ") }
 }
 
 /// One row of a result, read as text and converted on access.
@@ -99,30 +73,6 @@ struct PostgreSQLRow: StoredRow {
     }
 }
 
-/// A column of a table: its SELECT expression, its INSERT parameter and its name come from
-/// its name and whether it is a `timestamptz` (read and written as milliseconds since the epoch).
-protocol PostgreSQLTableColumn: PostgreSQLColumn {
-    /// The column's name in its table.
-    var name: String { get }
-    /// Whether the column is a `timestamptz`, read and written as milliseconds since the epoch.
-    var isTimestamp: Bool { get }
-}
-
-extension PostgreSQLTableColumn {
-    /// What a SELECT reads: the column, or its milliseconds since the epoch (`PostgreSQLSchema.milliseconds`).
-    var selected: String { isTimestamp ? PostgreSQLSchema.milliseconds(name) : name }
-
-    /// The column's parameter in a statement whose values are every column in row order: `$n` (n = index + 1),
-    /// turned into a `timestamptz` for a timestamp.
-    var parameter: String { isTimestamp ? PostgreSQLSchema.timestamp(Int(rawValue) + 1) : "$\(rawValue + 1)" }
-
-    /// `a, b, c`: every column's name, for an INSERT.
-    static var names: String { allCases.map(\.name).joined(separator: ", ") }
-
-    /// `$1, to_timestamp($2::float8 / 1000), $3`: one parameter per column, for an INSERT of `names`.
-    static var parameters: String { allCases.map(\.parameter).joined(separator: ", ") }
-}
-
 /// One connection to the server, used by one thread at a time (the pool hands it out).
 /// Statements run with their parameters apart from the SQL text: no value is ever spliced into a statement.
 ///
@@ -135,7 +85,7 @@ extension PostgreSQLTableColumn {
 /// statements go unnamed, and a statement runs behind `set_config('search_path', …, true)` in the same
 /// pipeline: the transaction's first one after its `BEGIN`, one outside a transaction on its own with one
 /// Sync, so both run in one implicit transaction on one server session.
-final class PostgreSQLConnection: @unchecked Sendable {
+final class PostgreSQLConnection: SQLConnection, @unchecked Sendable {
     // @unchecked: the pool hands a connection to one thread at a time; nothing
     // here is touched by two threads at once.
     private let handle: OpaquePointer
@@ -237,7 +187,7 @@ final class PostgreSQLConnection: @unchecked Sendable {
     }
 
     /// Runs a statement with `values` as its `$1…$n`; returns the result (the caller clears it).
-    private func run(prepared sql: String, _ values: [PostgreSQLValue]) throws(PostgreSQLError) -> OpaquePointer {
+    private func run(prepared sql: String, _ values: [SQLValue]) throws(PostgreSQLError) -> OpaquePointer {
         let texts = values.map(\.text)
         // libpq reads a text parameter up to its first NUL byte: such a value would be cut short without a word.
         if let index = texts.firstIndex(where: { $0?.utf8.contains(0) == true }) {
@@ -399,7 +349,7 @@ final class PostgreSQLConnection: @unchecked Sendable {
         connectionLost: false)
 
     /// Runs a statement, calling `row` for each result row.
-    func query(_ sql: String, _ values: [PostgreSQLValue] = [], row: (PostgreSQLRow) throws -> Void) throws {
+    func query(_ sql: String, _ values: [SQLValue] = [], row: (PostgreSQLRow) throws -> Void) throws {
         let result = try run(prepared: sql, values)
         defer { PQclear(result) }
         for index in 0..<PQntuples(result) {
@@ -409,18 +359,20 @@ final class PostgreSQLConnection: @unchecked Sendable {
 
     /// Runs a statement; returns the number of rows it changed (or returned).
     @discardableResult
-    func run(_ sql: String, _ values: [PostgreSQLValue] = []) throws(PostgreSQLError) -> Int {
+    func run(_ sql: String, _ values: [SQLValue] = []) throws(PostgreSQLError) -> Int {
         let result = try run(prepared: sql, values)
         defer { PQclear(result) }
         return Int(String(cString: PQcmdTuples(result))) ?? 0
     }
 
-    /// The first row mapped by `transform`, or nil.
-    func first<T>(_ sql: String, _ values: [PostgreSQLValue] = [], _ transform: (PostgreSQLRow) throws -> T) throws -> T? {
-        var result: T?
-        try query(sql, values) { row in
-            if result == nil { result = try transform(row) }
+    /// Runs the statement once for the whole batch: each of the rows' columns goes as one array parameter
+    /// (`SQLDialect.rows` unnests them), so a batch costs one round trip.
+    func run(_ sql: String, fixed: [SQLValue], rows: [[SQLValue]]) throws(PostgreSQLError) {
+        let columns = rows.first?.count ?? 0
+        let arrays = (0..<columns).map { column in
+            SQLValue.text("{" + rows.map { $0[column].arrayElement }.joined(separator: ",") + "}")
         }
-        return result
+        _ = try run(sql, fixed + arrays)
     }
+
 }

@@ -12,10 +12,11 @@ import Glibc
 /// takes a connection and every later one reuses it until the request ends,
 /// so a request waits for a connection at most once. Outside a scope (the
 /// usage flusher, the CLI) each call takes and returns one.
-final class PostgreSQLDatabase: @unchecked Sendable {
+final class PostgreSQLDatabase: SQLDatabase, @unchecked Sendable {
     // @unchecked: `idle` and `open` are only touched with `lock` held; a
     // connection is used by the one thread that took it.
     let configuration: PostgreSQLConfiguration
+    let dialect = SQLDialect.postgresql
     /// Guards `idle` and `open`; signalled when a connection is returned.
     private let lock = Lock()
     private var idle: [PostgreSQLConnection] = []
@@ -194,6 +195,7 @@ final class PostgreSQLDatabase: @unchecked Sendable {
             if error.connectionLost { throw ConnectionLost() }
             if error.isRetryable { throw Retryable() }
             if error.isUniqueViolation { throw StoreError.duplicate(error.message) }
+            if error.isForeignKeyViolation { throw StoreError.missingReference(error.message) }
             if error.isCancelled { throw StoreError.timedOut }
             throw StoreError.failed(error.description)
         }

@@ -2,15 +2,9 @@ public import Domain
 
 /// The production store: PostgreSQL through libpq, with a bounded pool of
 /// connections per process. Several pool hosts share one database.
-public final class PostgreSQLStore: Store {
+public final class PostgreSQLStore: TableBackedStore {
     private let database: PostgreSQLDatabase
-    public let apiKeys: any APIKeyStore
-    public let trainingJobs: any TrainingJobStore
-    public let datasets: any DatasetStore
-    public let analytics: any AnalyticsStore
-    public let notificationPreferences: any NotificationPreferencesStore
-    public let trainingLogs: any TrainingLogStore
-    public let trainingPredictions: any TrainingPredictionStore
+    public let tables: StoreTables
 
     /// A store on `configuration`; connections are opened when first needed.
     public init(configuration: PostgreSQLConfiguration) throws(StoreError) {
@@ -18,13 +12,7 @@ public final class PostgreSQLStore: Store {
             throw .failed("DATABASE_SCHEMA must be a lowercase identifier ([a-z_][a-z0-9_]*), not \(configuration.schema)")
         }
         database = PostgreSQLDatabase(configuration: configuration)
-        apiKeys = PostgreSQLAPIKeyStore(database: database)
-        trainingJobs = PostgreSQLTrainingJobStore(database: database)
-        datasets = PostgreSQLDatasetStore(database: database)
-        analytics = PostgreSQLAnalyticsStore(database: database)
-        notificationPreferences = PostgreSQLNotificationPreferencesStore(database: database)
-        trainingLogs = PostgreSQLTrainingLogStore(database: database)
-        trainingPredictions = PostgreSQLTrainingPredictionStore(database: database)
+        tables = StoreTables(database: database)
     }
 
     /// The schema version this build migrates to.

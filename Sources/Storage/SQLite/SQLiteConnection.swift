@@ -2,30 +2,6 @@ private import CSQLite
 import Domain
 import Essentials
 
-/// A value bound to or read from an SQLite statement.
-enum SQLiteValue: Sendable, Equatable {
-    case integer(Int64)
-    case real(Double)
-    case text(String)
-    case null
-}
-
-extension Optional where Wrapped == String {
-    var sqlite: SQLiteValue { map(SQLiteValue.text) ?? .null }
-}
-
-extension Optional where Wrapped == Int64 {
-    var sqlite: SQLiteValue { map(SQLiteValue.integer) ?? .null }
-}
-
-extension Optional where Wrapped == Double {
-    var sqlite: SQLiteValue { map(SQLiteValue.real) ?? .null }
-}
-
-extension Optional where Wrapped == Timestamp {
-    var sqlite: SQLiteValue { map { .integer($0.millisecondsSinceEpoch) } ?? .null }
-}
-
 /// An SQLite error with the library's code and message.
 struct SQLiteError: Error, CustomStringConvertible {
     let code: Int32
@@ -46,24 +22,7 @@ struct SQLiteError: Error, CustomStringConvertible {
     var description: String { "SQLite error \(code): \(message)" }
 }
 
-/// The columns of one table (or of one query's result), in the order a
-/// statement lists them: a case's raw value is its index in the row, so the
-/// SELECT text and the decoder can't disagree. Cases take the default raw
-/// values 0, 1, 2, ….
-protocol SQLiteColumn: CaseIterable, RawRepresentable where RawValue == Int32 {
-    /// The column's name, or the expression that computes it.
-    var sql: String { get }
-}
-
-extension SQLiteColumn {
-    /// `a, b, c`: every column, in row order. Build statements from it once (in a `static let`), not per call.
-    static var list: String { allCases.map(\.sql).joined(separator: ", ") }
-
-    /// `?, ?, ?`: one placeholder per column, for an INSERT of `list`.
-    static var placeholders: String { Array(repeating: "?", count: allCases.count).joined(separator: ", ") }
-}
-
-/// One row of a result, read by column index or by an `SQLiteColumn`.
+/// One row of a result, read by column index or by a column enum.
 struct SQLiteRow: StoredRow {
     fileprivate let statement: OpaquePointer
 
@@ -85,6 +44,7 @@ struct SQLiteRow: StoredRow {
     }
 
     func jobStatus(_ column: Int32) -> JobStatus? { withText(column) { JobStatus(utf8: $0) } }
+    func scopes(_ column: Int32) -> [Scope] { withText(column) { ScopeList.decode(utf8: $0) } }
 }
 
 /// Where a thread's request stands with respect to its shared read transaction.
@@ -101,7 +61,7 @@ enum SQLiteRequestScope {
 ///
 /// Not thread-safe: each thread has its own (`SQLiteDatabase`), so it is
 /// opened with NOMUTEX.
-final class SQLiteConnection: @unchecked Sendable {
+final class SQLiteConnection: SQLConnection, @unchecked Sendable {
     // @unchecked: a connection belongs to the thread that opened it and is
     // never handed to another.
     private var handle: OpaquePointer?
@@ -160,18 +120,37 @@ final class SQLiteConnection: @unchecked Sendable {
     private func prepared(_ sql: String) throws -> OpaquePointer {
         if let statement = statements[sql] { return statement }
         var statement: OpaquePointer?
-        let rc = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
+        let rc = sqlite3_prepare_v3(handle, Self.numberedParameters(sql), -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
         guard rc == SQLITE_OK, let statement else { throw error(rc) }
         statements.insert(statement, for: sql)
         return statement
     }
 
-    private func bind(_ values: [SQLiteValue], to statement: OpaquePointer) throws {
+    /// `sql` with its parameters `$n` (the stores' form, `SQLDialect`) written as SQLite's `?n`, which binds
+    /// value n however often and in whatever order the statement names it. Text in quotes is left as it is.
+    static func numberedParameters(_ sql: String) -> String {
+        var bytes = Array(sql.utf8)
+        var quote: UInt8?
+        for index in bytes.indices {
+            let byte = bytes[index]
+            if let open = quote {
+                if byte == open { quote = nil }
+            } else if byte == UInt8(ascii: "'") || byte == UInt8(ascii: "\"") {
+                quote = byte
+            } else if byte == UInt8(ascii: "$"), index + 1 < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index + 1]) {
+                bytes[index] = UInt8(ascii: "?")
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private func bind(_ values: [SQLValue], to statement: OpaquePointer) throws {
         for (offset, value) in values.enumerated() {
             let index = Int32(offset + 1)
             let rc: Int32
             switch value {
             case .integer(let number): rc = sqlite3_bind_int64(statement, index, number)
+            case .bool(let flag): rc = sqlite3_bind_int64(statement, index, flag ? 1 : 0)
             case .real(let number): rc = sqlite3_bind_double(statement, index, number)
             case .null: rc = sqlite3_bind_null(statement, index)
             case .text(let text):
@@ -189,7 +168,7 @@ final class SQLiteConnection: @unchecked Sendable {
     }
 
     /// Runs a statement, calling `row` for each result row.
-    func query(_ sql: String, _ values: [SQLiteValue] = [], row: (SQLiteRow) throws -> Void) throws {
+    func query(_ sql: String, _ values: [SQLValue] = [], row: (SQLiteRow) throws -> Void) throws {
         let started = Clocks.monotonicSeconds()
         let statement = try prepared(sql)
         defer {
@@ -208,17 +187,14 @@ final class SQLiteConnection: @unchecked Sendable {
 
     /// Runs a statement that returns no rows; returns the number of rows changed.
     @discardableResult
-    func run(_ sql: String, _ values: [SQLiteValue] = []) throws -> Int {
+    func run(_ sql: String, _ values: [SQLValue] = []) throws -> Int {
         try query(sql, values) { _ in }
         return Int(sqlite3_changes(handle))
     }
 
-    /// The first row mapped by `transform`, or nil.
-    func first<T>(_ sql: String, _ values: [SQLiteValue] = [], _ transform: (SQLiteRow) throws -> T) throws -> T? {
-        var result: T?
-        try query(sql, values) { row in
-            if result == nil { result = try transform(row) }
-        }
-        return result
+    /// Runs the one-row statement once per row: in process, a prepared statement stepped per row costs
+    /// less than any one statement that would carry the batch.
+    func run(_ sql: String, fixed: [SQLValue], rows: [[SQLValue]]) throws {
+        for row in rows { try query(sql, fixed + row) { _ in } }
     }
 }

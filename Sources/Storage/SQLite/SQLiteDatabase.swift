@@ -37,10 +37,11 @@ public enum SQLiteSynchronous: String, Sendable, CaseIterable {
 /// Gives each thread its own SQLite connection to one database file, opened
 /// on the thread's first use and closed when the thread ends: the accept
 /// threads never wait on each other (or on a pool lock) to reach the database.
-final class SQLiteDatabase: @unchecked Sendable {
+final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
     // @unchecked: the only state is the immutable configuration and a
     // pthread key; each connection is reachable from its own thread only.
     let configuration: SQLiteConfiguration
+    let dialect = SQLDialect.sqlite
     private var key = pthread_key_t()
     /// Serialises this process's writers before they reach SQLite's file
     /// lock: they then queue on a mutex instead of polling in SQLite's busy

@@ -1,26 +1,14 @@
-public import Domain
+import Domain
 
 /// The embedded default store: one SQLite file in WAL mode, shared safely by
 /// every thread and every worker process.
-public final class SQLiteStore: Store {
+public final class SQLiteStore: TableBackedStore {
     private let database: SQLiteDatabase
-    public let apiKeys: any APIKeyStore
-    public let trainingJobs: any TrainingJobStore
-    public let datasets: any DatasetStore
-    public let analytics: any AnalyticsStore
-    public let notificationPreferences: any NotificationPreferencesStore
-    public let trainingLogs: any TrainingLogStore
-    public let trainingPredictions: any TrainingPredictionStore
+    public let tables: StoreTables
 
     public init(configuration: SQLiteConfiguration) {
         database = SQLiteDatabase(configuration: configuration)
-        apiKeys = SQLiteAPIKeyStore(database: database)
-        trainingJobs = SQLiteTrainingJobStore(database: database)
-        datasets = SQLiteDatasetStore(database: database)
-        analytics = SQLiteAnalyticsStore(database: database)
-        notificationPreferences = SQLiteNotificationPreferencesStore(database: database)
-        trainingLogs = SQLiteTrainingLogStore(database: database)
-        trainingPredictions = SQLiteTrainingPredictionStore(database: database)
+        tables = StoreTables(database: database)
     }
 
     /// The schema version this build migrates to.
