@@ -20,8 +20,11 @@ public struct APIResponder: Responder {
     /// Scopes each request's store work (one pooled connection per request).
     let store: any Store
 
+    /// Every route as the pool's metrics name it: its method and its pattern as the API document writes it
+    /// (`/api/training/jobs/{id}`).
     public var routeLabels: [(method: String, pattern: String)] { router.labels }
 
+    /// The index in `routeLabels` of what `match` found; nil when it matched no route (a 404 or 405).
     public func routeLabelIndex(of match: Router.Match) -> Int? {
         if case .found(let route, _) = match { return route.index }
         return nil
@@ -35,11 +38,11 @@ public struct APIResponder: Responder {
     public func respond(to request: Request, route match: Router.Match) -> Response {
         let started = Clocks.monotonicSeconds()
         let requestID = RequestID.make(from: request.headers["x-request-id"])
-        RequestClock.current?.requestID = requestID
+        request.clock?.requestID = requestID
         var principal: Principal?
         var response: Response
         do {
-            response = try store.scope { try answer(request, match: match, requestID: requestID, principal: &principal) }
+            response = try store.scope(request.clock) { try answer(request, match: match, requestID: requestID, principal: &principal) }
         } catch let refusal as AuthGate.Refusal {
             principal = refusal.principal
             response = errorResponse(refusal.error, request: request, requestID: requestID)
@@ -92,11 +95,11 @@ public struct APIResponder: Responder {
     /// anything else is logged and answers a bare 500.
     private func errorResponse(_ error: any Error, request: Request, requestID: String) -> Response {
         if let error = error as? APIError {
-            if error.code == APIError.requestTimedOut.code { RequestClock.current?.noteDeadlineEnded() }
+            if error.code == APIError.requestTimedOut.code { request.clock?.noteDeadlineEnded() }
             return .error(error)
         }
         if let storeError = error as? StoreError, let answer = APIError(storeError) {
-            if storeError == .timedOut { RequestClock.current?.noteDeadlineEnded() }
+            if storeError == .timedOut { request.clock?.noteDeadlineEnded() }
             logger.warning("\(storeError)", metadata: ["request.id": "\(requestID)", "http.path": "\(request.path)"])
             return .error(answer)
         }

@@ -1,3 +1,5 @@
+public import Essentials
+
 /// The product's storage: one object per database, safe to use from every thread.
 public protocol Store: Sendable {
     var apiKeys: any APIKeyStore { get }
@@ -13,12 +15,8 @@ public protocol Store: Sendable {
     func schemaVersion() throws -> Int
     /// Cheap round trip, for health checks.
     func ping() throws
-    /// Runs one request's work: a store that pools connections hands the
-    /// request one connection for all of `body`, taken at its first call.
-    func scope<T>(_ body: () throws -> T) rethrows -> T
-}
-
-extension Store {
-    /// Stores without a pool (SQLite: one connection per thread) need no scope.
-    public func scope<T>(_ body: () throws -> T) rethrows -> T { try body() }
+    /// Runs one request's work, on the calling thread: its statements end at `clock`'s deadline, count their
+    /// time on it and announce their waits through it; a store that pools connections hands the request one
+    /// connection for all of `body`, taken at its first call.
+    func scope<T>(_ clock: RequestClock?, _ body: () throws -> T) rethrows -> T
 }

@@ -42,9 +42,8 @@ public enum Bytes {
     public static func writeAll(_ bytes: UnsafeRawBufferPointer, to fd: Int32) -> Bool {
         var sent = 0
         while sent < bytes.count {
-            let count = write(fd, bytes.baseAddress! + sent, bytes.count - sent)
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { return false }
+            guard let count = try? retryingOnInterrupt("write", { write(fd, bytes.baseAddress! + sent, bytes.count - sent) }), count > 0
+            else { return false }
             sent += count
         }
         return true

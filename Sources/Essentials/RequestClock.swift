@@ -1,44 +1,39 @@
 import Synchronization
 
-#if canImport(Glibc)
-import Glibc
-#endif
+/// How a request's thread waits on the network (a body arriving, another server) without stopping its worker.
+/// The pool implements it: the thread's serving seat goes to a parked thread for the wait.
+public protocol RequestWaits: Sendable {
+    /// Runs `body`, a wait on the network, with the thread's seat given up.
+    func waiting<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T
+}
 
-/// The clock of the request running on one accept thread: when it must end, how long its store work took,
-/// and its request id. The pool installs one per accept thread and arms it for each request; the layers
-/// below (the store, the Hub client) read `RequestClock.current` on their own thread to honour the deadline
-/// and to count their time; the worker's supervisor reads the deadline and the id from another thread.
-public final class RequestClock: Sendable {
-    private static let key: pthread_key_t = {
-        var key = pthread_key_t()
-        pthread_key_create(&key, nil)
-        return key
-    }()
+/// What a request's store holds on its thread that costs others while the request waits (SQLite's shared read
+/// snapshot, which keeps checkpoints short of the WAL's end).
+public protocol WaitReleasable: AnyObject, Sendable {
+    /// Lets go of it, on the request's thread; the next statement takes it again.
+    func releaseBeforeWait()
+}
 
-    /// The clock installed on the calling thread, if any.
-    @inline(__always)
-    public static var current: RequestClock? {
-        guard let raw = pthread_getspecific(key) else { return nil }
-        return Unmanaged<RequestClock>.fromOpaque(raw).takeUnretainedValue()
-    }
-
+/// The clock of the requests one thread serves: when the current one must end, how long its store work took,
+/// its id, and how it waits. The pool makes one per serving thread and arms it for each request; the transport
+/// hands it on in `Request.clock`, the application gives it to the store's request scope, so each layer reads
+/// the deadline and announces its waits through it. The worker's supervisor reads the deadline and the id from
+/// another thread.
+public final class RequestClock: @unchecked Sendable {
+    // @unchecked: `holder` is set and read only by the thread that serves the clock's requests; every other
+    // field is atomic or locked, since the supervisor reads them from its own thread.
     /// Monotonic seconds (`Clocks.monotonicSeconds`) as a bit pattern; +∞ when no deadline is armed.
     private let deadlineBits = Atomic<UInt64>(Double.infinity.bitPattern)
     private let databaseNanoseconds = Atomic<Int64>(0)
     private let ended = Atomic<Bool>(false)
     private let id = Locked("")
-
-    /// The seats of the worker whose thread this clock belongs to, if it dispatches by seats.
-    let seats: ServingSeats?
+    private let waits: (any RequestWaits)?
     private let waitingNow = Atomic<Bool>(false)
+    private var holder: (any WaitReleasable)?
 
-    public init(seats: ServingSeats? = nil) {
-        self.seats = seats
-    }
-
-    /// Makes this the calling thread's clock; it must outlive the thread's use of it.
-    public func install() {
-        pthread_setspecific(Self.key, Unmanaged.passUnretained(self).toOpaque())
+    /// - Parameter waits: the pool's side of a wait; none, and a wait keeps the thread's place.
+    public init(waits: (any RequestWaits)? = nil) {
+        self.waits = waits
     }
 
     /// Starts a request that must end by `deadline` (monotonic seconds; +∞ for none).
@@ -80,42 +75,25 @@ public final class RequestClock: Sendable {
     /// Seconds of store work counted since `arm`.
     public var databaseSeconds: Double { Double(databaseNanoseconds.load(ordering: .relaxed)) / 1e9 }
 
-    /// What a thread may hold on behalf of its request that costs others while the request waits (the
-    /// SQLite store's shared read snapshot), by owner: each hook lets go of the calling thread's share.
-    private static let waitHooks = Locked<[ObjectIdentifier: @Sendable () -> Void]>([:])
-
-    /// Registers `release`, which `willWait` runs on a request's thread, until `removeWaitHook(of:)`.
-    public static func addWaitHook(of owner: AnyObject, _ release: @escaping @Sendable () -> Void) {
-        waitHooks.withLock { $0[ObjectIdentifier(owner)] = release }
-    }
-
-    public static func removeWaitHook(of owner: AnyObject) {
-        waitHooks.withLock { $0[ObjectIdentifier(owner)] = nil }
-    }
-
-    /// Called on a request's thread before it waits on the network (its body arriving, another server):
-    /// lets go of what the thread holds that others would wait for meanwhile.
-    public static func willWait() {
-        // The dictionary itself, not an array of its values: a copy shares its storage, so nothing is allocated
-        // per call, and the hooks run outside the lock.
-        let hooks = waitHooks.withLock { $0 }
-        for release in hooks.values { release() }
-    }
-
-    /// Runs `body`, a wait on the network (a body arriving, another server), after `willWait`: the calling
-    /// thread's serving seat, if it holds one, goes to a parked thread until the wait ends.
-    @inline(__always)
-    public static func waiting<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
-        willWait()
-        let clock = current
-        let seats = clock?.seats
-        seats?.give()
-        clock?.waitingNow.store(true, ordering: .relaxed)
-        defer {
-            clock?.waitingNow.store(false, ordering: .relaxed)
-            seats?.retake()
-        }
+    /// Runs `body`, the request's work in `holder`'s scope: each wait of the request lets go of what `holder`
+    /// holds first. Called on the serving thread; scopes don't nest (an inner one is run as part of the outer).
+    public func holding<T>(_ holder: any WaitReleasable, _ body: () throws -> T) rethrows -> T {
+        guard self.holder == nil else { return try body() }
+        self.holder = holder
+        defer { self.holder = nil }
         return try body()
+    }
+
+    /// Runs `body`, a wait on the network (a body arriving, another server): what the request's store holds is
+    /// let go of first, and the thread's serving seat, if the pool gave it one, goes to a parked thread until
+    /// the wait ends.
+    @inline(__always)
+    public func waiting<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        holder?.releaseBeforeWait()
+        guard let waits else { return try body() }
+        waitingNow.store(true, ordering: .relaxed)
+        defer { waitingNow.store(false, ordering: .relaxed) }
+        return try waits.waiting(body)
     }
 
     /// Whether the thread is inside `waiting` now (its seat given up), read by the worker's supervisor.

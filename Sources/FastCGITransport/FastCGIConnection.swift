@@ -1,7 +1,7 @@
 // The one file that talks to libfcgi. Everything above it sees plain
 // `Request` and `Response` values.
 private import CFastCGI
-import Essentials
+public import Essentials
 public import HTTPCore
 import Synchronization
 
@@ -69,6 +69,8 @@ public final class FastCGISlot: @unchecked Sendable {
     private let admission: StreamedBodyAdmission?
     private var admitted = false
     private let progress = BodyProgress()
+    /// The clock of the request being served (`serve`).
+    private var clock: RequestClock?
 
     /// A slot that accepts its connections from `listenFD` itself, blocking in accept() (one per accept thread).
     public convenience init(listenFD: Int32, limits: TransportLimits, admission: StreamedBodyAdmission? = nil) {
@@ -126,10 +128,29 @@ public final class FastCGISlot: @unchecked Sendable {
         return rc >= 0
     }
 
+    /// Serves the request `accept()` took, start to end: reads its head, matches its route (and tells
+    /// `routed`), reads its body as the route declares, has `responder` answer it, and writes the answer,
+    /// closing the connection after it when `closeConnection()` says so by then. The request carries `clock`
+    /// (`Request.clock`), on which the body's reads announce their waits.
+    public func serve<R: Responder>(
+        with responder: R, clock: RequestClock?, routed: (R.Route) -> Void, closeConnection: () -> Bool
+    ) -> (method: String, status: Int) {
+        self.clock = clock
+        defer { self.clock = nil }
+        var request = readHead()
+        request.clock = clock
+        let (route, body) = responder.route(method: request.method, path: request.path)
+        routed(route)
+        readBody(of: &request, as: body)
+        let response = responder.respond(to: request, route: route)
+        finish(with: response, closeConnection: closeConnection())
+        return (request.method, response.status.code)
+    }
+
     /// Writes the response, drains unread input so the kept connection stays
     /// in step, and finishes the request. With `closeConnection` the
     /// connection is closed instead of kept for the next request.
-    public func finish(with response: Response, closeConnection: Bool) {
+    func finish(with response: Response, closeConnection: Bool) {
         var closeConnection = closeConnection
         // Into libfcgi's output buffer (8 KiB), piece by piece: a small response still leaves as one record.
         response.writeHead(put)
@@ -217,7 +238,7 @@ public final class FastCGISlot: @unchecked Sendable {
     /// The accepted request's head as a plain value: method, path, query and
     /// headers, with no body yet (`readBody` reads it as its route declares).
     /// A head the transport refuses carries its `rejection`.
-    public func readHead() -> Request {
+    func readHead() -> Request {
         var decoder = RequestHeadDecoder(maxParamsBytes: limits.maxParamsBytes)
         if var cursor = request.pointee.envp {
             while let entry = cursor.pointee {
@@ -233,7 +254,7 @@ public final class FastCGISlot: @unchecked Sendable {
 
     /// Reads the body of `request` (whose head `readHead` returned) whole, up to
     /// the transport's limit, or leaves it to stream, as `handling` says.
-    public func readBody(of request: inout Request, as handling: BodyHandling) {
+    func readBody(of request: inout Request, as handling: BodyHandling) {
         guard request.rejection == nil else { return }
         if case .streamed(let maxBytes) = handling {
             if let declaredLength, declaredLength > maxBytes {
@@ -252,7 +273,7 @@ public final class FastCGISlot: @unchecked Sendable {
             if let input = self.request.pointee.in {
                 progress.received.store(0, ordering: .relaxed)
                 let stream = FastCGIBodyStream(
-                    input: input, declaredLength: declaredLength, maxBytes: maxBytes, progress: progress, limits: limits)
+                    input: input, declaredLength: declaredLength, maxBytes: maxBytes, progress: progress, limits: limits, clock: clock)
                 bodyStream = stream
                 request.bodyStream = stream
             }
@@ -291,13 +312,19 @@ private final class FastCGIBodyStream: RequestBodyStream, @unchecked Sendable {
     private(set) var reachedEnd = false
     private let progress: BodyProgress
     private let limits: TransportLimits
+    /// The request's clock, on which each read announces its wait.
+    private let clock: RequestClock?
 
-    init(input: UnsafeMutablePointer<FCGX_Stream>, declaredLength: Int?, maxBytes: Int, progress: BodyProgress, limits: TransportLimits) {
+    init(
+        input: UnsafeMutablePointer<FCGX_Stream>, declaredLength: Int?, maxBytes: Int, progress: BodyProgress, limits: TransportLimits,
+        clock: RequestClock?
+    ) {
         self.input = input
         self.declaredLength = declaredLength
         self.maxBytes = maxBytes
         self.progress = progress
         self.limits = limits
+        self.clock = clock
     }
 
     func close() { input = nil }
@@ -306,7 +333,8 @@ private final class FastCGIBodyStream: RequestBodyStream, @unchecked Sendable {
         guard let input, !ended, let base = buffer.baseAddress, buffer.count > 0 else { return 0 }
         // One byte past the limit is enough to know the body is too large.
         let wanted = Int32(min(buffer.count, maxBytes - received + 1))
-        let count = RequestClock.waiting { Int(FCGX_GetStr(base.assumingMemoryBound(to: CChar.self), wanted, input)) }
+        let read = { Int(FCGX_GetStr(base.assumingMemoryBound(to: CChar.self), wanted, input)) }
+        let count = clock?.waiting(read) ?? read()
         if count > 0 {
             received += count
             progress.received.store(received, ordering: .relaxed)

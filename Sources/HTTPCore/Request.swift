@@ -1,3 +1,5 @@
+public import Essentials
+
 /// Why the transport refused to hand over a complete request.
 public enum TransportRejection: Sendable, Equatable {
     /// The body was longer than the configured limit (it was drained, not kept).
@@ -27,6 +29,9 @@ public struct Request: Sendable {
     public var bodyStream: (any RequestBodyStream)?
     /// Set when the transport could not deliver the request whole; the body is then empty.
     public var rejection: TransportRejection?
+    /// The clock of the thread serving the request: its deadline, its store time, how it waits on the network.
+    /// Nil for a request made in memory (tests), which then has no deadline.
+    public var clock: RequestClock?
 
     public init(
         method: String,
@@ -36,7 +41,8 @@ public struct Request: Sendable {
         remoteAddress: String = "",
         body: [UInt8] = [],
         bodyStream: (any RequestBodyStream)? = nil,
-        rejection: TransportRejection? = nil
+        rejection: TransportRejection? = nil,
+        clock: RequestClock? = nil
     ) {
         self.method = method
         self.path = path
@@ -46,5 +52,6 @@ public struct Request: Sendable {
         self.body = body
         self.bodyStream = bodyStream
         self.rejection = rejection
+        self.clock = clock
     }
 }

@@ -102,10 +102,8 @@ final class ConnectionDispatch: @unchecked Sendable {
     /// Waits for the next event.
     func next() -> Event {
         var event = epoll_event()
-        while epoll_wait(epollFD, &event, 1, -1) != 1 {
-            // Only EINTR is expected; anything else must not turn into a busy loop.
-            if errno != EINTR { Clocks.sleep(seconds: 0.01) }
-        }
+        // Only EINTR is expected; anything else must not turn into a busy loop.
+        while (try? retryingOnInterrupt("epoll_wait", { epoll_wait(epollFD, &event, 1, -1) })) != 1 { Clocks.sleep(seconds: 0.01) }
         switch event.data.u64 {
         case Self.listenerToken: return .listener(shutDown: event.events & (EPOLLRDHUP.rawValue | EPOLLHUP.rawValue) != 0)
         case Self.stopToken: return .stop

@@ -363,7 +363,7 @@ public final class PoolMaster {
             return "\(error)"
         }
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        _ = try? retryingOnInterrupt("waitpid") { waitpid(pid, &status, 0) }
         return status == 0 ? nil : "exit status \(status >> 8) (its error is in the log above)"
     }
 

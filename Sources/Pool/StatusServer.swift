@@ -83,9 +83,9 @@ public final class StatusServer: Sendable {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1024)
         while bytes.count < Self.maximumRequestBytes {
-            let count = chunk.withUnsafeMutableBytes { recv(connection, $0.baseAddress, $0.count, 0) }
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { return nil }
+            guard let count = try? retryingOnInterrupt("recv", { chunk.withUnsafeMutableBytes { recv(connection, $0.baseAddress, $0.count, 0) } }),
+                count > 0
+            else { return nil }
             bytes += chunk[..<count]
             let text = String(decoding: bytes, as: UTF8.self)
             if text.contains("\r\n\r\n") || text.contains("\n\n") { return text }
@@ -102,9 +102,8 @@ public final class StatusServer: Sendable {
         if !headOnly { bytes += payload }
         var sent = 0
         while sent < bytes.count {
-            let count = bytes.withUnsafeBytes { send(connection, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { return }
+            let sending = { bytes.withUnsafeBytes { send(connection, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) } }
+            guard let count = try? retryingOnInterrupt("send", sending), count > 0 else { return }
             sent += count
         }
     }

@@ -423,8 +423,11 @@ struct ServeCommand: ParsableCommand {
             let seat = try workerSlot.map { slot in
                 ScoreboardSeat(board: Scoreboard(region: try SharedMemory.map(fd: WorkerFD.scoreboard, size: Scoreboard.regionSize)), slot: slot)
             }
-            return PoolWorker.run(
-                listenFD: WorkerFD.listener, settings: settings, responder: application.responder, seat: seat, logger: logger)
+            let responder = application.responder
+            let served = WorkerApplication(
+                responder: responder, routeLabels: responder.routeLabels, routeLabel: responder.routeLabelIndex(of:),
+                didStop: responder.workerDidStop)
+            return PoolWorker.run(listenFD: WorkerFD.listener, settings: settings, application: served, seat: seat, logger: logger)
         } catch {
             logger.critical("worker cannot start", metadata: ["error": "\(error)"])
             return 1

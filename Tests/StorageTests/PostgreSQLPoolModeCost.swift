@@ -41,7 +41,7 @@ struct PostgreSQLPoolModeCost {
                 (
                     "GET /api/training/stats (key lookup, status counts: 2 lone statements)",
                     { _ in
-                        try store.scope {
+                        try store.scope(nil) {
                             _ = try store.apiKeys.find(keyHash: key.keyHash)
                             _ = try store.trainingJobs.statusCounts(userID: "u0")
                         }
@@ -50,7 +50,7 @@ struct PostgreSQLPoolModeCost {
                 (
                     "GET /api/training/jobs/:id (key lookup, the job: 2 lone statements)",
                     { _ in
-                        try store.scope {
+                        try store.scope(nil) {
                             _ = try store.apiKeys.find(keyHash: key.keyHash)
                             _ = try store.trainingJobs.find(id: seeded.id, userID: "u0")
                         }
@@ -59,7 +59,7 @@ struct PostgreSQLPoolModeCost {
                 (
                     "POST /api/training/jobs (key lookup, a write transaction inserting the job)",
                     { index in
-                        try store.scope {
+                        try store.scope(nil) {
                             _ = try store.apiKeys.find(keyHash: key.keyHash)
                             try store.trainingJobs.insert([job(userID: "u\(index % 50)")])
                         }

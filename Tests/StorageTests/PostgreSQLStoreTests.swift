@@ -52,7 +52,7 @@ struct PostgreSQLStoreTests {
         let holding = DispatchSemaphore(value: 0)
         let release = DispatchSemaphore(value: 0)
         let holder = Thread {
-            store.scope {
+            store.scope(nil) {
                 _ = try? store.trainingJobs.statusCounts(userID: "u1")
                 holding.signal()
                 release.wait()
@@ -80,7 +80,7 @@ struct PostgreSQLStoreTests {
     @Test func aTransactionsBeginGoesWithItsFirstStatement() throws {
         let url = try #require(ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_URL"])
         let database = PostgreSQLDatabase(configuration: StoreBackend.postgresConfiguration(url: url, poolSize: 1))
-        try database.scope {
+        try database.scope(nil) {
             var connection: PostgreSQLConnection?
             // Prepares the statements (session mode) outside the counted transactions.
             try database.write { held in

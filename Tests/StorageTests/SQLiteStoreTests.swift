@@ -55,7 +55,7 @@ struct SQLiteStoreTests {
         let store = try directory.migratedStore()
         let other = directory.store()  // another process's connection, on the same file
         let alice = [JobStatus.pending: 1]
-        try store.scope {
+        try store.scope(nil) {
             #expect(try store.trainingJobs.statusCounts(userID: "alice") == JobStatusCounts())
             try other.trainingJobs.insert([job(userID: "alice")])
             #expect(try store.trainingJobs.statusCounts(userID: "alice") == JobStatusCounts(), "the request's snapshot")
@@ -76,13 +76,14 @@ struct SQLiteStoreTests {
         let directory = try TemporaryDirectory()
         let store = try directory.migratedStore()
         let other = directory.store()
-        try store.scope {
+        let clock = RequestClock()
+        try store.scope(clock) {
             #expect(try store.trainingJobs.statusCounts(userID: "alice") == JobStatusCounts())
             try other.trainingJobs.insert([job(userID: "alice")])
             // The other connection's checkpoint can't pass the snapshot this request holds …
             let held = try Self.connection(directory).checkpoint()
             #expect(held.checkpointed < held.frames)
-            RequestClock.willWait()
+            clock.waiting {}
             // … and can once it is let go.
             let released = try Self.connection(directory).checkpoint()
             #expect(released.checkpointed == released.frames)
@@ -103,7 +104,7 @@ struct SQLiteStoreTests {
             DispatchSemaphore(value: 0), DispatchSemaphore(value: 0), DispatchSemaphore(value: 0), DispatchSemaphore(value: 0)
         )
         let queued = Thread {
-            store.scope {
+            store.scope(nil) {
                 _ = try? store.trainingJobs.statusCounts(userID: "alice")
                 readDone.signal()
                 goAhead.wait()
@@ -224,14 +225,8 @@ struct SQLiteStoreTests {
 /// One at a time: through pgbouncer one test keeps the other's statement waiting for a server connection.
 @Suite("statements past the request's deadline", .serialized)
 struct StatementDeadlineTests {
-    /// A clock per test (they run in parallel); `install` keeps no reference, so they live as long as the process.
-    static let sqliteClock = RequestClock()
-    static let postgresClock = RequestClock()
-    static let queuedClock = RequestClock()
-
-    /// Runs `body` with `clock` armed `seconds` from now on this thread; disarms afterwards.
+    /// Runs `body` with `clock` armed `seconds` from now; disarms afterwards.
     static func withDeadline<T>(_ clock: RequestClock, in seconds: Double, _ body: () throws -> T) rethrows -> T {
-        clock.install()
         clock.arm(deadline: Clocks.monotonicSeconds() + seconds)
         defer { clock.disarm() }
         return try body()
@@ -241,10 +236,12 @@ struct StatementDeadlineTests {
         let directory = try TemporaryDirectory()
         _ = try directory.migratedStore()
         let connection = try SQLiteStoreTests.connection(directory)
+        let clock = RequestClock()
+        connection.clock = clock
         let started = Clocks.monotonicSeconds()
         let endless = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n"
         #expect(
-            performing: { try Self.withDeadline(Self.sqliteClock, in: 0.2) { try connection.first(endless) { $0.int(0) } } },
+            performing: { try Self.withDeadline(clock, in: 0.2) { try connection.first(endless) { $0.int(0) } } },
             throws: { ($0 as? SQLiteError)?.isInterrupt == true })
         let elapsed = Clocks.monotonicSeconds() - started
         #expect(elapsed >= 0.19 && elapsed < 1, "interrupted after \(elapsed) s")
@@ -256,9 +253,11 @@ struct StatementDeadlineTests {
     func aLongPostgreSQLStatementIsCancelledAtTheDeadline() throws {
         let url = try #require(ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_URL"])
         let connection = try PostgreSQLConnection(conninfo: url, schema: "public", mode: StoreBackend.postgresPoolMode)
+        let clock = RequestClock()
+        connection.clock = clock
         let started = Clocks.monotonicSeconds()
         #expect(
-            performing: { try Self.withDeadline(Self.postgresClock, in: 0.3) { try connection.run("SELECT pg_sleep(10)") } },
+            performing: { try Self.withDeadline(clock, in: 0.3) { try connection.run("SELECT pg_sleep(10)") } },
             throws: { ($0 as? PostgreSQLError)?.isCancelled == true })
         let elapsed = Clocks.monotonicSeconds() - started
         #expect(elapsed >= 0.29 && elapsed < 5, "cancelled after \(elapsed) s")
@@ -284,9 +283,11 @@ struct StatementDeadlineTests {
         defer { finished.wait() }
         usleep(300_000)
         let connection = try PostgreSQLConnection(conninfo: url, schema: "public", mode: .transaction)
+        let clock = RequestClock()
+        connection.clock = clock
         let started = Clocks.monotonicSeconds()
         #expect(
-            performing: { try Self.withDeadline(Self.queuedClock, in: 0.3) { try connection.run("SELECT 1") } },
+            performing: { try Self.withDeadline(clock, in: 0.3) { try connection.run("SELECT 1") } },
             throws: { ($0 as? PostgreSQLError)?.isCancelled == true })
         let elapsed = Clocks.monotonicSeconds() - started
         #expect(elapsed < 0.3 + PostgreSQLConnection.abandonAfterSeconds + 1, "given up after \(elapsed) s")

@@ -39,14 +39,14 @@ struct ModelSearchController {
             guard let sort = Self.sorts.first(where: { $0.key == sortName })?.value else {
                 throw APIError.badRequest("sort must be one of downloads, likes, last_modified", message: "Invalid query parameter")
             }
-            let models = try search(text, limit: page.offset + page.limit, sort: sort)
+            let models = try search(text, limit: page.offset + page.limit, sort: sort, clock: context.request.clock)
             let window = models.dropFirst(page.offset).prefix(page.limit)
             return .list(Array(window), total: models.count, page: page)
         }
     }
 
-    /// The Hub's models for (query, limit, sort), from the cache when fresh.
-    func search(_ search: String, limit: Int, sort: String) throws(APIError) -> [JSONValue] {
+    /// The Hub's models for (query, limit, sort), from the cache when fresh; a Hub call ends by `clock`'s deadline.
+    func search(_ search: String, limit: Int, sort: String, clock: RequestClock?) throws(APIError) -> [JSONValue] {
         let key = "\(sort)\u{0}\(limit)\u{0}\(search)"
         if let cached = cache.models(for: key, now: Clocks.monotonicSeconds()) { return cached }
         var headers = ["Accept: application/json"]
@@ -54,13 +54,14 @@ struct ModelSearchController {
         let url = HubModelList.url(endpoint: settings.endpoint, search: search, limit: limit, sort: sort)
         let answer: (status: Int, body: [UInt8])
         // The Hub gets its own timeout, cut to what is left of the request's deadline.
-        let left = RequestClock.current?.remainingSeconds ?? .infinity
+        let left = clock?.remainingSeconds ?? .infinity
         guard left > 0 else { throw .requestTimedOut }
         let deadlineIsShorter = left < settings.timeoutSeconds
         do {
-            answer = try RequestClock.waiting { () throws(ModelHubTransportError) in
+            let get = { () throws(ModelHubTransportError) in
                 try transport.get(url: url, headers: headers, timeoutSeconds: min(settings.timeoutSeconds, left))
             }
+            if let clock { answer = try clock.waiting(get) } else { answer = try get() }
         } catch {
             switch error {
             case .timedOut where deadlineIsShorter:

@@ -1,3 +1,5 @@
+import Essentials
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -161,9 +163,7 @@ public final class PartialDatasetFile {
     public func write(_ bytes: UnsafeRawBufferPointer) throws(StoreError) {
         var offset = 0
         while offset < bytes.count {
-            let written = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-            if written < 0 {
-                if errno == EINTR { continue }
+            guard let written = try? retryingOnInterrupt("write", { Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset) }) else {
                 throw DatasetFiles.failure("write \(path)")
             }
             offset += written

@@ -99,6 +99,9 @@ final class PostgreSQLConnection: SQLConnection, @unchecked Sendable {
     private var pendingBegin: String?
     /// Message exchanges with the server so far (each a round trip): what tests and measurements count.
     private(set) var roundTrips = 0
+    /// The clock of the request that holds the connection, if any: its deadline cancels a statement, and a
+    /// statement's wait for its answer is announced on it.
+    var clock: RequestClock?
 
     /// Connects with a libpq connection string or `postgres://` URL. In `.session` mode it then sets the
     /// session's search path to `schema` and its time zone to UTC; in `.transaction` mode it sets nothing.
@@ -197,8 +200,6 @@ final class PostgreSQLConnection: SQLConnection, @unchecked Sendable {
         let name = mode == .session ? try prepared(sql) : nil
         let copies = texts.map { $0.map { strdup($0) } ?? nil }
         defer { for copy in copies { free(copy) } }
-        // One lookup of the thread's request clock per statement.
-        let clock = RequestClock.current
         if clock?.isPastDeadline == true {
             throw PostgreSQLError(sqlState: "57014", message: "not sent: the request's deadline has passed", connectionLost: false)
         }
@@ -333,7 +334,8 @@ final class PostgreSQLConnection: SQLConnection, @unchecked Sendable {
             let brief: Int32 = wait < 0 ? 1 : min(wait, 1)
             var (polled, pollError) = (poll(&socket, 1, brief), errno)
             if polled == 0 && (wait < 0 || wait > brief) {
-                (polled, pollError) = RequestClock.waiting { (poll(&socket, 1, wait < 0 ? -1 : wait - brief), errno) }
+                let rest: Int32 = wait < 0 ? -1 : wait - brief
+                (polled, pollError) = clock?.waiting { (poll(&socket, 1, rest), errno) } ?? (poll(&socket, 1, rest), errno)
             }
             if polled < 0 && pollError != EINTR { return true }
             if PQconsumeInput(handle) == 0 { return true }

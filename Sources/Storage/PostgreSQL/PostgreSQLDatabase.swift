@@ -23,9 +23,12 @@ final class PostgreSQLDatabase: SQLDatabase, @unchecked Sendable {
     private var open = 0
     private var scopeKey = pthread_key_t()
 
-    /// The connection a thread's current request holds (`scope`), if any.
+    /// The connection a thread's current request holds (`scope`), if any, and the request's clock.
     private final class Scope {
         var connection: PostgreSQLConnection?
+        let clock: RequestClock?
+
+        init(clock: RequestClock?) { self.clock = clock }
     }
 
     init(configuration: PostgreSQLConfiguration) {
@@ -75,6 +78,7 @@ final class PostgreSQLDatabase: SQLDatabase, @unchecked Sendable {
 
     /// Returns a connection to the pool; a broken one (or nil) only frees its place.
     private func release(_ connection: PostgreSQLConnection?) {
+        connection?.clock = nil
         lock.withLock {
             if let connection, !connection.isBroken {
                 idle.append(connection)
@@ -90,10 +94,11 @@ final class PostgreSQLDatabase: SQLDatabase, @unchecked Sendable {
     }
 
     /// Runs one request's work: every store call that `body` makes on this thread uses one connection,
-    /// taken at the first call and returned when `body` ends.
-    func scope<T>(_ body: () throws -> T) rethrows -> T {
+    /// taken at the first call and returned when `body` ends. Its statements end at `clock`'s deadline,
+    /// count their time on it, and announce their waits through it.
+    func scope<T>(_ clock: RequestClock?, _ body: () throws -> T) rethrows -> T {
         guard currentScope == nil else { return try body() }
-        let scope = Scope()
+        let scope = Scope(clock: clock)
         pthread_setspecific(scopeKey, Unmanaged.passUnretained(scope).toOpaque())
         defer {
             pthread_setspecific(scopeKey, nil)
@@ -115,6 +120,7 @@ final class PostgreSQLDatabase: SQLDatabase, @unchecked Sendable {
                     release(broken)
                 }
                 connection = try checkOut()
+                connection.clock = scope.clock
                 scope.connection = connection
             }
             return try body(connection)

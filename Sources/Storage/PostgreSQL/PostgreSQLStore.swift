@@ -1,4 +1,5 @@
 public import Domain
+public import Essentials
 
 /// The production store: PostgreSQL through libpq, with a bounded pool of
 /// connections per process. Several pool hosts share one database.
@@ -103,7 +104,7 @@ public final class PostgreSQLStore: TableBackedStore {
         }
     }
 
-    public func scope<T>(_ body: () throws -> T) rethrows -> T {
-        try database.scope(body)
+    public func scope<T>(_ clock: RequestClock?, _ body: () throws -> T) rethrows -> T {
+        try database.scope(clock, body)
     }
 }

@@ -68,6 +68,8 @@ final class SQLiteConnection: SQLConnection, @unchecked Sendable {
     private var statements = StatementCache<OpaquePointer>()
     /// Where this thread's request scope stands (`SQLiteDatabase.scope`).
     var scope = SQLiteRequestScope.outside
+    /// The clock of the request whose scope this thread is in, if any: its deadline interrupts a statement.
+    var clock: RequestClock?
 
     /// Run once, before this process's first connection: SQLite takes its configuration only before it
     /// initializes.
@@ -86,7 +88,12 @@ final class SQLiteConnection: SQLConnection, @unchecked Sendable {
         sqlite3_extended_result_codes(handle, 1)
         sqlite3_busy_timeout(handle, configuration.busyTimeoutMilliseconds)
         // Every 1000 virtual-machine steps: a statement still running past its request's deadline is interrupted.
-        sqlite3_progress_handler(handle, 1000, { _ in RequestClock.current?.isPastDeadline == true ? 1 : 0 }, nil)
+        sqlite3_progress_handler(
+            handle, 1000,
+            { connection in
+                guard let connection else { return 0 }
+                return Unmanaged<SQLiteConnection>.fromOpaque(connection).takeUnretainedValue().clock?.isPastDeadline == true ? 1 : 0
+            }, Unmanaged.passUnretained(self).toOpaque())
         try execute("PRAGMA journal_mode=WAL")
         try execute("PRAGMA synchronous=\(configuration.synchronous.rawValue.uppercased())")
         try execute("PRAGMA foreign_keys=ON")
@@ -172,7 +179,7 @@ final class SQLiteConnection: SQLConnection, @unchecked Sendable {
         let started = Clocks.monotonicSeconds()
         let statement = try prepared(sql)
         defer {
-            RequestClock.current?.addDatabaseTime(seconds: Clocks.monotonicSeconds() - started)
+            clock?.addDatabaseTime(seconds: Clocks.monotonicSeconds() - started)
             sqlite3_reset(statement)
             sqlite3_clear_bindings(statement)
         }

@@ -37,7 +37,7 @@ public enum SQLiteSynchronous: String, Sendable, CaseIterable {
 /// Gives each thread its own SQLite connection to one database file, opened
 /// on the thread's first use and closed when the thread ends: the accept
 /// threads never wait on each other (or on a pool lock) to reach the database.
-final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
+final class SQLiteDatabase: SQLDatabase, WaitReleasable, @unchecked Sendable {
     // @unchecked: the only state is the immutable configuration and a
     // pthread key; each connection is reachable from its own thread only.
     let configuration: SQLiteConfiguration
@@ -54,11 +54,9 @@ final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
             guard let raw else { return }
             Unmanaged<SQLiteConnection>.fromOpaque(raw).release()
         }
-        RequestClock.addWaitHook(of: self) { [weak self] in self?.releaseReads() }
     }
 
     deinit {
-        RequestClock.removeWaitHook(of: self)
         // Connections of threads still alive stay open until those threads end;
         // only tests create and drop databases while threads live on.
         if let raw = pthread_getspecific(key) {
@@ -80,19 +78,25 @@ final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
     }
 
     /// Runs one request's work. Its reads share one read transaction (one snapshot), begun by the first
-    /// read and ended by the first write, before the request waits on the network (`RequestClock.willWait`:
-    /// a held snapshot would keep checkpoints from resetting the WAL meanwhile), or when `body` ends. A
-    /// request that reads twice (its credential, then its data) so begins and ends one transaction, not two;
-    /// a write, and any read after it, see the latest data.
-    func scope<T>(_ body: () throws -> T) rethrows -> T {
+    /// read and ended by the first write, before the request waits on the network (`RequestClock.waiting`
+    /// calls `releaseBeforeWait`: a held snapshot would keep checkpoints from resetting the WAL meanwhile), or
+    /// when `body` ends. A request that reads twice (its credential, then its data) so begins and ends one
+    /// transaction, not two; a write, and any read after it, see the latest data. Its statements end at
+    /// `clock`'s deadline and count their time on it.
+    func scope<T>(_ clock: RequestClock?, _ body: () throws -> T) rethrows -> T {
         guard let connection = try? threadConnection(), connection.scope == .outside else { return try body() }
         connection.scope = .idle
+        connection.clock = clock
         defer {
             endSharedRead(connection)
             connection.scope = .outside
+            connection.clock = nil
         }
-        return try body()
+        guard let clock else { return try body() }
+        return try clock.holding(self, body)
     }
+
+    func releaseBeforeWait() { releaseReads() }
 
     /// Ends this thread's shared read transaction, if its request has one open; its next read begins another.
     func releaseReads() {

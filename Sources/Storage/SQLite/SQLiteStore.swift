@@ -1,4 +1,5 @@
 import Domain
+public import Essentials
 
 /// The embedded default store: one SQLite file in WAL mode, shared safely by
 /// every thread and every worker process.
@@ -45,7 +46,7 @@ public final class SQLiteStore: TableBackedStore {
     }
 
     /// Runs one request's work: its reads share one read transaction (see `SQLiteDatabase.scope`).
-    public func scope<T>(_ body: () throws -> T) rethrows -> T { try database.scope(body) }
+    public func scope<T>(_ clock: RequestClock?, _ body: () throws -> T) rethrows -> T { try database.scope(clock, body) }
 
     public func ping() throws {
         _ = try database.read { try $0.first("SELECT 1") { $0.int(0) } }

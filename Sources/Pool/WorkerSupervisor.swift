@@ -1,5 +1,5 @@
 import Essentials
-public import FastCGITransport
+import FastCGITransport
 public import HTTPCore
 public import Logging
 import Synchronization
@@ -7,99 +7,6 @@ import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// How a worker's threads find the requests they serve.
-public enum WorkerDispatch: Sendable, Equatable {
-    /// `seats` threads wait on every connection at once and serve whichever has a request ready; the other
-    /// threads stand by for requests that wait on the network (`ServingSeats`). Kept connections hold no thread.
-    case events(seats: Int)
-    /// libfcgi's own model: each thread accepts a connection and serves only it until nginx closes it, so
-    /// workers × threads must cover nginx's kept upstream connections (see docs/operations.md).
-    case threadPerConnection
-}
-
-/// How one worker process serves.
-public struct WorkerSettings: Sendable {
-    /// Threads: what may serve at once, requests that wait on the network included.
-    public var threads: Int
-    public var dispatch: WorkerDispatch = .events(seats: 2)
-    public var limits: TransportLimits
-    /// How long in-flight requests may run after SIGTERM before the worker exits anyway.
-    public var drainTimeout: Double
-    /// The master shuts the listening socket down when stopping: threads
-    /// blocked in accept() then take what is still queued and get EINVAL
-    /// once the queue is empty, so they are not interrupted (nothing queued is lost).
-    public var listenerClosesOnStop: Bool
-    /// The master's pid: a worker whose parent changes drains and exits.
-    public var masterPID: Int32
-    /// A request still running this long gets a 504 from the store or the Hub call it waits on (0: no deadline);
-    /// at twice this long its thread's stack is logged and the worker is recycled.
-    public var requestTimeout: Double = 30
-    /// A request still running this long is logged once, with its thread's stack (0: off).
-    public var slowLogSeconds: Double = 0
-    /// After this many requests the worker asks to be replaced (0: never); the jitter is already added.
-    public var maximumRequests: Int = 0
-    /// Above this much anonymous memory, checked between requests, the worker asks to be replaced (0: never).
-    public var maximumAnonymousBytes: Int = 0
-    /// Count requests in the scoreboard (off only to measure what counting costs).
-    public var countsRequests = true
-    /// How long a draining worker leaves idle kept connections for nginx to use once more or close; longer
-    /// than nginx's upstream `keepalive_timeout` (4 s in `nginx.conf.example`), so nginx closes them first.
-    public var keptConnectionGrace: Double = 5
-
-    public init(threads: Int, limits: TransportLimits, drainTimeout: Double, listenerClosesOnStop: Bool, masterPID: Int32) {
-        self.threads = threads
-        self.limits = limits
-        self.drainTimeout = drainTimeout
-        self.listenerClosesOnStop = listenerClosesOnStop
-        self.masterPID = masterPID
-    }
-}
-
-/// The worker's place on the pool's scoreboard.
-public struct ScoreboardSeat: Sendable {
-    public let board: Scoreboard
-    public let slot: Int
-
-    public init(board: Scoreboard, slot: Int) {
-        self.board = board
-        self.slot = slot
-    }
-}
-
-/// One accept thread and what the supervisor needs to know about it.
-private final class AcceptThread: Sendable {
-    /// Whether a request is being handled, guarded so the supervisor never interrupts a thread in the middle of
-    /// one, and the slot of the last request (with a thread per connection, the thread's own slot, always).
-    let current: Locked<(busy: Bool, slot: FastCGISlot?)>
-    /// The worker's seats, with the event dispatch.
-    let seats: ServingSeats?
-    /// Whether the supervisor lent a seat for the current request (`ServingSeats.lend`).
-    let lentSeat = Atomic<Bool>(false)
-    let finished = Atomic<Bool>(false)
-    let handle = Locked<pthread_t?>(nil)
-    let clock: RequestClock
-    let stack = StackSample()
-    /// When the current request was accepted (monotonic seconds, bit pattern); 0 between requests.
-    let startedBits = Atomic<UInt64>(0)
-    /// The current request's route label, -1 while unmatched.
-    let routeLabel = Atomic<Int>(-1)
-    /// What the supervisor has logged about the current request: 1 slow, 2 stuck too.
-    let reported = Atomic<Int>(0)
-    /// The supervisor's window on the current streamed body: when it began, the bytes received then, and
-    /// the request it belongs to (`startedBits`).
-    let bodyWindow = Locked<(start: Double, bytes: Int, request: UInt64)?>(nil)
-
-    init(slot: FastCGISlot?, seats: ServingSeats?) {
-        current = Locked((false, slot))
-        self.seats = seats
-        clock = RequestClock(seats: seats)
-    }
-}
-
-private final class StopFlag: Sendable {
-    let value = Atomic<Bool>(false)
-}
 
 /// A worker process: T threads that serve requests (`WorkerDispatch`), and a
 /// supervisor (the main thread) that waits for SIGTERM/SIGINT and drains.
@@ -114,7 +21,7 @@ public enum PoolWorker {
 
     /// Serves on `listenFD` until told to stop; returns the exit status.
     public static func run<R: Responder>(
-        listenFD: Int32, settings: WorkerSettings, responder: R, seat: ScoreboardSeat? = nil, logger: Logger
+        listenFD: Int32, settings: WorkerSettings, application: WorkerApplication<R>, seat: ScoreboardSeat? = nil, logger: Logger
     ) -> Int32 {
         guard FastCGILibrary.initialize() else {
             logger.critical("FCGX_Init failed")
@@ -137,7 +44,7 @@ public enum PoolWorker {
         sigaction(SIGUSR2, &wake, nil)
 
         StackSampler.install()
-        let labels = responder.routeLabels
+        let labels = application.routeLabels
         seat?.board.publishRouteLabels(labels)
         let stopping = StopFlag()
         var threads: [AcceptThread] = []
@@ -159,13 +66,15 @@ public enum PoolWorker {
             if let events {
                 thread = AcceptThread(slot: nil, seats: events.seats)
                 body = {
-                    serveEvents(thread, events.dispatch, events.seats, responder: responder, settings: settings, seat: seat, stopping: stopping)
+                    serveEvents(
+                        thread, events.dispatch, events.seats, application: application, settings: settings, seat: seat, stopping: stopping)
                 }
             } else {
                 let slot = FastCGISlot(listenFD: listenFD, limits: settings.limits, admission: admission)
                 thread = AcceptThread(slot: slot, seats: nil)
                 body = {
-                    serveConnections(thread, slot, listenFD: listenFD, responder: responder, settings: settings, seat: seat, stopping: stopping)
+                    serveConnections(
+                        thread, slot, listenFD: listenFD, application: application, settings: settings, seat: seat, stopping: stopping)
                 }
             }
             threads.append(thread)
@@ -220,103 +129,9 @@ public enum PoolWorker {
         if unfinished > 0 {
             logger.warning("drain deadline passed with requests in flight", metadata: ["worker.unfinished_threads": "\(unfinished)"])
         }
-        responder.workerDidStop()
+        application.didStop()
         logger.info("worker stopped")
         return 0
-    }
-
-    /// A thread of `.threadPerConnection`: accepts a connection with its own slot and serves it until it closes.
-    private static func serveConnections<R: Responder>(
-        _ thread: AcceptThread, _ slot: FastCGISlot, listenFD: Int32, responder: R, settings: WorkerSettings, seat: ScoreboardSeat?,
-        stopping: StopFlag
-    ) {
-        defer { thread.finished.store(true, ordering: .releasing) }
-        thread.clock.install()
-        StackSampler.register(thread.stack)
-        while !stopping.value.load(ordering: .acquiring) {
-            guard slot.accept() else {
-                if stopping.value.load(ordering: .acquiring) { return }
-                // A transient accept failure (EMFILE, ECONNABORTED...): don't spin. A listener left non-blocking by
-                // workers of the event dispatch (before a reload) says EAGAIN instead of blocking: wait for it to be ready.
-                if slot.connectionFD < 0 && fcntl(listenFD, F_GETFL) & O_NONBLOCK != 0 {
-                    var listener = pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)
-                    if poll(&listener, 1, 100) > 0 { Clocks.sleep(seconds: 0.001) }
-                } else {
-                    Clocks.sleep(seconds: 0.01)
-                }
-                continue
-            }
-            serveRequest(on: slot, thread, responder: responder, settings: settings, seat: seat, stopping: stopping)
-        }
-    }
-
-    /// A thread of `.events`: while it holds a seat, serves whichever connection has a request ready.
-    private static func serveEvents<R: Responder>(
-        _ thread: AcceptThread, _ dispatch: ConnectionDispatch, _ seats: ServingSeats, responder: R, settings: WorkerSettings,
-        seat: ScoreboardSeat?, stopping: StopFlag
-    ) {
-        defer { thread.finished.store(true, ordering: .releasing) }
-        thread.clock.install()
-        StackSampler.register(thread.stack)
-        guard seats.take() else { return }
-        while true {
-            seats.willWaitForWork()
-            let event = dispatch.next()
-            seats.gotWork()
-            switch event {
-            case .stop:
-                seats.give()
-                return
-            case .listener(let shutDown):
-                dispatch.acceptQueued(shutDown: shutDown)
-            case .deferralOver:
-                dispatch.acceptDeferred()
-            case .connection(let connection):
-                connection.serving.withLock { $0 = true }
-                let slot = connection.slot
-                if slot.accept() {
-                    serveRequest(on: slot, thread, responder: responder, settings: settings, seat: seat, stopping: stopping)
-                }
-                connection.serving.withLock { $0 = false }
-                dispatch.rearm(connection)
-            }
-            if seats.isOverbooked {
-                seats.give()
-                guard seats.take() else { return }
-            }
-        }
-    }
-
-    /// Serves the request `slot` has accepted.
-    private static func serveRequest<R: Responder>(
-        on slot: FastCGISlot, _ thread: AcceptThread, responder: R, settings: WorkerSettings, seat: ScoreboardSeat?, stopping: StopFlag
-    ) {
-        let counting = settings.countsRequests ? seat : nil
-        thread.current.withLock { $0 = (true, slot) }
-        let started = Clocks.monotonicSeconds()
-        thread.clock.arm(deadline: settings.requestTimeout > 0 ? started + settings.requestTimeout : .infinity)
-        thread.startedBits.store(started.bitPattern, ordering: .releasing)
-        let served = counting.map { $0.board.requestStarted(slot: $0.slot) } ?? 0
-        var request = slot.readHead()
-        let (route, body) = responder.route(method: request.method, path: request.path)
-        let label = responder.routeLabelIndex(of: route)
-        thread.routeLabel.store(label ?? -1, ordering: .relaxed)
-        slot.readBody(of: &request, as: body)
-        let response = responder.respond(to: request, route: route)
-        slot.finish(with: response, closeConnection: stopping.value.load(ordering: .acquiring))
-        if let counting {
-            let board = counting.board
-            if thread.clock.deadlineEnded { board.countTimedOut() }
-            board.requestFinished(
-                slot: counting.slot, route: label, method: request.method, status: response.status.code,
-                seconds: Clocks.monotonicSeconds() - started, databaseSeconds: thread.clock.databaseSeconds)
-            if served == settings.maximumRequests { board.requestRecycle(slot: counting.slot, .maxRequests) }
-        }
-        thread.startedBits.store(0, ordering: .releasing)
-        if thread.lentSeat.exchange(false, ordering: .acquiringAndReleasing) { thread.seats?.reclaim() }
-        thread.reported.store(0, ordering: .relaxed)
-        thread.clock.disarm()
-        thread.current.withLock { $0.busy = false }
     }
 
     /// A request that has kept its seat this long is waiting on something it did not announce.
