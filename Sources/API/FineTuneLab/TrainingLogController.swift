@@ -4,7 +4,7 @@ import JSON
 /// FineTune Lab's job logs: the trainer appends console lines, the SDK reads pages of them and
 /// the errors found in them (`LogErrorReport`).
 struct TrainingLogController {
-    let jobs: any TrainingJobStore
+    let jobs: NamedJob
     let logs: any TrainingLogStore
 
     /// Lines a job keeps; older ones are dropped as new ones arrive.
@@ -17,7 +17,7 @@ struct TrainingLogController {
             let caller = try context.user
             let body = try context.jsonObject()
             try NamedJob.refuseForeignUser(in: body, caller: caller)
-            let job = try NamedJob(jobs: jobs).find(context.parameter("job"), for: caller)
+            let job = try jobs.find(context.parameter("job"), for: caller)
             let lines = try Self.lines(body["logs"])
             let total = try logs.append(jobID: job.id, lines: lines, keep: Self.keptLines)
             return .json(.object(["success": .bool(true), "logs_appended": .int(lines.count), "total_logs": .int(total)]))
@@ -27,7 +27,7 @@ struct TrainingLogController {
             let query = context.query
             let limit = try query.integer("limit", in: 1...Self.maximumLinesPerCall) ?? 100
             let offset = try query.integer("offset", in: Int(Int32.min)...Int(Int32.max)) ?? 0
-            let job = try NamedJob(jobs: jobs).find(context.parameter("job"), for: context.user)
+            let job = try jobs.find(context.parameter("job"), for: context.user)
             let page = try logs.lines(jobID: job.id, offset: offset, limit: limit)
             return .json(
                 .object([
@@ -37,7 +37,7 @@ struct TrainingLogController {
         }
 
         router.get("/api/training/local/{job:string}/errors", auth: .scope(.training)) { context in
-            let job = try NamedJob(jobs: jobs).find(context.parameter("job"), for: context.user)
+            let job = try jobs.find(context.parameter("job"), for: context.user)
             let lines = try logs.lines(jobID: job.id, offset: 0, limit: Self.keptLines).lines
             var body = LogErrorReport(lines: lines).json
             body["job_id"] = .string(NamedJob.publicName(of: job))

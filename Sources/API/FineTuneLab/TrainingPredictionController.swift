@@ -5,7 +5,7 @@ import JSON
 /// FineTune Lab's training predictions: the trainer sends sample outputs per epoch, the SDK
 /// (`training_predictions`) reads them, their epochs and their quality trends.
 struct TrainingPredictionController {
-    let jobs: any TrainingJobStore
+    let jobs: NamedJob
     let predictions: any TrainingPredictionStore
 
     static let maximumBatch = 500
@@ -15,7 +15,7 @@ struct TrainingPredictionController {
             let caller = try context.user
             let body = try context.jsonObject(allowingNonFiniteNumbers: true)
             try NamedJob.refuseForeignUser(in: body, caller: caller)
-            let job = try NamedJob(jobs: jobs).find(in: body, for: caller)
+            let job = try jobs.find(in: body, for: caller)
             let records = try Self.records(body["predictions"], job: job, now: .now())
             try predictions.upsert(records)
             return .json(.object(["success": .bool(true), "count": .int(records.count)]))
@@ -25,7 +25,7 @@ struct TrainingPredictionController {
             let query = context.query
             let page = try Page(query: query, defaultLimit: 50, maximumLimit: Self.maximumBatch)
             let epoch = try query.integer("epoch", in: 0...Int(TrainingStep.maximum))
-            let job = try NamedJob(jobs: jobs).find(context.parameter("job"), for: context.user)
+            let job = try jobs.find(context.parameter("job"), for: context.user)
             let found = try predictions.list(jobID: job.id, epoch: epoch.map(Int64.init), limit: page.limit, offset: page.offset)
             let name = NamedJob.publicName(of: job)
             return .json(
@@ -37,7 +37,7 @@ struct TrainingPredictionController {
         }
 
         router.get("/api/training/predictions/{job:string}/epochs", auth: .scope(.training)) { context in
-            let job = try NamedJob(jobs: jobs).find(context.parameter("job"), for: context.user)
+            let job = try jobs.find(context.parameter("job"), for: context.user)
             let epochs = try predictions.epochs(jobID: job.id).map { summary in
                 JSONValue.object([
                     "epoch": .int(summary.epoch), "prediction_count": .int(summary.count), "latest_step": .int(summary.latestStep),
@@ -47,7 +47,7 @@ struct TrainingPredictionController {
         }
 
         router.get("/api/training/predictions/{job:string}/trends", auth: .scope(.training)) { context in
-            let job = try NamedJob(jobs: jobs).find(context.parameter("job"), for: context.user)
+            let job = try jobs.find(context.parameter("job"), for: context.user)
             let epochs = try predictions.epochs(jobID: job.id)
             return .json(
                 .object([

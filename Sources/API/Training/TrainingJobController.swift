@@ -5,7 +5,7 @@ import JSON
 
 /// The job lifecycle: list, create, read, cancel, restart, and the trainer's PATCH.
 struct TrainingJobController {
-    let jobs: any TrainingJobStore
+    let training: TrainingService
     let datasets: any DatasetStore
     let files: DatasetFiles
 
@@ -18,8 +18,8 @@ struct TrainingJobController {
                 filter.status = try Self.status(status, message: "Invalid query parameter")
             }
             if let modelName = query["model_name"], !modelName.isEmpty { filter.modelName = modelName }
-            let (found, total) = try jobs.list(userID: context.user.userID, filter: filter, limit: page.limit, offset: page.offset)
-            let items = found.map { Self.json($0) }
+            let (found, total) = try training.jobs.list(userID: context.user.userID, filter: filter, limit: page.limit, offset: page.offset)
+            let items = found.map { $0.json() }
             // FineTune Lab's SDK (`list_jobs`) reads `jobs`, `count` and `success` beside the contract's list.
             return .json(
                 .object([
@@ -51,23 +51,23 @@ struct TrainingJobController {
             let job = TrainingJob(
                 id: UUID().uuidString.lowercased(), userID: try context.user.userID, modelName: modelName, datasetID: datasetID,
                 configJSON: JSONValue.object(config).jsonText, totalSteps: try fields.integer("total_steps", in: 1...TrainingStep.maximum),
-                totalEpochs: try fields.integer("total_epochs", in: 1...Self.maximumEpochs), jobTokenHash: JobToken.hash(token), createdAt: now
+                totalEpochs: try fields.integer("total_epochs", in: 1...TrainingEpoch.maximum), jobTokenHash: JobToken.hash(token), createdAt: now
             )
             do {
-                try jobs.insert([job])
+                try training.jobs.insert([job])
             } catch StoreError.missingReference {
                 throw Self.unknownDataset
             }
-            return .resource(id: job.id, data: Self.json(job, token: token), status: .created)
+            return .resource(id: job.id, data: job.json(token: token), status: .created)
         }
 
         router.get("/api/training/jobs/{id:uuid}", auth: .scope(.training)) { context in
-            guard let job = try jobs.find(id: context.parameter("id"), userID: context.user.userID) else { throw APIError.notFound }
-            return .resource(id: job.id, data: Self.json(job))
+            let job = try training.job(id: context.parameter("id"), userID: context.user.userID)
+            return .resource(id: job.id, data: job.json())
         }
 
         router.post("/api/training/jobs/{id:uuid}/cancel", auth: .scope(.training)) { context in
-            let updated = try jobs.update(id: context.parameter("id"), userID: context.user.userID) { job in
+            let updated = try training.jobs.update(id: context.parameter("id"), userID: context.user.userID) { job in
                 try job.transition(to: .cancelled, at: .now())
             }
             guard updated != nil else { throw APIError.notFound }
@@ -76,7 +76,7 @@ struct TrainingJobController {
 
         router.post("/api/training/jobs/{id:uuid}/restart", auth: .scope(.training)) { context in
             let userID = try context.user.userID
-            guard let original = try jobs.find(id: context.parameter("id"), userID: userID) else { throw APIError.notFound }
+            let original = try training.job(id: context.parameter("id"), userID: userID)
             guard original.status == .failed || original.status == .cancelled else {
                 throw APIError(
                     .conflict, "Only failed or cancelled jobs can be restarted; this job is \(original.status.rawValue)",
@@ -90,19 +90,18 @@ struct TrainingJobController {
                 resumedFromJobID: original.id, jobTokenHash: JobToken.hash(token), createdAt: .now()
             )
             do {
-                try jobs.insert([job])
+                try training.jobs.insert([job])
             } catch StoreError.missingReference {
                 throw APIError(
                     .conflict, "The job's dataset was deleted", details: "dataset_id \(original.datasetID ?? "") no longer exists",
                     code: "DATASET_DELETED")
             }
-            return .resource(id: job.id, data: Self.json(job, token: token), status: .created)
+            return .resource(id: job.id, data: job.json(token: token), status: .created)
         }
 
         // The trainer reads its job's dataset; a job token is admitted for its own job only, and the job's user owns the dataset.
         router.get("/api/training/jobs/{id:uuid}/dataset", auth: .trainer) { context in
-            let userID = try context.user.userID
-            guard let job = try jobs.find(id: context.parameter("id"), userID: userID) else { throw APIError.notFound }
+            let job = try training.job(id: context.parameter("id"), userID: context.user.userID)
             guard let datasetID = job.datasetID else {
                 throw APIError(.notFound, "This job has no dataset", code: "NOT_FOUND")
             }
@@ -123,56 +122,30 @@ struct TrainingJobController {
             let progress = try fields.number("progress", in: 0...100)
             let currentStep = try fields.integer("current_step", in: TrainingStep.range)
             let totalSteps = try fields.integer("total_steps", in: 1...TrainingStep.maximum)
-            let currentEpoch = try fields.integer("current_epoch", in: 0...Self.maximumEpochs)
-            let totalEpochs = try fields.integer("total_epochs", in: 1...Self.maximumEpochs)
+            let currentEpoch = try fields.integer("current_epoch", in: 0...TrainingEpoch.maximum)
+            let totalEpochs = try fields.integer("total_epochs", in: 1...TrainingEpoch.maximum)
             let errorMessage = try fields.string("error_message", required: false, length: 0...10_000)
             let clearsError = fields.has("error_message") && errorMessage == nil
 
-            let updated = try jobs.update(id: context.parameter("id"), userID: context.user.userID) { job in
-                let now = Timestamp.now()
-                if let status, status != job.status { try job.transition(to: status, at: now) }
+            let updated = try training.update(id: context.parameter("id"), userID: context.user.userID, status: status) { job in
                 if let progress { job.progress = progress }
                 if let currentStep { job.currentStep = currentStep }
                 if let totalSteps { job.totalSteps = totalSteps }
                 if let currentEpoch { job.currentEpoch = currentEpoch }
                 if let totalEpochs { job.totalEpochs = totalEpochs }
                 if let errorMessage { job.errorMessage = errorMessage } else if clearsError { job.errorMessage = nil }
-                job.updatedAt = now
             }
-            guard let updated else { throw APIError.notFound }
-            return .resource(id: updated.id, data: Self.json(updated))
+            return .resource(id: updated.id, data: updated.json())
         }
     }
 
-    /// A status name, or a 400 that lists the statuses.
-    /// The bound of `current_epoch` and `total_epochs`.
-    static let maximumEpochs: Int64 = 1_000_000
-
     static let unknownDataset = APIError.badRequest("dataset_id does not name one of your datasets", message: "Unknown dataset")
 
+    /// A status name, or a 400 that lists the statuses.
     static func status(_ name: String, message: String) throws(APIError) -> JobStatus {
         guard let status = JobStatus(rawValue: name) else {
             throw APIError.badRequest("status must be one of \(JobStatus.allCases.map(\.rawValue).joined(separator: ", "))", message: message)
         }
         return status
-    }
-
-    /// A job as clients see it: every contract field, never the token's hash;
-    /// the token itself only when the job is created.
-    static func json(_ job: TrainingJob, token: String? = nil) -> JSONValue {
-        let config = (try? JSONValue.parse(Array(job.configJSON.utf8))) ?? .object(JSONObject())
-        var object = JSONObject([
-            ("id", .string(job.id)), ("user_id", .string(job.userID)), ("model_name", .string(job.modelName)),
-            ("dataset_id", .string(job.datasetID)), ("status", .string(job.status.rawValue)), ("config", config),
-            ("progress", .double(job.progress)), ("current_step", .int(job.currentStep)), ("total_steps", .int(job.totalSteps)),
-            ("current_epoch", .int(job.currentEpoch)), ("total_epochs", .int(job.totalEpochs)), ("train_loss", .double(job.trainLoss)),
-            ("eval_loss", .double(job.evalLoss)), ("best_eval_loss", .double(job.bestEvalLoss)),
-            ("error_message", .string(job.errorMessage)), ("resumed_from_job_id", .string(job.resumedFromJobID)),
-            ("created_at", .string(job.createdAt.iso8601)), ("updated_at", .string(job.updatedAt.iso8601)),
-            ("started_at", .string(job.startedAt?.iso8601)), ("completed_at", .string(job.completedAt?.iso8601)),
-            ("external_id", .string(job.externalID)), ("dataset_path", .string(job.datasetPath)),
-        ])
-        if let token { object["job_token"] = .string(token) }
-        return .object(object)
     }
 }
