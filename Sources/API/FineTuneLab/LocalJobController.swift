@@ -1,5 +1,6 @@
 import Domain
 import FoundationEssentials
+import HTTPCore
 import JSON
 
 /// FineTune Lab's job registration, on the contract's jobs: a job registered here is the same
@@ -8,25 +9,27 @@ struct LocalJobController {
     let training: TrainingService
 
     /// What a job made here is called when its trainer names no model.
-    static let unnamedModel = "unknown"
+    private static let unnamedModel = "unknown"
 
     func register(on router: inout Router) {
-        router.post("/api/training/local/jobs", auth: .scope(.training)) { context in
-            let caller = try context.user
-            let body = try context.jsonObject()
-            try NamedJob.refuseForeignUser(in: body, caller: caller)
-            let registration = try Registration(body)
-            let (job, token) = try upsert(registration, caller: caller)
-            return .json(
-                .object([
-                    "success": .bool(true), "persisted": .bool(true), "job_id": .string(NamedJob.publicName(of: job)), "id": .string(job.id),
-                    "user_id": .string(job.userID), "job_token": .string(token), "status": .string(job.status.rawValue),
-                ]))
-        }
+        router.post("/api/training/local/jobs", auth: .scope(.training), use: registerJob)
+    }
+
+    func registerJob(_ context: RequestContext) throws -> Response {
+        let caller = try context.user
+        let body = try context.jsonObject()
+        try NamedJob.refuseForeignUser(in: body, caller: caller)
+        let registration = try Registration(body)
+        let (job, token) = try upsert(registration, caller: caller)
+        return .json(
+            .object([
+                "success": .bool(true), "persisted": .bool(true), "job_id": .string(NamedJob.publicName(of: job)), "id": .string(job.id),
+                "user_id": .string(job.userID), "job_token": .string(token), "status": .string(job.status.rawValue),
+            ]))
     }
 
     /// The body of `POST /api/training/local/jobs`, checked whole before anything is stored.
-    struct Registration {
+    private struct Registration {
         var externalID: String
         var status: JobStatus?
         var modelName: String?
@@ -65,7 +68,7 @@ struct LocalJobController {
     }
 
     /// Creates the caller's job `externalID`, or updates it when it exists; returns the job and its token.
-    func upsert(_ registration: Registration, caller: Principal) throws -> (TrainingJob, String) {
+    private func upsert(_ registration: Registration, caller: Principal) throws -> (TrainingJob, String) {
         if let existing = try training.jobs.find(externalID: registration.externalID, userID: caller.userID) {
             return try update(existing, with: registration)
         }

@@ -1,7 +1,8 @@
 import Essentials
 public import HTTPCore
 
-/// A handler: synchronous, called on the accept thread that holds the request.
+/// A handler: synchronous, called on the accept thread that holds the request. Usually a controller's
+/// method (`router.get(..., use: list)`): the controllers are Sendable structs, so their methods are too.
 public typealias Handler = @Sendable (RequestContext) throws -> Response
 
 /// The type a path parameter must have.
@@ -49,7 +50,7 @@ public struct Router: Sendable {
 
     /// Registers `handler` for `method` and `pattern`; `body: .streamed(maxBytes:)` leaves the body for the handler to read as it arrives.
     public mutating func add(
-        _ method: String, _ pattern: String, auth: AuthRequirement, body: BodyHandling = .buffered, _ handler: @escaping Handler
+        _ method: String, _ pattern: String, auth: AuthRequirement, body: BodyHandling = .buffered, use handler: @escaping Handler
     ) {
         let segments = pattern.split(separator: "/").map { part -> Segment in
             guard part.hasPrefix("{"), part.hasSuffix("}") else { return .literal(String(part)) }
@@ -61,24 +62,24 @@ public struct Router: Sendable {
             Route(method: method, pattern: pattern, auth: auth, body: body, index: routes.count, segments: segments, handler: handler))
     }
 
-    public mutating func get(_ pattern: String, auth: AuthRequirement, _ handler: @escaping Handler) {
-        add("GET", pattern, auth: auth, handler)
+    public mutating func get(_ pattern: String, auth: AuthRequirement, use handler: @escaping Handler) {
+        add("GET", pattern, auth: auth, use: handler)
     }
 
-    public mutating func post(_ pattern: String, auth: AuthRequirement, body: BodyHandling = .buffered, _ handler: @escaping Handler) {
-        add("POST", pattern, auth: auth, body: body, handler)
+    public mutating func post(_ pattern: String, auth: AuthRequirement, body: BodyHandling = .buffered, use handler: @escaping Handler) {
+        add("POST", pattern, auth: auth, body: body, use: handler)
     }
 
-    public mutating func put(_ pattern: String, auth: AuthRequirement, _ handler: @escaping Handler) {
-        add("PUT", pattern, auth: auth, handler)
+    public mutating func put(_ pattern: String, auth: AuthRequirement, use handler: @escaping Handler) {
+        add("PUT", pattern, auth: auth, use: handler)
     }
 
-    public mutating func patch(_ pattern: String, auth: AuthRequirement, _ handler: @escaping Handler) {
-        add("PATCH", pattern, auth: auth, handler)
+    public mutating func patch(_ pattern: String, auth: AuthRequirement, use handler: @escaping Handler) {
+        add("PATCH", pattern, auth: auth, use: handler)
     }
 
-    public mutating func delete(_ pattern: String, auth: AuthRequirement, _ handler: @escaping Handler) {
-        add("DELETE", pattern, auth: auth, handler)
+    public mutating func delete(_ pattern: String, auth: AuthRequirement, use handler: @escaping Handler) {
+        add("DELETE", pattern, auth: auth, use: handler)
     }
 
     /// Each route's method and pattern as the API document writes it (`{id}` without its type), by `Route.index`.
