@@ -11,7 +11,7 @@ struct AnalyticsController {
     private static let datasetFormats = DatasetFormat.allCases.map(\.rawValue)
 
     func register(on router: inout Router) {
-        router.get("/api/analytics/dashboard", auth: .scope(.analytics), use: dashboard)
+        router.get("/api/analytics/dashboard", auth: .scope(.analytics), operation: .dashboard, use: dashboard)
     }
 
     func dashboard(_ context: RequestContext) throws -> Response {

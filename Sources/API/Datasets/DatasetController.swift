@@ -16,12 +16,13 @@ struct DatasetController {
     let maxBytes: Int
 
     func register(on router: inout Router) {
-        router.post("/api/datasets/validate", auth: .scope(.datasets), body: .streamed(maxBytes: maxBytes), use: validate)
-        router.post("/api/datasets", auth: .scope(.datasets), body: .streamed(maxBytes: maxBytes), use: upload)
-        router.get("/api/datasets", auth: .scope(.datasets), use: list)
-        router.get("/api/datasets/{id:uuid}", auth: .scope(.datasets), use: show)
-        router.get("/api/datasets/{id:uuid}/content", auth: .scope(.datasets), use: content)
-        router.delete("/api/datasets/{id:uuid}", auth: .scope(.datasets), use: delete)
+        router.post(
+            "/api/datasets/validate", auth: .scope(.datasets), body: .streamed(maxBytes: maxBytes), operation: .validateDataset, use: validate)
+        router.post("/api/datasets", auth: .scope(.datasets), body: .streamed(maxBytes: maxBytes), operation: .uploadDataset, use: upload)
+        router.get("/api/datasets", auth: .scope(.datasets), operation: .listDatasets, use: list)
+        router.get("/api/datasets/{id:uuid}", auth: .scope(.datasets), operation: .showDataset, use: show)
+        router.get("/api/datasets/{id:uuid}/content", auth: .scope(.datasets), operation: .downloadDataset, use: content)
+        router.delete("/api/datasets/{id:uuid}", auth: .scope(.datasets), operation: .deleteDataset, use: delete)
     }
 
     func validate(_ context: RequestContext) throws -> Response {

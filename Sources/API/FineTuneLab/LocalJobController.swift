@@ -12,7 +12,7 @@ struct LocalJobController {
     private static let unnamedModel = "unknown"
 
     func register(on router: inout Router) {
-        router.post("/api/training/local/jobs", auth: .scope(.training), use: registerJob)
+        router.post("/api/training/local/jobs", auth: .scope(.training), operation: .registerLocalJob, use: registerJob)
     }
 
     func registerJob(_ context: RequestContext) throws -> Response {

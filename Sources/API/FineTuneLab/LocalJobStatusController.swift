@@ -9,8 +9,8 @@ struct LocalJobStatusController {
     let jobs: NamedJob
 
     func register(on router: inout Router) {
-        router.patch("/api/training/local/{job:string}/status", auth: .namedJobTrainer, use: update)
-        router.get("/api/training/local/{job:string}/status", auth: .scope(.training), use: show)
+        router.patch("/api/training/local/{job:string}/status", auth: .namedJobTrainer, operation: .updateLocalJobStatus, use: update)
+        router.get("/api/training/local/{job:string}/status", auth: .scope(.training), operation: .showLocalJobStatus, use: show)
     }
 
     func update(_ context: RequestContext) throws -> Response {

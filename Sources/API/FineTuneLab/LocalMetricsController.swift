@@ -10,9 +10,9 @@ struct LocalMetricsController {
     let jobs: NamedJob
 
     func register(on router: inout Router) {
-        router.post("/api/training/local/metrics", auth: .namedJobTrainer, use: report)
-        router.put("/api/training/local/{job:string}/metrics", auth: .namedJobTrainer, use: reportPoint)
-        router.get("/api/training/local/{job:string}/metrics", auth: .scope(.training), use: history)
+        router.post("/api/training/local/metrics", auth: .namedJobTrainer, operation: .reportLocalMetrics, use: report)
+        router.put("/api/training/local/{job:string}/metrics", auth: .namedJobTrainer, operation: .reportLocalMetricPoint, use: reportPoint)
+        router.get("/api/training/local/{job:string}/metrics", auth: .scope(.training), operation: .listLocalMetrics, use: history)
     }
 
     func report(_ context: RequestContext) throws -> Response {

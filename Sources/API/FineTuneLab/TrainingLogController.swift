@@ -14,9 +14,9 @@ struct TrainingLogController {
     private static let maximumLineBytes = 16 << 10
 
     func register(on router: inout Router) {
-        router.post("/api/training/local/{job:string}/logs", auth: .namedJobTrainer, use: append)
-        router.get("/api/training/local/{job:string}/logs", auth: .scope(.training), use: list)
-        router.get("/api/training/local/{job:string}/errors", auth: .scope(.training), use: errors)
+        router.post("/api/training/local/{job:string}/logs", auth: .namedJobTrainer, operation: .appendLocalLogs, use: append)
+        router.get("/api/training/local/{job:string}/logs", auth: .scope(.training), operation: .listLocalLogs, use: list)
+        router.get("/api/training/local/{job:string}/errors", auth: .scope(.training), operation: .listLocalLogErrors, use: errors)
     }
 
     func append(_ context: RequestContext) throws -> Response {

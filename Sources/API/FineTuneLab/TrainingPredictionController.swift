@@ -12,10 +12,10 @@ struct TrainingPredictionController {
     private static let maximumBatch = 500
 
     func register(on router: inout Router) {
-        router.post("/api/training/local/predictions", auth: .namedJobTrainer, use: store)
-        router.get("/api/training/predictions/{job:string}", auth: .scope(.training), use: list)
-        router.get("/api/training/predictions/{job:string}/epochs", auth: .scope(.training), use: epochs)
-        router.get("/api/training/predictions/{job:string}/trends", auth: .scope(.training), use: trends)
+        router.post("/api/training/local/predictions", auth: .namedJobTrainer, operation: .storePredictions, use: store)
+        router.get("/api/training/predictions/{job:string}", auth: .scope(.training), operation: .listPredictions, use: list)
+        router.get("/api/training/predictions/{job:string}/epochs", auth: .scope(.training), operation: .listPredictionEpochs, use: epochs)
+        router.get("/api/training/predictions/{job:string}/trends", auth: .scope(.training), operation: .predictionTrends, use: trends)
     }
 
     func store(_ context: RequestContext) throws -> Response {

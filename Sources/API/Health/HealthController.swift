@@ -16,8 +16,8 @@ struct HealthController {
     let openAPI: OpenAPIBox
 
     func register(on router: inout Router) {
-        router.get("/api/openapi.json", auth: .none, use: document)
-        router.get("/api/health", auth: .none, use: health)
+        router.get("/api/health", auth: .none, operation: .health, use: health)
+        router.get("/api/openapi.json", auth: .none, operation: .openAPIDocument, use: document)
     }
 
     func document(_: RequestContext) -> Response {

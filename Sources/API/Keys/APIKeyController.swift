@@ -9,9 +9,9 @@ struct APIKeyController {
     let keys: any APIKeyStore
 
     func register(on router: inout Router) {
-        router.get("/api/user/api-keys", auth: .session, use: list)
-        router.post("/api/user/api-keys", auth: .session, use: create)
-        router.delete("/api/user/api-keys/{id:uuid}", auth: .session, use: revoke)
+        router.get("/api/user/api-keys", auth: .session, operation: .listAPIKeys, use: list)
+        router.post("/api/user/api-keys", auth: .session, operation: .createAPIKey, use: create)
+        router.delete("/api/user/api-keys/{id:uuid}", auth: .session, operation: .revokeAPIKey, use: revoke)
     }
 
     func list(_ context: RequestContext) throws -> Response {

@@ -21,7 +21,7 @@ struct ModelSearchController {
     }
 
     func register(on router: inout Router) {
-        router.get("/api/models/search", auth: .scope(.models), use: search)
+        router.get("/api/models/search", auth: .scope(.models), operation: .searchModels, use: search)
     }
 
     func search(_ context: RequestContext) throws -> Response {

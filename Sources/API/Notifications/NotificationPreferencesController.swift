@@ -91,8 +91,8 @@ struct NotificationPreferencesController {
     private static let fieldNames = Set(fields.map(\.name))
 
     func register(on router: inout Router) {
-        router.get("/api/notifications/preferences", auth: .scope(.notifications), use: show)
-        router.post("/api/notifications/preferences", auth: .scope(.notifications), use: update)
+        router.get("/api/notifications/preferences", auth: .scope(.notifications), operation: .showNotificationPreferences, use: show)
+        router.post("/api/notifications/preferences", auth: .scope(.notifications), operation: .updateNotificationPreferences, use: update)
     }
 
     func show(_ context: RequestContext) throws -> Response {

@@ -17,7 +17,8 @@ public enum ParameterType: Sendable {
 ///
 /// Patterns are written with typed parameters: `/api/training/jobs/{id:uuid}/cancel`.
 /// A path that no route matches is a 404; a path some route matches with
-/// another method is a 405 with `Allow` (HEAD listed with GET).
+/// another method is a 405 with `Allow` (HEAD listed with GET). Each route carries its
+/// OpenAPI operation: the API document is built from `routes` alone.
 public struct Router: Sendable {
     enum Segment: Sendable, Equatable {
         case literal(String)
@@ -40,6 +41,8 @@ public struct Router: Sendable {
         public let body: BodyHandling
         /// The route's place in `routes`: its metrics label.
         public let index: Int
+        /// What the OpenAPI document says of the route.
+        public let operation: OpenAPIOperation
         let segments: [Segment]
         let handler: Handler
     }
@@ -48,9 +51,11 @@ public struct Router: Sendable {
 
     public init() {}
 
-    /// Registers `handler` for `method` and `pattern`; `body: .streamed(maxBytes:)` leaves the body for the handler to read as it arrives.
+    /// Registers `handler` for `method` and `pattern`, documented by `operation`; `body: .streamed(maxBytes:)` leaves the
+    /// body for the handler to read as it arrives.
     public mutating func add(
-        _ method: String, _ pattern: String, auth: AuthRequirement, body: BodyHandling = .buffered, use handler: @escaping Handler
+        _ method: String, _ pattern: String, auth: AuthRequirement, body: BodyHandling = .buffered, operation: OpenAPIOperation,
+        use handler: @escaping Handler
     ) {
         let segments = pattern.split(separator: "/").map { part -> Segment in
             guard part.hasPrefix("{"), part.hasSuffix("}") else { return .literal(String(part)) }
@@ -59,27 +64,31 @@ public struct Router: Sendable {
             return .parameter(String(inner[0]), type)
         }
         routes.append(
-            Route(method: method, pattern: pattern, auth: auth, body: body, index: routes.count, segments: segments, handler: handler))
+            Route(
+                method: method, pattern: pattern, auth: auth, body: body, index: routes.count, operation: operation, segments: segments,
+                handler: handler))
     }
 
-    public mutating func get(_ pattern: String, auth: AuthRequirement, use handler: @escaping Handler) {
-        add("GET", pattern, auth: auth, use: handler)
+    public mutating func get(_ pattern: String, auth: AuthRequirement, operation: OpenAPIOperation, use handler: @escaping Handler) {
+        add("GET", pattern, auth: auth, operation: operation, use: handler)
     }
 
-    public mutating func post(_ pattern: String, auth: AuthRequirement, body: BodyHandling = .buffered, use handler: @escaping Handler) {
-        add("POST", pattern, auth: auth, body: body, use: handler)
+    public mutating func post(
+        _ pattern: String, auth: AuthRequirement, body: BodyHandling = .buffered, operation: OpenAPIOperation, use handler: @escaping Handler
+    ) {
+        add("POST", pattern, auth: auth, body: body, operation: operation, use: handler)
     }
 
-    public mutating func put(_ pattern: String, auth: AuthRequirement, use handler: @escaping Handler) {
-        add("PUT", pattern, auth: auth, use: handler)
+    public mutating func put(_ pattern: String, auth: AuthRequirement, operation: OpenAPIOperation, use handler: @escaping Handler) {
+        add("PUT", pattern, auth: auth, operation: operation, use: handler)
     }
 
-    public mutating func patch(_ pattern: String, auth: AuthRequirement, use handler: @escaping Handler) {
-        add("PATCH", pattern, auth: auth, use: handler)
+    public mutating func patch(_ pattern: String, auth: AuthRequirement, operation: OpenAPIOperation, use handler: @escaping Handler) {
+        add("PATCH", pattern, auth: auth, operation: operation, use: handler)
     }
 
-    public mutating func delete(_ pattern: String, auth: AuthRequirement, use handler: @escaping Handler) {
-        add("DELETE", pattern, auth: auth, use: handler)
+    public mutating func delete(_ pattern: String, auth: AuthRequirement, operation: OpenAPIOperation, use handler: @escaping Handler) {
+        add("DELETE", pattern, auth: auth, operation: operation, use: handler)
     }
 
     /// Each route's method and pattern as the API document writes it (`{id}` without its type), by `Route.index`.

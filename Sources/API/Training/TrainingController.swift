@@ -8,7 +8,7 @@ struct TrainingController {
     let jobs: any TrainingJobStore
 
     func register(on router: inout Router) {
-        router.get("/api/training/stats", auth: .scope(.training), use: stats)
+        router.get("/api/training/stats", auth: .scope(.training), operation: .trainingStats, use: stats)
     }
 
     func stats(_ context: RequestContext) throws -> Response {

@@ -10,13 +10,13 @@ struct TrainingJobController {
     let files: DatasetFiles
 
     func register(on router: inout Router) {
-        router.get("/api/training/jobs", auth: .scope(.training), use: list)
-        router.post("/api/training/jobs", auth: .scope(.training), use: create)
-        router.get("/api/training/jobs/{id:uuid}", auth: .scope(.training), use: show)
-        router.post("/api/training/jobs/{id:uuid}/cancel", auth: .scope(.training), use: cancel)
-        router.post("/api/training/jobs/{id:uuid}/restart", auth: .scope(.training), use: restart)
-        router.get("/api/training/jobs/{id:uuid}/dataset", auth: .trainer, use: dataset)
-        router.patch("/api/training/jobs/{id:uuid}", auth: .trainer, use: update)
+        router.get("/api/training/jobs", auth: .scope(.training), operation: .listTrainingJobs, use: list)
+        router.post("/api/training/jobs", auth: .scope(.training), operation: .createTrainingJob, use: create)
+        router.get("/api/training/jobs/{id:uuid}", auth: .scope(.training), operation: .showTrainingJob, use: show)
+        router.patch("/api/training/jobs/{id:uuid}", auth: .trainer, operation: .updateTrainingJob, use: update)
+        router.get("/api/training/jobs/{id:uuid}/dataset", auth: .trainer, operation: .downloadTrainingJobDataset, use: dataset)
+        router.post("/api/training/jobs/{id:uuid}/cancel", auth: .scope(.training), operation: .cancelTrainingJob, use: cancel)
+        router.post("/api/training/jobs/{id:uuid}/restart", auth: .scope(.training), operation: .restartTrainingJob, use: restart)
     }
 
     func list(_ context: RequestContext) throws -> Response {

@@ -7,9 +7,9 @@ struct TrainingMetricsController {
     let training: TrainingService
 
     func register(on router: inout Router) {
-        router.post("/api/training/jobs/{id:uuid}/metrics", auth: .trainer, use: report)
-        router.get("/api/training/metrics/aggregate", auth: .scope(.training), use: aggregate)
-        router.get("/api/training/jobs/{id:uuid}/metrics", auth: .scope(.training), use: list)
+        router.post("/api/training/jobs/{id:uuid}/metrics", auth: .trainer, operation: .reportMetrics, use: report)
+        router.get("/api/training/metrics/aggregate", auth: .scope(.training), operation: .aggregateMetrics, use: aggregate)
+        router.get("/api/training/jobs/{id:uuid}/metrics", auth: .scope(.training), operation: .listMetrics, use: list)
     }
 
     func report(_ context: RequestContext) throws -> Response {
