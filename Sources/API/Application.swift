@@ -63,19 +63,24 @@ public final class Application: Sendable {
         self.logger = logger
         var router = Router()
         let openAPI = OpenAPIBox()
+        let training = TrainingService(jobs: store.trainingJobs)
+        let namedJobs = NamedJob(jobs: store.trainingJobs)
+        // In the order the OpenAPI document lists the routes.
         HealthController(store: store, version: settings.version, openAPI: openAPI).register(on: &router)
         TrainingController(jobs: store.trainingJobs).register(on: &router)
-        TrainingJobController(jobs: store.trainingJobs, datasets: store.datasets, files: datasetFiles).register(on: &router)
-        TrainingMetricsController(jobs: store.trainingJobs).register(on: &router)
-        LocalJobController(jobs: store.trainingJobs).register(on: &router)
-        LocalMetricsController(jobs: store.trainingJobs).register(on: &router)
-        TrainingLogController(jobs: store.trainingJobs, logs: store.trainingLogs).register(on: &router)
-        TrainingPredictionController(jobs: store.trainingJobs, predictions: store.trainingPredictions).register(on: &router)
+        TrainingJobController(training: training, datasets: store.datasets, files: datasetFiles).register(on: &router)
+        TrainingMetricsController(training: training).register(on: &router)
         AnalyticsController(analytics: store.analytics).register(on: &router)
         ModelSearchController(settings: settings.modelSearch, transport: modelHub ?? UnavailableModelHub()).register(on: &router)
         NotificationPreferencesController(preferences: store.notificationPreferences).register(on: &router)
         APIKeyController(keys: store.apiKeys).register(on: &router)
         DatasetController(datasets: store.datasets, files: datasetFiles, maxBytes: settings.datasetMaxBytes).register(on: &router)
+        // FineTune Lab's routes: an adapter over the same jobs and training services.
+        LocalJobController(training: training).register(on: &router)
+        LocalMetricsController(training: training, jobs: namedJobs).register(on: &router)
+        LocalJobStatusController(training: training, jobs: namedJobs).register(on: &router)
+        TrainingLogController(jobs: namedJobs, logs: store.trainingLogs).register(on: &router)
+        TrainingPredictionController(jobs: namedJobs, predictions: store.trainingPredictions).register(on: &router)
         openAPI.body = OpenAPIDocument.build(router: router, version: settings.version).serialized()
         let gate = AuthGate(
             authenticator: Authenticator(keys: store.apiKeys, jobs: store.trainingJobs, sessionTokens: sessionTokens),
@@ -91,11 +96,6 @@ public final class Application: Sendable {
 
     /// Every registered route.
     public var router: Router { responder.router }
-
-    /// Method and pattern of every documented operation.
-    public static var documentedOperations: [(method: String, pattern: String)] {
-        OpenAPIDocument.allOperations.map { ($0.method, $0.pattern) }
-    }
 
     /// A worker's background work: removes uploads abandoned by dead workers, then
     /// starts the threads that flush API-key usage every `usageFlushInterval` and

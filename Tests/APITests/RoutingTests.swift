@@ -9,12 +9,15 @@ import Testing
 struct RoutingTests {
     // MARK: Router
 
+    /// What every route of these tests' routers is documented as.
+    private let thing = OpenAPIOperation(tag: "things", summary: "A route of this test.")
+
     @Test func aRouteDeclaresItsBodyHandlingAndIsMatchedOnce() throws {
         var router = Router()
-        router.post("/api/things/{id:uuid}/upload", auth: .none, body: .streamed(maxBytes: 10)) { context in
+        router.post("/api/things/{id:uuid}/upload", auth: .none, body: .streamed(maxBytes: 10), operation: thing) { context in
             .action("streamed \(context.request.bodyStream != nil)")
         }
-        router.get("/api/things/{id:uuid}/upload", auth: .none) { _ in .action("get") }
+        router.get("/api/things/{id:uuid}/upload", auth: .none, operation: thing) { _ in .action("get") }
         let id = UUID().uuidString
         #expect(router.match(method: "POST", path: "/api/things/\(id)/upload").body == .streamed(maxBytes: 10))
         #expect(router.match(method: "POST", path: "/api/things/\(id)/upload/").body == .streamed(maxBytes: 10))
@@ -72,8 +75,8 @@ struct RoutingTests {
 
     @Test func routerLowercasesUppercaseUUID() throws {
         var router = Router()
-        router.get("/api/things/{id:uuid}", auth: .none) { context in .action(context.parameter("id")) }
-        router.get("/api/names/{name:string}", auth: .none) { context in .action(context.parameter("name")) }
+        router.get("/api/things/{id:uuid}", auth: .none, operation: thing) { context in .action(context.parameter("id")) }
+        router.get("/api/names/{name:string}", auth: .none, operation: thing) { context in .action(context.parameter("name")) }
         let upper = "3F2504E0-4F89-11D3-9A0C-0305E82C3301"
 
         guard case .found(let route, let parameters) = router.match(method: "GET", path: "/api/things/\(upper)") else {

@@ -7,22 +7,24 @@ import JSON
 struct AnalyticsController {
     let analytics: any AnalyticsStore
 
-    static let failureLimit = 10
-    static let datasetFormats = DatasetFormat.allCases.map(\.rawValue)
+    private static let failureLimit = 10
+    private static let datasetFormats = DatasetFormat.allCases.map(\.rawValue)
 
     func register(on router: inout Router) {
-        router.get("/api/analytics/dashboard", auth: .scope(.analytics)) { context in
-            let query = context.query
-            let range = try DashboardRange(from: query["from"], to: query["to"], today: .now())
-            let figures = try analytics.dashboard(
-                userID: context.user.userID, from: range.start, days: range.days, failureLimit: Self.failureLimit
-            )
-            return .json(Self.json(figures, range: range))
-        }
+        router.get("/api/analytics/dashboard", auth: .scope(.analytics), operation: .dashboard, use: dashboard)
+    }
+
+    func dashboard(_ context: RequestContext) throws -> Response {
+        let query = context.query
+        let range = try DashboardRange(from: query["from"], to: query["to"], today: .now())
+        let figures = try analytics.dashboard(
+            userID: context.user.userID, from: range.start, days: range.days, failureLimit: Self.failureLimit
+        )
+        return .json(Self.json(figures, range: range))
     }
 
     /// The contract's shape; every status and format is present, zeros included.
-    static func json(_ figures: DashboardFigures, range: DashboardRange) -> JSONValue {
+    private static func json(_ figures: DashboardFigures, range: DashboardRange) -> JSONValue {
         let counts = figures.statusCounts
         let finished = counts[.completed] + counts[.failed] + counts[.cancelled]
         var byStatus = JSONObject()

@@ -16,68 +16,72 @@ struct DatasetController {
     let maxBytes: Int
 
     func register(on router: inout Router) {
-        router.post("/api/datasets/validate", auth: .scope(.datasets), body: .streamed(maxBytes: maxBytes)) { context in
-            var format = try Self.format(context.query["format"], field: "format")
-            let requested = format
-            var validator: DatasetValidator
-            var bytes = 0
-            switch try Self.bodyKind(context.request.headers["content-type"]) {
-            case .lines(let layout):
-                validator = DatasetValidator(format: requested, layout: layout)
-                bytes = try Self.readBody(context) { validator.feed($0) }
-            case .multipart(let parser):
-                validator = DatasetValidator(format: requested, layout: nil)
-                try Self.readMultipart(context, parser, fields: ["format"]) { data in
-                    validator.feed(data)
-                    bytes += data.count
-                } field: { _, value in
-                    // A format field counts like ?format=; the file's checks already cover every format.
-                    format = try Self.merge(format, field: value)
-                }
+        router.post(
+            "/api/datasets/validate", auth: .scope(.datasets), body: .streamed(maxBytes: maxBytes), operation: .validateDataset, use: validate)
+        router.post("/api/datasets", auth: .scope(.datasets), body: .streamed(maxBytes: maxBytes), operation: .uploadDataset, use: upload)
+        router.get("/api/datasets", auth: .scope(.datasets), operation: .listDatasets, use: list)
+        router.get("/api/datasets/{id:uuid}", auth: .scope(.datasets), operation: .showDataset, use: show)
+        router.get("/api/datasets/{id:uuid}/content", auth: .scope(.datasets), operation: .downloadDataset, use: content)
+        router.delete("/api/datasets/{id:uuid}", auth: .scope(.datasets), operation: .deleteDataset, use: delete)
+    }
+
+    func validate(_ context: RequestContext) throws -> Response {
+        var format = try Self.format(context.query["format"], field: "format")
+        let requested = format
+        var validator: DatasetValidator
+        var bytes = 0
+        switch try Self.bodyKind(context.request.headers["content-type"]) {
+        case .lines(let layout):
+            validator = DatasetValidator(format: requested, layout: layout)
+            bytes = try Self.readBody(context) { validator.feed($0) }
+        case .multipart(let parser):
+            validator = DatasetValidator(format: requested, layout: nil)
+            try Self.readMultipart(context, parser, fields: ["format"]) { data in
+                validator.feed(data)
+                bytes += data.count
+            } field: { _, value in
+                // A format field counts like ?format=; the file's checks already cover every format.
+                format = try Self.merge(format, field: value)
             }
-            guard bytes > 0 else {
-                throw APIError.badRequest("the body is empty; send the dataset as JSON Lines or a JSON array", message: "Empty dataset")
-            }
-            let report = validator.finish(format: format)
-            guard report.totalExamples > 0 else {
-                throw APIError.badRequest("the body holds no examples, only blank lines or an empty array", message: "Empty dataset")
-            }
-            return .json(report.json)
         }
-
-        router.post("/api/datasets", auth: .scope(.datasets), body: .streamed(maxBytes: maxBytes)) { context in
-            try upload(context)
+        guard bytes > 0 else {
+            throw APIError.badRequest("the body is empty; send the dataset as JSON Lines or a JSON array", message: "Empty dataset")
         }
-
-        router.get("/api/datasets", auth: .scope(.datasets)) { context in
-            let page = try Page(query: context.query)
-            let (records, total) = try datasets.list(userID: context.user.userID, limit: page.limit, offset: page.offset)
-            return .list(records.map(Self.json), total: total, page: page)
+        let report = validator.finish(format: format)
+        guard report.totalExamples > 0 else {
+            throw APIError.badRequest("the body holds no examples, only blank lines or an empty array", message: "Empty dataset")
         }
+        return .json(report.json)
+    }
 
-        router.get("/api/datasets/{id:uuid}", auth: .scope(.datasets)) { context in
-            guard let record = try datasets.find(id: context.parameter("id"), userID: context.user.userID) else { throw APIError.notFound }
-            return .resource(id: record.id, data: Self.json(record))
-        }
+    func list(_ context: RequestContext) throws -> Response {
+        let page = try Page(query: context.query)
+        let (records, total) = try datasets.list(userID: context.user.userID, limit: page.limit, offset: page.offset)
+        return .list(records.map(Self.json), total: total, page: page)
+    }
 
-        router.get("/api/datasets/{id:uuid}/content", auth: .scope(.datasets)) { context in
-            guard let record = try datasets.find(id: context.parameter("id"), userID: context.user.userID) else { throw APIError.notFound }
-            return DatasetDownload.response(for: record, files: files, request: context.request)
-        }
+    func show(_ context: RequestContext) throws -> Response {
+        guard let record = try datasets.find(id: context.parameter("id"), userID: context.user.userID) else { throw APIError.notFound }
+        return .resource(id: record.id, data: Self.json(record))
+    }
 
-        router.delete("/api/datasets/{id:uuid}", auth: .scope(.datasets)) { context in
-            switch try datasets.delete(id: context.parameter("id"), userID: context.user.userID) {
-            case .notFound:
-                throw APIError.notFound
-            case .inUse(let jobs):
-                throw APIError(
-                    .conflict, "Dataset is in use", details: "\(jobs) training job(s) that are not finished use this dataset",
-                    code: "DATASET_IN_USE")
-            case .deleted(let record):
-                // After the commit: a crash here leaves a file without a record, which the start-up sweep removes.
-                files.remove(relativePath: record.filePath)
-                return .action("Dataset deleted")
-            }
+    func content(_ context: RequestContext) throws -> Response {
+        guard let record = try datasets.find(id: context.parameter("id"), userID: context.user.userID) else { throw APIError.notFound }
+        return DatasetDownload.response(for: record, files: files, request: context.request)
+    }
+
+    func delete(_ context: RequestContext) throws -> Response {
+        switch try datasets.delete(id: context.parameter("id"), userID: context.user.userID) {
+        case .notFound:
+            throw APIError.notFound
+        case .inUse(let jobs):
+            throw APIError(
+                .conflict, "Dataset is in use", details: "\(jobs) training job(s) that are not finished use this dataset",
+                code: "DATASET_IN_USE")
+        case .deleted(let record):
+            // After the commit: a crash here leaves a file without a record, which the start-up sweep removes.
+            files.remove(relativePath: record.filePath)
+            return .action("Dataset deleted")
         }
     }
 
@@ -86,7 +90,7 @@ struct DatasetController {
     /// Validates the body while writing it to a partial file and hashing it;
     /// a valid dataset's file is flushed and renamed into place, and only
     /// then is its record committed. Any failure removes the partial file.
-    private func upload(_ context: RequestContext) throws -> Response {
+    func upload(_ context: RequestContext) throws -> Response {
         let userID = try context.user.userID
         let query = context.query
         var name = try query["name"].map { try Self.name($0) }
@@ -286,7 +290,7 @@ struct DatasetController {
     }
 
     /// `auto` or absent → nil (detect); else one of the formats (empty is a 400, like any other unknown name).
-    static func format(_ text: String?, field: String) throws(APIError) -> DatasetFormat? {
+    private static func format(_ text: String?, field: String) throws(APIError) -> DatasetFormat? {
         guard let text, text != "auto" else { return nil }
         guard let format = DatasetFormat(rawValue: text) else {
             throw APIError.badRequest("\(field) must be auto or one of \(DatasetFormat.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -294,7 +298,7 @@ struct DatasetController {
         return format
     }
 
-    static func name(_ text: String) throws(APIError) -> String {
+    private static func name(_ text: String) throws(APIError) -> String {
         let name = text[...].trimmingWhitespace()
         guard !name.isEmpty else { throw APIError.badRequest("name must not be blank") }
         guard text.unicodeScalars.count <= 200 else { throw APIError.badRequest("name must be at most 200 characters") }
@@ -310,7 +314,7 @@ struct DatasetController {
         return text
     }
 
-    static func json(_ record: DatasetRecord) -> JSONValue {
+    private static func json(_ record: DatasetRecord) -> JSONValue {
         .object(
             JSONObject([
                 ("id", .string(record.id)), ("name", .string(record.name)), ("format", .string(record.format)),

@@ -1,74 +1,35 @@
 import Domain
 import FoundationEssentials
+import HTTPCore
 import JSON
 
-/// FineTune Lab's job registration and status routes, on the contract's jobs: a job registered
-/// here is the same job in `/api/training/jobs`, and follows the same state machine.
+/// FineTune Lab's job registration, on the contract's jobs: a job registered here is the same
+/// job in `/api/training/jobs`, and follows the same state machine.
 struct LocalJobController {
-    let jobs: any TrainingJobStore
+    let training: TrainingService
 
     /// What a job made here is called when its trainer names no model.
-    static let unnamedModel = "unknown"
+    private static let unnamedModel = "unknown"
 
     func register(on router: inout Router) {
-        router.post("/api/training/local/jobs", auth: .scope(.training)) { context in
-            let caller = try context.user
-            let body = try context.jsonObject()
-            try NamedJob.refuseForeignUser(in: body, caller: caller)
-            let registration = try Registration(body)
-            let (job, token) = try upsert(registration, caller: caller)
-            return .json(
-                .object([
-                    "success": .bool(true), "persisted": .bool(true), "job_id": .string(NamedJob.publicName(of: job)), "id": .string(job.id),
-                    "user_id": .string(job.userID), "job_token": .string(token), "status": .string(job.status.rawValue),
-                ]))
-        }
+        router.post("/api/training/local/jobs", auth: .scope(.training), operation: .registerLocalJob, use: registerJob)
+    }
 
-        router.patch("/api/training/local/{job:string}/status", auth: .namedJobTrainer) { context in
-            let caller = try context.user
-            let body = try context.jsonObject()
-            try NamedJob.refuseForeignUser(in: body, caller: caller)
-            let fields = FieldReader(body)
-            guard let name = try fields.string("status", required: true, length: 1...32), let status = JobStatus(rawValue: name), status != .pending
-            else {
-                throw APIError.badRequest("status must be one of running, completed, failed, cancelled, paused")
-            }
-            let error = try fields.string("error", required: false, length: 0...10_000)
-            let job = try NamedJob(jobs: jobs).find(context.parameter("job"), for: caller)
-            let updated = try jobs.update(id: job.id, userID: job.userID) { job in
-                let now = Timestamp.now()
-                if status != job.status { try job.transition(to: status, at: now) }
-                if let error { job.errorMessage = error }
-                job.updatedAt = now
-            }
-            guard let updated else { throw APIError.notFound }
-            return .json(
-                .object([
-                    "success": .bool(true), "job_id": .string(NamedJob.publicName(of: updated)), "status": .string(updated.status.rawValue),
-                    "updated_at": .string(updated.updatedAt.iso8601),
-                ]))
-        }
-
-        router.get("/api/training/local/{job:string}/status", auth: .scope(.training)) { context in
-            let job = try NamedJob(jobs: jobs).find(context.parameter("job"), for: context.user)
-            // The learning rate is the newest point's, which is the point at the job's current step.
-            let newest = try jobs.metrics(jobID: job.id, sinceStep: job.currentStep - 1, limit: 1, offset: 0).points.first
-            let learningRate = newest?.step == job.currentStep ? newest?.learningRate : nil
-            return .json(
-                .object([
-                    "job_id": .string(NamedJob.publicName(of: job)), "id": .string(job.id), "status": .string(job.status.rawValue),
-                    "model_name": .string(job.modelName), "dataset_path": .string(job.datasetPath), "current_step": .int(job.currentStep),
-                    "current_epoch": .int(job.currentEpoch), "total_steps": .int(job.totalSteps), "total_epochs": .int(job.totalEpochs),
-                    "progress": .double(job.progress), "loss": .double(job.trainLoss), "eval_loss": .double(job.evalLoss),
-                    "best_eval_loss": .double(job.bestEvalLoss), "learning_rate": .double(learningRate),
-                    "started_at": .string(job.startedAt?.iso8601), "completed_at": .string(job.completedAt?.iso8601),
-                    "error": .string(job.errorMessage), "created_at": .string(job.createdAt.iso8601), "updated_at": .string(job.updatedAt.iso8601),
-                ]))
-        }
+    func registerJob(_ context: RequestContext) throws -> Response {
+        let caller = try context.user
+        let body = try context.jsonObject()
+        try NamedJob.refuseForeignUser(in: body, caller: caller)
+        let registration = try Registration(body)
+        let (job, token) = try upsert(registration, caller: caller)
+        return .json(
+            .object([
+                "success": .bool(true), "persisted": .bool(true), "job_id": .string(NamedJob.publicName(of: job)), "id": .string(job.id),
+                "user_id": .string(job.userID), "job_token": .string(token), "status": .string(job.status.rawValue),
+            ]))
     }
 
     /// The body of `POST /api/training/local/jobs`, checked whole before anything is stored.
-    struct Registration {
+    private struct Registration {
         var externalID: String
         var status: JobStatus?
         var modelName: String?
@@ -98,7 +59,7 @@ struct LocalJobController {
             datasetPath = try fields.string("dataset_path", required: false, length: 0...4096)
             config = try fields.object("config")
             totalSteps = try fields.integer("total_steps", in: 1...TrainingStep.maximum)
-            totalEpochs = try fields.integer("total_epochs", in: 1...1_000_000)
+            totalEpochs = try fields.integer("total_epochs", in: 1...TrainingEpoch.maximum)
             token = try fields.string("job_token", required: false, length: 32...256)
             if let token, !JobToken.isAcceptableCallerToken(token) {
                 throw APIError.badRequest("job_token must be 32 to 256 printable characters without spaces, and not an API key")
@@ -107,8 +68,8 @@ struct LocalJobController {
     }
 
     /// Creates the caller's job `externalID`, or updates it when it exists; returns the job and its token.
-    func upsert(_ registration: Registration, caller: Principal) throws -> (TrainingJob, String) {
-        if let existing = try jobs.find(externalID: registration.externalID, userID: caller.userID) {
+    private func upsert(_ registration: Registration, caller: Principal) throws -> (TrainingJob, String) {
+        if let existing = try training.jobs.find(externalID: registration.externalID, userID: caller.userID) {
             return try update(existing, with: registration)
         }
         // A new job starts pending, or running when its trainer says so; no other status starts a job.
@@ -123,10 +84,10 @@ struct LocalJobController {
         )
         if status == .running { try job.transition(to: .running, at: now) }
         do {
-            try jobs.insert([job])
+            try training.jobs.insert([job])
         } catch StoreError.duplicate {
             // Two registrations of one job_id raced and the other one created it; or the chosen token is taken.
-            if let existing = try jobs.find(externalID: registration.externalID, userID: caller.userID) {
+            if let existing = try training.jobs.find(externalID: registration.externalID, userID: caller.userID) {
                 return try update(existing, with: registration)
             }
             throw APIError(.conflict, "job_token is already in use", details: "choose another job_token, or send none", code: "DUPLICATE_TOKEN")
@@ -137,17 +98,14 @@ struct LocalJobController {
     /// A later registration: the given fields change, a status equal to the current one changes nothing,
     /// another follows the state machine; the token stays the job's.
     private func update(_ existing: TrainingJob, with registration: Registration) throws -> (TrainingJob, String) {
-        let updated = try jobs.update(id: existing.id, userID: existing.userID) { job in
-            let now = Timestamp.now()
-            if let status = registration.status, status != job.status { try job.transition(to: status, at: now) }
+        let updated = try training.update(id: existing.id, userID: existing.userID, status: registration.status) { job in
             if let modelName = registration.modelName { job.modelName = modelName }
             if let datasetPath = registration.datasetPath { job.datasetPath = datasetPath }
             if let config = registration.config { job.configJSON = JSONValue.object(config).jsonText }
             if let totalSteps = registration.totalSteps { job.totalSteps = totalSteps }
             if let totalEpochs = registration.totalEpochs { job.totalEpochs = totalEpochs }
-            job.updatedAt = now
         }
-        guard let updated, let token = updated.jobToken else { throw APIError.notFound }
+        guard let token = updated.jobToken else { throw APIError.notFound }
         return (updated, token)
     }
 }

@@ -1,53 +1,58 @@
 import Domain
+import HTTPCore
 import JSON
 
 /// FineTune Lab's job logs: the trainer appends console lines, the SDK reads pages of them and
 /// the errors found in them (`LogErrorReport`).
 struct TrainingLogController {
-    let jobs: any TrainingJobStore
+    let jobs: NamedJob
     let logs: any TrainingLogStore
 
     /// Lines a job keeps; older ones are dropped as new ones arrive.
-    static let keptLines = 10_000
-    static let maximumLinesPerCall = 1000
-    static let maximumLineBytes = 16 << 10
+    private static let keptLines = 10_000
+    private static let maximumLinesPerCall = 1000
+    private static let maximumLineBytes = 16 << 10
 
     func register(on router: inout Router) {
-        router.post("/api/training/local/{job:string}/logs", auth: .namedJobTrainer) { context in
-            let caller = try context.user
-            let body = try context.jsonObject()
-            try NamedJob.refuseForeignUser(in: body, caller: caller)
-            let job = try NamedJob(jobs: jobs).find(context.parameter("job"), for: caller)
-            let lines = try Self.lines(body["logs"])
-            let total = try logs.append(jobID: job.id, lines: lines, keep: Self.keptLines)
-            return .json(.object(["success": .bool(true), "logs_appended": .int(lines.count), "total_logs": .int(total)]))
-        }
+        router.post("/api/training/local/{job:string}/logs", auth: .namedJobTrainer, operation: .appendLocalLogs, use: append)
+        router.get("/api/training/local/{job:string}/logs", auth: .scope(.training), operation: .listLocalLogs, use: list)
+        router.get("/api/training/local/{job:string}/errors", auth: .scope(.training), operation: .listLocalLogErrors, use: errors)
+    }
 
-        router.get("/api/training/local/{job:string}/logs", auth: .scope(.training)) { context in
-            let query = context.query
-            let limit = try query.integer("limit", in: 1...Self.maximumLinesPerCall) ?? 100
-            let offset = try query.integer("offset", in: Int(Int32.min)...Int(Int32.max)) ?? 0
-            let job = try NamedJob(jobs: jobs).find(context.parameter("job"), for: context.user)
-            let page = try logs.lines(jobID: job.id, offset: offset, limit: limit)
-            return .json(
-                .object([
-                    "job_id": .string(NamedJob.publicName(of: job)), "logs": .array(page.lines.map { .string($0) }),
-                    "total_lines": .int(page.total), "offset": .int(page.offset), "limit": .int(limit),
-                ]))
-        }
+    func append(_ context: RequestContext) throws -> Response {
+        let caller = try context.user
+        let body = try context.jsonObject()
+        try NamedJob.refuseForeignUser(in: body, caller: caller)
+        let job = try jobs.find(context.parameter("job"), for: caller)
+        let lines = try Self.lines(body["logs"])
+        let total = try logs.append(jobID: job.id, lines: lines, keep: Self.keptLines)
+        return .json(.object(["success": .bool(true), "logs_appended": .int(lines.count), "total_logs": .int(total)]))
+    }
 
-        router.get("/api/training/local/{job:string}/errors", auth: .scope(.training)) { context in
-            let job = try NamedJob(jobs: jobs).find(context.parameter("job"), for: context.user)
-            let lines = try logs.lines(jobID: job.id, offset: 0, limit: Self.keptLines).lines
-            var body = LogErrorReport(lines: lines).json
-            body["job_id"] = .string(NamedJob.publicName(of: job))
-            body["error_summary"] = .string(job.errorMessage)
-            return .json(.object(body))
-        }
+    func list(_ context: RequestContext) throws -> Response {
+        let query = context.query
+        let limit = try query.integer("limit", in: 1...Self.maximumLinesPerCall) ?? 100
+        let offset = try query.integer("offset", in: Int(Int32.min)...Int(Int32.max)) ?? 0
+        let job = try jobs.find(context.parameter("job"), for: context.user)
+        let page = try logs.lines(jobID: job.id, offset: offset, limit: limit)
+        return .json(
+            .object([
+                "job_id": .string(NamedJob.publicName(of: job)), "logs": .array(page.lines.map { .string($0) }),
+                "total_lines": .int(page.total), "offset": .int(page.offset), "limit": .int(limit),
+            ]))
+    }
+
+    func errors(_ context: RequestContext) throws -> Response {
+        let job = try jobs.find(context.parameter("job"), for: context.user)
+        let lines = try logs.lines(jobID: job.id, offset: 0, limit: Self.keptLines).lines
+        var body = LogErrorReport(lines: lines).json
+        body["job_id"] = .string(NamedJob.publicName(of: job))
+        body["error_summary"] = .string(job.errorMessage)
+        return .json(.object(body))
     }
 
     /// The `logs` array, checked whole: at most 1000 strings of at most 16 KiB each.
-    static func lines(_ value: JSONValue?) throws(APIError) -> [String] {
+    private static func lines(_ value: JSONValue?) throws(APIError) -> [String] {
         guard case .array(let elements)? = value else { throw APIError.badRequest("logs must be an array of strings") }
         guard elements.count <= maximumLinesPerCall else {
             throw APIError.badRequest("logs must hold at most \(maximumLinesPerCall) lines, not \(elements.count)")

@@ -1,71 +1,77 @@
 import Domain
 import FoundationEssentials
+import HTTPCore
 import JSON
 
 /// FineTune Lab's training predictions: the trainer sends sample outputs per epoch, the SDK
 /// (`training_predictions`) reads them, their epochs and their quality trends.
 struct TrainingPredictionController {
-    let jobs: any TrainingJobStore
+    let jobs: NamedJob
     let predictions: any TrainingPredictionStore
 
-    static let maximumBatch = 500
+    private static let maximumBatch = 500
 
     func register(on router: inout Router) {
-        router.post("/api/training/local/predictions", auth: .namedJobTrainer) { context in
-            let caller = try context.user
-            let body = try context.jsonObject(allowingNonFiniteNumbers: true)
-            try NamedJob.refuseForeignUser(in: body, caller: caller)
-            let job = try NamedJob(jobs: jobs).find(in: body, for: caller)
-            let records = try Self.records(body["predictions"], job: job, now: .now())
-            try predictions.upsert(records)
-            return .json(.object(["success": .bool(true), "count": .int(records.count)]))
-        }
+        router.post("/api/training/local/predictions", auth: .namedJobTrainer, operation: .storePredictions, use: store)
+        router.get("/api/training/predictions/{job:string}", auth: .scope(.training), operation: .listPredictions, use: list)
+        router.get("/api/training/predictions/{job:string}/epochs", auth: .scope(.training), operation: .listPredictionEpochs, use: epochs)
+        router.get("/api/training/predictions/{job:string}/trends", auth: .scope(.training), operation: .predictionTrends, use: trends)
+    }
 
-        router.get("/api/training/predictions/{job:string}", auth: .scope(.training)) { context in
-            let query = context.query
-            let page = try Page(query: query, defaultLimit: 50, maximumLimit: Self.maximumBatch)
-            let epoch = try query.integer("epoch", in: 0...Int(TrainingStep.maximum))
-            let job = try NamedJob(jobs: jobs).find(context.parameter("job"), for: context.user)
-            let found = try predictions.list(jobID: job.id, epoch: epoch.map(Int64.init), limit: page.limit, offset: page.offset)
-            let name = NamedJob.publicName(of: job)
-            return .json(
-                .object([
-                    "job_id": .string(name), "predictions": .array(found.predictions.map { Self.json($0, jobName: name) }),
-                    "total_count": .int(found.totalCount), "epoch_count": .int(found.epochCount), "limit": .int(page.limit),
-                    "offset": .int(page.offset),
-                ]))
-        }
+    func store(_ context: RequestContext) throws -> Response {
+        let caller = try context.user
+        let body = try context.jsonObject(allowingNonFiniteNumbers: true)
+        try NamedJob.refuseForeignUser(in: body, caller: caller)
+        let job = try jobs.find(in: body, for: caller)
+        let records = try Self.records(body["predictions"], job: job, now: .now())
+        try predictions.upsert(records)
+        return .json(.object(["success": .bool(true), "count": .int(records.count)]))
+    }
 
-        router.get("/api/training/predictions/{job:string}/epochs", auth: .scope(.training)) { context in
-            let job = try NamedJob(jobs: jobs).find(context.parameter("job"), for: context.user)
-            let epochs = try predictions.epochs(jobID: job.id).map { summary in
-                JSONValue.object([
-                    "epoch": .int(summary.epoch), "prediction_count": .int(summary.count), "latest_step": .int(summary.latestStep),
-                ])
-            }
-            return .json(.object(["job_id": .string(NamedJob.publicName(of: job)), "epochs": .array(epochs)]))
-        }
+    func list(_ context: RequestContext) throws -> Response {
+        let query = context.query
+        let page = try Page(query: query, defaultLimit: 50, maximumLimit: Self.maximumBatch)
+        let epoch = try query.integer("epoch", in: 0...Int(TrainingStep.maximum))
+        let job = try jobs.find(context.parameter("job"), for: context.user)
+        let found = try predictions.list(jobID: job.id, epoch: epoch.map(Int64.init), limit: page.limit, offset: page.offset)
+        let name = NamedJob.publicName(of: job)
+        return .json(
+            .object([
+                "job_id": .string(name), "predictions": .array(found.predictions.map { Self.json($0, jobName: name) }),
+                "total_count": .int(found.totalCount), "epoch_count": .int(found.epochCount), "limit": .int(page.limit),
+                "offset": .int(page.offset),
+            ]))
+    }
 
-        router.get("/api/training/predictions/{job:string}/trends", auth: .scope(.training)) { context in
-            let job = try NamedJob(jobs: jobs).find(context.parameter("job"), for: context.user)
-            let epochs = try predictions.epochs(jobID: job.id)
-            return .json(
-                .object([
-                    "job_id": .string(NamedJob.publicName(of: job)), "trends": .array(epochs.map(Self.trend)),
-                    "overall_improvement": .double(Self.overallImprovement(epochs)),
-                ]))
+    func epochs(_ context: RequestContext) throws -> Response {
+        let job = try jobs.find(context.parameter("job"), for: context.user)
+        let epochs = try predictions.epochs(jobID: job.id).map { summary in
+            JSONValue.object([
+                "epoch": .int(summary.epoch), "prediction_count": .int(summary.count), "latest_step": .int(summary.latestStep),
+            ])
         }
+        return .json(.object(["job_id": .string(NamedJob.publicName(of: job)), "epochs": .array(epochs)]))
+    }
+
+    func trends(_ context: RequestContext) throws -> Response {
+        let job = try jobs.find(context.parameter("job"), for: context.user)
+        let epochs = try predictions.epochs(jobID: job.id)
+        return .json(
+            .object([
+                "job_id": .string(NamedJob.publicName(of: job)), "trends": .array(epochs.map(Self.trend)),
+                "overall_improvement": .double(Self.overallImprovement(epochs)),
+            ]))
     }
 
     /// (first epoch's average CER − the last's) / the first's × 100, over the epochs that have one;
     /// nil with fewer than two such epochs or a first of 0.
-    static func overallImprovement(_ epochs: [PredictionEpochSummary]) -> Double? {
+    private static func overallImprovement(_ epochs: [PredictionEpochSummary]) -> Double? {
         let rates = epochs.compactMap(\.averageCharErrorRate)
         guard rates.count >= 2, let first = rates.first, let last = rates.last, first > 0 else { return nil }
         return (first - last) / first * 100
     }
 
-    static func trend(_ summary: PredictionEpochSummary) -> JSONValue {
+    private static func trend(_ summary: PredictionEpochSummary) -> JSONValue {
         .object([
             "epoch": .int(summary.epoch), "step": .int(summary.latestStep), "sample_count": .int(summary.count),
             "avg_exact_match": .double(summary.averageExactMatch), "avg_char_error_rate": .double(summary.averageCharErrorRate),
@@ -75,7 +81,7 @@ struct TrainingPredictionController {
         ])
     }
 
-    static func json(_ record: TrainingPrediction, jobName: String) -> JSONValue {
+    private static func json(_ record: TrainingPrediction, jobName: String) -> JSONValue {
         let errors = record.validationErrorsJSON.flatMap { try? JSONValue.parse(Array($0.utf8)) } ?? .null
         return .object([
             "id": .string(record.id), "job_id": .string(jobName), "epoch": .int(record.epoch), "step": .int(record.step),
@@ -90,7 +96,7 @@ struct TrainingPredictionController {
     }
 
     /// The `predictions` array, checked whole before anything is stored; the first bad record is named.
-    static func records(_ value: JSONValue?, job: TrainingJob, now: Timestamp) throws(APIError) -> [TrainingPrediction] {
+    private static func records(_ value: JSONValue?, job: TrainingJob, now: Timestamp) throws(APIError) -> [TrainingPrediction] {
         guard case .array(let elements)? = value else {
             throw APIError.badRequest("predictions must be an array of 1 to \(maximumBatch) records")
         }

@@ -16,19 +16,23 @@ struct HealthController {
     let openAPI: OpenAPIBox
 
     func register(on router: inout Router) {
-        router.get("/api/openapi.json", auth: .none) { _ in
-            Response(status: .ok, headers: [("Content-Type", "application/json; charset=utf-8")], body: openAPI.body)
-        }
-        router.get("/api/health", auth: .none) { _ in
-            do {
-                try store.ping()
-                return .json(.object(["status": .string("ok"), "version": .string(version), "database": .string("ok")]))
-            } catch {
-                return .json(
-                    .object(["status": .string("unavailable"), "version": .string(version), "database": .string("unavailable")]),
-                    status: .serviceUnavailable
-                )
-            }
+        router.get("/api/health", auth: .none, operation: .health, use: health)
+        router.get("/api/openapi.json", auth: .none, operation: .openAPIDocument, use: document)
+    }
+
+    func document(_: RequestContext) -> Response {
+        Response(status: .ok, headers: [("Content-Type", "application/json; charset=utf-8")], body: openAPI.body)
+    }
+
+    func health(_: RequestContext) -> Response {
+        do {
+            try store.ping()
+            return .json(.object(["status": .string("ok"), "version": .string(version), "database": .string("ok")]))
+        } catch {
+            return .json(
+                .object(["status": .string("unavailable"), "version": .string(version), "database": .string("unavailable")]),
+                status: .serviceUnavailable
+            )
         }
     }
 }

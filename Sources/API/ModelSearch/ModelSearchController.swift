@@ -10,9 +10,9 @@ struct ModelSearchController {
     let cache: ModelSearchCache
 
     /// Our sort names → the Hub's.
-    static let sorts: KeyValuePairs<String, String> = ["downloads": "downloads", "likes": "likes", "last_modified": "lastModified"]
+    private static let sorts: KeyValuePairs<String, String> = ["downloads": "downloads", "likes": "likes", "last_modified": "lastModified"]
     /// The Hub pages at 1,000 models; `offset + limit` must stay within one page.
-    static let maximumWindow = 1000
+    private static let maximumWindow = 1000
 
     init(settings: ModelSearchSettings, transport: any ModelHubTransport) {
         self.settings = settings
@@ -21,32 +21,34 @@ struct ModelSearchController {
     }
 
     func register(on router: inout Router) {
-        router.get("/api/models/search", auth: .scope(.models)) { context in
-            let query = context.query
-            let given = query["query"] ?? ""
-            let text = given.trimmingWhitespace()
-            guard text.unicodeScalars.count >= 2 else {
-                throw APIError.badRequest("query must be at least 2 characters", message: "Invalid query parameter")
-            }
-            guard given.unicodeScalars.count <= 200 else {
-                throw APIError.badRequest("query must be at most 200 characters", message: "Invalid query parameter")
-            }
-            let page = try Page(query: query)
-            guard page.offset + page.limit <= Self.maximumWindow else {
-                throw APIError.badRequest("offset + limit must be at most \(Self.maximumWindow)", message: "Invalid query parameter")
-            }
-            let sortName = query["sort"] ?? "downloads"
-            guard let sort = Self.sorts.first(where: { $0.key == sortName })?.value else {
-                throw APIError.badRequest("sort must be one of downloads, likes, last_modified", message: "Invalid query parameter")
-            }
-            let models = try search(text, limit: page.offset + page.limit, sort: sort, clock: context.request.clock)
-            let window = models.dropFirst(page.offset).prefix(page.limit)
-            return .list(Array(window), total: models.count, page: page)
+        router.get("/api/models/search", auth: .scope(.models), operation: .searchModels, use: search)
+    }
+
+    func search(_ context: RequestContext) throws -> Response {
+        let query = context.query
+        let given = query["query"] ?? ""
+        let text = given.trimmingWhitespace()
+        guard text.unicodeScalars.count >= 2 else {
+            throw APIError.badRequest("query must be at least 2 characters", message: "Invalid query parameter")
         }
+        guard given.unicodeScalars.count <= 200 else {
+            throw APIError.badRequest("query must be at most 200 characters", message: "Invalid query parameter")
+        }
+        let page = try Page(query: query)
+        guard page.offset + page.limit <= Self.maximumWindow else {
+            throw APIError.badRequest("offset + limit must be at most \(Self.maximumWindow)", message: "Invalid query parameter")
+        }
+        let sortName = query["sort"] ?? "downloads"
+        guard let sort = Self.sorts.first(where: { $0.key == sortName })?.value else {
+            throw APIError.badRequest("sort must be one of downloads, likes, last_modified", message: "Invalid query parameter")
+        }
+        let models = try hubModels(text, limit: page.offset + page.limit, sort: sort, clock: context.request.clock)
+        let window = models.dropFirst(page.offset).prefix(page.limit)
+        return .list(Array(window), total: models.count, page: page)
     }
 
     /// The Hub's models for (query, limit, sort), from the cache when fresh; a Hub call ends by `clock`'s deadline.
-    func search(_ search: String, limit: Int, sort: String, clock: RequestClock?) throws(APIError) -> [JSONValue] {
+    private func hubModels(_ search: String, limit: Int, sort: String, clock: RequestClock?) throws(APIError) -> [JSONValue] {
         let key = "\(sort)\u{0}\(limit)\u{0}\(search)"
         if let cached = cache.models(for: key, now: Clocks.monotonicSeconds()) { return cached }
         var headers = ["Accept: application/json"]

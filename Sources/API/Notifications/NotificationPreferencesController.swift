@@ -91,33 +91,36 @@ struct NotificationPreferencesController {
     private static let fieldNames = Set(fields.map(\.name))
 
     func register(on router: inout Router) {
-        router.get("/api/notifications/preferences", auth: .scope(.notifications)) { context in
-            let stored = try preferences.find(userID: context.user.userID) ?? NotificationPreferences()
-            return .json(.object(["data": Self.json(stored)]))
-        }
+        router.get("/api/notifications/preferences", auth: .scope(.notifications), operation: .showNotificationPreferences, use: show)
+        router.post("/api/notifications/preferences", auth: .scope(.notifications), operation: .updateNotificationPreferences, use: update)
+    }
 
-        router.post("/api/notifications/preferences", auth: .scope(.notifications)) { context in
-            let body = try context.jsonObject()
-            try FieldReader(body).rejectUnknown(Self.fieldNames)
-            // Validated whole against a scratch value before anything is stored.
-            let given = Self.fields.compactMap { field in body[field.name].map { (field, $0) } }
-            var scratch = NotificationPreferences()
-            for (field, value) in given { try field.apply(value, &scratch) }
-            let userID = try context.user.userID
-            let stored: NotificationPreferences
-            if given.isEmpty {
-                stored = try preferences.find(userID: userID) ?? NotificationPreferences()
-            } else {
-                stored = try preferences.update(userID: userID, at: .now()) { current in
-                    for (field, value) in given { try field.apply(value, &current) }
-                }
+    func show(_ context: RequestContext) throws -> Response {
+        let stored = try preferences.find(userID: context.user.userID) ?? NotificationPreferences()
+        return .json(.object(["data": Self.json(stored)]))
+    }
+
+    func update(_ context: RequestContext) throws -> Response {
+        let body = try context.jsonObject()
+        try FieldReader(body).rejectUnknown(Self.fieldNames)
+        // Validated whole against a scratch value before anything is stored.
+        let given = Self.fields.compactMap { field in body[field.name].map { (field, $0) } }
+        var scratch = NotificationPreferences()
+        for (field, value) in given { try field.apply(value, &scratch) }
+        let userID = try context.user.userID
+        let stored: NotificationPreferences
+        if given.isEmpty {
+            stored = try preferences.find(userID: userID) ?? NotificationPreferences()
+        } else {
+            stored = try preferences.update(userID: userID, at: .now()) { current in
+                for (field, value) in given { try field.apply(value, &current) }
             }
-            return .json(.object(["data": Self.json(stored)]))
         }
+        return .json(.object(["data": Self.json(stored)]))
     }
 
     /// All 17 fields, in the contract's order.
-    static func json(_ value: NotificationPreferences) -> JSONValue {
+    private static func json(_ value: NotificationPreferences) -> JSONValue {
         .object(JSONObject(fields.map { ($0.name, $0.value(value)) }))
     }
 }

@@ -66,7 +66,7 @@ enum Schema {
     ])
 
     static let totalSteps = bounded("integer", 1...TrainingStep.maximum)
-    static let totalEpochs = bounded("integer", 1...TrainingJobController.maximumEpochs)
+    static let totalEpochs = bounded("integer", 1...TrainingEpoch.maximum)
 
     /// The fields of a metric point a trainer sends (the list adds perplexity).
     static let metricFields: [(String, JSONValue)] = [
@@ -186,7 +186,7 @@ enum Schema {
                         .object(["type": .array([.string("string"), .string("null")]), "enum": .array(statuses.map { .string($0) } + [.null])])
                     ),
                     ("progress", bounded("number", 0...100)), ("current_step", bounded("integer", TrainingStep.range)),
-                    ("total_steps", totalSteps), ("current_epoch", bounded("integer", 0...TrainingJobController.maximumEpochs)),
+                    ("total_steps", totalSteps), ("current_epoch", bounded("integer", 0...TrainingEpoch.maximum)),
                     ("total_epochs", totalEpochs),
                     ("error_message", .object(["type": .array([.string("string"), .string("null")]), "maxLength": .int(10_000)])),
                 ], closed: true)

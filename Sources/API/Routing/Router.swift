@@ -1,7 +1,8 @@
 import Essentials
 public import HTTPCore
 
-/// A handler: synchronous, called on the accept thread that holds the request.
+/// A handler: synchronous, called on the accept thread that holds the request. Usually a controller's
+/// method (`router.get(..., use: list)`): the controllers are Sendable structs, so their methods are too.
 public typealias Handler = @Sendable (RequestContext) throws -> Response
 
 /// The type a path parameter must have.
@@ -16,7 +17,8 @@ public enum ParameterType: Sendable {
 ///
 /// Patterns are written with typed parameters: `/api/training/jobs/{id:uuid}/cancel`.
 /// A path that no route matches is a 404; a path some route matches with
-/// another method is a 405 with `Allow` (HEAD listed with GET).
+/// another method is a 405 with `Allow` (HEAD listed with GET). Each route carries its
+/// OpenAPI operation: the API document is built from `routes` alone.
 public struct Router: Sendable {
     enum Segment: Sendable, Equatable {
         case literal(String)
@@ -39,6 +41,8 @@ public struct Router: Sendable {
         public let body: BodyHandling
         /// The route's place in `routes`: its metrics label.
         public let index: Int
+        /// What the OpenAPI document says of the route.
+        public let operation: OpenAPIOperation
         let segments: [Segment]
         let handler: Handler
     }
@@ -47,9 +51,11 @@ public struct Router: Sendable {
 
     public init() {}
 
-    /// Registers `handler` for `method` and `pattern`; `body: .streamed(maxBytes:)` leaves the body for the handler to read as it arrives.
+    /// Registers `handler` for `method` and `pattern`, documented by `operation`; `body: .streamed(maxBytes:)` leaves the
+    /// body for the handler to read as it arrives.
     public mutating func add(
-        _ method: String, _ pattern: String, auth: AuthRequirement, body: BodyHandling = .buffered, _ handler: @escaping Handler
+        _ method: String, _ pattern: String, auth: AuthRequirement, body: BodyHandling = .buffered, operation: OpenAPIOperation,
+        use handler: @escaping Handler
     ) {
         let segments = pattern.split(separator: "/").map { part -> Segment in
             guard part.hasPrefix("{"), part.hasSuffix("}") else { return .literal(String(part)) }
@@ -58,27 +64,31 @@ public struct Router: Sendable {
             return .parameter(String(inner[0]), type)
         }
         routes.append(
-            Route(method: method, pattern: pattern, auth: auth, body: body, index: routes.count, segments: segments, handler: handler))
+            Route(
+                method: method, pattern: pattern, auth: auth, body: body, index: routes.count, operation: operation, segments: segments,
+                handler: handler))
     }
 
-    public mutating func get(_ pattern: String, auth: AuthRequirement, _ handler: @escaping Handler) {
-        add("GET", pattern, auth: auth, handler)
+    public mutating func get(_ pattern: String, auth: AuthRequirement, operation: OpenAPIOperation, use handler: @escaping Handler) {
+        add("GET", pattern, auth: auth, operation: operation, use: handler)
     }
 
-    public mutating func post(_ pattern: String, auth: AuthRequirement, body: BodyHandling = .buffered, _ handler: @escaping Handler) {
-        add("POST", pattern, auth: auth, body: body, handler)
+    public mutating func post(
+        _ pattern: String, auth: AuthRequirement, body: BodyHandling = .buffered, operation: OpenAPIOperation, use handler: @escaping Handler
+    ) {
+        add("POST", pattern, auth: auth, body: body, operation: operation, use: handler)
     }
 
-    public mutating func put(_ pattern: String, auth: AuthRequirement, _ handler: @escaping Handler) {
-        add("PUT", pattern, auth: auth, handler)
+    public mutating func put(_ pattern: String, auth: AuthRequirement, operation: OpenAPIOperation, use handler: @escaping Handler) {
+        add("PUT", pattern, auth: auth, operation: operation, use: handler)
     }
 
-    public mutating func patch(_ pattern: String, auth: AuthRequirement, _ handler: @escaping Handler) {
-        add("PATCH", pattern, auth: auth, handler)
+    public mutating func patch(_ pattern: String, auth: AuthRequirement, operation: OpenAPIOperation, use handler: @escaping Handler) {
+        add("PATCH", pattern, auth: auth, operation: operation, use: handler)
     }
 
-    public mutating func delete(_ pattern: String, auth: AuthRequirement, _ handler: @escaping Handler) {
-        add("DELETE", pattern, auth: auth, handler)
+    public mutating func delete(_ pattern: String, auth: AuthRequirement, operation: OpenAPIOperation, use handler: @escaping Handler) {
+        add("DELETE", pattern, auth: auth, operation: operation, use: handler)
     }
 
     /// Each route's method and pattern as the API document writes it (`{id}` without its type), by `Route.index`.

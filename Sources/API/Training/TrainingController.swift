@@ -8,15 +8,17 @@ struct TrainingController {
     let jobs: any TrainingJobStore
 
     func register(on router: inout Router) {
-        router.get("/api/training/stats", auth: .scope(.training)) { context in
-            let counts = try jobs.statusCounts(userID: context.user.userID)
-            return .json(serialized: Self.statsBody(counts))
-        }
+        router.get("/api/training/stats", auth: .scope(.training), operation: .trainingStats, use: stats)
+    }
+
+    func stats(_ context: RequestContext) throws -> Response {
+        let counts = try jobs.statusCounts(userID: context.user.userID)
+        return .json(serialized: Self.statsBody(counts))
     }
 
     /// The seed's shape plus `paused`; `total_jobs` is the sum of the buckets. Written straight into
     /// bytes: the busiest route of the product needs no JSON tree for seven numbers.
-    static func statsBody(_ counts: JobStatusCounts) -> [UInt8] {
+    private static func statsBody(_ counts: JobStatusCounts) -> [UInt8] {
         var body: [UInt8] = []
         body.reserveCapacity(160)
         func field(_ key: StaticString, _ value: Int) {
