@@ -17,8 +17,8 @@ public protocol WaitReleasable: AnyObject, Sendable {
 /// The clock of the requests one thread serves: when the current one must end, how long its store work took,
 /// its id, and how it waits. The pool makes one per serving thread and arms it for each request; the transport
 /// hands it on in `Request.clock`, the application gives it to the store's request scope, so each layer reads
-/// the deadline and announces its waits through it. The worker's supervisor reads the deadline and the id from
-/// another thread.
+/// the deadline and announces its waits through it. The worker's supervisor reads the id and whether the thread
+/// waits from another thread.
 public final class RequestClock: @unchecked Sendable {
     // @unchecked: `holder` is set and read only by the thread that serves the clock's requests; every other
     // field is atomic or locked, since the supervisor reads them from its own thread.
@@ -76,7 +76,8 @@ public final class RequestClock: @unchecked Sendable {
     public var databaseSeconds: Double { Double(databaseNanoseconds.load(ordering: .relaxed)) / 1e9 }
 
     /// Runs `body`, the request's work in `holder`'s scope: each wait of the request lets go of what `holder`
-    /// holds first. Called on the serving thread; scopes don't nest (an inner one is run as part of the outer).
+    /// holds first. Called on the serving thread. One holder at a time: a request works on one store, and a
+    /// scope inside another (a second store's) is run as part of the outer one, its holder not registered.
     public func holding<T>(_ holder: any WaitReleasable, _ body: () throws -> T) rethrows -> T {
         guard self.holder == nil else { return try body() }
         self.holder = holder

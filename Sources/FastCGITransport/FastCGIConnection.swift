@@ -121,7 +121,7 @@ public final class FastCGISlot: @unchecked Sendable {
     /// Blocks until a request's params have arrived. Returns false when
     /// accepting failed (interrupted, socket shut down, libfcgi shutting down),
     /// or, for a slot of one connection, when the connection ended.
-    /// Then `readHead()` and `readBody(of:as:)` read the rest.
+    /// Then `serve(with:clock:routed:closeConnection:)` serves the request.
     public func accept() -> Bool {
         let rc = FCGX_Accept_r(request)
         mirrorConnectionFD()

@@ -83,6 +83,21 @@ struct FineTuneLabStoreConformance {
         }
     }
 
+    /// Lines that an array literal must quote (PostgreSQL sends a batch as one): a quote or backslash followed by a
+    /// combining mark (one Character with it, but still a quote), separators, the word NULL, braces, nothing.
+    @Test(arguments: StoreBackend.all)
+    func linesThatAnArrayLiteralMustQuoteComeBackAsSent(_ backend: StoreBackend) throws {
+        try backend.withStore { store in
+            let running = job(userID: "alice", status: .running)
+            try store.trainingJobs.insert([running])
+            let lines = ["x\"\u{301}", "\\\u{301}y", "a,b", "NULL", "null", "{}", "", " spaced ", "\"", "\\", "é\u{200D}\"\u{FE0F}"]
+            #expect(try store.trainingLogs.append(jobID: running.id, lines: lines, keep: 100) == lines.count)
+            #expect(
+                try store.trainingLogs.lines(jobID: running.id, offset: 0, limit: 100).lines.map { Array($0.unicodeScalars) }
+                    == lines.map { Array($0.unicodeScalars) })
+        }
+    }
+
     @Test(arguments: StoreBackend.all)
     func concurrentAppendsFromTwoProcessesNumberEveryLine(_ backend: StoreBackend) throws {
         try backend.withTwoStores { stores in

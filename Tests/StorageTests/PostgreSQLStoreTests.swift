@@ -33,11 +33,16 @@ struct PostgreSQLStoreTests {
             #expect(Set(types.keys) == Set(names).union(others), "\(Column.self)")
             for column in Column.allCases {
                 #expect(column.isTimestamp == (types[column.name] == "timestamp with time zone"), "\(Column.self).\(column)")
+                #expect(column.isJSON == (types[column.name] == "jsonb"), "\(Column.self).\(column)")
             }
         }
         try check(APIKeyColumn.self, "api_keys")
         try check(DatasetColumn.self, "datasets")
         try check(NotificationPreferenceColumn.self, "notification_preferences")
+        try check(JobColumn.self, "training_jobs", besides: ["metrics_points", "samples_per_second_sum", "samples_per_second_count"])
+        try check(MetricColumn.self, "training_metrics", besides: ["job_id"])
+        try check(LogLineColumn.self, "training_logs")
+        try check(PredictionColumn.self, "training_predictions")
     }
 
     /// A request that waits for a connection past the pool's timeout is refused with `busy`; one that

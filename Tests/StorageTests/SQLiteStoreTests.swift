@@ -218,6 +218,8 @@ struct SQLiteStoreTests {
         try check(MetricColumn.self, "training_metrics", besides: ["job_id"])
         try check(DatasetColumn.self, "datasets")
         try check(NotificationPreferenceColumn.self, "notification_preferences")
+        try check(LogLineColumn.self, "training_logs")
+        try check(PredictionColumn.self, "training_predictions")
     }
 }
 

@@ -20,14 +20,17 @@ extension SQLValue {
         }
     }
 
-    /// The value as an element of an array literal (`{a,b}`): text quoted, with its quotes and backslashes escaped.
+    /// The value as an element of an array literal (`{a,b}`): text quoted, with its quotes and backslashes
+    /// escaped scalar by scalar (a quote followed by a combining mark is one Character, but still a quote).
     fileprivate var arrayElement: String {
-        switch self {
-        case .null: "NULL"
-        case .text(let text):
-            "\"" + text.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"") + "\""
-        default: text ?? "NULL"
+        guard case .text(let text) = self else { return self.text ?? "NULL" }
+        var element = "\""
+        for scalar in text.unicodeScalars {
+            if scalar == "\"" || scalar == "\\" { element.unicodeScalars.append("\\") }
+            element.unicodeScalars.append(scalar)
         }
+        element.unicodeScalars.append("\"")
+        return element
     }
 }
 
@@ -370,7 +373,7 @@ final class PostgreSQLConnection: SQLConnection, @unchecked Sendable {
     /// Runs the statement once for the whole batch: each of the rows' columns goes as one array parameter
     /// (`SQLDialect.rows` unnests them), so a batch costs one round trip.
     func run(_ sql: String, fixed: [SQLValue], rows: [[SQLValue]]) throws(PostgreSQLError) {
-        let columns = rows.first?.count ?? 0
+        guard let columns = rows.first?.count else { return }
         let arrays = (0..<columns).map { column in
             SQLValue.text("{" + rows.map { $0[column].arrayElement }.joined(separator: ",") + "}")
         }

@@ -7,7 +7,7 @@ protocol SQLConnection {
     @discardableResult
     func run(_ sql: String, _ values: [SQLValue]) throws -> Int
     /// Runs a statement whose rows come from `SQLDialect.rows` for every row of `rows`, after the `fixed` values
-    /// (its first parameters, the same for every row).
+    /// (its first parameters, the same for every row). Every row has one value per column; no rows, no statement.
     func run(_ sql: String, fixed: [SQLValue], rows: [[SQLValue]]) throws
 }
 

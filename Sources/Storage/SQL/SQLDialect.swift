@@ -125,7 +125,7 @@ struct SQLDialect: Sendable {
 /// A column of a batch's rows (`SQLDialect.rows`).
 struct BatchColumn: Sendable {
     enum ValueType: Sendable {
-        case integer, real, text, uuid, bool
+        case integer, real, text, uuid
         /// Milliseconds since the epoch, stored as a point in time.
         case timestamp
 
@@ -136,7 +136,6 @@ struct BatchColumn: Sendable {
             case .real: "float8[]"
             case .text: "text[]"
             case .uuid: "uuid[]"
-            case .bool: "bool[]"
             }
         }
 
@@ -147,7 +146,6 @@ struct BatchColumn: Sendable {
             case .real: "\(value)::float8"
             case .text: "\(value)::text"
             case .uuid: "\(value)::uuid"
-            case .bool: "\(value)::bool"
             case .timestamp: "to_timestamp(\(value)::float8 / 1000)"
             }
         }

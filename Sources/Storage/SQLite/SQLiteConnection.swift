@@ -75,8 +75,15 @@ final class SQLiteConnection: SQLConnection, @unchecked Sendable {
     /// initializes.
     private static let processConfigured: Void = { _ = CSQLite_config_memstatus_off() }()
 
+    /// The oldest SQLite whose SQL the stores write: `UPDATE … FROM` came in 3.33.0.
+    static let oldestLibrary: Int32 = 3_033_000
+
     init(configuration: SQLiteConfiguration) throws {
         Self.processConfigured
+        guard sqlite3_libversion_number() >= Self.oldestLibrary else {
+            throw SQLiteError(
+                code: SQLITE_ERROR, message: "SQLite \(String(cString: sqlite3_libversion())) is too old: the store needs 3.33.0 or newer")
+        }
         let path = configuration.path
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &handle, flags, nil)

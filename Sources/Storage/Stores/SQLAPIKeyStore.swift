@@ -98,7 +98,7 @@ final class SQLAPIKeyStore<Database: SQLDatabase>: APIKeyStore {
         // An id that can name no key is dropped like any unknown key, instead of failing the batch.
         var byKey: [String: (requests: Int64, lastUsedAt: Timestamp)] = [:]
         for entry in usage where dialect.canName(entry.keyID) {
-            let summed = byKey[entry.keyID].map { ($0.requests + entry.requests, max($0.lastUsedAt, entry.lastUsedAt)) }
+            let summed = byKey[entry.keyID].map { ($0.requests.addingSaturated(entry.requests), max($0.lastUsedAt, entry.lastUsedAt)) }
             byKey[entry.keyID] = summed ?? (entry.requests, entry.lastUsedAt)
         }
         guard !byKey.isEmpty else { return }
