@@ -29,7 +29,7 @@ public final class RequestClock: @unchecked Sendable {
     private let id = Locked("")
     private let waits: (any RequestWaits)?
     private let waitingNow = Atomic<Bool>(false)
-    private var holder: (any WaitReleasable)?
+    @usableFromInline var holder: (any WaitReleasable)?
 
     /// - Parameter waits: the pool's side of a wait; none, and a wait keeps the thread's place.
     public init(waits: (any RequestWaits)? = nil) {
@@ -78,6 +78,7 @@ public final class RequestClock: @unchecked Sendable {
     /// Runs `body`, the request's work in `holder`'s scope: each wait of the request lets go of what `holder`
     /// holds first. Called on the serving thread. One holder at a time: a request works on one store, and a
     /// scope inside another (a second store's) is run as part of the outer one, its holder not registered.
+    @inlinable
     public func holding<T>(_ holder: any WaitReleasable, _ body: () throws -> T) rethrows -> T {
         guard self.holder == nil else { return try body() }
         self.holder = holder

@@ -17,14 +17,21 @@ public struct SystemError: Error, CustomStringConvertible, Sendable {
     }
 }
 
-/// Runs `body` until it stops failing with EINTR; a -1 result becomes a `SystemError`.
-@discardableResult
+/// Runs `body` until it stops failing with EINTR; a -1 result becomes a `SystemError`. Inlinable, so that a
+/// call on a request's path costs the system call and a compare.
+@discardableResult @inlinable
 public func retryingOnInterrupt<T: FixedWidthInteger>(_ call: String, _ body: () -> T) throws -> T {
     while true {
         let result = body()
         if result != -1 { return result }
-        let error = Glibc.errno
-        if error == EINTR { continue }
+        let error = lastErrno()
+        if error == interruptedCall { continue }
         throw SystemError(call, errno: error)
     }
 }
+
+/// The calling thread's errno.
+@usableFromInline func lastErrno() -> Int32 { errno }
+
+/// EINTR.
+@usableFromInline let interruptedCall = EINTR

@@ -33,7 +33,8 @@ public struct Router: Sendable {
         }
     }
 
-    public struct Route: Sendable {
+    /// A class, so that handing a match around (route, then gate, then handler) copies one reference, not its fields.
+    public final class Route: Sendable {
         public let method: String
         public let pattern: String
         public let auth: AuthRequirement
@@ -45,6 +46,20 @@ public struct Router: Sendable {
         public let operation: OpenAPIOperation
         let segments: [Segment]
         let handler: Handler
+
+        init(
+            method: String, pattern: String, auth: AuthRequirement, body: BodyHandling, index: Int, operation: OpenAPIOperation,
+            segments: [Segment], handler: @escaping Handler
+        ) {
+            self.method = method
+            self.pattern = pattern
+            self.auth = auth
+            self.body = body
+            self.index = index
+            self.operation = operation
+            self.segments = segments
+            self.handler = handler
+        }
     }
 
     public private(set) var routes: [Route] = []

@@ -1,4 +1,4 @@
-import Essentials
+public import Essentials
 
 /// The status of a training job.
 public enum JobStatus: String, Sendable, CaseIterable, Codable {
@@ -6,7 +6,7 @@ public enum JobStatus: String, Sendable, CaseIterable, Codable {
 
     /// The status whose name is `name`'s bytes (as a database returns it), without building a String:
     /// `init(rawValue:)` on a String runs the standard library's string switch, ~400 instructions a row.
-    public init?(utf8 name: UnsafeBufferPointer<UInt8>) {
+    @inlinable public init?(utf8 name: UnsafeBufferPointer<UInt8>) {
         let (status, spelling): (JobStatus, StaticString)
         switch (name.count, name.first) {
         case (7, UInt8(ascii: "p")): (status, spelling) = (.pending, "pending")

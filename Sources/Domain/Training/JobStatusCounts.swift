@@ -1,13 +1,16 @@
 /// How many of a user's jobs are in each status: one slot per status, in
 /// `JobStatus.allCases` order, so a stats request counts without hashing.
 public struct JobStatusCounts: Sendable, Equatable {
-    private var slots = [Int](repeating: 0, count: JobStatus.allCases.count)
+    @usableFromInline var slots = [0, 0, 0, 0, 0, 0]
 
-    public init(_ counts: [JobStatus: Int] = [:]) {
+    /// No jobs in any status.
+    @inlinable public init() {}
+
+    public init(_ counts: [JobStatus: Int]) {
         for (status, count) in counts { self[status] = count }
     }
 
-    public subscript(status: JobStatus) -> Int {
+    @inlinable public subscript(status: JobStatus) -> Int {
         get { slots[status.slot] }
         set { slots[status.slot] = newValue }
     }
@@ -18,7 +21,7 @@ public struct JobStatusCounts: Sendable, Equatable {
 
 extension JobStatus {
     /// The status's place in `allCases`.
-    fileprivate var slot: Int {
+    @inlinable var slot: Int {
         switch self {
         case .pending: 0
         case .running: 1

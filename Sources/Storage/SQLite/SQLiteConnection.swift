@@ -158,9 +158,10 @@ final class SQLiteConnection: SQLConnection, @unchecked Sendable {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    private func bind(_ values: [SQLValue], to statement: OpaquePointer) throws {
+    /// Binds `values` to parameters `first`, `first + 1`, ….
+    private func bind(_ values: [SQLValue], to statement: OpaquePointer, from first: Int32 = 1) throws {
         for (offset, value) in values.enumerated() {
-            let index = Int32(offset + 1)
+            let index = first + Int32(offset)
             let rc: Int32
             switch value {
             case .integer(let number): rc = sqlite3_bind_int64(statement, index, number)
@@ -183,6 +184,12 @@ final class SQLiteConnection: SQLConnection, @unchecked Sendable {
 
     /// Runs a statement, calling `row` for each result row.
     func query(_ sql: String, _ values: [SQLValue] = [], row: (SQLiteRow) throws -> Void) throws {
+        try query(sql, values, then: [], row: row)
+    }
+
+    /// Runs a statement with `values` and then `more` as its parameters, calling `row` for each result row.
+    @inline(__always)
+    private func query(_ sql: String, _ values: [SQLValue], then more: [SQLValue], row: (SQLiteRow) throws -> Void) throws {
         let started = Clocks.monotonicSeconds()
         let statement = try prepared(sql)
         defer {
@@ -191,6 +198,7 @@ final class SQLiteConnection: SQLConnection, @unchecked Sendable {
             sqlite3_clear_bindings(statement)
         }
         try bind(values, to: statement)
+        if !more.isEmpty { try bind(more, to: statement, from: Int32(values.count + 1)) }
         while true {
             let rc = sqlite3_step(statement)
             if rc == SQLITE_DONE { return }
@@ -209,6 +217,6 @@ final class SQLiteConnection: SQLConnection, @unchecked Sendable {
     /// Runs the one-row statement once per row: in process, a prepared statement stepped per row costs
     /// less than any one statement that would carry the batch.
     func run(_ sql: String, fixed: [SQLValue], rows: [[SQLValue]]) throws {
-        for row in rows { try query(sql, fixed + row) { _ in } }
+        for row in rows { try query(sql, fixed, then: row) { _ in } }
     }
 }

@@ -68,6 +68,8 @@ final class SQLAPIKeyStore<Database: SQLDatabase>: APIKeyStore {
         }
     }
 
+    @_specialize(where Database == SQLiteDatabase)
+    @_specialize(where Database == PostgreSQLDatabase)
     func credential(keyHash: String) throws -> APIKeyCredential? {
         try database.read { connection in
             try connection.first(selectCredentialByHash, [.text(keyHash)]) { row in
@@ -94,6 +96,8 @@ final class SQLAPIKeyStore<Database: SQLDatabase>: APIKeyStore {
         }
     }
 
+    @_specialize(where Database == SQLiteDatabase)
+    @_specialize(where Database == PostgreSQLDatabase)
     func recordUsage(_ usage: [APIKeyUsage]) throws {
         // An id that can name no key is dropped like any unknown key, instead of failing the batch.
         var byKey: [String: (requests: Int64, lastUsedAt: Timestamp)] = [:]

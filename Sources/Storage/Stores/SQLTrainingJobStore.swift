@@ -274,6 +274,8 @@ final class SQLTrainingJobStore<Database: SQLDatabase>: TrainingJobStore {
         return job
     }
 
+    @_specialize(where Database == SQLiteDatabase)
+    @_specialize(where Database == PostgreSQLDatabase)
     func statusCounts(userID: String) throws -> JobStatusCounts {
         try database.read { connection in
             var counts = JobStatusCounts()
@@ -286,6 +288,8 @@ final class SQLTrainingJobStore<Database: SQLDatabase>: TrainingJobStore {
         }
     }
 
+    @_specialize(where Database == SQLiteDatabase)
+    @_specialize(where Database == PostgreSQLDatabase)
     func insert(_ jobs: [TrainingJob]) throws {
         _ = try database.write { connection in
             for job in jobs {
@@ -302,6 +306,8 @@ final class SQLTrainingJobStore<Database: SQLDatabase>: TrainingJobStore {
         }
     }
 
+    @_specialize(where Database == SQLiteDatabase)
+    @_specialize(where Database == PostgreSQLDatabase)
     func find(id: String, userID: String) throws -> TrainingJob? {
         guard dialect.canName(id) else { return nil }
         return try database.read { connection in
@@ -315,12 +321,16 @@ final class SQLTrainingJobStore<Database: SQLDatabase>: TrainingJobStore {
         }
     }
 
+    @_specialize(where Database == SQLiteDatabase)
+    @_specialize(where Database == PostgreSQLDatabase)
     func find(tokenHash: String) throws -> TrainingJob? {
         try database.read { connection in
             try connection.first(selectByTokenHash, [.text(tokenHash)], TrainingJob.init(row:))
         }
     }
 
+    @_specialize(where Database == SQLiteDatabase)
+    @_specialize(where Database == PostgreSQLDatabase)
     func list(userID: String, filter: JobFilter, limit: Int, offset: Int) throws -> (jobs: [TrainingJob], total: Int) {
         var values: [SQLValue] = [.text(userID)]
         var variant = 0
@@ -341,6 +351,8 @@ final class SQLTrainingJobStore<Database: SQLDatabase>: TrainingJobStore {
         }
     }
 
+    @_specialize(where Database == SQLiteDatabase)
+    @_specialize(where Database == PostgreSQLDatabase)
     func update(id: String, userID: String, _ change: (inout TrainingJob) throws -> Void) throws -> TrainingJob? {
         guard dialect.canName(id) else { return nil }
         return try database.write { connection in
@@ -349,17 +361,21 @@ final class SQLTrainingJobStore<Database: SQLDatabase>: TrainingJobStore {
         }
     }
 
+    @_specialize(where Database == SQLiteDatabase)
+    @_specialize(where Database == PostgreSQLDatabase)
     func appendMetrics(
         id: String, userID: String, points: [MetricPoint], _ change: (inout TrainingJob, Double?) throws -> Void
     ) throws -> TrainingJob? {
         guard dialect.canName(id) else { return nil }
-        // A step sent twice in one batch keeps its last point, as one upsert per point would
-        // (one INSERT … ON CONFLICT can't change a row twice on PostgreSQL).
-        var latest: [Int64: Int] = [:]
-        for (index, point) in points.enumerated() { latest[point.step] = index }
-        let rows = points.indices.filter { latest[points[$0].step] == $0 }.map { index in
-            MetricColumn.allCases.map { $0.value(of: points[index]) }
+        // A step sent twice in one batch keeps its last point, as one upsert per point would (one INSERT …
+        // ON CONFLICT can't change a row twice on PostgreSQL). A batch in step order, as trainers send, has none.
+        var batch = points
+        if !MetricPoint.onlyFollow(nil, points) {
+            var latest: [Int64: Int] = [:]
+            for (index, point) in points.enumerated() { latest[point.step] = index }
+            batch = points.indices.filter { latest[points[$0].step] == $0 }.map { points[$0] }
         }
+        let rows = batch.map { point in MetricColumn.allCases.map { $0.value(of: point) } }
         return try database.write { connection in
             guard let stored = try connection.first(lockByID, [.text(id), .text(userID)], TrainingJob.init(row:)) else { return nil }
             let lastStep = try connection.first(Self.selectLastStep, [.text(id)]) { $0.optionalInt(0) } ?? nil
@@ -418,6 +434,8 @@ final class SQLTrainingJobStore<Database: SQLDatabase>: TrainingJobStore {
         }
     }
 
+    @_specialize(where Database == SQLiteDatabase)
+    @_specialize(where Database == PostgreSQLDatabase)
     func metrics(jobID: String, sinceStep: Int64?, limit: Int, offset: Int) throws -> (points: [MetricPoint], total: Int) {
         guard dialect.canName(jobID) else { return ([], 0) }
         let values: [SQLValue] = [.text(jobID), .integer(sinceStep ?? -1)]
