@@ -98,6 +98,12 @@ let package = Package(
             // The slow log names the functions on a thread's stack with dladdr, which sees exported symbols only.
             linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic"])]
         ),
+        // nginx's side of a FastCGI connection, written by hand, for the transport's and the pool's tests.
+        .target(
+            name: "FastCGITestSupport",
+            dependencies: ["FastCGITransport"],
+            path: "Tests/FastCGITestSupport"
+        ),
         // Each test target mirrors a source target and depends on what its files import.
         .testTarget(
             name: "JSONTests",
@@ -112,6 +118,10 @@ let package = Package(
         .testTarget(
             name: "DomainTests",
             dependencies: ["Domain"]
+        ),
+        .testTarget(
+            name: "FastCGITransportTests",
+            dependencies: ["FastCGITransport", "HTTPCore", "FastCGITestSupport"]
         ),
         .testTarget(
             name: "APITests",
