@@ -124,6 +124,10 @@ let package = Package(
             dependencies: ["FastCGITransport", "HTTPCore", "FastCGITestSupport"]
         ),
         .testTarget(
+            name: "PoolTests",
+            dependencies: ["Pool", "FastCGITransport", "HTTPCore", "Essentials", "FastCGITestSupport"]
+        ),
+        .testTarget(
             name: "APITests",
             dependencies: [
                 "API", "HTTPCore", "JSON", "Domain", "Storage", "Essentials", "Pool",
