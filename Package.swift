@@ -104,6 +104,12 @@ let package = Package(
             dependencies: ["FastCGITransport"],
             path: "Tests/FastCGITestSupport"
         ),
+        // Migrated test databases copied from one template per test process, for the store and handler tests.
+        .target(
+            name: "TestDatabases",
+            dependencies: ["Storage", "CLibPQ"],
+            path: "Tests/TestDatabases"
+        ),
         // Each test target mirrors a source target and depends on what its files import.
         .testTarget(
             name: "JSONTests",
@@ -130,7 +136,7 @@ let package = Package(
         .testTarget(
             name: "APITests",
             dependencies: [
-                "API", "HTTPCore", "JSON", "Domain", "Storage", "Essentials", "Pool",
+                "API", "HTTPCore", "JSON", "Domain", "Storage", "Essentials", "Pool", "TestDatabases",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
@@ -138,7 +144,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StorageTests",
-            dependencies: ["Domain", "Storage", "Essentials"]
+            dependencies: ["Domain", "Storage", "Essentials", "TestDatabases"]
         ),
         .testTarget(
             name: "IntegrationTests",

@@ -7,6 +7,7 @@ import JSON
 import Logging
 public import Pool
 import Storage
+import TestDatabases
 import Testing
 
 /// One application wired to a fresh SQLite file in its own temporary
@@ -18,7 +19,7 @@ final class TestEnvironment: @unchecked Sendable {
     let directory: String
     let store: any Store
     /// The PostgreSQL schema of this environment (`FTAPI_TEST_BACKEND=postgres`), dropped with it; nil on SQLite.
-    private let postgresSchema: String?
+    private let postgresConfiguration: PostgreSQLConfiguration?
     let app: Application
 
     init(
@@ -42,17 +43,19 @@ final class TestEnvironment: @unchecked Sendable {
             let url = ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_URL"]
         {
             let schema = "at_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-            postgresSchema = schema
             var configuration = PostgreSQLConfiguration(url: url, schema: schema, poolSize: 8)
             // pgbouncer in transaction mode when the suite runs through it.
             configuration.poolMode =
                 ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_POOL_MODE"].flatMap(PostgreSQLPoolMode.init(rawValue:)) ?? .session
+            postgresConfiguration = configuration
+            // A copy of the process's migrated template, not a migration of its own.
+            try TestDatabases.clonePostgreSQLTemplate(into: configuration)
             store = try PostgreSQLStore(configuration: configuration)
         } else {
-            postgresSchema = nil
+            postgresConfiguration = nil
+            try TestDatabases.copySQLiteTemplate(to: directory + "/t.db")
             store = SQLiteStore(configuration: SQLiteConfiguration(path: directory + "/t.db"))
         }
-        try store.migrate()
         let limiter = RateLimiter(counter: try SharedRateLimitTable.anonymous(), limit: rateLimit, windowSeconds: 60)
         let verifier = SessionTokenVerifier(
             configuration: SessionTokenConfiguration(hmacSecret: hmacSecret, jwks: jwks, audience: audience, leewaySeconds: 30)
@@ -65,7 +68,7 @@ final class TestEnvironment: @unchecked Sendable {
     }
 
     deinit {
-        if postgresSchema != nil { try? (store as? PostgreSQLStore)?.dropSchema() }
+        if let postgresConfiguration { try? TestDatabases.dropPostgreSQLSchema(postgresConfiguration) }
         try? FileManager.default.removeItem(atPath: directory)
     }
 

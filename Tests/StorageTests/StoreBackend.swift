@@ -1,6 +1,7 @@
 import Domain
 import Foundation
 import Storage
+import TestDatabases
 import Testing
 
 /// A storage backend the conformance suite runs against: every conformance
@@ -10,15 +11,17 @@ struct StoreBackend: Sendable, CustomTestStringConvertible {
     let name: String
     /// The schema version `migrate()` brings a new database to.
     let latestSchemaVersion: Int
-    /// Creates a new, empty database (not migrated) of this backend.
-    let createDatabase: @Sendable () throws -> TestDatabase
+    /// Creates a new database of this backend: a copy of the process's migrated template (`TestDatabases`), or
+    /// empty when not `migrated`.
+    let createDatabase: @Sendable (_ migrated: Bool) throws -> TestDatabase
 
     /// SQLite always; PostgreSQL when `FTAPI_TEST_DATABASE_URL` names a server (`deploy/test.sh` starts one).
     static let all: [StoreBackend] = [.sqlite] + (postgres.map { [$0] } ?? [])
 
     /// A file in a temporary directory of its own.
-    static let sqlite = StoreBackend(name: "SQLite", latestSchemaVersion: SQLiteStore.latestSchemaVersion) {
+    static let sqlite = StoreBackend(name: "SQLite", latestSchemaVersion: SQLiteStore.latestSchemaVersion) { migrated in
         let directory = try TemporaryDirectory()
+        if migrated { try TestDatabases.copySQLiteTemplate(to: directory.databasePath) }
         return TestDatabase(open: { directory.store() }, remove: { directory.remove() })
     }
 
@@ -37,23 +40,23 @@ struct StoreBackend: Sendable, CustomTestStringConvertible {
     /// A schema of its own in the server that `FTAPI_TEST_DATABASE_URL` names, dropped afterwards.
     static let postgres: StoreBackend? = {
         guard let url = ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_URL"], !url.isEmpty else { return nil }
-        return StoreBackend(name: "PostgreSQL", latestSchemaVersion: PostgreSQLStore.latestSchemaVersion) {
+        return StoreBackend(name: "PostgreSQL", latestSchemaVersion: PostgreSQLStore.latestSchemaVersion) { migrated in
             let configuration = postgresConfiguration(url: url, poolSize: 8)
+            if migrated { try TestDatabases.clonePostgreSQLTemplate(into: configuration) }
             return TestDatabase(
                 open: { try PostgreSQLStore(configuration: configuration) },
-                remove: { try? PostgreSQLStore(configuration: configuration).dropSchema() }
+                remove: { try? TestDatabases.dropPostgreSQLSchema(configuration) }
             )
         }
     }()
 
     var testDescription: String { name }
 
-    /// Runs `body` with a new database of this backend, migrated unless
+    /// Runs `body` with a new database of this backend, migrated (a copy of the migrated template) unless
     /// `migrated` is false, and removes the database afterwards.
     func withDatabase<T>(migrated: Bool = true, _ body: (TestDatabase) throws -> T) throws -> T {
-        let database = try createDatabase()
+        let database = try createDatabase(migrated)
         defer { database.remove() }
-        if migrated { try database.open().migrate() }
         return try body(database)
     }
 
