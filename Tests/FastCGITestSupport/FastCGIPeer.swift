@@ -258,19 +258,30 @@ public enum FastCGIPeerError: Error, CustomStringConvertible {
     }
 }
 
-/// libfcgi, set up once per test process (`FCGX_Init`) without taking the process's signals: libfcgi would
-/// otherwise turn SIGTERM and SIGUSR1 into its shutdown flag for the whole test run. SIGPIPE is ignored, as in the
-/// worker: a response written to a peer that left must fail with EPIPE, not end the process.
+/// libfcgi, set up once per test process (`FCGX_Init`) without taking the process's signals: libfcgi would turn
+/// SIGTERM and SIGUSR1 into its shutdown flag for the whole test run, so their dispositions are put back. SIGPIPE
+/// keeps a handler that does nothing (libfcgi's, or this one): a response written to a peer that left fails with
+/// EPIPE instead of ending the process, and unlike SIG_IGN a handler is not passed on to the programs that tests start.
 public enum FastCGITestLibrary {
     public static let isInitialized: Bool = {
-        var term = sigaction()
-        var usr1 = sigaction()
-        sigaction(SIGTERM, nil, &term)
-        sigaction(SIGUSR1, nil, &usr1)
+        let kept = [SIGTERM, SIGUSR1, SIGINT, SIGHUP].map { signal -> (Int32, sigaction) in
+            var action = sigaction()
+            sigaction(signal, nil, &action)
+            return (signal, action)
+        }
         let initialized = FastCGILibrary.initialize()
-        sigaction(SIGTERM, &term, nil)
-        sigaction(SIGUSR1, &usr1, nil)
-        signal(SIGPIPE, SIG_IGN)
+        for (signal, action) in kept {
+            var action = action
+            sigaction(signal, &action, nil)
+        }
+        var pipe = sigaction()
+        sigaction(SIGPIPE, nil, &pipe)
+        if pipe.__sigaction_handler.sa_handler == nil {
+            pipe.__sigaction_handler.sa_handler = { _ in }
+            sigemptyset(&pipe.sa_mask)
+            pipe.sa_flags = 0
+            sigaction(SIGPIPE, &pipe, nil)
+        }
         return initialized
     }()
 }
