@@ -18,7 +18,7 @@ final class TestEnvironment: @unchecked Sendable {
 
     let directory: String
     let store: any Store
-    /// The PostgreSQL schema of this environment (`FTAPI_TEST_BACKEND=postgres`), dropped with it; nil on SQLite.
+    /// The PostgreSQL schema of this environment (`FTAPI_TEST_BACKEND=postgres`), given back with it; nil on SQLite.
     private let postgresConfiguration: PostgreSQLConfiguration?
     let app: Application
 
@@ -42,14 +42,13 @@ final class TestEnvironment: @unchecked Sendable {
         if ProcessInfo.processInfo.environment["FTAPI_TEST_BACKEND"] == "postgres",
             let url = ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_URL"]
         {
-            let schema = "at_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-            var configuration = PostgreSQLConfiguration(url: url, schema: schema, poolSize: 8)
+            var configuration = PostgreSQLConfiguration(url: url, poolSize: 8)
             // pgbouncer in transaction mode when the suite runs through it.
             configuration.poolMode =
                 ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_POOL_MODE"].flatMap(PostgreSQLPoolMode.init(rawValue:)) ?? .session
+            // A migrated schema another test gave back emptied, not a migration of its own.
+            try TestDatabases.takePostgreSQLSchema(for: &configuration)
             postgresConfiguration = configuration
-            // A copy of the process's migrated template, not a migration of its own.
-            try TestDatabases.clonePostgreSQLTemplate(into: configuration)
             store = try PostgreSQLStore(configuration: configuration)
         } else {
             postgresConfiguration = nil
@@ -68,7 +67,7 @@ final class TestEnvironment: @unchecked Sendable {
     }
 
     deinit {
-        if let postgresConfiguration { try? TestDatabases.dropPostgreSQLSchema(postgresConfiguration) }
+        if let postgresConfiguration { TestDatabases.givePostgreSQLSchemaBack(postgresConfiguration) }
         try? FileManager.default.removeItem(atPath: directory)
     }
 

@@ -47,9 +47,9 @@ struct PostgreSQLStoreTests {
         let url = try #require(ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_URL"])
         var configuration = StoreBackend.postgresConfiguration(url: url, poolSize: 1)
         configuration.poolTimeoutSeconds = 0.3
-        try TestDatabases.clonePostgreSQLTemplate(into: configuration)
+        try TestDatabases.takePostgreSQLSchema(for: &configuration)
+        defer { TestDatabases.givePostgreSQLSchemaBack(configuration) }
         let store = try PostgreSQLStore(configuration: configuration)
-        defer { try? store.dropSchema() }
         let holding = DispatchSemaphore(value: 0)
         let release = DispatchSemaphore(value: 0)
         let holder = Thread {
@@ -114,16 +114,14 @@ struct PostgreSQLStoreTests {
     /// go to and come from its own schema.
     @Test func aStatementNeverSeesAnotherConnectionsSearchPath() throws {
         let url = try #require(ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_URL"])
-        let oursConfiguration = StoreBackend.postgresConfiguration(url: url, poolSize: 1)
-        let theirsConfiguration = StoreBackend.postgresConfiguration(url: url, poolSize: 1)
-        try TestDatabases.clonePostgreSQLTemplate(into: oursConfiguration)
-        try TestDatabases.clonePostgreSQLTemplate(into: theirsConfiguration)
+        var oursConfiguration = StoreBackend.postgresConfiguration(url: url, poolSize: 1)
+        var theirsConfiguration = StoreBackend.postgresConfiguration(url: url, poolSize: 1)
+        try TestDatabases.takePostgreSQLSchema(for: &oursConfiguration)
+        defer { TestDatabases.givePostgreSQLSchemaBack(oursConfiguration) }
+        try TestDatabases.takePostgreSQLSchema(for: &theirsConfiguration)
+        defer { TestDatabases.givePostgreSQLSchemaBack(theirsConfiguration) }
         let ours = try PostgreSQLStore(configuration: oursConfiguration)
         let theirs = try PostgreSQLStore(configuration: theirsConfiguration)
-        defer {
-            try? ours.dropSchema()
-            try? theirs.dropSchema()
-        }
         let other = try PostgreSQLConnection(conninfo: url, schema: theirsConfiguration.schema, mode: StoreBackend.postgresPoolMode)
         let steer = "SET search_path TO \(PostgreSQLSchema.quoted(theirsConfiguration.schema))"
         for round in 1...12 {

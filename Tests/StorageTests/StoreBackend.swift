@@ -11,8 +11,9 @@ struct StoreBackend: Sendable, CustomTestStringConvertible {
     let name: String
     /// The schema version `migrate()` brings a new database to.
     let latestSchemaVersion: Int
-    /// Creates a new database of this backend: a copy of the process's migrated template (`TestDatabases`), or
-    /// empty when not `migrated`.
+    /// Creates a new database of this backend: migrated without a migration of its own (`TestDatabases`: a copy of
+    /// the process's migrated SQLite file, a PostgreSQL schema another test gave back emptied), or empty when not
+    /// `migrated`.
     let createDatabase: @Sendable (_ migrated: Bool) throws -> TestDatabase
 
     /// SQLite always; PostgreSQL when `FTAPI_TEST_DATABASE_URL` names a server (`deploy/test.sh` starts one).
@@ -37,23 +38,27 @@ struct StoreBackend: Sendable, CustomTestStringConvertible {
         return configuration
     }
 
-    /// A schema of its own in the server that `FTAPI_TEST_DATABASE_URL` names, dropped afterwards.
+    /// A schema of its own in the server that `FTAPI_TEST_DATABASE_URL` names, dropped (or, migrated, given back) afterwards.
     static let postgres: StoreBackend? = {
         guard let url = ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_URL"], !url.isEmpty else { return nil }
         return StoreBackend(name: "PostgreSQL", latestSchemaVersion: PostgreSQLStore.latestSchemaVersion) { migrated in
-            let configuration = postgresConfiguration(url: url, poolSize: 8)
-            if migrated { try TestDatabases.clonePostgreSQLTemplate(into: configuration) }
+            var configuration = postgresConfiguration(url: url, poolSize: 8)
+            guard migrated else {
+                return TestDatabase(
+                    open: { [configuration] in try PostgreSQLStore(configuration: configuration) },
+                    remove: { [configuration] in try? TestDatabases.dropPostgreSQLSchema(configuration) })
+            }
+            try TestDatabases.takePostgreSQLSchema(for: &configuration)
             return TestDatabase(
-                open: { try PostgreSQLStore(configuration: configuration) },
-                remove: { try? TestDatabases.dropPostgreSQLSchema(configuration) }
-            )
+                open: { [configuration] in try PostgreSQLStore(configuration: configuration) },
+                remove: { [configuration] in TestDatabases.givePostgreSQLSchemaBack(configuration) })
         }
     }()
 
     var testDescription: String { name }
 
-    /// Runs `body` with a new database of this backend, migrated (a copy of the migrated template) unless
-    /// `migrated` is false, and removes the database afterwards.
+    /// Runs `body` with a new database of this backend, migrated unless `migrated` is false, and removes the
+    /// database afterwards.
     func withDatabase<T>(migrated: Bool = true, _ body: (TestDatabase) throws -> T) throws -> T {
         let database = try createDatabase(migrated)
         defer { database.remove() }

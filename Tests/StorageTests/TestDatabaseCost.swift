@@ -5,7 +5,8 @@ import TestDatabases
 import Testing
 
 /// What a test's migrated database costs, made as the tests made it before (a migration of its own) and as they
-/// make it now (a copy of the process's template), with its removal. A measurement, not a check: run on request
+/// make it now (SQLite: a copy of the process's template; PostgreSQL: a schema another test gave back, emptied), with
+/// its removal. A measurement, not a check: run on request
 /// (`FTAPI_MEASURE_TEST_DATABASE_COST=1`, `FTAPI_MEASURE_DATABASES` of each kind, default 40, one at a time); it
 /// prints one line per kind. PostgreSQL's when `FTAPI_TEST_DATABASE_URL` names a server.
 @Suite(
@@ -39,21 +40,22 @@ struct TestDatabaseCost {
             try PostgreSQLStore(configuration: configuration).migrate()
             try PostgreSQLStore(configuration: configuration).dropSchema()
         }
-        try Self.measure("PostgreSQL, the template cloned, dropped (now)") {
-            let configuration = StoreBackend.postgresConfiguration(url: url, poolSize: 8)
-            try TestDatabases.clonePostgreSQLTemplate(into: configuration)
-            try TestDatabases.dropPostgreSQLSchema(configuration)
+        try Self.measure("PostgreSQL, a schema taken and given back emptied (now)") {
+            var configuration = StoreBackend.postgresConfiguration(url: url, poolSize: 8)
+            try TestDatabases.takePostgreSQLSchema(for: &configuration)
+            TestDatabases.givePostgreSQLSchemaBack(configuration)
         }
-        // Without the drops, dropped afterwards.
-        var made: [PostgreSQLConfiguration] = []
-        defer { for configuration in made { try? TestDatabases.dropPostgreSQLSchema(configuration) } }
-        try Self.measure("PostgreSQL, the template cloned (now, without the drop)") {
-            made.append(StoreBackend.postgresConfiguration(url: url, poolSize: 8))
-            try TestDatabases.clonePostgreSQLTemplate(into: made.last!)
+        try Self.measure("PostgreSQL, a schema taken, two jobs written by a store, given back emptied (now)") {
+            var configuration = StoreBackend.postgresConfiguration(url: url, poolSize: 8)
+            try TestDatabases.takePostgreSQLSchema(for: &configuration)
+            try PostgreSQLStore(configuration: configuration).trainingJobs.insert([job(userID: "alice"), job(userID: "bob")])
+            TestDatabases.givePostgreSQLSchemaBack(configuration)
         }
-        try Self.measure("PostgreSQL, a new schema migrated by a store (before, without the drop)") {
-            made.append(StoreBackend.postgresConfiguration(url: url, poolSize: 8))
-            try PostgreSQLStore(configuration: made.last!).migrate()
+        var held = StoreBackend.postgresConfiguration(url: url, poolSize: 8)
+        try TestDatabases.takePostgreSQLSchema(for: &held)
+        defer { TestDatabases.givePostgreSQLSchemaBack(held) }
+        try Self.measure("PostgreSQL, two jobs written by a new store, alone (the part of the above that is no schema's)") {
+            try PostgreSQLStore(configuration: held).trainingJobs.insert([job(userID: "alice"), job(userID: "bob")])
         }
     }
 }

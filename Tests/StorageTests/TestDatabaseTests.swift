@@ -5,8 +5,9 @@ import Testing
 
 @testable import Storage
 
-/// The tests' databases are copies of one migrated template per process (`TestDatabases`): a copy must be the
-/// database a migration makes, and a database of its own.
+/// The tests' migrated databases are made without a migration each (`TestDatabases`): a SQLite copy of the process's
+/// template must be the file a migration makes, and a file of its own; a PostgreSQL schema given back must be left
+/// migrated and without a row, or dropped.
 @Suite("Test databases")
 struct TestDatabaseTests {
     /// Every object of the file as SQLite keeps it, its schema version and journal mode.
@@ -42,46 +43,103 @@ struct TestDatabaseTests {
         withExtendedLifetime(directories) {}
     }
 
-    @Test(.enabled(if: StoreBackend.postgres != nil))
-    func aPostgreSQLCloneIsTheSchemaAMigrationMakes() throws {
-        let url = try #require(ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_URL"])
-        let (migrated, cloned) = (
-            StoreBackend.postgresConfiguration(url: url, poolSize: 1), StoreBackend.postgresConfiguration(url: url, poolSize: 1)
-        )
-        defer {
-            try? TestDatabases.dropPostgreSQLSchema(migrated)
-            try? TestDatabases.dropPostgreSQLSchema(cloned)
+    // MARK: PostgreSQL
+
+    /// Rows in each table of `schema` but `schema_migrations`, by table.
+    static func rowCounts(_ configuration: PostgreSQLConfiguration) throws -> [String: Int64] {
+        let connection = try PostgreSQLConnection(conninfo: configuration.url, schema: configuration.schema, mode: configuration.poolMode)
+        var tables: [String] = []
+        try connection.query(
+            "SELECT relname FROM pg_class WHERE relnamespace = $1::regnamespace AND relkind = 'r' AND relname <> 'schema_migrations'",
+            [.text(configuration.schema)]
+        ) { tables.append($0.string(0)) }
+        var counts: [String: Int64] = [:]
+        for table in tables {
+            counts[table] = try connection.first("SELECT count(*) FROM \(PostgreSQLSchema.quoted(configuration.schema)).\(table)") { $0.int(0) }
         }
-        try PostgreSQLStore(configuration: migrated).migrate()
-        try TestDatabases.clonePostgreSQLTemplate(into: cloned)
-        let expected = try TestDatabases.describePostgreSQLSchema(migrated)
-        // What the description must see for the comparison to mean anything.
-        #expect(expected.contains { $0.hasPrefix("trigger CREATE TRIGGER training_jobs_count_insert") })
-        #expect(expected.contains { $0.hasPrefix("index CREATE UNIQUE INDEX api_keys_active_name ON SCHEMA.api_keys") })
-        #expect(expected.contains { $0.hasPrefix("constraint training_logs training_logs_job_id_fkey FOREIGN KEY") })
-        #expect(expected.contains { $0.hasPrefix("function CREATE OR REPLACE FUNCTION SCHEMA.job_status_counts_maintain()") })
-        #expect(expected.last == "version \(PostgreSQLStore.latestSchemaVersion)")
-        let clone = try TestDatabases.describePostgreSQLSchema(cloned)
-        #expect(clone == expected, "differs: \(Set(clone).symmetricDifference(expected).sorted())")
-        #expect(try PostgreSQLStore(configuration: cloned).schemaVersion() == PostgreSQLStore.latestSchemaVersion)
+        return counts
     }
 
-    /// A clone's rows, keys and triggers are its own: the status counts its trigger keeps, a foreign key to its own
-    /// jobs, nothing seen from another clone.
+    static func schemaExists(_ configuration: PostgreSQLConfiguration) throws -> Bool {
+        let connection = try PostgreSQLConnection(conninfo: configuration.url, schema: "public", mode: configuration.poolMode)
+        return try connection.first("SELECT to_regnamespace($1) IS NOT NULL", [.text(configuration.schema)]) { $0.bool(0) } ?? false
+    }
+
+    /// Runs `sql` in `configuration.schema`, outside the store.
+    static func execute(_ sql: String, in configuration: PostgreSQLConfiguration) throws {
+        let connection = try PostgreSQLConnection(conninfo: configuration.url, schema: configuration.schema, mode: configuration.poolMode)
+        try connection.execute("SET search_path TO \(PostgreSQLSchema.quoted(configuration.schema)); \(sql); RESET search_path")
+    }
+
+    /// A schema taken is migrated; emptied, as giving it back does, it keeps no row of any table, whatever its
+    /// test wrote, and stays migrated.
     @Test(.enabled(if: StoreBackend.postgres != nil))
-    func postgreSQLClonesAreSchemasOfTheirOwn() throws {
+    func aPostgreSQLSchemaIsMigratedAndGivenBackWithoutARow() throws {
         let url = try #require(ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_URL"])
-        let configurations = [StoreBackend.postgresConfiguration(url: url, poolSize: 1), StoreBackend.postgresConfiguration(url: url, poolSize: 1)]
-        defer { for configuration in configurations { try? TestDatabases.dropPostgreSQLSchema(configuration) } }
-        for configuration in configurations { try TestDatabases.clonePostgreSQLTemplate(into: configuration) }
-        let (first, second) = (try PostgreSQLStore(configuration: configurations[0]), try PostgreSQLStore(configuration: configurations[1]))
-        let running = job(userID: "alice", status: .running)
-        try first.trainingJobs.insert([running])
-        #expect(try first.trainingJobs.statusCounts(userID: "alice") == JobStatusCounts([.running: 1]))
-        #expect(try second.trainingJobs.statusCounts(userID: "alice") == JobStatusCounts())
-        #expect(try first.trainingLogs.append(jobID: running.id, lines: ["one"], keep: 10) == 1)
-        #expect(throws: (any Error).self, "the job is the other clone's") {
-            try second.trainingLogs.append(jobID: running.id, lines: ["x"], keep: 10)
+        var configuration = StoreBackend.postgresConfiguration(url: url, poolSize: 1)
+        try TestDatabases.takePostgreSQLSchema(for: &configuration)
+        defer { TestDatabases.givePostgreSQLSchemaBack(configuration) }
+        let store = try PostgreSQLStore(configuration: configuration)
+        #expect(try store.schemaVersion() == PostgreSQLStore.latestSchemaVersion)
+        #expect(try Self.rowCounts(configuration).values.allSatisfy { $0 == 0 }, "a schema taken holds no row")
+
+        // A row in every table.
+        let resumed = job(userID: "alice", status: .completed)
+        var running = job(userID: "alice", status: .running)
+        running.resumedFromJobID = resumed.id
+        try store.trainingJobs.insert([resumed, running])
+        _ = try store.trainingJobs.appendMetrics(id: running.id, userID: "alice", points: [MetricPoint(step: 1, evalLoss: 0.5)]) { _, _ in }
+        _ = try store.trainingLogs.append(jobID: running.id, lines: ["step 1"], keep: 10)
+        try store.trainingPredictions.upsert([
+            TrainingPrediction(id: uuid(), jobID: running.id, epoch: 1, step: 1, sampleIndex: 0, prompt: "p", prediction: "q", createdAt: instant())
+        ])
+        try store.apiKeys.insert(keyRecord(userID: "alice", name: "k"))
+        try store.datasets.insert(dataset(userID: "alice"))
+        _ = try store.notificationPreferences.update(userID: "alice", at: instant()) { $0.timezone = "UTC" }
+        let written = try Self.rowCounts(configuration)
+        #expect(written.count >= 8 && written.values.allSatisfy { $0 > 0 }, "\(written)")
+
+        #expect(try TestDatabases.emptyPostgreSQLSchema(configuration))
+        #expect(try Self.rowCounts(configuration).values.allSatisfy { $0 == 0 })
+        #expect(try store.schemaVersion() == PostgreSQLStore.latestSchemaVersion)
+        #expect(try store.trainingJobs.statusCounts(userID: "alice") == JobStatusCounts())
+        // What an emptied schema serves is a new one's: the status counts' trigger still counts.
+        try store.trainingJobs.insert([job(userID: "alice", status: .paused)])
+        #expect(try store.trainingJobs.statusCounts(userID: "alice") == JobStatusCounts([.paused: 1]))
+    }
+
+    /// A schema whose objects its test changed (a column, an index, a trigger) is not emptied for another test, and
+    /// is dropped when given back.
+    @Test(
+        .enabled(if: StoreBackend.postgres != nil),
+        arguments: [
+            "ALTER TABLE api_keys ADD COLUMN note text",
+            "DROP INDEX training_jobs_user_failures",
+            "DROP TRIGGER training_jobs_count_update ON training_jobs",
+            "INSERT INTO schema_migrations (version) VALUES (9999)",
+        ])
+    func aPostgreSQLSchemaItsTestChangedIsDroppedNotReused(_ change: String) throws {
+        let url = try #require(ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_URL"])
+        var configuration = StoreBackend.postgresConfiguration(url: url, poolSize: 1)
+        try TestDatabases.takePostgreSQLSchema(for: &configuration)
+        try PostgreSQLStore(configuration: configuration).apiKeys.insert(keyRecord(userID: "alice", name: "k"))
+        try Self.execute(change, in: configuration)
+        #expect(try TestDatabases.emptyPostgreSQLSchema(configuration) == false)
+        #expect(try Self.rowCounts(configuration)["api_keys"] == 1, "nothing deleted")
+        TestDatabases.givePostgreSQLSchemaBack(configuration)
+        #expect(try Self.schemaExists(configuration) == false)
+    }
+
+    @Test(.enabled(if: StoreBackend.postgres != nil))
+    func postgreSQLSchemasTakenAtOnceAreDistinct() throws {
+        let url = try #require(ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_URL"])
+        let taken = onThreads(4) { _ in
+            var configuration = StoreBackend.postgresConfiguration(url: url, poolSize: 1)
+            try TestDatabases.takePostgreSQLSchema(for: &configuration)
+            return configuration
         }
+        let configurations = try taken.map { try $0.get() }
+        defer { for configuration in configurations { TestDatabases.givePostgreSQLSchemaBack(configuration) } }
+        #expect(Set(configurations.map(\.schema)).count == 4)
     }
 }

@@ -2,14 +2,16 @@ private import CLibPQ
 import Foundation
 public import Storage
 
-/// Migrated databases for tests, without a migration for each test: the first test of a process that asks for one
-/// migrates a template (a SQLite file, a PostgreSQL schema), and every test gets a copy of it.
+/// Migrated databases for tests, without a migration for each test.
 ///
-/// A SQLite copy is one file write instead of a migration's DDL. A PostgreSQL clone is one statement that makes the
-/// template's objects again: as much DDL as a migration, but on a connection kept for the process (a test's
-/// migration opened a store of its own, and its drop another), committed without waiting for the flush to disk (a
-/// test's schema needs no durability), and not queued behind the advisory lock that every migration on the server
-/// takes. `TestDatabaseCost` measures both ways.
+/// SQLite: the first test of a process that asks for one migrates a template file, and every test gets a copy of it
+/// (one file write instead of a migration's DDL).
+///
+/// PostgreSQL: a schema can be copied only by making its objects again, which costs what the migration's DDL costs
+/// (and a database copied with `CREATE DATABASE … TEMPLATE` costs more, and is out of reach through pgbouncer, which
+/// serves one database). So the process keeps the schemas its tests give back, emptied, and hands them out again:
+/// a test gets a migrated schema of its own with no data, and only the first tests running at once wait for
+/// migrations. A schema whose objects its test changed is dropped, not reused. `TestDatabaseCost` measures each way.
 ///
 /// Tests of migrating itself make their databases empty and migrate them as before.
 public enum TestDatabases {
@@ -59,28 +61,28 @@ public enum TestDatabases {
 
     // MARK: PostgreSQL
 
-    /// Makes `configuration.schema` (which must not exist) a copy of the process's migrated template schema, in
-    /// the server and pool mode `configuration` names.
-    public static func clonePostgreSQLTemplate(into configuration: PostgreSQLConfiguration) throws {
-        let server = PostgreSQLTemplate.server(url: configuration.url, mode: configuration.poolMode)
-        let template = try server.template()
-        try server.execute(PostgreSQLTemplate.cloneSQL(from: template, to: configuration.schema))
+    /// Sets `configuration.schema` to a migrated schema of this test's own, without rows, in the server and pool mode
+    /// `configuration` names: one that another test of the process gave back, else a new one, migrated. Give it back
+    /// with `givePostgreSQLSchemaBack` once nothing uses it any more.
+    public static func takePostgreSQLSchema(for configuration: inout PostgreSQLConfiguration) throws {
+        configuration.schema = try PostgreSQLSchemaPool.of(configuration).take()
+    }
+
+    /// Empties `configuration.schema` and keeps it for the next test that takes one; drops it instead when its objects
+    /// are no longer the migration's (its test changed them), or when it cannot be emptied.
+    public static func givePostgreSQLSchemaBack(_ configuration: PostgreSQLConfiguration) {
+        PostgreSQLSchemaPool.of(configuration).giveBack(configuration.schema)
+    }
+
+    /// Deletes every row of `configuration.schema` but its schema versions, as giving it back does; false (and nothing
+    /// deleted) when its objects are not the migration's.
+    public static func emptyPostgreSQLSchema(_ configuration: PostgreSQLConfiguration) throws -> Bool {
+        try PostgreSQLSchemaPool.of(configuration).empty(configuration.schema)
     }
 
     /// Drops `configuration.schema` and everything in it; a schema already gone is no error.
     public static func dropPostgreSQLSchema(_ configuration: PostgreSQLConfiguration) throws {
-        let server = PostgreSQLTemplate.server(url: configuration.url, mode: configuration.poolMode)
-        try server.execute(PostgreSQLTemplate.dropSQL(configuration.schema))
-    }
-
-    /// Lines that describe a schema's objects (each table's columns, every constraint, index, trigger and function,
-    /// any other object) with the schema's own name written `SCHEMA`, then the versions in its `schema_migrations`:
-    /// two schemas with the same lines hold the same objects.
-    public static func describePostgreSQLSchema(_ configuration: PostgreSQLConfiguration) throws -> [String] {
-        let server = PostgreSQLTemplate.server(url: configuration.url, mode: configuration.poolMode)
-        let schema = PostgreSQLTemplate.identifier(configuration.schema)
-        return try server.rows(PostgreSQLTemplate.describeSQL(configuration.schema))
-            + server.rows("SELECT 'version ' || version FROM \(schema).schema_migrations ORDER BY version")
+        try PostgreSQLSchemaPool.of(configuration).execute(PostgreSQLSchemaPool.dropSQL(configuration.schema))
     }
 }
 
@@ -101,69 +103,130 @@ final class Guarded<Value>: @unchecked Sendable {
 
 public enum TestDatabaseError: Error, CustomStringConvertible {
     case failed(String)
+    /// A schema given back is not the migration's any more.
+    case changed
 
     public var description: String {
         switch self {
         case .failed(let message): message
+        case .changed: "the schema's objects are not the migration's"
         }
     }
 }
 
-/// One server's template schema, and a connection of its own for cloning and dropping: one statement at a time,
-/// under its lock (a clone is one round trip).
-final class PostgreSQLTemplate: @unchecked Sendable {
-    // @unchecked: `connection` and `templateSchema` are only reached under `lock`.
+/// One server's schemas given back by tests, and a connection of its own to empty and drop them: one statement at a
+/// time, under its lock (emptying a schema is one round trip).
+final class PostgreSQLSchemaPool: @unchecked Sendable {
+    // @unchecked: everything mutable is only reached under `lock`.
     private let url: String
     private let mode: PostgreSQLPoolMode
     private let lock = NSLock()
     private var connection: OpaquePointer?
-    private var templateSchema: Result<String, any Error>?
+    /// Schemas given back, emptied.
+    private var free: [String] = []
+    /// Every schema this process made, dropped at its exit.
+    private var made: Set<String> = []
+    /// What a migrated schema holds, read from the first one made.
+    private var shape: Shape?
+
+    /// What the migration makes, as far as emptying a schema is concerned.
+    struct Shape {
+        /// Counts of the schema's objects and its schema versions: a schema whose fingerprint differs was changed.
+        var fingerprint: String
+        /// The tables whose rows go, each after every table whose foreign keys refer to it; nil when the schema can't
+        /// be emptied by deleting rows (a sequence or a view would keep state; foreign keys in a cycle), so that
+        /// schemas given back are dropped.
+        var deletions: [String]?
+    }
 
     private init(url: String, mode: PostgreSQLPoolMode) {
         self.url = url
         self.mode = mode
     }
 
-    private static let servers = Guarded<[String: PostgreSQLTemplate]>([:])
+    private static let pools = Guarded<[String: PostgreSQLSchemaPool]>([:])
 
-    static func server(url: String, mode: PostgreSQLPoolMode) -> PostgreSQLTemplate {
-        servers.withLock { servers in
-            let key = mode.rawValue + " " + url
-            if let server = servers[key] { return server }
-            let server = PostgreSQLTemplate(url: url, mode: mode)
-            if servers.isEmpty {
-                // The templates go when the test process exits (the throwaway server of deploy/test.sh goes anyway).
-                atexit { PostgreSQLTemplate.dropTemplates() }
+    /// The pool of the server and pool mode `configuration` names.
+    static func of(_ configuration: PostgreSQLConfiguration) -> PostgreSQLSchemaPool {
+        pools.withLock { pools in
+            let key = configuration.poolMode.rawValue + " " + configuration.url
+            if let pool = pools[key] { return pool }
+            let pool = PostgreSQLSchemaPool(url: configuration.url, mode: configuration.poolMode)
+            if pools.isEmpty {
+                // The schemas go when the test process exits (the throwaway server of deploy/test.sh goes anyway).
+                atexit { PostgreSQLSchemaPool.dropAll() }
             }
-            servers[key] = server
-            return server
+            pools[key] = pool
+            return pool
         }
     }
 
-    private static func dropTemplates() {
-        for server in servers.withLock({ Array($0.values) }) {
-            guard case .success(let schema) = server.lock.withLock({ server.templateSchema }) else { continue }
-            try? server.execute(dropSQL(schema))
+    private static func dropAll() {
+        for pool in pools.withLock({ Array($0.values) }) {
+            for schema in pool.lock.withLock({ pool.made }) { try? pool.execute(dropSQL(schema)) }
         }
     }
 
-    /// The template schema, migrated by the first caller in this process.
-    func template() throws -> String {
-        try lock.withLock {
-            if templateSchema == nil {
-                templateSchema = Result {
-                    let schema = "template_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
-                    var configuration = PostgreSQLConfiguration(url: url, schema: schema, poolSize: 1)
-                    configuration.poolMode = mode
-                    try PostgreSQLStore(configuration: configuration).migrate()
-                    return schema
-                }
-            }
-            return try templateSchema!.get()
+    func take() throws -> String {
+        if let schema = lock.withLock({ free.popLast() }) { return schema }
+        let schema = "pool_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
+        var configuration = PostgreSQLConfiguration(url: url, schema: schema, poolSize: 1)
+        configuration.poolMode = mode
+        lock.withLock { _ = made.insert(schema) }
+        try PostgreSQLStore(configuration: configuration).migrate()
+        if lock.withLock({ shape == nil }) {
+            let shape = try readShape(of: schema)
+            lock.withLock { self.shape = self.shape ?? shape }
+        }
+        return schema
+    }
+
+    func giveBack(_ schema: String) {
+        if (try? empty(schema)) == true {
+            lock.withLock { free.append(schema) }
+        } else if (try? execute(Self.dropSQL(schema))) != nil {
+            lock.withLock { _ = made.remove(schema) }
         }
     }
 
-    /// Runs `sql` (statements without parameters) on the template's connection, connecting again once if it was lost.
+    func empty(_ schema: String) throws -> Bool {
+        guard let shape = lock.withLock({ shape }), let deletions = shape.deletions else { return false }
+        do {
+            try execute(Self.emptySQL(schema, deleting: deletions, fingerprint: shape.fingerprint))
+            return true
+        } catch TestDatabaseError.changed {
+            return false
+        }
+    }
+
+    private func readShape(of schema: String) throws -> Shape {
+        let fingerprint = try rows(Self.fingerprintSQL(schema)).first ?? ""
+        let name = Self.literal(schema)
+        let others = try rows("SELECT relname FROM pg_class WHERE relnamespace = \(name)::regnamespace AND relkind NOT IN ('r', 'i')")
+        let tables = try rows(
+            "SELECT relname FROM pg_class WHERE relnamespace = \(name)::regnamespace AND relkind = 'r' AND relname <> 'schema_migrations'")
+        // Each row: a table, and a table its foreign key refers to.
+        let references = try rows(
+            """
+            SELECT c.relname || ' ' || p.relname FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
+                JOIN pg_class p ON p.oid = k.confrelid
+            WHERE k.connamespace = \(name)::regnamespace AND k.contype = 'f' AND k.conrelid <> k.confrelid
+            """
+        ).map { $0.split(separator: " ").map(String.init) }
+        guard others.isEmpty else { return Shape(fingerprint: fingerprint, deletions: nil) }
+        // A table's rows go once no table left refers to it.
+        var left = Set(tables)
+        var deletions: [String] = []
+        while !left.isEmpty {
+            let ready = left.filter { table in !references.contains { $0[1] == table && left.contains($0[0]) } }.sorted()
+            guard !ready.isEmpty else { return Shape(fingerprint: fingerprint, deletions: nil) }
+            deletions += ready
+            left.subtract(ready)
+        }
+        return Shape(fingerprint: fingerprint, deletions: deletions)
+    }
+
+    /// Runs `sql` (statements without parameters) on the pool's connection, connecting again once if it was lost.
     func execute(_ sql: String) throws {
         _ = try rows(sql)
     }
@@ -198,7 +261,9 @@ final class PostgreSQLTemplate: @unchecked Sendable {
         switch PQresultStatus(result) {
         case PGRES_COMMAND_OK: return []
         case PGRES_TUPLES_OK: return (0..<PQntuples(result)).map { String(cString: PQgetvalue(result, $0, 0)) }
-        default: throw TestDatabaseError.failed(String(cString: PQresultErrorMessage(result)))
+        default:
+            let message = String(cString: PQresultErrorMessage(result))
+            throw message.contains(Self.changedMarker) ? TestDatabaseError.changed : TestDatabaseError.failed(message)
         }
     }
 
@@ -212,83 +277,48 @@ final class PostgreSQLTemplate: @unchecked Sendable {
     /// `schema` as a quoted identifier (test schemas are plain lowercase names; anything else is refused by the store).
     static func identifier(_ schema: String) -> String { "\"" + schema.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
 
-    /// `schema` as a string literal.
-    static func literal(_ schema: String) -> String { "'" + schema.replacingOccurrences(of: "'", with: "''") + "'" }
+    /// `text` as a string literal.
+    static func literal(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "''") + "'" }
 
-    /// One statement, so one round trip and one transaction: reads the template's objects from the catalog and
-    /// creates them again in `target` (tables with their columns, defaults and checks; their rows, before the keys
-    /// and triggers; primary, unique and foreign keys under their names; the other indexes; functions; triggers),
-    /// with the template's name replaced by the target's where the definitions spell it. Refuses a template holding
-    /// anything else (a sequence, a view, a type of its own): a migration that adds one must teach this to copy it.
-    /// The commit does not wait for its flush to disk: a test's schema needs no durability.
-    static func cloneSQL(from source: String, to target: String) -> String {
-        """
-        DO $clone$
-        DECLARE
-            source constant text := \(literal(source));
-            target constant text := \(literal(target));
-            tables text[];
-            statements text[];
-            statement text;
-        BEGIN
-            PERFORM set_config('synchronous_commit', 'off', true);
-            IF EXISTS (SELECT FROM pg_class WHERE relnamespace = source::regnamespace AND relkind NOT IN ('r', 'i', 't'))
-                OR EXISTS (SELECT FROM pg_type WHERE typnamespace = source::regnamespace AND typtype IN ('d', 'e', 'r', 'm'))
-                OR EXISTS (SELECT FROM pg_proc WHERE pronamespace = source::regnamespace AND prokind <> 'f')
-            THEN
-                RAISE EXCEPTION 'the template schema % holds objects that the test clone does not copy', source;
-            END IF;
-            SELECT array_agg(relname ORDER BY relname) INTO tables
-                FROM pg_class WHERE relnamespace = source::regnamespace AND relkind = 'r';
-            -- Written with the template first on the search path: the definitions then name its objects unqualified.
-            PERFORM set_config('search_path', quote_ident(source), true);
-            statements := ARRAY[format('CREATE SCHEMA %I', target)]
-                || ARRAY(SELECT format('CREATE TABLE %I.%I (LIKE %I.%I INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED '
-                                       'INCLUDING IDENTITY INCLUDING STORAGE INCLUDING COMMENTS)', target, t, source, t)
-                         FROM unnest(tables) t)
-                || ARRAY(SELECT format('INSERT INTO %I.%I SELECT * FROM %I.%I', target, t, source, t) FROM unnest(tables) t)
-                || ARRAY(SELECT format('ALTER TABLE %I.%I ADD CONSTRAINT %I %s', target, c.relname, k.conname, pg_get_constraintdef(k.oid))
-                         FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
-                         WHERE k.connamespace = source::regnamespace AND k.contype IN ('p', 'u', 'x', 'f')
-                         ORDER BY k.contype = 'f', c.relname, k.conname)
-                || ARRAY(SELECT replace(pg_get_indexdef(i.indexrelid), ' ON ' || quote_ident(source) || '.', ' ON ' || quote_ident(target) || '.')
-                         FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-                         WHERE c.relnamespace = source::regnamespace
-                             AND NOT EXISTS (SELECT FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.contype IN ('p', 'u', 'x')))
-                || ARRAY(SELECT replace(pg_get_functiondef(p.oid), 'FUNCTION ' || quote_ident(source) || '.', 'FUNCTION ' || quote_ident(target) || '.')
-                         FROM pg_proc p WHERE p.pronamespace = source::regnamespace)
-                || ARRAY(SELECT replace(pg_get_triggerdef(t.oid), ' ON ' || quote_ident(source) || '.', ' ON ' || quote_ident(target) || '.')
-                         FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-                         WHERE c.relnamespace = source::regnamespace AND NOT t.tgisinternal);
-            -- Run with the target first: what a definition names unqualified is the target's.
-            PERFORM set_config('search_path', quote_ident(target), true);
-            FOREACH statement IN ARRAY statements LOOP
-                EXECUTE statement;
-            END LOOP;
-        END
-        $clone$
-        """
-    }
-
-    static func describeSQL(_ schema: String) -> String {
+    /// One row: how many relations (tables, indexes), columns, constraints, triggers and functions `schema` holds,
+    /// and its schema versions.
+    static func fingerprintSQL(_ schema: String) -> String {
         let name = literal(schema)
         return """
-            SELECT replace(item, \(literal(schema + ".")), 'SCHEMA.') FROM (
-                SELECT 'column ' || format('%s.%s %s not null %s default %s', c.relname, a.attname, format_type(a.atttypid, a.atttypmod),
-                                           a.attnotnull, pg_get_expr(d.adbin, d.adrelid)) AS item
-                    FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
-                        LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-                    WHERE c.relnamespace = \(name)::regnamespace AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
-                UNION ALL SELECT 'constraint ' || format('%s %s %s', c.relname, k.conname, pg_get_constraintdef(k.oid))
-                    FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid WHERE k.connamespace = \(name)::regnamespace
-                UNION ALL SELECT 'index ' || pg_get_indexdef(i.indexrelid)
-                    FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relnamespace = \(name)::regnamespace
-                UNION ALL SELECT 'trigger ' || pg_get_triggerdef(t.oid)
-                    FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = \(name)::regnamespace AND NOT t.tgisinternal
-                UNION ALL SELECT 'function ' || pg_get_functiondef(p.oid) FROM pg_proc p WHERE p.pronamespace = \(name)::regnamespace
-                UNION ALL SELECT 'object ' || c.relkind::text || ' ' || c.relname
-                    FROM pg_class c WHERE c.relnamespace = \(name)::regnamespace AND c.relkind NOT IN ('r', 'i')
-            ) items ORDER BY 1
+            SELECT format('%s relations, %s columns, %s constraints, %s triggers, %s functions; versions %s',
+                (SELECT count(*) FROM pg_class WHERE relnamespace = \(name)::regnamespace),
+                (SELECT count(*) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+                    WHERE c.relnamespace = \(name)::regnamespace AND a.attnum > 0 AND NOT a.attisdropped),
+                (SELECT count(*) FROM pg_constraint WHERE connamespace = \(name)::regnamespace),
+                (SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+                    WHERE c.relnamespace = \(name)::regnamespace AND NOT t.tgisinternal),
+                (SELECT count(*) FROM pg_proc WHERE pronamespace = \(name)::regnamespace),
+                (SELECT string_agg(version::text, ',' ORDER BY version) FROM \(identifier(schema)).schema_migrations))
             """
+    }
+
+    /// What the emptying statement raises when the schema is not the migration's any more.
+    static let changedMarker = "ftapi test schema changed"
+
+    /// One statement, so one round trip and one transaction: checks that `schema` still holds what a migration makes,
+    /// then deletes its rows, tables referred to last. With the schema first on the search path, as the store's
+    /// transactions have it: the status counts' trigger names its table unqualified. The commit does not wait for
+    /// its flush to disk: a test's schema needs no durability.
+    static func emptySQL(_ schema: String, deleting tables: [String], fingerprint: String) -> String {
+        """
+        DO $empty$
+        DECLARE
+            found text;
+        BEGIN
+            PERFORM set_config('synchronous_commit', 'off', true);
+            PERFORM set_config('search_path', \(literal(identifier(schema))), true);
+            EXECUTE \(literal(fingerprintSQL(schema))) INTO found;
+            IF found IS DISTINCT FROM \(literal(fingerprint)) THEN
+                RAISE EXCEPTION '\(changedMarker): %', found;
+            END IF;
+        \(tables.map { "    DELETE FROM \(identifier(schema)).\(identifier($0));" }.joined(separator: "\n"))
+        END
+        $empty$
+        """
     }
 }
