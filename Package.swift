@@ -104,7 +104,8 @@ let package = Package(
             dependencies: ["FastCGITransport"],
             path: "Tests/FastCGITestSupport"
         ),
-        // Migrated test databases copied from one template per test process, for the store and handler tests.
+        // Migrated databases for the store and handler tests without a migration each: SQLite files copied from one
+        // template per test process, PostgreSQL schemas emptied and handed out again.
         .target(
             name: "TestDatabases",
             dependencies: ["Storage", "CLibPQ"],
