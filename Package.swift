@@ -98,22 +98,58 @@ let package = Package(
             // The slow log names the functions on a thread's stack with dladdr, which sees exported symbols only.
             linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic"])]
         ),
+        // nginx's side of a FastCGI connection, written by hand, for the transport's and the pool's tests.
+        .target(
+            name: "FastCGITestSupport",
+            dependencies: ["FastCGITransport"],
+            path: "Tests/FastCGITestSupport"
+        ),
+        // Migrated databases for the store and handler tests without a migration each: SQLite files copied from one
+        // template per test process, PostgreSQL schemas emptied and handed out again.
+        .target(
+            name: "TestDatabases",
+            dependencies: ["Storage", "CLibPQ"],
+            path: "Tests/TestDatabases"
+        ),
+        // Each test target mirrors a source target and depends on what its files import.
         .testTarget(
-            name: "APITests",
-            dependencies: [
-                "API", "HTTPCore", "JSON", "DatasetValidation", "Domain", "Storage", "Essentials", "Pool",
-                .product(name: "Crypto", package: "swift-crypto"),
-            ],
+            name: "JSONTests",
+            dependencies: ["JSON"]
+        ),
+        .testTarget(
+            name: "DatasetValidationTests",
+            dependencies: ["DatasetValidation", "JSON"],
             // Read by path (#filePath), not bundled: the corpus and its expected reports.
             exclude: ["DatasetCorpus"]
         ),
         .testTarget(
+            name: "DomainTests",
+            dependencies: ["Domain"]
+        ),
+        .testTarget(
+            name: "FastCGITransportTests",
+            dependencies: ["FastCGITransport", "HTTPCore", "FastCGITestSupport"]
+        ),
+        .testTarget(
+            name: "PoolTests",
+            dependencies: ["Pool", "FastCGITransport", "HTTPCore", "Essentials", "FastCGITestSupport"]
+        ),
+        .testTarget(
+            name: "APITests",
+            dependencies: [
+                "API", "HTTPCore", "JSON", "Domain", "Storage", "Essentials", "Pool", "TestDatabases",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
+        .testTarget(
             name: "StorageTests",
-            dependencies: ["Domain", "Storage", "Essentials"]
+            dependencies: ["Domain", "Storage", "Essentials", "TestDatabases"]
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["API", "HTTPCore", "JSON", "Domain", "Storage", "Essentials", "Pool", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["Domain", "Storage", "Essentials", .product(name: "Crypto", package: "swift-crypto")]
         ),
     ]
 )

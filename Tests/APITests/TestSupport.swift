@@ -7,6 +7,7 @@ import JSON
 import Logging
 public import Pool
 import Storage
+import TestDatabases
 import Testing
 
 /// One application wired to a fresh SQLite file in its own temporary
@@ -17,8 +18,8 @@ final class TestEnvironment: @unchecked Sendable {
 
     let directory: String
     let store: any Store
-    /// The PostgreSQL schema of this environment (`FTAPI_TEST_BACKEND=postgres`), dropped with it; nil on SQLite.
-    private let postgresSchema: String?
+    /// The PostgreSQL schema of this environment (`FTAPI_TEST_BACKEND=postgres`), given back with it; nil on SQLite.
+    private let postgresConfiguration: PostgreSQLConfiguration?
     let app: Application
 
     init(
@@ -41,18 +42,19 @@ final class TestEnvironment: @unchecked Sendable {
         if ProcessInfo.processInfo.environment["FTAPI_TEST_BACKEND"] == "postgres",
             let url = ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_URL"]
         {
-            let schema = "at_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-            postgresSchema = schema
-            var configuration = PostgreSQLConfiguration(url: url, schema: schema, poolSize: 8)
+            var configuration = PostgreSQLConfiguration(url: url, poolSize: 8)
             // pgbouncer in transaction mode when the suite runs through it.
             configuration.poolMode =
                 ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_POOL_MODE"].flatMap(PostgreSQLPoolMode.init(rawValue:)) ?? .session
+            // A migrated schema another test gave back emptied, not a migration of its own.
+            try TestDatabases.takePostgreSQLSchema(for: &configuration)
+            postgresConfiguration = configuration
             store = try PostgreSQLStore(configuration: configuration)
         } else {
-            postgresSchema = nil
+            postgresConfiguration = nil
+            try TestDatabases.copySQLiteTemplate(to: directory + "/t.db")
             store = SQLiteStore(configuration: SQLiteConfiguration(path: directory + "/t.db"))
         }
-        try store.migrate()
         let limiter = RateLimiter(counter: try SharedRateLimitTable.anonymous(), limit: rateLimit, windowSeconds: 60)
         let verifier = SessionTokenVerifier(
             configuration: SessionTokenConfiguration(hmacSecret: hmacSecret, jwks: jwks, audience: audience, leewaySeconds: 30)
@@ -65,7 +67,7 @@ final class TestEnvironment: @unchecked Sendable {
     }
 
     deinit {
-        if postgresSchema != nil { try? (store as? PostgreSQLStore)?.dropSchema() }
+        if let postgresConfiguration { TestDatabases.givePostgreSQLSchemaBack(postgresConfiguration) }
         try? FileManager.default.removeItem(atPath: directory)
     }
 

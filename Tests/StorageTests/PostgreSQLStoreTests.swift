@@ -1,5 +1,6 @@
 import Domain
 import Foundation
+import TestDatabases
 import Testing
 
 @testable import Storage
@@ -51,9 +52,9 @@ struct PostgreSQLStoreTests {
         let url = try #require(ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_URL"])
         var configuration = StoreBackend.postgresConfiguration(url: url, poolSize: 1)
         configuration.poolTimeoutSeconds = 0.3
+        try TestDatabases.takePostgreSQLSchema(for: &configuration)
+        defer { TestDatabases.givePostgreSQLSchemaBack(configuration) }
         let store = try PostgreSQLStore(configuration: configuration)
-        defer { try? store.dropSchema() }
-        try store.migrate()
         let holding = DispatchSemaphore(value: 0)
         let release = DispatchSemaphore(value: 0)
         let holder = Thread {
@@ -118,15 +119,14 @@ struct PostgreSQLStoreTests {
     /// go to and come from its own schema.
     @Test func aStatementNeverSeesAnotherConnectionsSearchPath() throws {
         let url = try #require(ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_URL"])
-        let ours = try PostgreSQLStore(configuration: StoreBackend.postgresConfiguration(url: url, poolSize: 1))
-        let theirsConfiguration = StoreBackend.postgresConfiguration(url: url, poolSize: 1)
+        var oursConfiguration = StoreBackend.postgresConfiguration(url: url, poolSize: 1)
+        var theirsConfiguration = StoreBackend.postgresConfiguration(url: url, poolSize: 1)
+        try TestDatabases.takePostgreSQLSchema(for: &oursConfiguration)
+        defer { TestDatabases.givePostgreSQLSchemaBack(oursConfiguration) }
+        try TestDatabases.takePostgreSQLSchema(for: &theirsConfiguration)
+        defer { TestDatabases.givePostgreSQLSchemaBack(theirsConfiguration) }
+        let ours = try PostgreSQLStore(configuration: oursConfiguration)
         let theirs = try PostgreSQLStore(configuration: theirsConfiguration)
-        defer {
-            try? ours.dropSchema()
-            try? theirs.dropSchema()
-        }
-        try ours.migrate()
-        try theirs.migrate()
         let other = try PostgreSQLConnection(conninfo: url, schema: theirsConfiguration.schema, mode: StoreBackend.postgresPoolMode)
         let steer = "SET search_path TO \(PostgreSQLSchema.quoted(theirsConfiguration.schema))"
         for round in 1...12 {

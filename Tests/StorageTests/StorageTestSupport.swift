@@ -1,6 +1,7 @@
 import Domain
 import Foundation
 import Storage
+import TestDatabases
 import Testing
 
 /// A temporary directory, removed by `remove()` or when the value goes away.
@@ -21,11 +22,10 @@ final class TemporaryDirectory: @unchecked Sendable {
         SQLiteStore(configuration: SQLiteConfiguration(path: databasePath))
     }
 
-    /// A store on a fresh, migrated database.
+    /// A store on a migrated database: a copy of the process's migrated template.
     func migratedStore() throws -> SQLiteStore {
-        let store = store()
-        try store.migrate()
-        return store
+        try TestDatabases.copySQLiteTemplate(to: databasePath)
+        return store()
     }
 
     func remove() { try? FileManager.default.removeItem(atPath: path) }

@@ -1,6 +1,7 @@
 import Domain
 import Foundation
 import Storage
+import TestDatabases
 import Testing
 
 /// A storage backend the conformance suite runs against: every conformance
@@ -10,15 +11,18 @@ struct StoreBackend: Sendable, CustomTestStringConvertible {
     let name: String
     /// The schema version `migrate()` brings a new database to.
     let latestSchemaVersion: Int
-    /// Creates a new, empty database (not migrated) of this backend.
-    let createDatabase: @Sendable () throws -> TestDatabase
+    /// Creates a new database of this backend: migrated without a migration of its own (`TestDatabases`: a copy of
+    /// the process's migrated SQLite file, a PostgreSQL schema another test gave back emptied), or empty when not
+    /// `migrated`.
+    let createDatabase: @Sendable (_ migrated: Bool) throws -> TestDatabase
 
     /// SQLite always; PostgreSQL when `FTAPI_TEST_DATABASE_URL` names a server (`deploy/test.sh` starts one).
     static let all: [StoreBackend] = [.sqlite] + (postgres.map { [$0] } ?? [])
 
     /// A file in a temporary directory of its own.
-    static let sqlite = StoreBackend(name: "SQLite", latestSchemaVersion: SQLiteStore.latestSchemaVersion) {
+    static let sqlite = StoreBackend(name: "SQLite", latestSchemaVersion: SQLiteStore.latestSchemaVersion) { migrated in
         let directory = try TemporaryDirectory()
+        if migrated { try TestDatabases.copySQLiteTemplate(to: directory.databasePath) }
         return TestDatabase(open: { directory.store() }, remove: { directory.remove() })
     }
 
@@ -34,26 +38,30 @@ struct StoreBackend: Sendable, CustomTestStringConvertible {
         return configuration
     }
 
-    /// A schema of its own in the server that `FTAPI_TEST_DATABASE_URL` names, dropped afterwards.
+    /// A schema of its own in the server that `FTAPI_TEST_DATABASE_URL` names, dropped (or, migrated, given back) afterwards.
     static let postgres: StoreBackend? = {
         guard let url = ProcessInfo.processInfo.environment["FTAPI_TEST_DATABASE_URL"], !url.isEmpty else { return nil }
-        return StoreBackend(name: "PostgreSQL", latestSchemaVersion: PostgreSQLStore.latestSchemaVersion) {
-            let configuration = postgresConfiguration(url: url, poolSize: 8)
+        return StoreBackend(name: "PostgreSQL", latestSchemaVersion: PostgreSQLStore.latestSchemaVersion) { migrated in
+            var configuration = postgresConfiguration(url: url, poolSize: 8)
+            guard migrated else {
+                return TestDatabase(
+                    open: { [configuration] in try PostgreSQLStore(configuration: configuration) },
+                    remove: { [configuration] in try? TestDatabases.dropPostgreSQLSchema(configuration) })
+            }
+            try TestDatabases.takePostgreSQLSchema(for: &configuration)
             return TestDatabase(
-                open: { try PostgreSQLStore(configuration: configuration) },
-                remove: { try? PostgreSQLStore(configuration: configuration).dropSchema() }
-            )
+                open: { [configuration] in try PostgreSQLStore(configuration: configuration) },
+                remove: { [configuration] in TestDatabases.givePostgreSQLSchemaBack(configuration) })
         }
     }()
 
     var testDescription: String { name }
 
-    /// Runs `body` with a new database of this backend, migrated unless
-    /// `migrated` is false, and removes the database afterwards.
+    /// Runs `body` with a new database of this backend, migrated unless `migrated` is false, and removes the
+    /// database afterwards.
     func withDatabase<T>(migrated: Bool = true, _ body: (TestDatabase) throws -> T) throws -> T {
-        let database = try createDatabase()
+        let database = try createDatabase(migrated)
         defer { database.remove() }
-        if migrated { try database.open().migrate() }
         return try body(database)
     }
 

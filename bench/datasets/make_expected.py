@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Regenerates Tests/APITests/DatasetCorpus/expected.json from reference_validator.py.
+"""Regenerates Tests/DatasetValidationTests/DatasetCorpus/expected.json from reference_validator.py.
 
-Usage: make_expected.py [CORPUS_DIR]   (default: the repository's Tests/APITests/DatasetCorpus)
+Usage: make_expected.py [CORPUS_DIR]   (default: the repository's Tests/DatasetValidationTests/DatasetCorpus)
 
 For every *.jsonl file (array.json is skipped: arrays are handled separately),
 the auto-detected report, reduced to what the Swift corpus test compares.
@@ -14,7 +14,7 @@ from reference_validator import validate_file  # noqa: E402
 
 
 def main():
-    corpus = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "..", "Tests", "APITests", "DatasetCorpus")
+    corpus = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "..", "Tests", "DatasetValidationTests", "DatasetCorpus")
     expected = {}
     for name in sorted(os.listdir(corpus)):
         if not name.endswith(".jsonl"):

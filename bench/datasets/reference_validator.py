@@ -3,7 +3,7 @@
 
 The straightforward Python baseline for the Swift `DatasetValidator`: same
 rules, same messages, same report. Used to benchmark the Swift side and to
-generate Tests/APITests/DatasetCorpus/expected.json (see make_expected.py).
+generate Tests/DatasetValidationTests/DatasetCorpus/expected.json (see make_expected.py).
 
 Usage: reference_validator.py [--format chatml|sharegpt|alpaca|dpo|text|auto] FILE
 

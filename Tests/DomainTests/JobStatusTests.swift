@@ -1,8 +1,6 @@
 import Domain
 import Testing
 
-@testable import Storage
-
 @Suite("JobStatus")
 struct JobStatusTests {
     @Test func everyStatusIsReadFromItsStoredBytes() {

@@ -17,6 +17,15 @@ struct TimestampTests {
         #expect(Timestamp(millisecondsSinceEpoch: 253_402_300_799_000).iso8601 == "9999-12-31T23:59:59Z")
     }
 
+    /// The text is the contract's: whole seconds, the milliseconds dropped, never rounded up.
+    @Test func isWrittenAsTheContractsWholeSecondsText() {
+        #expect(Timestamp(millisecondsSinceEpoch: 1_766_138_645_999).iso8601 == "2025-12-19T10:04:05Z")
+        #expect(Timestamp(millisecondsSinceEpoch: 951_782_399_000).iso8601 == "2000-02-28T23:59:59Z")
+        #expect(Timestamp(millisecondsSinceEpoch: -999).iso8601 == "1969-12-31T23:59:59Z")
+        #expect(Timestamp(millisecondsSinceEpoch: -1000).iso8601 == "1969-12-31T23:59:59Z")
+        #expect(Timestamp(millisecondsSinceEpoch: -1001).iso8601 == "1969-12-31T23:59:58Z")
+    }
+
     @Test func formattingAgreesWithFoundation() {
         let formatter = ISO8601DateFormatter()
         formatter.timeZone = TimeZone(identifier: "UTC")
@@ -75,6 +84,14 @@ struct TimestampTests {
             let seconds = Int64.random(in: -2_208_988_800...4_102_444_800, using: &generator)
             let timestamp = Timestamp(millisecondsSinceEpoch: seconds * 1000)
             #expect(Timestamp(iso8601: timestamp.iso8601) == timestamp)
+        }
+    }
+
+    @Test func textThatWasWrittenReadsBackToTheSameSecond() throws {
+        for seconds in stride(from: Int64(-2_000_000_000), through: 4_000_000_000, by: 86_399_123) {
+            let stamp = Timestamp(millisecondsSinceEpoch: seconds * 1000)
+            let read = try #require(Timestamp(iso8601: stamp.iso8601))
+            #expect(read == stamp, "\(stamp.iso8601)")
         }
     }
 

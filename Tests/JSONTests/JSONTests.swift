@@ -1,4 +1,3 @@
-import API
 import JSON
 import Testing
 

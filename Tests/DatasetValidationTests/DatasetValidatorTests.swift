@@ -1,4 +1,3 @@
-import API
 import DatasetValidation
 import Foundation
 import JSON
@@ -116,7 +115,7 @@ import Testing
         guard case .object(let files) = try JSONValue.parse(Array(data)) else { return [] }
         return files.entries.compactMap { entry in
             guard case .object(let expected) = entry.value else { return nil }
-            return (entry.key, expected.dictionary)
+            return (entry.key, Dictionary(expected.entries.map { ($0.key, $0.value) }, uniquingKeysWith: { first, _ in first }))
         }
     }
 
