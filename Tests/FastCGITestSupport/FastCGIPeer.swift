@@ -1,7 +1,7 @@
-public import FastCGITransport
+import FastCGITransport
 
 #if canImport(Glibc)
-public import Glibc
+import Glibc
 #endif
 
 /// nginx's side of a FastCGI connection, written by hand for the transport's and the pool's unit tests: records

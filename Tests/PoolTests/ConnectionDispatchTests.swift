@@ -40,9 +40,18 @@ final class DispatchedWorker: @unchecked Sendable {
         }
     }
 
+    /// One route for every request: answers with `handler`, told which test thread serves.
+    private struct EchoResponder: Responder {
+        let thread: Int
+        let handler: @Sendable (Request, Int) -> Response
+
+        func route(method: String, path: String) -> (route: Void, body: BodyHandling) { ((), .buffered) }
+        func respond(to request: Request, route: Void) -> Response { handler(request, thread) }
+    }
+
     /// `PoolWorker.serveEvents`, without the bookkeeping of the request (deadline, scoreboard, slow log).
     private static func serve(
-        _ dispatch: ConnectionDispatch, _ seats: ServingSeats, thread: Int, _ handler: (Request, Int) -> Response
+        _ dispatch: ConnectionDispatch, _ seats: ServingSeats, thread: Int, _ handler: @escaping @Sendable (Request, Int) -> Response
     ) {
         guard seats.take() else { return }
         while true {
@@ -61,9 +70,7 @@ final class DispatchedWorker: @unchecked Sendable {
                 connection.serving.withLock { $0 = true }
                 let slot = connection.slot
                 if slot.accept() {
-                    var request = slot.readHead()
-                    slot.readBody(of: &request, as: .buffered)
-                    slot.finish(with: handler(request, thread), closeConnection: false)
+                    _ = slot.serve(with: EchoResponder(thread: thread, handler: handler), clock: nil, routed: { _ in }, closeConnection: { false })
                 }
                 connection.serving.withLock { $0 = false }
                 dispatch.rearm(connection)

@@ -1,6 +1,8 @@
 import Essentials
 import Testing
 
+@testable import Pool
+
 /// A worker's seats: how many threads serve at once, who parks, who is woken and when. A parked thread also
 /// looks again every second by itself (so that a lost wake-up costs a second, not the seat): "promptly" below
 /// means well within that second, which only a wake-up explains.
