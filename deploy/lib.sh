@@ -146,6 +146,62 @@ CONF
     } >"$run_dir/nginx.conf"
 }
 
+# port_taken PORT: whether another program listens on 127.0.0.1:PORT (nginx would fail to bind it).
+port_taken() {
+    python3 - "$1" <<'PY'
+import socket, sys
+listener = socket.socket()
+listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    listener.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(0)
+sys.exit(1)
+PY
+}
+
+# refuse_taken_port PORT: ends the script with one line when another program listens on 127.0.0.1:PORT.
+refuse_taken_port() {
+    port_taken "$1" && die "port $1 on 127.0.0.1 is taken by another program: choose a free one with HTTP_PORT=<port>"
+    return 0
+}
+
+# start_nginx RUN_DIR: nginx on RUN_DIR/nginx.conf (render_nginx), in the background; sets NGINX_PID. Its
+# start-up errors (a port it cannot bind) go to RUN_DIR/nginx.stderr; once running it logs to RUN_DIR/logs.
+# It runs in a process group of its own (setsid execs nginx in place), so that `stop_nginx` reaches its
+# workers even when its master is gone.
+start_nginx() {
+    setsid nginx -p "$1" -c "$1/nginx.conf" -g 'daemon off;' 2>"$1/nginx.stderr" &
+    NGINX_PID=$!
+}
+
+# stop_nginx: asks nginx (NGINX_PID, if started) and its workers to finish and leave.
+stop_nginx() {
+    [ -n "${NGINX_PID:-}" ] && kill -QUIT -- "-$NGINX_PID" 2>/dev/null
+    return 0
+}
+
+# await_health PORT RUN_DIR PID...: waits until GET /api/health through nginx (NGINX_PID) on PORT answers 200
+# with the product's own health body (not whatever else answers on the port). Ends the script with one line
+# that says why when nginx exits first (a taken port, a configuration it refuses), a pool of PIDs exits first,
+# or nothing healthy answers within 15 s.
+await_health() {
+    local port=$1 run_dir=$2 body pid
+    shift 2
+    for _ in $(seq 1 150); do
+        if ! kill -0 "$NGINX_PID" 2>/dev/null; then
+            grep -q "Address already in use" "$run_dir/nginx.stderr" 2>/dev/null &&
+                die "port $port on 127.0.0.1 is taken by another program: choose a free one with HTTP_PORT=<port>"
+            die "nginx did not start: $(grep -m1 emerg "$run_dir/nginx.stderr" 2>/dev/null || echo "see $run_dir/nginx.stderr")"
+        fi
+        for pid in "$@"; do kill -0 "$pid" 2>/dev/null || die "the pool (pid $pid) exited while starting (its log is above)"; done
+        body=$(curl -sS --max-time 2 "http://127.0.0.1:$port/api/health" 2>/dev/null || true)
+        [[ $body == *'"status":"ok"'* && $body == *'"version":'* ]] && return 0
+        sleep 0.1
+    done
+    die "GET /api/health through nginx on port $port did not answer the product's health within 15 s"
+}
+
 # start_throwaway_postgres DIR: initdb into DIR/pgdata and start a private
 # PostgreSQL for this run only: password authentication, a free port on
 # 127.0.0.1 and its socket in DIR. As root the server runs as the dedicated

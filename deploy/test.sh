@@ -33,6 +33,8 @@ export FTAPI_TEST_DATABASE_URL=$DATABASE_URL
 unset DATABASE_URL
 log "running the tests on SQLite (the store conformance suite on both backends)"
 swift test --skip-build "$@"
+log "deploy/run.sh: a taken port, nginx killed, the pool's master killed"
+"$REPO/deploy/run-test.sh"
 log "running the handler and integration tests on PostgreSQL"
 FTAPI_TEST_BACKEND=postgres swift test --skip-build --filter 'APITests|IntegrationTests' "$@"
 log "through pgbouncer in transaction mode, 2 server connections for every client: the PostgreSQL store, handler and integration tests"

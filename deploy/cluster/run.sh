@@ -22,6 +22,7 @@ set -euo pipefail
 
 HOSTS=${HOSTS:-2}
 HTTP_PORT=${HTTP_PORT:-8080}
+case $HTTP_PORT in '' | *[!0-9]*) die "HTTP_PORT must be a port number, not $HTTP_PORT" ;; esac
 CLUSTER_NET=${CLUSTER_NET:-10.77.0}
 POOL_PORT=9000
 export DATA_DIR=${DATA_DIR:-$REPO/data}
@@ -30,9 +31,10 @@ case $HOSTS in [1-9] | [1-8][0-9]) ;; *) die "HOSTS must be 1 to 89, not $HOSTS"
 [ "$(id -u)" -eq 0 ] || die "the cluster needs root: it makes network namespaces"
 ensure_jwt_secret
 
-extra_packages=(curl iproute2)
+extra_packages=(curl iproute2 python3)
 [ -z "${DATABASE_URL:-}" ] && extra_packages+=(postgresql)
 ensure_packages "${extra_packages[@]}"
+refuse_taken_port "$HTTP_PORT"
 build_ftapi
 # (The addresses first, then grep: `ip … | grep -q` under pipefail fails when grep, done at its first
 # match, leaves ip writing into a closed pipe.)
@@ -59,7 +61,7 @@ stop() {
     trap - INT TERM EXIT
     set +e # a process that is already gone must not cut the clean-up short
     log "stopping"
-    [ -n "$NGINX_PID" ] && kill -QUIT "$NGINX_PID" 2>/dev/null
+    stop_nginx
     local pid host
     for pid in "${POOL_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
     for pid in "${POOL_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
@@ -155,9 +157,8 @@ for host in $(seq 1 "$HOSTS"); do
     for _ in $(seq 1 100); do (echo >"/dev/tcp/$address/$POOL_PORT") 2>/dev/null && break; sleep 0.1; done
     (echo >"/dev/tcp/$address/$POOL_PORT") 2>/dev/null || die "host $host's pool does not listen on $address:$POOL_PORT"
 done
-nginx -p "$RUN_DIR" -c "$RUN_DIR/nginx.conf" -g 'daemon off;' &
-NGINX_PID=$!
-for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$HTTP_PORT/api/health" >/dev/null 2>&1 && break; sleep 0.1; done
+start_nginx "$RUN_DIR"
+await_health "$HTTP_PORT" "$RUN_DIR" "${POOL_PIDS[@]}"
 
 demo_credentials "$DEMO_USER"
 # What the hosts use, which is not this namespace's DATABASE_URL (loopback, and past pgbouncer).
@@ -195,4 +196,5 @@ Ctrl-C stops nginx and the hosts and removes the namespaces.
 MSG
 }
 # Until nginx stops (or a signal comes): a host that dies is nginx's to fail over, not a reason to stop.
-wait "$NGINX_PID"
+wait "$NGINX_PID" || true
+die "nginx exited; stopping the hosts"

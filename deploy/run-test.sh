@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# deploy/run.sh as a new user meets it: with its port taken by another program
+# it must end within seconds, non-zero, with one line naming the port and
+# HTTP_PORT, and leave nothing running; once serving, nginx or the pool's
+# master dying must end it non-zero with a line naming which one, the other
+# stopped too. Run by deploy/test.sh with FTAPI_BIN set (no release build).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+[ -n "${FTAPI_BIN:-}" ] || die "FTAPI_BIN must name a built ftapi"
+WORK=$(mktemp -d /tmp/ftapi-run-test.XXXXXX)
+HOLDER=
+cleanup() {
+    [ -n "$HOLDER" ] && kill "$HOLDER" 2>/dev/null
+    rm -rf "$WORK"
+    return 0
+}
+trap cleanup EXIT
+passed=0
+failed=0
+check() { # check DESCRIPTION CONDITION...
+    local what=$1
+    shift
+    if "$@"; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        log "FAILED: $what"
+    fi
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# What is still running from a run directory of deploy/run.sh (its pool and nginx name it on their command lines).
+left_behind() { pgrep -f "$1" || true; }
+run_dirs() { { compgen -G '/tmp/ftapi-run.*' || true; } | wc -l; }
+runs_before=$(run_dirs)
+
+log "deploy/run.sh with its port taken by another program"
+port=$(free_port)
+python3 -c 'import socket, sys, time; s=socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(120)' "$port" &
+HOLDER=$!
+sleep 0.5
+started=$(date +%s)
+status=0
+HTTP_PORT=$port DATA_DIR=$WORK/data timeout 60 "$REPO/deploy/run.sh" >"$WORK/taken.out" 2>"$WORK/taken.err" || status=$?
+elapsed=$(($(date +%s) - started))
+check "a taken port ends the run non-zero (status $status)" [ "$status" -ne 0 -a "$status" -ne 124 ]
+check "a taken port ends the run within seconds ($elapsed s)" [ "$elapsed" -le 10 ]
+check "one line names the port and HTTP_PORT: $(tail -1 "$WORK/taken.err")" \
+    grep -q "error: port $port on 127.0.0.1 is taken by another program: choose a free one with HTTP_PORT=" "$WORK/taken.err"
+check "no banner with a taken port" bash -c "! grep -q 'is listening' '$WORK/taken.out'"
+check "no run directory left behind" [ "$(run_dirs)" -eq "$runs_before" ]
+kill "$HOLDER" 2>/dev/null || true
+HOLDER=
+
+# start_run NAME: deploy/run.sh in the background on a free port, until its banner; sets RUN_PID, RUN_DIR_OF, POOL_OF.
+start_run() {
+    local name=$1
+    HTTP_PORT=$(free_port) DATA_DIR=$WORK/data "$REPO/deploy/run.sh" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+    RUN_PID=$!
+    for _ in $(seq 1 300); do grep -q "is listening" "$WORK/$name.out" 2>/dev/null && break; sleep 0.1; done
+    grep -q "is listening" "$WORK/$name.out" || die "deploy/run.sh did not print its banner: $(tail -3 "$WORK/$name.err")"
+    POOL_OF=$(grep -o 'kill -HUP [0-9]*' "$WORK/$name.out" | awk '{print $3}')
+    RUN_DIR_OF=$(grep -o 'unix:/tmp/ftapi-run\.[A-Za-z0-9]*' "$WORK/$name.out" | head -1)
+    RUN_DIR_OF=${RUN_DIR_OF#unix:}
+}
+
+# ends_naming NAME LINE: deploy/run.sh ends within 20 s, non-zero, with LINE, and leaves nothing of its run.
+ends_naming() {
+    local name=$1 line=$2 status=0
+    for _ in $(seq 1 200); do kill -0 "$RUN_PID" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$RUN_PID" 2>/dev/null; then
+        check "deploy/run.sh ends once $name is gone" false
+        kill -TERM "$RUN_PID"
+    fi
+    wait "$RUN_PID" || status=$?
+    check "deploy/run.sh ends non-zero once $name is gone (status $status)" [ "$status" -ne 0 ]
+    check "a line names the dead part: $line" grep -q "error: $line" "$WORK/$name.err"
+    # The pool's workers notice their master's death within 0.1 s, and drain (nginx's kept connections closing).
+    for _ in $(seq 1 100); do [ -z "$(left_behind "$RUN_DIR_OF")" ] && break; sleep 0.1; done
+    check "nothing of the run is left: $(left_behind "$RUN_DIR_OF" | tr '\n' ' ')" [ -z "$(left_behind "$RUN_DIR_OF")" ]
+}
+
+log "nginx killed under a running deploy/run.sh"
+start_run nginx-killed
+kill -KILL "$(cat "$RUN_DIR_OF/nginx.pid")"
+ends_naming nginx-killed "nginx exited; stopping the pool"
+
+log "the pool's master killed under a running deploy/run.sh"
+start_run pool-killed
+kill -KILL "$POOL_OF"
+ends_naming pool-killed "the pool's master exited; stopping nginx"
+
+echo "deploy/run.sh: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
