@@ -11,8 +11,8 @@ import Testing
 import Glibc
 #endif
 
-/// A worker's event dispatch without the worker process: threads that serve as `PoolWorker`'s event loop does (take
-/// a seat, wait for the next event, accept a queued connection or serve a ready one, re-arm it), on a unix socket
+/// A worker's event dispatch without the worker process: threads that run `PoolWorker`'s own event loop (take a
+/// seat, wait for the next event, accept a queued connection or serve a ready one, re-arm it), on a unix socket
 /// that FastCGI peers written by hand connect to instead of nginx.
 final class DispatchedWorker: @unchecked Sendable {
     // @unchecked: set up in init and read only afterwards; the dispatch and the seats synchronise themselves.
@@ -32,54 +32,29 @@ final class DispatchedWorker: @unchecked Sendable {
         self.dispatch = dispatch
         self.seats = seats
         ended = (0..<threads).map { _ in DispatchSemaphore(value: 0) }
+        // The worker's own serving loop, with its part around each request (deadline, the supervisor's view); the
+        // scoreboard's request counts stay out (no seat), the dispatch's connection counts in (`seat` above).
+        let settings = WorkerSettings(threads: threads, limits: limits, drainTimeout: 5, listenerClosesOnStop: false, masterPID: getppid())
+        let numbers = Locked<[pthread_t: Int]>([:])
+        let application = WorkerApplication(responder: EchoResponder(numbers: numbers, handler: handler))
         for (thread, ended) in ended.enumerated() {
             Thread {
-                Self.serve(dispatch, seats, thread: thread, handler)
+                numbers.withLock { $0[pthread_self()] = thread }
+                PoolWorker.serveEvents(
+                    AcceptThread(slot: nil, seats: seats), dispatch, seats, application: application, settings: settings, seat: nil,
+                    stopping: StopFlag())
                 ended.signal()
             }.start()
         }
     }
 
-    /// One route for every request: answers with `handler`, told which test thread serves.
+    /// One route for every request: answers with `handler`, told which test thread serves (its number by its pthread).
     private struct EchoResponder: Responder {
-        let thread: Int
+        let numbers: Locked<[pthread_t: Int]>
         let handler: @Sendable (Request, Int) -> Response
 
         func route(method: String, path: String) -> (route: Void, body: BodyHandling) { ((), .buffered) }
-        func respond(to request: Request, route: Void) -> Response { handler(request, thread) }
-    }
-
-    /// `PoolWorker.serveEvents`, without the bookkeeping of the request (deadline, scoreboard, slow log).
-    private static func serve(
-        _ dispatch: ConnectionDispatch, _ seats: ServingSeats, thread: Int, _ handler: @escaping @Sendable (Request, Int) -> Response
-    ) {
-        guard seats.take() else { return }
-        while true {
-            seats.willWaitForWork()
-            let event = dispatch.next()
-            seats.gotWork()
-            switch event {
-            case .stop:
-                seats.give()
-                return
-            case .listener(let shutDown):
-                dispatch.acceptQueued(shutDown: shutDown)
-            case .deferralOver:
-                dispatch.acceptDeferred()
-            case .connection(let connection):
-                connection.serving.withLock { $0 = true }
-                let slot = connection.slot
-                if slot.accept() {
-                    _ = slot.serve(with: EchoResponder(thread: thread, handler: handler), clock: nil, routed: { _ in }, closeConnection: { false })
-                }
-                connection.serving.withLock { $0 = false }
-                dispatch.rearm(connection)
-            }
-            if seats.isOverbooked {
-                seats.give()
-                guard seats.take() else { return }
-            }
-        }
+        func respond(to request: Request, route: Void) -> Response { handler(request, numbers.withLock { $0[pthread_self()] } ?? -1) }
     }
 
     func connect() throws -> FastCGIPeer { try FastCGIPeer.connect(toUnixSocket: directory + "/pool.sock") }
