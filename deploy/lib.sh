@@ -53,7 +53,7 @@ ensure_jwt_secret() {
 # demo_credentials USER: sets KEY (a new API key with every scope) and TOKEN (a
 # 24 h session token) for USER, and STORE (the store, password left out), for the banner.
 demo_credentials() {
-    KEY=$("$FTAPI" keys create --user "$1" --name "demo-$(date +%s)" --scopes all)
+    KEY=$("$FTAPI" keys create --user "$1" --name "demo-$(date +%s)-$$" --scopes all)
     TOKEN=$("$FTAPI" token --user "$1" --ttl 86400)
     STORE="SQLite in $DATA_DIR"
     [ -n "${DATABASE_URL:-}" ] && STORE="PostgreSQL ${DATABASE_URL%%://*}://…@${DATABASE_URL#*@}"

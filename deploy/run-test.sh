@@ -58,7 +58,8 @@ start_run() {
     HTTP_PORT=$(free_port) DATA_DIR=$WORK/data "$REPO/deploy/run.sh" >"$WORK/$name.out" 2>"$WORK/$name.err" &
     RUN_PID=$!
     for _ in $(seq 1 300); do grep -q "is listening" "$WORK/$name.out" 2>/dev/null && break; sleep 0.1; done
-    grep -q "is listening" "$WORK/$name.out" || die "deploy/run.sh did not print its banner: $(tail -3 "$WORK/$name.err")"
+    grep -q "is listening" "$WORK/$name.out" ||
+        die "deploy/run.sh did not print its banner; its own lines: $(grep -v '^{' "$WORK/$name.err" | tail -5 | tr '\n' ' ')"
     POOL_OF=$(grep -o 'kill -HUP [0-9]*' "$WORK/$name.out" | awk '{print $3}')
     RUN_DIR_OF=$(grep -o 'unix:/tmp/ftapi-run\.[A-Za-z0-9]*' "$WORK/$name.out" | head -1)
     RUN_DIR_OF=${RUN_DIR_OF#unix:}
