@@ -88,6 +88,17 @@ share_data_dir() {
     fi
 }
 
+# refuse_unreachable_data_dir DATA_DIR: ends the script with one line when nginx's user cannot pass through
+# DATA_DIR (a directory above it closed to it: a 0700 home, /root/…), since every dataset download would then
+# be nginx's 403.
+refuse_unreachable_data_dir() {
+    local dir=$1 user
+    [ "$(id -u)" -eq 0 ] || return 0 # nginx runs as ourselves
+    user=$(nginx_user)
+    runuser -u "$user" -- test -x "$dir" && return 0
+    die "nginx's user $user cannot reach DATA_DIR $dir (a directory above it is closed to it): choose a DATA_DIR it can pass through, or let it pass with chmod o+x on each directory above"
+}
+
 # render_nginx RUN_DIR LISTEN UPSTREAM DATA_DIR [TEMPLATE]: writes RUN_DIR/nginx.conf, a
 # whole configuration for a private nginx (`nginx -p RUN_DIR -c
 # RUN_DIR/nginx.conf`) around the server block of TEMPLATE (nginx.conf.example

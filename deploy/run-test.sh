@@ -9,6 +9,7 @@ set -euo pipefail
 
 [ -n "${FTAPI_BIN:-}" ] || die "FTAPI_BIN must name a built ftapi"
 WORK=$(mktemp -d /tmp/ftapi-run-test.XXXXXX)
+chmod 755 "$WORK" # nginx's user passes through it to the runs' DATA_DIRs
 HOLDER=
 cleanup() {
     [ -n "$HOLDER" ] && kill "$HOLDER" 2>/dev/null
@@ -52,15 +53,18 @@ check "no run directory left behind" [ "$(run_dirs)" -eq "$runs_before" ]
 kill "$HOLDER" 2>/dev/null || true
 HOLDER=
 
-# start_run NAME: deploy/run.sh in the background on a free port, until its banner; sets RUN_PID, RUN_DIR_OF, POOL_OF.
+# start_run NAME [DATA_DIR]: deploy/run.sh in the background on a free port, until its banner; sets RUN_PID,
+# RUN_DIR_OF, POOL_OF, PORT_OF and KEY_OF (the banner's API key).
 start_run() {
     local name=$1
-    HTTP_PORT=$(free_port) DATA_DIR=$WORK/data "$REPO/deploy/run.sh" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+    PORT_OF=$(free_port)
+    HTTP_PORT=$PORT_OF DATA_DIR=${2:-$WORK/data} "$REPO/deploy/run.sh" >"$WORK/$name.out" 2>"$WORK/$name.err" &
     RUN_PID=$!
     for _ in $(seq 1 300); do grep -q "is listening" "$WORK/$name.out" 2>/dev/null && break; sleep 0.1; done
     grep -q "is listening" "$WORK/$name.out" ||
         die "deploy/run.sh did not print its banner; its own lines: $(grep -v '^{' "$WORK/$name.err" | tail -5 | tr '\n' ' ')"
     POOL_OF=$(grep -o 'kill -HUP [0-9]*' "$WORK/$name.out" | awk '{print $3}')
+    KEY_OF=$(sed -n 's/^ *API key (user [^)]*): *//p' "$WORK/$name.out")
     RUN_DIR_OF=$(grep -o 'unix:/tmp/ftapi-run\.[A-Za-z0-9]*' "$WORK/$name.out" | head -1)
     RUN_DIR_OF=${RUN_DIR_OF#unix:}
 }
@@ -90,6 +94,35 @@ log "the pool's master killed under a running deploy/run.sh"
 start_run pool-killed
 kill -KILL "$POOL_OF"
 ends_naming pool-killed "the pool's master exited; stopping nginx"
+
+if [ "$(id -u)" -eq 0 ]; then
+    log "deploy/run.sh with a DATA_DIR that nginx's user cannot reach"
+    mkdir -m 0700 "$WORK/closed"
+    status=0
+    HTTP_PORT=$(free_port) DATA_DIR=$WORK/closed/data timeout 60 "$REPO/deploy/run.sh" >"$WORK/closed.out" 2>"$WORK/closed.err" || status=$?
+    check "a DATA_DIR nginx cannot reach ends the run non-zero (status $status)" [ "$status" -ne 0 -a "$status" -ne 124 ]
+    check "one line names the directory and the fix: $(tail -1 "$WORK/closed.err")" \
+        grep -q "error: nginx's user $(nginx_user) cannot reach DATA_DIR $WORK/closed/data (a directory above it is closed to it): .*chmod o+x" \
+        "$WORK/closed.err"
+
+    log "the internal dataset location's errors are JSON: a dataset's directory closed to nginx after the start"
+    mkdir -m 0755 "$WORK/open"
+    start_run json-errors "$WORK/open/data"
+    printf '%s\n' '{"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"hello"}]}' >"$WORK/one.jsonl"
+    id=$(curl -sS -H "X-API-Key: $KEY_OF" -F "file=@$WORK/one.jsonl" -F name=one -F format=chatml \
+        "http://127.0.0.1:$PORT_OF/api/datasets" | python3 -c 'import json, sys; print(json.load(sys.stdin)["data"]["id"])')
+    content() { curl -sS -o "$WORK/content" -w '%{http_code} %{content_type}' -H "X-API-Key: $KEY_OF" "http://127.0.0.1:$PORT_OF/api/datasets/$id/content"; }
+    check "the dataset downloads while nginx reaches it ($(content))" [ "$(content)" = "200 application/x-ndjson" ]
+    chmod 0700 "$WORK/open"
+    answer=$(content)
+    check "nginx's 403 is the product's JSON ($answer: $(cat "$WORK/content"))" [ "$answer" = "403 application/json" ]
+    check "the 403 names its cause" grep -q '"code":"DATASET_FILE_UNREADABLE"' "$WORK/content"
+    chmod 0755 "$WORK/open"
+    kill -TERM "$RUN_PID"
+    wait "$RUN_PID" || true
+else
+    log "skipped: a DATA_DIR closed to nginx's user (needs root, whose nginx runs as www-data)"
+fi
 
 echo "deploy/run.sh: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -37,6 +37,7 @@ build_ftapi
 
 share_data_dir "$DATA_DIR"
 DATA_DIR=$(cd "$DATA_DIR" && pwd)
+refuse_unreachable_data_dir "$DATA_DIR"
 RUN_DIR=$(mktemp -d /tmp/ftapi-run.XXXXXX)
 chmod 755 "$RUN_DIR"
 if [ "$WITH_POSTGRES" = 1 ]; then

@@ -44,6 +44,7 @@ fi
 
 share_data_dir "$DATA_DIR"
 DATA_DIR=$(cd "$DATA_DIR" && pwd)
+refuse_unreachable_data_dir "$DATA_DIR"
 RUN_DIR=$(mktemp -d /tmp/ftapi-cluster.XXXXXX)
 chmod 755 "$RUN_DIR"
 # Names of namespaces and links: short (a link name has at most 15 bytes) and unique to this run.
