@@ -49,7 +49,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
 addresses=$(ip -4 -o addr show) # not piped to grep -q: under pipefail ip's SIGPIPE would count as "no match"
 for third in $(seq 100 163); do

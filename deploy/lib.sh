@@ -157,6 +157,16 @@ CONF
     } >"$run_dir/nginx.conf"
 }
 
+# free_port: a TCP port on 127.0.0.1 that nothing listens on now.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# die_port_taken PORT: the one line for a port another program holds.
+die_port_taken() {
+    die "port $1 on 127.0.0.1 is taken by another program: choose a free one with HTTP_PORT=<port>"
+}
+
 # port_taken PORT: whether another program listens on 127.0.0.1:PORT (nginx would fail to bind it).
 port_taken() {
     python3 - "$1" <<'PY'
@@ -173,7 +183,7 @@ PY
 
 # refuse_taken_port PORT: ends the script with one line when another program listens on 127.0.0.1:PORT.
 refuse_taken_port() {
-    port_taken "$1" && die "port $1 on 127.0.0.1 is taken by another program: choose a free one with HTTP_PORT=<port>"
+    port_taken "$1" && die_port_taken "$1"
     return 0
 }
 
@@ -201,8 +211,7 @@ await_health() {
     shift 2
     for _ in $(seq 1 150); do
         if ! kill -0 "$NGINX_PID" 2>/dev/null; then
-            grep -q "Address already in use" "$run_dir/nginx.stderr" 2>/dev/null &&
-                die "port $port on 127.0.0.1 is taken by another program: choose a free one with HTTP_PORT=<port>"
+            grep -q "Address already in use" "$run_dir/nginx.stderr" 2>/dev/null && die_port_taken "$port"
             die "nginx did not start: $(grep -m1 emerg "$run_dir/nginx.stderr" 2>/dev/null || echo "see $run_dir/nginx.stderr")"
         fi
         for pid in "$@"; do kill -0 "$pid" 2>/dev/null || die "the pool (pid $pid) exited while starting (its log is above)"; done
@@ -236,7 +245,7 @@ start_throwaway_postgres() {
         run_as=(runuser -u ftapi-pg --)
     fi
     password=$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    port=$(free_port)
     (umask 077 && printf '%s\n' "$password" >"$PG_DIR/pwfile")
     [ ${#run_as[@]} -gt 0 ] && chown ftapi-pg "$PG_DIR/pwfile"
     "${run_as[@]}" "$bin/initdb" -D "$PG_DIR/pgdata" -U ftapi --pwfile="$PG_DIR/pwfile" --auth=scram-sha-256 \
@@ -295,7 +304,7 @@ start_throwaway_pgbouncer() {
     server=${rest%%/*}
     database=${rest#*/}
     database=${database%%\?*}
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    port=$(free_port)
     mkdir -p "$PGB_DIR"
     (umask 077 && printf '"%s" "%s"\n' "$user" "$password" >"$PGB_DIR/userlist.txt")
     if [ "$(id -u)" -eq 0 ]; then

@@ -29,7 +29,6 @@ check() { # check DESCRIPTION CONDITION...
         log "FAILED: $what"
     fi
 }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 # What is still running from a run directory of deploy/run.sh (its pool and nginx name it on their command lines).
 left_behind() { pgrep -f "$1" || true; }
 run_dirs() { { compgen -G '/tmp/ftapi-run.*' || true; } | wc -l; }

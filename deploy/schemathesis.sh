@@ -49,7 +49,7 @@ HUB_PID=$!
 for _ in $(seq 1 100); do [ -s "$RUN_DIR/hub.port" ] && break; sleep 0.1; done
 export HF_ENDPOINT="http://127.0.0.1:$(head -1 "$RUN_DIR/hub.port")"
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 SOCKET=$RUN_DIR/ftapi.sock
 render_nginx "$RUN_DIR/nginx" "127.0.0.1:$PORT" "$SOCKET" "$DATA_DIR"
 owner_args=()

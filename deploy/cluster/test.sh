@@ -42,7 +42,7 @@ JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 export JWT_SECRET
 WORK=$(mktemp -d /tmp/ftapi-cluster-test.XXXXXX)
 chmod 755 "$WORK" # nginx (www-data) sends stored datasets from DATA_DIR inside it
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
 CLUSTER_PID=
 SECOND_PID= # the cluster on a given DATABASE_URL
@@ -395,7 +395,7 @@ log "a given DATABASE_URL: one more host, in a cluster of its own, on the same P
 HOSTS_DATABASE_URL=$(bash -c ". <(grep '^export DATABASE_URL' '$RUN_DIR/host-1.sh'); echo \"\$DATABASE_URL\"")
 pg_password=$(sed 's|^[^:]*://[^:]*:\([^@]*\)@.*|\1|' <<<"$HOSTS_DATABASE_URL")
 pg_port=$(sed 's|.*@[^:/]*:\([0-9]*\)/.*|\1|' <<<"$HOSTS_DATABASE_URL")
-SECOND_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+SECOND_PORT=$(free_port)
 DATABASE_URL="postgresql://ftapi:$pg_password@/ftapi?host=$RUN_DIR/postgres&port=$pg_port" CLUSTER_NET=$(free_net) HOSTS=1 \
     HTTP_PORT=$SECOND_PORT DATA_DIR=$WORK/data2 FTAPI_WORKERS=1 FTAPI_THREADS=4 "$REPO/deploy/cluster/run.sh" \
     >"$WORK/second.banner" 2>"$WORK/second.log" &
