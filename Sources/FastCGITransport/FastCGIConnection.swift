@@ -69,8 +69,6 @@ public final class FastCGISlot: @unchecked Sendable {
     private let admission: StreamedBodyAdmission?
     private var admitted = false
     private let progress = BodyProgress()
-    /// The clock of the request being served (`serve`).
-    private var clock: RequestClock?
 
     /// A slot that accepts its connections from `listenFD` itself, blocking in accept() (one per accept thread).
     public convenience init(listenFD: Int32, limits: TransportLimits, admission: StreamedBodyAdmission? = nil) {
@@ -135,8 +133,6 @@ public final class FastCGISlot: @unchecked Sendable {
     public func serve<R: Responder>(
         with responder: R, clock: RequestClock?, routed: (R.Route) -> Void, closeConnection: () -> Bool
     ) -> (method: String, status: Int) {
-        self.clock = clock
-        defer { self.clock = nil }
         var request = readHead()
         request.clock = clock
         let (route, body) = responder.route(method: request.method, path: request.path)
@@ -273,7 +269,7 @@ public final class FastCGISlot: @unchecked Sendable {
             if let input = self.request.pointee.in {
                 progress.received.store(0, ordering: .relaxed)
                 let stream = FastCGIBodyStream(
-                    input: input, declaredLength: declaredLength, maxBytes: maxBytes, progress: progress, limits: limits, clock: clock)
+                    input: input, declaredLength: declaredLength, maxBytes: maxBytes, progress: progress, limits: limits, clock: request.clock)
                 bodyStream = stream
                 request.bodyStream = stream
             }

@@ -5,7 +5,7 @@ import Testing
 /// row there, or a row left behind by a flag that went, fails here.
 @Suite struct ConfigurationDocTests {
     @Test func everyFlagOfServeHasItsRowAndEveryRowItsFlag() throws {
-        let help = try Self.output(of: TestCluster.binary, ["serve", "--help"])
+        let help = try TestCluster.run(["serve", "--help"])
         // The argument parser's own flags are no settings.
         let offered = Self.longOptions(in: help).subtracting(["--help", "--version"])
         let page = try String(contentsOf: TestCluster.repository.appendingPathComponent("docs/configuration.md"), encoding: .utf8)
@@ -41,18 +41,6 @@ import Testing
             if cell.hasPrefix("`--") { flags.insert(String(cell.dropFirst().prefix { $0 != "`" })) }
         }
         return flags
-    }
-
-    static func output(of executable: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
     }
 }
 

@@ -237,10 +237,16 @@ final class TestCluster: @unchecked Sendable {
 
     /// Runs the CLI against this cluster's data directory and returns its standard output.
     func cli(_ arguments: [String]) throws -> String {
+        try Self.run(arguments, environment: Self.environment(directory: directory, databaseSchema: databaseSchema))
+    }
+
+    /// Runs the ftapi binary with `arguments` (and `environment`, else this process's) and returns its standard
+    /// output, trimmed; a non-zero exit throws.
+    static func run(_ arguments: [String], environment: [String: String]? = nil) throws -> String {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
-        process.environment = Self.environment(directory: directory, databaseSchema: databaseSchema)
+        if let environment { process.environment = environment }
         let output = Pipe()
         process.standardOutput = output
         try process.run()
