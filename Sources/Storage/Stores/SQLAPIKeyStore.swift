@@ -22,7 +22,6 @@ extension APIKeyColumn {
 final class SQLAPIKeyStore<Database: SQLDatabase>: APIKeyStore {
     private typealias Column = APIKeyColumn
     private let database: Database
-    private let dialect: SQLDialect
     private let insertRow: String
     private let selectByHash: String
     private let selectCredentialByHash: String
@@ -36,7 +35,6 @@ final class SQLAPIKeyStore<Database: SQLDatabase>: APIKeyStore {
     init(database: Database) {
         self.database = database
         let sql = database.dialect
-        dialect = sql
         insertRow = "INSERT INTO api_keys (\(sql.names(Column.self))) VALUES (\(sql.parameters(Column.self)))"
         selectByHash = "SELECT \(sql.selectList(Column.self)) FROM api_keys WHERE key_hash = $1"
         selectCredentialByHash = "SELECT id, user_id, key_hash, scopes, revoked_at IS NOT NULL FROM api_keys WHERE key_hash = $1"
@@ -56,7 +54,7 @@ final class SQLAPIKeyStore<Database: SQLDatabase>: APIKeyStore {
     }
 
     func insert(_ key: APIKeyRecord) throws {
-        guard dialect.canName(key.id) else { throw StoreError.failed("api key id \(key.id) is not a lowercase UUID") }
+        guard database.dialect.canName(key.id) else { throw StoreError.failed("api key id \(key.id) is not a lowercase UUID") }
         _ = try database.write { connection in
             try connection.run(insertRow, Column.allCases.map { $0.value(of: key) })
         }
@@ -81,7 +79,7 @@ final class SQLAPIKeyStore<Database: SQLDatabase>: APIKeyStore {
     func list(userID: String, limit: Int, offset: Int) throws -> (keys: [APIKeyRecord], total: Int) {
         try database.snapshot { connection in
             var keys: [APIKeyRecord] = []
-            try connection.query(selectPage, [.text(userID), dialect.limit(limit), .integer(Int64(offset))]) {
+            try connection.query(selectPage, [.text(userID), database.dialect.limit(limit), .integer(Int64(offset))]) {
                 keys.append(APIKeyRecord(row: $0))
             }
             let total = try connection.first(countActive, [.text(userID)]) { Int($0.int(0)) } ?? 0
@@ -90,7 +88,7 @@ final class SQLAPIKeyStore<Database: SQLDatabase>: APIKeyStore {
     }
 
     func revoke(id: String, userID: String, at time: Timestamp) throws -> Bool {
-        guard dialect.canName(id) else { return false }
+        guard database.dialect.canName(id) else { return false }
         return try database.write { connection in
             try connection.run(revokeActive, [time.sql, .text(id), .text(userID)]) == 1
         }
@@ -101,7 +99,7 @@ final class SQLAPIKeyStore<Database: SQLDatabase>: APIKeyStore {
     func recordUsage(_ usage: [APIKeyUsage]) throws {
         // An id that can name no key is dropped like any unknown key, instead of failing the batch.
         var byKey: [String: (requests: Int64, lastUsedAt: Timestamp)] = [:]
-        for entry in usage where dialect.canName(entry.keyID) {
+        for entry in usage where database.dialect.canName(entry.keyID) {
             let summed = byKey[entry.keyID].map { ($0.requests.addingSaturated(entry.requests), max($0.lastUsedAt, entry.lastUsedAt)) }
             byKey[entry.keyID] = summed ?? (entry.requests, entry.lastUsedAt)
         }

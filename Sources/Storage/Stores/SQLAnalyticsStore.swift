@@ -61,7 +61,6 @@ private enum FormatColumn: Int32, QueryColumn {
 /// The dashboard's figures, each read by one statement over the user's rows in the range, all from one snapshot.
 final class SQLAnalyticsStore<Database: SQLDatabase>: AnalyticsStore {
     private let database: Database
-    private let dialect: SQLDialect
     /// One pass over the covering index: per (status, day) counts and sums.
     private let selectDays: String
     /// The duration at an offset ($4) of the timed completions, shortest first.
@@ -72,7 +71,6 @@ final class SQLAnalyticsStore<Database: SQLDatabase>: AnalyticsStore {
     init(database: Database) {
         self.database = database
         let sql = database.dialect
-        dialect = sql
         selectDays = "SELECT \(sql.selectList(DayColumn.self)) FROM training_jobs WHERE \(inRange(sql)) GROUP BY 1, 2"
         selectDuration = """
             SELECT \(duration(sql)) AS duration FROM training_jobs WHERE \(inRange(sql)) AND \(timed) ORDER BY duration LIMIT 1 OFFSET $4
@@ -111,7 +109,7 @@ final class SQLAnalyticsStore<Database: SQLDatabase>: AnalyticsStore {
                 }
             }
 
-            try connection.query(selectFailures, range + [dialect.limit(failureLimit)]) { row in
+            try connection.query(selectFailures, range + [database.dialect.limit(failureLimit)]) { row in
                 figures.recentFailures.append(
                     DashboardFigures.Failure(
                         id: row.string(FailureColumn.id), modelName: row.string(FailureColumn.modelName),

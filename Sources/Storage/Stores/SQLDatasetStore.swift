@@ -25,7 +25,6 @@ extension DatasetColumn {
 final class SQLDatasetStore<Database: SQLDatabase>: DatasetStore {
     private typealias Column = DatasetColumn
     private let database: Database
-    private let dialect: SQLDialect
     private let insertRow: String
     private let selectByID: String
     private let lockByID: String
@@ -36,7 +35,6 @@ final class SQLDatasetStore<Database: SQLDatabase>: DatasetStore {
     init(database: Database) {
         self.database = database
         let sql = database.dialect
-        dialect = sql
         insertRow = "INSERT INTO datasets (\(sql.names(Column.self))) VALUES (\(sql.parameters(Column.self)))"
         selectByID = "SELECT \(sql.selectList(Column.self)) FROM datasets WHERE id = $1 AND user_id = $2"
         lockByID = selectByID + sql.forUpdate
@@ -48,14 +46,14 @@ final class SQLDatasetStore<Database: SQLDatabase>: DatasetStore {
     }
 
     func insert(_ dataset: DatasetRecord) throws {
-        guard dialect.canName(dataset.id) else { throw StoreError.failed("dataset id \(dataset.id) is not a lowercase UUID") }
+        guard database.dialect.canName(dataset.id) else { throw StoreError.failed("dataset id \(dataset.id) is not a lowercase UUID") }
         _ = try database.write { connection in
             try connection.run(insertRow, Column.allCases.map { $0.value(of: dataset) })
         }
     }
 
     func find(id: String, userID: String) throws -> DatasetRecord? {
-        guard dialect.canName(id) else { return nil }
+        guard database.dialect.canName(id) else { return nil }
         return try database.read { connection in
             try connection.first(selectByID, [.text(id), .text(userID)], DatasetRecord.init(row:))
         }
@@ -70,7 +68,7 @@ final class SQLDatasetStore<Database: SQLDatabase>: DatasetStore {
     func list(userID: String, limit: Int, offset: Int) throws -> (datasets: [DatasetRecord], total: Int) {
         try database.snapshot { connection in
             var datasets: [DatasetRecord] = []
-            try connection.query(selectPage, [.text(userID), dialect.limit(limit), .integer(Int64(offset))]) {
+            try connection.query(selectPage, [.text(userID), database.dialect.limit(limit), .integer(Int64(offset))]) {
                 datasets.append(DatasetRecord(row: $0))
             }
             let total = try connection.first("SELECT count(*) FROM datasets WHERE user_id = $1", [.text(userID)]) { Int($0.int(0)) } ?? 0
@@ -79,7 +77,7 @@ final class SQLDatasetStore<Database: SQLDatabase>: DatasetStore {
     }
 
     func delete(id: String, userID: String) throws -> DatasetDeletion {
-        guard dialect.canName(id) else { return .notFound }
+        guard database.dialect.canName(id) else { return .notFound }
         return try database.write { connection in
             guard let record = try connection.first(lockByID, [.text(id), .text(userID)], DatasetRecord.init(row:)) else { return .notFound }
             let users = try connection.first(countUsers, [.text(id)]) { Int($0.int(0)) } ?? 0

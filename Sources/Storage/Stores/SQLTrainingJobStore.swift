@@ -144,7 +144,6 @@ private struct AggregateStatements {
 /// host, are applied one after the other.
 final class SQLTrainingJobStore<Database: SQLDatabase>: TrainingJobStore {
     private let database: Database
-    private let dialect: SQLDialect
     private let selectStatusCounts: String
     /// Keeps the dataset from a concurrent delete until the job that names it is committed.
     private let selectOwnedDataset: String
@@ -173,7 +172,6 @@ final class SQLTrainingJobStore<Database: SQLDatabase>: TrainingJobStore {
     init(database: Database) {
         self.database = database
         let sql = database.dialect
-        dialect = sql
         let selectJobs = "SELECT \(sql.selectList(JobColumn.self)) FROM training_jobs"
         selectStatusCounts = "SELECT \(sql.selectList(StatusCountColumn.self)) FROM job_status_counts WHERE user_id = $1 AND count > 0"
         selectOwnedDataset = "SELECT 1 FROM datasets WHERE id = $1 AND user_id = $2" + sql.forKeyShare
@@ -251,7 +249,7 @@ final class SQLTrainingJobStore<Database: SQLDatabase>: TrainingJobStore {
 
     /// LIMIT and OFFSET as SQLite reads them: a negative limit is none, a negative offset is 0.
     private func page(limit: Int, offset: Int) -> [SQLValue] {
-        [dialect.limit(limit), .integer(Int64(max(0, offset)))]
+        [database.dialect.limit(limit), .integer(Int64(max(0, offset)))]
     }
 
     /// Lets `change` modify the `stored` job and writes the result back (with its metrics summary changed by
@@ -294,11 +292,11 @@ final class SQLTrainingJobStore<Database: SQLDatabase>: TrainingJobStore {
         _ = try database.write { connection in
             for job in jobs {
                 if let datasetID = job.datasetID {
-                    guard dialect.canName(datasetID),
+                    guard database.dialect.canName(datasetID),
                         try connection.first(selectOwnedDataset, [.text(datasetID), .text(job.userID)], { _ in true }) != nil
                     else { throw StoreError.missingReference("dataset_id") }
                 }
-                if let resumedFrom = job.resumedFromJobID, !dialect.canName(resumedFrom) {
+                if let resumedFrom = job.resumedFromJobID, !database.dialect.canName(resumedFrom) {
                     throw StoreError.missingReference("resumed_from_job_id")
                 }
                 try connection.run(insertRow, JobColumn.allCases.map { $0.value(of: job) })
@@ -309,7 +307,7 @@ final class SQLTrainingJobStore<Database: SQLDatabase>: TrainingJobStore {
     @_specialize(where Database == SQLiteDatabase)
     @_specialize(where Database == PostgreSQLDatabase)
     func find(id: String, userID: String) throws -> TrainingJob? {
-        guard dialect.canName(id) else { return nil }
+        guard database.dialect.canName(id) else { return nil }
         return try database.read { connection in
             try connection.first(selectByID, [.text(id), .text(userID)], TrainingJob.init(row:))
         }
@@ -354,7 +352,7 @@ final class SQLTrainingJobStore<Database: SQLDatabase>: TrainingJobStore {
     @_specialize(where Database == SQLiteDatabase)
     @_specialize(where Database == PostgreSQLDatabase)
     func update(id: String, userID: String, _ change: (inout TrainingJob) throws -> Void) throws -> TrainingJob? {
-        guard dialect.canName(id) else { return nil }
+        guard database.dialect.canName(id) else { return nil }
         return try database.write { connection in
             guard let stored = try connection.first(lockByID, [.text(id), .text(userID)], TrainingJob.init(row:)) else { return nil }
             return try save(stored, changedBy: change, on: connection)
@@ -366,7 +364,7 @@ final class SQLTrainingJobStore<Database: SQLDatabase>: TrainingJobStore {
     func appendMetrics(
         id: String, userID: String, points: [MetricPoint], _ change: (inout TrainingJob, Double?) throws -> Void
     ) throws -> TrainingJob? {
-        guard dialect.canName(id) else { return nil }
+        guard database.dialect.canName(id) else { return nil }
         // A step sent twice in one batch keeps its last point, as one upsert per point would (one INSERT …
         // ON CONFLICT can't change a row twice on PostgreSQL). A batch in step order, as trainers send, has none.
         var batch = points
@@ -437,7 +435,7 @@ final class SQLTrainingJobStore<Database: SQLDatabase>: TrainingJobStore {
     @_specialize(where Database == SQLiteDatabase)
     @_specialize(where Database == PostgreSQLDatabase)
     func metrics(jobID: String, sinceStep: Int64?, limit: Int, offset: Int) throws -> (points: [MetricPoint], total: Int) {
-        guard dialect.canName(jobID) else { return ([], 0) }
+        guard database.dialect.canName(jobID) else { return ([], 0) }
         let values: [SQLValue] = [.text(jobID), .integer(sinceStep ?? -1)]
         return try database.snapshot { connection in
             var points: [MetricPoint] = []

@@ -5,7 +5,6 @@ import Domain
 /// their lines one after the other.
 final class SQLTrainingLogStore<Database: SQLDatabase>: TrainingLogStore {
     private let database: Database
-    private let dialect: SQLDialect
     private let lockJob: String
     private let insertLines: String
 
@@ -17,14 +16,13 @@ final class SQLTrainingLogStore<Database: SQLDatabase>: TrainingLogStore {
     init(database: Database) {
         self.database = database
         let sql = database.dialect
-        dialect = sql
         lockJob = "SELECT 1 FROM training_jobs WHERE id = $1" + sql.forUpdate
         let lines = sql.rows(fixed: [BatchColumn("job_id", .uuid)], [BatchColumn("seq", .integer), BatchColumn("line", .text)])
         insertLines = "INSERT INTO training_logs (job_id, seq, line) \(lines)"
     }
 
     func append(jobID: String, lines: [String], keep: Int) throws -> Int {
-        guard dialect.canName(jobID) else { throw StoreError.missingReference("job_id") }
+        guard database.dialect.canName(jobID) else { throw StoreError.missingReference("job_id") }
         return try database.write { connection in
             guard try connection.first(lockJob, [.text(jobID)], { $0.int(0) }) != nil else {
                 throw StoreError.missingReference("job_id")
@@ -39,12 +37,12 @@ final class SQLTrainingLogStore<Database: SQLDatabase>: TrainingLogStore {
     }
 
     func lines(jobID: String, offset: Int, limit: Int) throws -> LogPage {
-        guard dialect.canName(jobID) else { return LogPage(lines: [], total: 0, offset: 0) }
+        guard database.dialect.canName(jobID) else { return LogPage(lines: [], total: 0, offset: 0) }
         return try database.snapshot { connection in
             let (first, total) = try connection.first(Self.selectRange, [.text(jobID)]) { ($0.int(0), Int($0.int(1))) } ?? (1, 0)
             let start = LogPage.start(offset: offset, total: total)
             var lines: [String] = []
-            try connection.query(Self.selectLines, [.text(jobID), .integer(first + Int64(start)), dialect.limit(limit)]) {
+            try connection.query(Self.selectLines, [.text(jobID), .integer(first + Int64(start)), database.dialect.limit(limit)]) {
                 lines.append($0.string(0))
             }
             return LogPage(lines: lines, total: total, offset: start)

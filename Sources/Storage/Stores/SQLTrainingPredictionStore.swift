@@ -31,7 +31,6 @@ extension PredictionColumn {
 /// one's figures and keeps its id and time.
 final class SQLTrainingPredictionStore<Database: SQLDatabase>: TrainingPredictionStore {
     private let database: Database
-    private let dialect: SQLDialect
     private let upsertRow: String
     private let selectPage: String
     private let selectEpochPage: String
@@ -40,7 +39,6 @@ final class SQLTrainingPredictionStore<Database: SQLDatabase>: TrainingPredictio
     init(database: Database) {
         self.database = database
         let sql = database.dialect
-        dialect = sql
         let replaced = PredictionColumn.allCases.filter { !$0.isKey && $0 != .id && $0 != .createdAt }
         upsertRow = """
             INSERT INTO training_predictions (\(sql.names(PredictionColumn.self))) VALUES (\(sql.parameters(PredictionColumn.self)))
@@ -56,7 +54,7 @@ final class SQLTrainingPredictionStore<Database: SQLDatabase>: TrainingPredictio
     }
 
     func upsert(_ predictions: [TrainingPrediction]) throws {
-        guard predictions.allSatisfy({ dialect.canName($0.jobID) && dialect.canName($0.id) }) else {
+        guard predictions.allSatisfy({ database.dialect.canName($0.jobID) && database.dialect.canName($0.id) }) else {
             throw StoreError.missingReference("job_id")
         }
         _ = try database.write { connection in
@@ -67,10 +65,10 @@ final class SQLTrainingPredictionStore<Database: SQLDatabase>: TrainingPredictio
     }
 
     func list(jobID: String, epoch: Int64?, limit: Int, offset: Int) throws -> PredictionPage {
-        guard dialect.canName(jobID) else { return PredictionPage(predictions: [], totalCount: 0, epochCount: 0) }
+        guard database.dialect.canName(jobID) else { return PredictionPage(predictions: [], totalCount: 0, epochCount: 0) }
         return try database.snapshot { connection in
             var records: [TrainingPrediction] = []
-            let values: [SQLValue] = [.text(jobID), dialect.limit(limit), .integer(Int64(offset))]
+            let values: [SQLValue] = [.text(jobID), database.dialect.limit(limit), .integer(Int64(offset))]
             if let epoch {
                 try connection.query(selectEpochPage, values + [.integer(epoch)]) { records.append(TrainingPrediction(row: $0)) }
             } else {
@@ -85,7 +83,7 @@ final class SQLTrainingPredictionStore<Database: SQLDatabase>: TrainingPredictio
     }
 
     func epochs(jobID: String) throws -> [PredictionEpochSummary] {
-        guard dialect.canName(jobID) else { return [] }
+        guard database.dialect.canName(jobID) else { return [] }
         return try database.read { connection in
             var summaries: [PredictionEpochSummary] = []
             try connection.query(selectEpochs, [.text(jobID)]) { row in
