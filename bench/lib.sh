@@ -91,3 +91,10 @@ bench_report_pool() {
             "$(psql "$DATABASE_URL" -Atc "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'")"
     fi
 }
+
+# bench_postgres_pid: the postmaster's pid of the throwaway PostgreSQL (its processes are its
+# children), or nothing when the server is BENCH_DATABASE_URL's (not ours to read in /proc).
+bench_postgres_pid() {
+    [ -n "${PG_DIR:-}" ] && [ -f "$PG_DIR/pgdata/postmaster.pid" ] && head -1 "$PG_DIR/pgdata/postmaster.pid"
+    return 0
+}
