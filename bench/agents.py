@@ -20,9 +20,11 @@ its lease) and ignores the job it sees; an idle agent that sees a job claims it
 same user at the same moment, on connections of their own: several idle
 agents that saw the same head of the queue. Whoever gets the 200 trains: with
 the claim's job_token, PUT /api/training/local/{id}/metrics (one point),
-POST .../logs, PATCH .../status completed, then stays busy for an exponential
-time of mean AGENTS / CLAIM_RATE seconds (every agent starts the run partway
-through such a time, so claims run at about CLAIM_RATE from the first second).
+POST .../logs, PATCH .../status completed. The agent that started a race that
+someone won is then busy for an exponential time of mean AGENTS / CLAIM_RATE
+seconds (every agent starts the run partway through such a time), so claims
+run at about CLAIM_RATE from the first second; a race nobody won (the job went
+in an earlier one) leaves it idle for its next poll.
 Double claims are counted from the answers: a job id that got a 200 for two
 claims, over the whole run. Before the agents start, every user gets
 QUEUE_DEPTH pending jobs (POST /api/training/jobs); while they run a creator
@@ -40,7 +42,7 @@ Each measured phase reads /proc before and after: the pool's processes
 throwaway server's postmaster: itself, its children and those that ended),
 nginx's (BENCH_NGINX_PID and children), this generator's own, and the machine.
 """
-import asyncio, heapq, json, os, random, socket, sys, time
+import asyncio, collections, json, os, random, sys, time
 
 AGENTS = int(os.environ.get("BENCH_AGENTS", "1000"))
 POLL_INTERVAL = float(os.environ.get("BENCH_POLL_INTERVAL", "1"))
@@ -126,24 +128,38 @@ class Conn(asyncio.Protocol):
 
 
 class Pool:
-    """CONNECTIONS kept connections to nginx, handed out first in first out."""
+    """CONNECTIONS kept connections to nginx, handed out first in first out (a request waits when none is free)."""
 
     def __init__(self, port, size):
         self.port, self.size = port, size
-        self.free = asyncio.Queue()
+        self.free = collections.deque()
+        self.waiting = collections.deque()
 
     async def open(self):
         for _ in range(self.size):
-            self.free.put_nowait(await self._connect())
+            self.free.append(await self._connect())
 
     async def _connect(self):
         _, conn = await asyncio.get_running_loop().create_connection(Conn, "127.0.0.1", self.port)
         return conn
 
+    def _release(self, conn):
+        while self.waiting:
+            waiter = self.waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(conn)
+                return
+        self.free.append(conn)
+
     async def call(self, data):
         """(status, body, seconds waited for a connection, seconds from send to answer); status 0 when the connection broke."""
         asked = time.perf_counter()
-        conn = await self.free.get()
+        if self.free:
+            conn = self.free.popleft()
+        else:
+            waiter = asyncio.get_running_loop().create_future()
+            self.waiting.append(waiter)
+            conn = await waiter
         sent = time.perf_counter()
         try:
             if conn.closed:
@@ -152,18 +168,19 @@ class Pool:
             status, body = await conn.request(data)
         except (ConnectionError, OSError):
             status, body = 0, b""
-            conn.transport and conn.transport.close()
+            if conn.transport:
+                conn.transport.close()
             try:
                 conn = await self._connect()
             except OSError:
                 pass
         done = time.perf_counter()
-        self.free.put_nowait(conn)
+        self._release(conn)
         return status, body, sent - asked, done - sent
 
     def close(self):
-        while not self.free.empty():
-            c = self.free.get_nowait()
+        while self.free:
+            c = self.free.popleft()
             if c.transport:
                 c.transport.close()
 
@@ -359,13 +376,13 @@ class Bench:
             return
         if b'"job":null' in body or b'"job": null' in body:
             return
-        job = json.loads(body).get("job")
-        if not job:
-            return
         if measured:
             phase.polls_with_job += 1
         if mode == "mixed" and now >= agent.busy_until:
-            await self.race(agent, job["id"])
+            # Only a claim needs the answer read (the generator stays lean).
+            job = json.loads(body).get("job")
+            if job:
+                await self.race(agent, job["id"])
 
     async def race(self, agent, job_id):
         """The agent and RACERS - 1 others of its user claim job_id at once; the winner trains."""
@@ -403,7 +420,9 @@ class Bench:
             phase.races_won += winner is not None
         if winner is None or not token:
             return
-        winner.busy_until = time.perf_counter() + self._busy_time()
+        # The idle agent that started the race is busy from now on, whichever racer won (the others stand for
+        # agents that were idle too): claims go on at about CLAIM_RATE.
+        agent.busy_until = time.perf_counter() + self._busy_time()
         auth = {"Authorization": f"Bearer {token}"}
         point = {"step": 100, "epoch": 1, "train_loss": 1.234, "eval_loss": 1.301, "learning_rate": 2e-4, "grad_norm": 0.8,
                  "gpu_memory_allocated_gb": 14.2, "gpu_memory_reserved_gb": 16.0, "gpu_utilization_percent": 97.0,
@@ -488,7 +507,7 @@ class Bench:
             t = time.perf_counter()
             failed = await self.create_jobs(QUEUE_DEPTH * len(self.keys))
             print(f"  {QUEUE_DEPTH * len(self.keys)} pending jobs created ({QUEUE_DEPTH} per user) in {time.perf_counter() - t:.1f} s"
-                  + (f", {failed} failed" if failed else ""), file=sys.stderr)
+                  + (f", {failed} failed" if failed else ""), flush=True)
         records = []
         for name in PHASES:
             if name == "mixed":
