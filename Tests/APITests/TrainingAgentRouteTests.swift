@@ -164,6 +164,21 @@ import Testing
         #expect(try poll("agent_claim02")["job"] == .null)
     }
 
+    @Test func aRegisteredTrainersJobClaimedByAnAgentIsTheAgentsAlone() throws {
+        let registered = env.postJSON("/api/training/local/jobs", #"{"job_id":"local_run_1","model_name":"m"}"#, headers: key)
+        let body = try registered.object()
+        let id = try #require(body["id"]?.stringValue)
+        let localToken = try #require(body["job_token"]?.stringValue)
+        #expect(try poll("agent_local01")["job"]?.dictionary?["id"] == .string(id), "a pending registered job is queued")
+        let token = try claimToken(id, by: "agent_local01")
+        let old = putPoint("local_run_1", token: localToken, #"{"step":1}"#)
+        #expect(try old.status.code == 409 && (old.object()["code"]) == .string("JOB_REASSIGNED"))
+        let again = env.postJSON("/api/training/local/jobs", #"{"job_id":"local_run_1","model_name":"changed"}"#, headers: key)
+        #expect(try again.status.code == 409 && (again.object()["code"]) == .string("JOB_REASSIGNED"))
+        #expect(try stored(id).modelName == "m")
+        #expect(putPoint("local_run_1", token: token, #"{"step":1}"#).status == .ok)
+    }
+
     @Test func aClaimOfNoQueuedJobSaysWhy() throws {
         let other = newUserID()
         let otherKey = ["X-API-Key": try env.insertKey(userID: other, scopes: [.training]).key]
