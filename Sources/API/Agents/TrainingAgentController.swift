@@ -27,7 +27,7 @@ struct TrainingAgentController {
         let now = Timestamp.now()
         let polled = try agents.poll(
             userID: context.user.userID, agent: agent, now: now, leaseUntil: settings.lease.lease(from: now),
-            cancelledSince: now.adding(seconds: -settings.lease.leaseSeconds))
+            renewingBefore: settings.lease.renewalThreshold(at: now), cancelledSince: now.adding(seconds: -settings.lease.leaseSeconds))
         var body = JSONObject([
             ("job", try polled.job.map { try agentJSON($0, request: context.request, now: now) } ?? .null),
             ("poll_interval_seconds", .int(Int64(settings.pollIntervalSeconds))),

@@ -68,10 +68,15 @@ public struct AgentLeaseTerms: Sendable, Equatable {
     /// When a lease renewed at `now` lapses.
     public func lease(from now: Timestamp) -> Timestamp { now.adding(seconds: leaseSeconds) }
 
-    /// Whether a lease that lapses at `expiry` is worth renewing at `now`: once a tenth of it (at most 10 s) has
-    /// passed, so that a trainer's every write does not also rewrite its job's row.
+    /// A lease renewed at `now` is rewritten only if it lapses before this: once a tenth of it (at most 10 s) has
+    /// passed, so that a trainer's every write or an agent's every poll does not also rewrite its job's row.
+    public func renewalThreshold(at now: Timestamp) -> Timestamp {
+        lease(from: now).adding(seconds: -min(leaseSeconds / 10, 10))
+    }
+
+    /// Whether a lease that lapses at `expiry` is worth renewing at `now` (`renewalThreshold`).
     public func needsRenewal(_ expiry: Timestamp, at now: Timestamp) -> Bool {
-        expiry < lease(from: now).adding(seconds: -min(leaseSeconds / 10, 10))
+        expiry < renewalThreshold(at: now)
     }
 
     /// How often the pool looks for lapsed leases: a tenth of the lease, between 0.5 and 10 seconds.

@@ -2,10 +2,12 @@
 /// one transaction that first locks the job rows it changes, so claims, sweeps and trainers' writes to one job,
 /// from any worker or host, go one after the other.
 public protocol TrainingAgentStore: Sendable {
-    /// In one transaction: records `agent`'s poll by `userID` at `now` (registering it on its first), renews the
-    /// leases of the jobs it holds to `leaseUntil`, and reads the user's oldest queued job and the jobs the agent
-    /// holds that were cancelled after `cancelledSince`.
-    func poll(userID: String, agent: AgentSighting, now: Timestamp, leaseUntil: Timestamp, cancelledSince: Timestamp) throws -> AgentPoll
+    /// In one transaction: records `agent`'s poll by `userID` at `now` (registering it on its first), renews to
+    /// `leaseUntil` the leases of the jobs it holds that lapse before `renewingBefore`, and reads the user's oldest
+    /// queued job and the jobs the agent holds that were cancelled after `cancelledSince`.
+    func poll(
+        userID: String, agent: AgentSighting, now: Timestamp, leaseUntil: Timestamp, renewingBefore: Timestamp, cancelledSince: Timestamp
+    ) throws -> AgentPoll
     /// Makes the user's queued job `jobID` the agent's: running, `started_at` set on its first start, claimed at
     /// `now` with a lease to `leaseUntil`, one more attempt, and `tokenHash` its only token (the earlier one
     /// retired); registers the agent if no poll has. Of concurrent claims of one job exactly one is `.claimed`.

@@ -12,8 +12,9 @@ final class SQLTrainingAgentStore<Database: SQLDatabase>: TrainingAgentStore {
     private let logs: SQLTrainingLogStore<Database>
     private let upsertAgent: String
     private let insertAgentIfNew: String
+    /// The jobs an agent holds, and those it held that were cancelled lately: what a poll renews and reports.
+    private let selectHeldAndCancelled: String
     private let renewHeld: String
-    private let selectCancelledHeld: String
     private let selectOldestQueued: String
     private let lockForClaim: String
     private let selectForClaim: String
@@ -49,14 +50,12 @@ final class SQLTrainingAgentStore<Database: SQLDatabase>: TrainingAgentStore {
             INSERT INTO training_agents (\(sql.names(AgentColumn.self))) VALUES (\(sql.parameters(AgentColumn.self)))
             ON CONFLICT (user_id, agent_id) DO NOTHING
             """
-        renewHeld = """
-            UPDATE training_jobs SET lease_expires_at = \(sql.timestamp(3))
-            WHERE user_id = $1 AND agent_id = $2 AND lease_expires_at IS NOT NULL
-            """
-        selectCancelledHeld = """
-            SELECT id FROM training_jobs WHERE user_id = $1 AND agent_id = $2 AND status = 'cancelled' AND completed_at > \(sql.timestamp(3))
+        selectHeldAndCancelled = """
+            SELECT id, status, \(sql.milliseconds("lease_expires_at")) FROM training_jobs
+            WHERE user_id = $1 AND agent_id = $2 AND (lease_expires_at IS NOT NULL OR (status = 'cancelled' AND completed_at > \(sql.timestamp(3))))
             ORDER BY completed_at, id
             """
+        renewHeld = "UPDATE training_jobs SET lease_expires_at = \(sql.timestamp(3)) WHERE id = $1 AND agent_id = $2 AND lease_expires_at IS NOT NULL"
         selectOldestQueued = "\(jobs) WHERE user_id = $1 AND status = 'pending' AND agent_id IS NULL ORDER BY created_at, id LIMIT 1"
         lockForClaim = "\(jobs) WHERE id = $1 AND user_id = $2" + sql.forUpdateSkipLocked
         selectForClaim = "\(jobs) WHERE id = $1 AND user_id = $2"
@@ -91,15 +90,24 @@ final class SQLTrainingAgentStore<Database: SQLDatabase>: TrainingAgentStore {
         try connection.run(updateHold, holdColumns.map { $0.value(of: job) } + [.text(job.id)])
     }
 
-    func poll(userID: String, agent: AgentSighting, now: Timestamp, leaseUntil: Timestamp, cancelledSince: Timestamp) throws -> AgentPoll {
+    func poll(
+        userID: String, agent: AgentSighting, now: Timestamp, leaseUntil: Timestamp, renewingBefore: Timestamp, cancelledSince: Timestamp
+    ) throws -> AgentPoll {
         let sighting = TrainingAgent(
             userID: userID, id: agent.id, hostname: agent.hostname, platform: agent.platform, version: agent.version, registeredAt: now,
             lastPollAt: now)
         return try database.write { connection in
             try connection.run(upsertAgent, AgentColumn.allCases.map { $0.value(of: sighting) })
-            try connection.run(renewHeld, [.text(userID), .text(agent.id), leaseUntil.sql])
             var cancelled: [String] = []
-            try connection.query(selectCancelledHeld, [.text(userID), .text(agent.id), cancelledSince.sql]) { cancelled.append($0.string(0)) }
+            var renewing: [String] = []
+            try connection.query(selectHeldAndCancelled, [.text(userID), .text(agent.id), cancelledSince.sql]) { row in
+                if let lease = row.optionalTimestamp(2) {
+                    if lease < renewingBefore { renewing.append(row.string(0)) }
+                } else if row.jobStatus(1) == .cancelled {
+                    cancelled.append(row.string(0))
+                }
+            }
+            for id in renewing { try connection.run(renewHeld, [.text(id), .text(agent.id), leaseUntil.sql]) }
             let job = try connection.first(selectOldestQueued, [.text(userID)], TrainingJob.init(row:))
             return AgentPoll(job: job, cancelled: cancelled)
         }
