@@ -14,6 +14,12 @@ public struct LogPage: Sendable, Equatable {
     }
 }
 
+/// A job's log.
+public enum JobLog {
+    /// How many lines a job keeps: the newest.
+    public static let keptLines = 10_000
+}
+
 /// The console lines trainers send for their jobs; a job keeps only its newest lines.
 public protocol TrainingLogStore: Sendable {
     /// Appends `lines` to the log of job `jobID` in one transaction (concurrent appends to one

@@ -27,13 +27,18 @@ final class SQLTrainingLogStore<Database: SQLDatabase>: TrainingLogStore {
             guard try connection.first(lockJob, [.text(jobID)], { $0.int(0) }) != nil else {
                 throw StoreError.missingReference("job_id")
             }
-            let last = try connection.first(Self.selectLast, [.text(jobID)]) { $0.int(0) } ?? 0
-            let rows = lines.enumerated().map { [SQLValue.integer(last + Int64($0.offset) + 1), .text($0.element)] }
-            if !rows.isEmpty { try connection.run(insertLines, fixed: [.text(jobID)], rows: rows) }
-            let newest = last + Int64(lines.count)
-            if newest > Int64(keep) { try connection.run(Self.deleteOldest, [.text(jobID), .integer(newest - Int64(keep))]) }
-            return Int(min(newest, Int64(keep)))
+            return try append(jobID: jobID, lines: lines, keep: keep, on: connection)
         }
+    }
+
+    /// `append` in the caller's write transaction, which has locked the job's row.
+    func append(jobID: String, lines: [String], keep: Int, on connection: Database.Connection) throws -> Int {
+        let last = try connection.first(Self.selectLast, [.text(jobID)]) { $0.int(0) } ?? 0
+        let rows = lines.enumerated().map { [SQLValue.integer(last + Int64($0.offset) + 1), .text($0.element)] }
+        if !rows.isEmpty { try connection.run(insertLines, fixed: [.text(jobID)], rows: rows) }
+        let newest = last + Int64(lines.count)
+        if newest > Int64(keep) { try connection.run(Self.deleteOldest, [.text(jobID), .integer(newest - Int64(keep))]) }
+        return Int(min(newest, Int64(keep)))
     }
 
     func lines(jobID: String, offset: Int, limit: Int) throws -> LogPage {
