@@ -42,7 +42,7 @@ Each measured phase reads /proc before and after: the pool's processes
 throwaway server's postmaster: itself, its children and those that ended),
 nginx's (BENCH_NGINX_PID and children), this generator's own, and the machine.
 """
-import asyncio, collections, json, os, random, sys, time
+import asyncio, collections, json, os, random, subprocess, sys, time, urllib.parse
 
 AGENTS = int(os.environ.get("BENCH_AGENTS", "1000"))
 POLL_INTERVAL = float(os.environ.get("BENCH_POLL_INTERVAL", "1"))
@@ -239,6 +239,23 @@ def cpu_snapshot(pool_pid, pg_pid, nginx_pid):
     return {"pool": tree(pool_pid), "postgres": tree(pg_pid, with_ended=True), "nginx": tree(nginx_pid),
             "client": t.user + t.system, "machine_busy": (sum(cpu[:8]) - cpu[3] - cpu[4]) / TICK,
             "machine": sum(cpu[:8]) / TICK, "wall": time.perf_counter()}
+
+
+def wal_position():
+    """PostgreSQL's WAL insert position in bytes (DATABASE_URL, through psql with the password in its environment,
+    not on its command line), or None on SQLite or when it cannot be read."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        return None
+    u = urllib.parse.urlsplit(url)
+    env = dict(os.environ, PGHOST=u.hostname or "", PGPORT=str(u.port or 5432), PGUSER=urllib.parse.unquote(u.username or ""),
+               PGPASSWORD=urllib.parse.unquote(u.password or ""), PGDATABASE=u.path.lstrip("/"))
+    try:
+        out = subprocess.run(["psql", "-XAtc", "SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn"], env=env,
+                             capture_output=True, text=True, timeout=10)
+        return int(float(out.stdout.strip()))
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return None
 
 
 def cpu_delta(before, after):
@@ -467,12 +484,15 @@ class Bench:
 
         async def snap_at(t):
             await asyncio.sleep(max(0.0, t - time.perf_counter()))
-            return cpu_snapshot(*ids)
+            snap = cpu_snapshot(*ids)
+            snap["wal"] = wal_position()
+            return snap
         before_task = asyncio.ensure_future(snap_at(start))
         await self.schedule(mode, t0, end)
         before = await before_task
         await asyncio.sleep(max(0.0, end - time.perf_counter()))
         after = cpu_snapshot(*ids)
+        after["wal"] = wal_position()
         while self.tasks:
             await asyncio.gather(*list(self.tasks))
         self.phase = None
@@ -495,7 +515,11 @@ class Bench:
             r[f"{part}_us_per_request"] = used / p.requests * 1e6 if used is not None and p.requests else None
             r[f"{part}_us_per_any_request"] = used / every * 1e6 if used is not None and every else None
             r[f"{part}_cpu_pct"] = used / seconds * 100 if used is not None else None
+        r["wal_bytes_per_request"] = cpu["wal"] / p.requests if cpu.get("wal") is not None and p.requests else None
         r["client_cpu_pct"] = cpu["client"] / seconds * 100
+        # Whatever else ran on the machine meanwhile (another build, tests): the figures above are worth less when it is high.
+        parts = sum(cpu[k] or 0.0 for k in ("pool", "postgres", "nginx", "client"))
+        r["other_cpu_pct"] = (cpu["machine_busy"] - parts) / seconds * 100
         r["client_us_per_request"] = cpu["client"] / every * 1e6 if every else None
         r["machine_busy_pct"] = cpu["machine_busy"] / cpu["machine"] * 100 if cpu["machine"] else None
         return r
@@ -550,7 +574,10 @@ def print_phase(r):
     per = "poll (all of the phase's work)" if r["phase"] == "mixed" else "request"
     print(f"  CPU µs per {per}: pool {fmt(r['pool_us_per_request'], ',.0f')}, PostgreSQL {fmt(r['postgres_us_per_request'], ',.0f')}, "
           f"nginx {fmt(r['nginx_us_per_request'], ',.0f')}; generator {r['client_cpu_pct']:.0f} % of a core "
-          f"({fmt(r['client_us_per_request'], ',.0f')} µs per request sent); machine {fmt(r['machine_busy_pct'], '.0f')} % busy")
+          f"({fmt(r['client_us_per_request'], ',.0f')} µs per request sent); machine {fmt(r['machine_busy_pct'], '.0f')} % busy (all {os.cpu_count()} cores), "
+          f"of which {r['other_cpu_pct']:.0f} % of a core none of these")
+    if r["wal_bytes_per_request"] is not None:
+        print(f"  PostgreSQL WAL per {per}: {r['wal_bytes_per_request']:,.0f} bytes")
     if r["phase"] == "mixed":
         print(f"  per request of any kind ({r['all_requests']:,}): pool {fmt(r['pool_us_per_any_request'], ',.0f')}, "
               f"PostgreSQL {fmt(r['postgres_us_per_any_request'], ',.0f')}")
@@ -562,22 +589,25 @@ def table(path):
     if not rows:
         return
     head = ("backend", "phase", "req/s", "offered", "p50 ms", "p99 ms", "lag p99", "claims/s", "double", "pool µs", "PG µs",
-            "nginx µs", "gen %core", "machine %")
+            "nginx µs", "WAL B", "gen %core", "other %core", "machine %")
     lines = [head]
     for r in rows:
         lines.append((r["backend"], r["phase"], f"{r['rate']:,.0f}", f"{r['offered']:,.0f}", f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}",
                       f"{r['lag_p99_ms']:.1f}", f"{r['claims_per_s']:.1f}" if r["phase"] == "mixed" else "-",
                       str(r["double_claims"]) if r["phase"] == "mixed" else "-",
                       fmt(r["pool_us_per_request"], ",.0f"), fmt(r["postgres_us_per_request"], ",.0f"),
-                      fmt(r["nginx_us_per_request"], ",.0f"), f"{r['client_cpu_pct']:.0f}", fmt(r["machine_busy_pct"], ".0f")))
+                      fmt(r["nginx_us_per_request"], ",.0f"), fmt(r.get("wal_bytes_per_request"), ",.0f"), f"{r['client_cpu_pct']:.0f}",
+                      f"{r.get('other_cpu_pct', 0):.0f}", fmt(r["machine_busy_pct"], ".0f")))
     widths = [max(len(l[i]) for l in lines) for i in range(len(head))]
     print()
     print("| " + " | ".join(h.ljust(w) for h, w in zip(head, widths)) + " |")
     print("| " + " | ".join("-" * (w - 1) + (":" if i > 1 else "-") for i, w in enumerate(widths)) + " |")
     for l in lines[1:]:
         print("| " + " | ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(l, widths))) + " |")
-    print("\nCPU µs columns: per measured request of the phase (mixed: per poll, with the claims, trainer writes and job "
-          "creation of the phase on top); gen = this load generator.")
+    print("\nCPU µs and WAL bytes: per measured request of the phase (mixed: per poll, with the claims, trainer writes and job "
+          "creation of the phase on top); gen = this load generator (% of one core); other = the machine's busy time that is "
+          "none of the pool, PostgreSQL, nginx and the generator (% of one core); machine = busy share of all "
+          f"{os.cpu_count()} cores.")
     by = {}
     for r in rows:
         by.setdefault(r["backend"], {})[r["phase"]] = r
