@@ -208,13 +208,16 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 
 def _stat(pid):
-    """(ppid, utime+stime, cutime+cstime) in seconds, or None."""
+    """(ppid, utime+stime, cutime+cstime) in seconds, and the command's name, or None."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
+            text = f.read()
     except OSError:
         return None
-    return int(fields[1]), (int(fields[11]) + int(fields[12])) / TICK, (int(fields[13]) + int(fields[14])) / TICK
+    head, rest = text.rsplit(")", 1)
+    fields = rest.split()
+    return (int(fields[1]), (int(fields[11]) + int(fields[12])) / TICK, (int(fields[13]) + int(fields[14])) / TICK,
+            head.split("(", 1)[1])
 
 
 def cpu_snapshot(pool_pid, pg_pid, nginx_pid):
@@ -238,7 +241,30 @@ def cpu_snapshot(pool_pid, pg_pid, nginx_pid):
         cpu = [int(v) for v in f.readline().split()[1:]]
     return {"pool": tree(pool_pid), "postgres": tree(pg_pid, with_ended=True), "nginx": tree(nginx_pid),
             "client": t.user + t.system, "machine_busy": (sum(cpu[:8]) - cpu[3] - cpu[4]) / TICK,
-            "machine": sum(cpu[:8]) / TICK, "wall": time.perf_counter()}
+            "machine": sum(cpu[:8]) / TICK, "wall": time.perf_counter(),
+            "processes": {pid: (s[3], s[1] + s[2]) for pid, s in stats.items()}}
+
+
+def others(before, after, ids, seconds):
+    """The busiest processes of the machine between two snapshots that are none of the measured parts (with the
+    CPU their ended children left them), as 'name pid %' strings: what disturbed a phase."""
+    mine = {os.getpid()} | {pid for pid in ids if pid}
+    pb, pa = before["processes"], after["processes"]
+    # Children of the measured parts are theirs too.
+    parents = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            s = _stat(int(name))
+            if s:
+                parents[int(name)] = s[0]
+    used = []
+    for pid, (comm, total) in pa.items():
+        if pid in mine or parents.get(pid) in mine:
+            continue
+        d = total - pb.get(pid, (comm, 0.0))[1]
+        if d > 0.02 * seconds:
+            used.append((d, f"{comm} {pid} {d / seconds * 100:.0f} %"))
+    return [text for _, text in sorted(used, reverse=True)[:4]]
 
 
 def wal_position():
@@ -259,7 +285,8 @@ def wal_position():
 
 
 def cpu_delta(before, after):
-    return {k: (after[k] - before[k]) if after.get(k) is not None and before.get(k) is not None else None for k in after}
+    return {k: (after[k] - before[k]) if after.get(k) is not None and before.get(k) is not None else None
+            for k in after if k != "processes"}
 
 
 # ---------------------------------------------------------------- the agents
@@ -496,7 +523,9 @@ class Bench:
         while self.tasks:
             await asyncio.gather(*list(self.tasks))
         self.phase = None
-        return self.record(phase, cpu_delta(before, after), seconds)
+        record = self.record(phase, cpu_delta(before, after), seconds)
+        record["others"] = others(before, after, ids, seconds)
+        return record
 
     def record(self, p, cpu, seconds):
         doubles = sum(1 for ids in self.claimed.values() if len(ids) > 1)
@@ -576,6 +605,8 @@ def print_phase(r):
           f"nginx {fmt(r['nginx_us_per_request'], ',.0f')}; generator {r['client_cpu_pct']:.0f} % of a core "
           f"({fmt(r['client_us_per_request'], ',.0f')} µs per request sent); machine {fmt(r['machine_busy_pct'], '.0f')} % busy (all {os.cpu_count()} cores), "
           f"of which {r['other_cpu_pct']:.0f} % of a core none of these")
+    if r.get("others"):
+        print("  busiest other processes (% of a core): " + ", ".join(r["others"]))
     if r["wal_bytes_per_request"] is not None:
         print(f"  PostgreSQL WAL per {per}: {r['wal_bytes_per_request']:,.0f} bytes")
     if r["phase"] == "mixed":
