@@ -242,6 +242,16 @@ import Testing
         let refused = putPoint(created.id, token: token, #"{"step":2}"#)
         #expect(try refused.status.code == 409 && (refused.object()["code"]) == .string("JOB_REASSIGNED"))
         #expect(try stored(created.id).currentStep == 1)
+        // A write authenticated before the sweep and run after it is refused in its own transaction, storing nothing.
+        let lateLines = try env.get("/api/training/local/\(created.id)/logs", headers: key).object()["total_lines"]
+        #expect(throws: JobReassignedError.self) {
+            try env.store.trainingLogs.append(jobID: created.id, lines: ["late"], keep: 100, heldWith: JobToken.hash(token))
+        }
+        #expect(try env.get("/api/training/local/\(created.id)/logs", headers: key).object()["total_lines"] == lateLines)
+        let late = TrainingPrediction(
+            id: UUID().uuidString.lowercased(), jobID: created.id, epoch: 1, step: 1, sampleIndex: 0, prompt: "p", prediction: "q", createdAt: .now())
+        #expect(throws: JobReassignedError.self) { try env.store.trainingPredictions.upsert([late], heldWith: JobToken.hash(token)) }
+        #expect(try env.store.trainingPredictions.list(jobID: created.id, epoch: nil, limit: 10, offset: 0).totalCount == 0)
         #expect(try poll("agent_next01")["job"]?.dictionary?["id"] == .string(created.id))
 
         // The next agent's claim is attempt 2, the last: losing it fails the job.
