@@ -55,6 +55,13 @@ import Testing
             body: Array(body.utf8))
     }
 
+    /// The trainer's `PATCH /api/training/local/{job}/status` to completed.
+    func complete(_ jobID: String, token: String) -> Response {
+        env.send(
+            "PATCH", "/api/training/local/\(jobID)/status", headers: ["Authorization": "Bearer \(token)", "Content-Type": "application/json"],
+            body: Array(#"{"status":"completed"}"#.utf8))
+    }
+
     func stored(_ id: String) throws -> TrainingJob { try #require(try env.store.trainingJobs.find(id: id, userID: user)) }
 
     @Test func anAgentIDIsRequiredAndWellFormed() throws {
@@ -317,12 +324,7 @@ import Testing
         let created = try job()
         let token = try claimToken(created.id, by: "agent_ends01")
         #expect(try stored(created.id).leaseExpiresAt != nil)
-        #expect(
-            env.send(
-                "PATCH", "/api/training/local/\(created.id)/status",
-                headers: ["Authorization": "Bearer \(token)", "Content-Type": "application/json"],
-                body: Array(#"{"status":"completed"}"#.utf8)
-            ).status == .ok)
+        #expect(complete(created.id, token: token).status == .ok)
         #expect(try stored(created.id).leaseExpiresAt == nil)
         // A store change can't move a lease: leases are the claims' and the sweeps' alone.
         _ = try env.store.trainingJobs.update(id: created.id, userID: user) { $0.leaseExpiresAt = .now() }
@@ -346,12 +348,7 @@ import Testing
     @Test func theAgentsDetailListsItsJobsAndDeletingItRequeuesThem() throws {
         let done = try job("done")
         let doneToken = try claimToken(done.id, by: "agent_del01")
-        #expect(
-            env.send(
-                "PATCH", "/api/training/local/\(done.id)/status",
-                headers: ["Authorization": "Bearer \(doneToken)", "Content-Type": "application/json"],
-                body: Array(#"{"status":"completed"}"#.utf8)
-            ).status == .ok)
+        #expect(complete(done.id, token: doneToken).status == .ok)
         let held = try job("held")
         let heldToken = try claimToken(held.id, by: "agent_del01")
         let listed = try #require(try env.get("/api/training/agents", headers: key).object()["agents"]?.arrayValue?.first?.dictionary)
