@@ -272,6 +272,9 @@ import Testing
         let failed = try stored(created.id)
         #expect(failed.status == .failed && failed.errorMessage == "agent lost" && failed.completedAt != nil && failed.agentID == "agent_next01")
         #expect(putPoint(created.id, token: second, #"{"step":3}"#).status.code == 409)
+        // No agent holds it now: a claim is told its status, not that it is claimed.
+        let ended = claim(created.id, by: "agent_next02")
+        #expect(try ended.status.code == 409 && (ended.object()["code"]) == .string("INVALID_STATUS"))
         let errors = try env.get("/api/training/local/\(created.id)/errors", headers: key).object()
         #expect(errors["error_summary"] == .string("agent lost"))
     }
@@ -341,6 +344,14 @@ import Testing
         #expect(try poll("agent_cancel02")["cancelled"] == .array([]))
         let write = putPoint(created.id, token: token, #"{"step":1}"#)
         #expect(write.status.code == 409)
+        let trainer = ["Authorization": "Bearer \(token)"]
+        let logs = env.postJSON("/api/training/local/\(created.id)/logs", #"{"logs":["after the cancel"]}"#, headers: trainer)
+        #expect(try logs.status.code == 409 && (logs.object()["code"]) == .string("JOB_TERMINAL"))
+        let predictions = env.postJSON(
+            "/api/training/local/predictions",
+            #"{"job_id":"\#(created.id)","predictions":[{"epoch":1,"step":1,"sample_index":0,"prompt":"p","prediction":"q"}]}"#, headers: trainer)
+        #expect(predictions.status.code == 409)
+        #expect(try env.get("/api/training/local/\(created.id)/logs", headers: key).object()["total_lines"] == .int(0))
         let cancelled = try stored(created.id)
         #expect(cancelled.status == .cancelled && cancelled.agentID == "agent_cancel01" && cancelled.leaseExpiresAt == nil)
     }
@@ -378,6 +389,16 @@ import Testing
 
         let download = env.get("/api/datasets/download", query: "token=\(token)")
         #expect(download.status == .ok && download.header("X-Accel-Redirect") == "/_ftapi/datasets/\(datasetID).jsonl")
+        // Debian's fastcgi_params passes Host without its port: the port comes from SERVER_PORT, the scheme's own left out.
+        for (scheme, port, origin) in [
+            ("https", "8443", "https://api.test:8443"), ("https", "443", "https://api.test"), ("http", "80", "http://api.test"),
+        ] {
+            let request = Request(
+                method: "GET", path: "/api/training/agent/poll", headers: HeaderFields(agent("agent_data01").merging(["Host": "api.test"]) { $1 }),
+                scheme: scheme, serverPort: port)
+            let polled = try env.app.responder.respond(to: request).object()
+            #expect(polled["job"]?.dictionary?["dataset_url"]?.stringValue?.hasPrefix(origin + "/api/datasets/download?token=") == true, "\(origin)")
+        }
         // The claim's job has one too; a job's own dataset_path wins over it.
         let claimed = try #require(try claim(created.id, by: "agent_data01").object()["job"]?.dictionary)
         #expect(claimed["dataset_url"]?.stringValue?.contains("/api/datasets/download?token=") == true)

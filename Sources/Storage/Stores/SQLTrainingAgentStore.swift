@@ -121,9 +121,9 @@ final class SQLTrainingAgentStore<Database: SQLDatabase>: TrainingAgentStore {
                 // Not there, or locked by another transaction: on PostgreSQL, a claim under way (or another change) that
                 // this one does not wait for.
                 guard let seen = try connection.first(selectForClaim, values, TrainingJob.init(row:)) else { return .notFound }
-                return seen.status == .pending || seen.agentID != nil ? .alreadyClaimed : .invalidStatus(seen.status)
+                return seen.status == .pending || seen.isHeld ? .alreadyClaimed : .invalidStatus(seen.status)
             }
-            guard stored.agentID == nil else { return .alreadyClaimed }
+            guard !stored.isHeld else { return .alreadyClaimed }
             guard stored.status == .pending else { return .invalidStatus(stored.status) }
             var job = stored
             job.claim(by: agentID, tokenHash: tokenHash, at: now, leaseUntil: leaseUntil)
