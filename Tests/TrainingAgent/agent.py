@@ -547,7 +547,8 @@ def lease_max(base, credential, seconds):
 
         job = wait_until(f"attempt {number}'s agent lost ({final})", left_running, seconds + 15)
         expect(job["status"] == final, f"after attempt {number}'s agent was lost: {job}")
-        lost_line(user, job_id, agent.agent_id, number)
+        if number == 1:  # (the contract asks for the line where the job goes back to the queue)
+            lost_line(user, job_id, agent.agent_id, number)
         refused = agent.put_metric(job_id, taken[0], point(2, 3, False))
         if number == 1:
             reassigned(refused, "PUT metrics")
