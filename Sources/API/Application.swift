@@ -23,11 +23,14 @@ public struct APISettings: Sendable {
     public var datasetMaxBytes: Int
     /// The Hugging Face Hub behind `/api/models/search`.
     public var modelSearch: ModelSearchSettings
+    /// Training agents: leases, poll interval, dataset URLs.
+    public var agents: AgentSettings
 
     public init(
         version: String, accessLog: Bool = true, accessLogFlushInterval: Double = 1, usageFlushInterval: Double = 5, datasetMaxBytes: Int = 100 << 20,
-        modelSearch: ModelSearchSettings = ModelSearchSettings(), accessLogFD: Int32 = 2
+        modelSearch: ModelSearchSettings = ModelSearchSettings(), accessLogFD: Int32 = 2, agents: AgentSettings = AgentSettings()
     ) {
+        self.agents = agents
         self.accessLogFD = accessLogFD
         self.version = version
         self.accessLog = accessLog
@@ -48,6 +51,7 @@ public final class Application: Sendable {
     private let datasetFiles: DatasetFiles
     private let settings: APISettings
     private let logger: Logger
+    private let leaseSweeper: LeaseSweeper
 
     /// - Parameters:
     ///   - rateLimiter: the API-key budget; nil (or a limit of 0) turns limiting off.
@@ -61,10 +65,12 @@ public final class Application: Sendable {
         self.datasetFiles = datasetFiles
         self.settings = settings
         self.logger = logger
+        self.leaseSweeper = LeaseSweeper(agents: store.trainingAgents, terms: settings.agents.lease, logger: logger)
         var router = Router()
         let openAPI = OpenAPIBox()
         let training = TrainingService(jobs: store.trainingJobs)
         let namedJobs = NamedJob(jobs: store.trainingJobs)
+        let datasetURLs = DatasetURLSigner(secrets: store.serverSecrets)
         // In the order the OpenAPI document lists the routes.
         HealthController(store: store, version: settings.version, openAPI: openAPI).register(on: &router)
         TrainingController(jobs: store.trainingJobs).register(on: &router)
@@ -74,16 +80,20 @@ public final class Application: Sendable {
         ModelSearchController(settings: settings.modelSearch, transport: modelHub ?? UnavailableModelHub()).register(on: &router)
         NotificationPreferencesController(preferences: store.notificationPreferences).register(on: &router)
         APIKeyController(keys: store.apiKeys).register(on: &router)
-        DatasetController(datasets: store.datasets, files: datasetFiles, maxBytes: settings.datasetMaxBytes).register(on: &router)
+        DatasetController(datasets: store.datasets, files: datasetFiles, maxBytes: settings.datasetMaxBytes, urls: datasetURLs)
+            .register(on: &router)
         // FineTune Lab's routes: an adapter over the same jobs and training services.
         LocalJobController(training: training).register(on: &router)
         LocalMetricsController(training: training, jobs: namedJobs).register(on: &router)
         LocalJobStatusController(training: training, jobs: namedJobs).register(on: &router)
         TrainingLogController(jobs: namedJobs, logs: store.trainingLogs).register(on: &router)
         TrainingPredictionController(jobs: namedJobs, predictions: store.trainingPredictions).register(on: &router)
+        TrainingAgentController(agents: store.trainingAgents, datasetURLs: datasetURLs, settings: settings.agents).register(on: &router)
         openAPI.body = OpenAPIDocument.build(router: router, version: settings.version).serialized()
         let gate = AuthGate(
-            authenticator: Authenticator(keys: store.apiKeys, jobs: store.trainingJobs, sessionTokens: sessionTokens),
+            authenticator: Authenticator(
+                keys: store.apiKeys, jobs: store.trainingJobs, sessionTokens: sessionTokens, agents: store.trainingAgents,
+                lease: settings.agents.lease),
             rateLimiter: rateLimiter, usage: usage
         )
         responder = APIResponder(
@@ -99,9 +109,14 @@ public final class Application: Sendable {
 
     /// A worker's background work: removes uploads abandoned by dead workers, then
     /// starts the threads that flush API-key usage every `usageFlushInterval` and
-    /// the access-log lines of quiet threads every `accessLogFlushInterval`.
-    public func startBackgroundWork() throws {
+    /// the access-log lines of quiet threads every `accessLogFlushInterval`, and with `sweepsLeases` (one worker per
+    /// pool) the one that puts the jobs of lost training agents back in the queue.
+    public func startBackgroundWork(sweepsLeases: Bool = true) throws {
         sweepAbandonedUploads()
+        if sweepsLeases {
+            let sweeper = leaseSweeper
+            try Threads.repeating(every: settings.agents.lease.sweepInterval) { sweeper.sweep() }
+        }
         let usage = self.usage
         try Threads.repeating(every: settings.usageFlushInterval) { usage.flush() }
         if let accessLog = responder.accessLog, settings.accessLogFlushInterval > 0 {
@@ -115,6 +130,11 @@ public final class Application: Sendable {
     public func sweepAbandonedUploads() {
         let removed = datasetFiles.sweep(everyPartial: false, recorded: nil)
         if removed > 0 { logger.info("removed abandoned dataset uploads", metadata: ["files.removed": "\(removed)"]) }
+    }
+
+    /// Sweeps lapsed agent leases now (tests).
+    public func sweepLeases() {
+        leaseSweeper.sweep()
     }
 
     /// Writes pending API-key usage now (tests and shutdown).

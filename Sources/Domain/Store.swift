@@ -9,6 +9,8 @@ public protocol Store: Sendable {
     var notificationPreferences: any NotificationPreferencesStore { get }
     var trainingLogs: any TrainingLogStore { get }
     var trainingPredictions: any TrainingPredictionStore { get }
+    var trainingAgents: any TrainingAgentStore { get }
+    var serverSecrets: any ServerSecretStore { get }
     /// Brings the schema to the newest version; safe to run from several processes at once.
     func migrate() throws
     /// The schema version now in the database.

@@ -11,6 +11,7 @@ struct CGIParams {
     var contentType: String?
     var contentLength: String?
     var remoteAddress: String?
+    var scheme: String?
 
     mutating func take(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) {
         func text() -> String { String(decoding: value, as: UTF8.self) }
@@ -23,6 +24,7 @@ struct CGIParams {
         case (12, UInt8(ascii: "E")) where name.holds(literal: "CONTENT_TYPE"): contentType = text()
         case (14, UInt8(ascii: "D")) where name.holds(literal: "REQUEST_METHOD"): method = text()
         case (14, UInt8(ascii: "H")) where name.holds(literal: "CONTENT_LENGTH"): contentLength = text()
+        case (14, UInt8(ascii: "E")) where name.holds(literal: "REQUEST_SCHEME"): scheme = text()
         default: break
         }
     }
@@ -94,7 +96,8 @@ struct RequestHeadDecoder {
             path: cgi.path,
             query: cgi.query ?? "",
             headers: HeaderFields(),
-            remoteAddress: cgi.remoteAddress ?? ""
+            remoteAddress: cgi.remoteAddress ?? "",
+            scheme: cgi.scheme ?? "http"
         )
         if paramsBytes > maxParamsBytes {
             request.rejection = .paramsTooLarge(limit: maxParamsBytes)

@@ -23,6 +23,8 @@ public struct Request: Sendable {
     public var query: String
     public var headers: HeaderFields
     public var remoteAddress: String
+    /// `http` or `https`, as the web server received the request (`REQUEST_SCHEME`).
+    public var scheme: String
     /// The body, when the transport read it whole (`BodyHandling.buffered`).
     public var body: [UInt8]
     /// The body still to be read, when the route streams it (`BodyHandling.streamed`).
@@ -39,6 +41,7 @@ public struct Request: Sendable {
         query: String = "",
         headers: HeaderFields = HeaderFields(),
         remoteAddress: String = "",
+        scheme: String = "http",
         body: [UInt8] = [],
         bodyStream: (any RequestBodyStream)? = nil,
         rejection: TransportRejection? = nil,
@@ -49,6 +52,7 @@ public struct Request: Sendable {
         self.query = query
         self.headers = headers
         self.remoteAddress = remoteAddress
+        self.scheme = scheme
         self.body = body
         self.bodyStream = bodyStream
         self.rejection = rejection

@@ -103,7 +103,20 @@ extension TrainingJob {
             jobTokenHash: row.optionalString(JobColumn.jobTokenHash), createdAt: row.timestamp(JobColumn.createdAt),
             updatedAt: row.timestamp(JobColumn.updatedAt), startedAt: row.optionalTimestamp(JobColumn.startedAt),
             completedAt: row.optionalTimestamp(JobColumn.completedAt), externalID: row.optionalString(JobColumn.externalID),
-            datasetPath: row.optionalString(JobColumn.datasetPath), jobToken: row.optionalString(JobColumn.jobToken)
+            datasetPath: row.optionalString(JobColumn.datasetPath), jobToken: row.optionalString(JobColumn.jobToken),
+            agentID: row.optionalString(JobColumn.agentID), claimedAt: row.optionalTimestamp(JobColumn.claimedAt),
+            attempts: row.int(JobColumn.attempts), leaseExpiresAt: row.optionalTimestamp(JobColumn.leaseExpiresAt)
+        )
+    }
+}
+
+extension TrainingAgent {
+    /// The TrainingAgent in a row of `AgentColumn`'s columns (of `training_agents`), holding no job yet.
+    init(row: some StoredRow) {
+        self.init(
+            userID: row.string(AgentColumn.userID), id: row.string(AgentColumn.agentID), hostname: row.optionalString(AgentColumn.hostname),
+            platform: row.optionalString(AgentColumn.platform), version: row.optionalString(AgentColumn.version),
+            registeredAt: row.timestamp(AgentColumn.registeredAt), lastPollAt: row.timestamp(AgentColumn.lastPollAt)
         )
     }
 }

@@ -92,7 +92,7 @@ enum NotificationPreferenceColumn: Int32, TableColumn {
 enum JobColumn: Int32, TableColumn {
     case id, userID, modelName, datasetID, status, config, progress, currentStep, totalSteps, currentEpoch, totalEpochs
     case trainLoss, evalLoss, bestEvalLoss, errorMessage, resumedFromJobID, jobTokenHash, createdAt, updatedAt, startedAt
-    case completedAt, externalID, datasetPath, jobToken
+    case completedAt, externalID, datasetPath, jobToken, agentID, claimedAt, attempts, leaseExpiresAt
 
     var name: String {
         switch self {
@@ -120,13 +120,17 @@ enum JobColumn: Int32, TableColumn {
         case .externalID: "external_id"
         case .datasetPath: "dataset_path"
         case .jobToken: "job_token"
+        case .agentID: "agent_id"
+        case .claimedAt: "claimed_at"
+        case .attempts: "attempts"
+        case .leaseExpiresAt: "lease_expires_at"
         }
     }
 
     /// Whether the column is a point in time (milliseconds in SQLite, `timestamptz` in PostgreSQL).
     var isTimestamp: Bool {
         switch self {
-        case .createdAt, .updatedAt, .startedAt, .completedAt: true
+        case .createdAt, .updatedAt, .startedAt, .completedAt, .claimedAt, .leaseExpiresAt: true
         default: false
         }
     }
@@ -134,10 +138,10 @@ enum JobColumn: Int32, TableColumn {
     /// `config`, the job's hyperparameters.
     var isJSON: Bool { self == .config }
 
-    /// Set when the job is created and never written again: `update` keeps the stored values.
+    /// Set when the job is created, or by claims and lost agents alone: `update` keeps the stored values.
     var isFixed: Bool {
         switch self {
-        case .id, .userID, .resumedFromJobID, .jobTokenHash, .createdAt, .externalID, .jobToken: true
+        case .id, .userID, .resumedFromJobID, .jobTokenHash, .createdAt, .externalID, .jobToken, .agentID, .claimedAt, .attempts: true
         default: false
         }
     }
@@ -146,7 +150,7 @@ enum JobColumn: Int32, TableColumn {
 /// The columns of `training_metrics` that a `MetricPoint` holds (the key `job_id` aside), in row order.
 enum MetricColumn: Int32, TableColumn {
     case step, epoch, trainLoss, evalLoss, learningRate, gradNorm, gpuMemoryAllocatedGB, gpuUtilizationPercent
-    case samplesPerSecond, tokensPerSecond, recordedAt, gpuMemoryReservedGB, perplexity, trainPerplexity
+    case samplesPerSecond, tokensPerSecond, recordedAt, gpuMemoryReservedGB, perplexity, trainPerplexity, evalPerplexity
 
     /// The point's measure this column holds; nil for the step and the time.
     var measure: MetricPoint.Measure? {
@@ -164,6 +168,7 @@ enum MetricColumn: Int32, TableColumn {
         case .gpuMemoryReservedGB: .gpuMemoryReservedGB
         case .perplexity: .perplexity
         case .trainPerplexity: .trainPerplexity
+        case .evalPerplexity: .evalPerplexity
         }
     }
 
@@ -176,6 +181,26 @@ enum MetricColumn: Int32, TableColumn {
 
     /// Whether the column is a point in time (milliseconds in SQLite, `timestamptz` in PostgreSQL).
     var isTimestamp: Bool { self == .recordedAt }
+}
+
+/// The columns of `training_agents`.
+enum AgentColumn: Int32, TableColumn {
+    case userID, agentID, hostname, platform, version, registeredAt, lastPollAt
+
+    var name: String {
+        switch self {
+        case .userID: "user_id"
+        case .agentID: "agent_id"
+        case .hostname: "hostname"
+        case .platform: "platform"
+        case .version: "version"
+        case .registeredAt: "registered_at"
+        case .lastPollAt: "last_poll_at"
+        }
+    }
+
+    /// Whether the column is a point in time (milliseconds in SQLite, `timestamptz` in PostgreSQL).
+    var isTimestamp: Bool { self == .registeredAt || self == .lastPollAt }
 }
 
 /// The columns of `training_logs`: one row per kept line, numbered from 1 in the order the job appended them.

@@ -171,6 +171,33 @@ struct ServeCommand: ParsableCommand {
     var activeThreads: Int { activeThreadsFlag ?? Environment.int("FTAPI_ACTIVE_THREADS") ?? min(2, threads) }
     var streamedBodyThreads: Int { streamedBodyThreadsFlag ?? Environment.int("FTAPI_STREAMED_BODY_THREADS") ?? max(1, threads / 2) }
 
+    @Option(
+        name: .customLong("agent-lease"),
+        help: "Seconds a training agent holds a claimed job without a poll or a write; then the job is requeued (env FTAPI_AGENT_LEASE_SECONDS).")
+    var agentLease: Double = Environment.double("FTAPI_AGENT_LEASE_SECONDS") ?? 300
+
+    @Option(
+        name: .customLong("agent-max-attempts"),
+        help: "Lost agents a job survives; at this many it fails with `agent lost` (env FTAPI_AGENT_MAX_ATTEMPTS).")
+    var agentMaxAttempts: Int = Environment.int("FTAPI_AGENT_MAX_ATTEMPTS") ?? 3
+
+    @Option(
+        name: .customLong("agent-poll-interval"), help: "Seconds polls tell agents to wait between polls (env FTAPI_AGENT_POLL_INTERVAL_SECONDS).")
+    var agentPollInterval: Int = Environment.int("FTAPI_AGENT_POLL_INTERVAL_SECONDS") ?? 10
+
+    @Option(
+        name: .customLong("agent-online-threshold"),
+        help: "An agent that polled within this many seconds is listed online (env FTAPI_AGENT_ONLINE_SECONDS).")
+    var agentOnlineThreshold: Int = Environment.int("FTAPI_AGENT_ONLINE_SECONDS") ?? 60
+
+    @Option(name: .customLong("dataset-url-ttl"), help: "Seconds a job's dataset_url works (env FTAPI_DATASET_URL_TTL_SECONDS).")
+    var datasetURLTTL: Double = Environment.double("FTAPI_DATASET_URL_TTL_SECONDS") ?? 7200
+
+    @Option(
+        name: .customLong("public-url"),
+        help: "Origin of the dataset URLs given to agents, e.g. https://api.example.com; unset: each request's own (env FTAPI_PUBLIC_URL).")
+    var publicURLFlag: String?
+
     @Flag(help: .hidden)
     var worker = false
 
@@ -188,6 +215,7 @@ struct ServeCommand: ParsableCommand {
     var listen: String? { listenFlag ?? Environment.string("FTAPI_LISTEN") }
     var socketOwner: String? { socketOwnerFlag ?? Environment.string("FTAPI_SOCKET_OWNER") }
     var statusListen: String? { statusListenFlag ?? Environment.string("FTAPI_STATUS_LISTEN") }
+    var publicURL: String? { publicURLFlag ?? Environment.string("FTAPI_PUBLIC_URL") }
 
     func validate() throws {
         guard workers >= 1, workers <= 256 else { throw ValidationError("--workers must be 1–256") }
@@ -208,6 +236,16 @@ struct ServeCommand: ParsableCommand {
         }
         guard shutdownTimeout >= 0 else { throw ValidationError("--shutdown-timeout must be ≥ 0") }
         guard UInt32(socketMode, radix: 8) != nil else { throw ValidationError("--socket-mode must be octal, e.g. 0660") }
+        guard agentLease >= 1, agentLease <= 86_400 else { throw ValidationError("--agent-lease must be 1–86400 seconds") }
+        guard agentMaxAttempts >= 1, agentMaxAttempts <= 100 else { throw ValidationError("--agent-max-attempts must be 1–100") }
+        guard agentPollInterval >= 1, agentPollInterval <= 3600 else { throw ValidationError("--agent-poll-interval must be 1–3600 seconds") }
+        guard agentOnlineThreshold >= 1 else { throw ValidationError("--agent-online-threshold must be at least 1 second") }
+        guard datasetURLTTL >= 1, datasetURLTTL <= 7 * 86_400 else { throw ValidationError("--dataset-url-ttl must be 1–604800 seconds") }
+        if let publicURL {
+            guard publicURL.hasPrefix("http://") || publicURL.hasPrefix("https://"), !publicURL.hasSuffix("/") else {
+                throw ValidationError("--public-url must be an http:// or https:// origin without a trailing slash, not \(publicURL)")
+            }
+        }
         guard hfEndpoint.hasPrefix("http://") || hfEndpoint.hasPrefix("https://") else {
             throw ValidationError("--hf-endpoint must be an http(s) URL")
         }
@@ -396,12 +434,16 @@ struct ServeCommand: ParsableCommand {
                         endpoint: hfEndpoint, token: Environment.string("HF_TOKEN"), timeoutSeconds: hfTimeout,
                         cacheSeconds: modelsCacheSeconds, cacheEntries: modelsCacheEntries
                     ),
-                    accessLogFD: WorkerFD.isOpen(WorkerFD.log) ? WorkerFD.log : 2
+                    accessLogFD: WorkerFD.isOpen(WorkerFD.log) ? WorkerFD.log : 2,
+                    agents: AgentSettings(
+                        lease: AgentLeaseTerms(leaseSeconds: agentLease, maxAttempts: agentMaxAttempts), pollIntervalSeconds: agentPollInterval,
+                        onlineThresholdSeconds: agentOnlineThreshold, datasetURLSeconds: datasetURLTTL, publicURL: publicURL)
                 ),
                 logger: logger,
                 modelHub: ModelHubHTTPTransport()
             )
-            try application.startBackgroundWork()
+            // Slot 0 is one worker at a time (a recycled worker's successor takes its slot), so the pool sweeps once.
+            try application.startBackgroundWork(sweepsLeases: workerSlot.map { $0 == 0 } ?? true)
             var limits = TransportLimits(maxBodyBytes: maxBodyBytes, maxParamsBytes: maxParamsBytes)
             limits.maxStreamedBodies = streamedBodyThreads
             limits.minimumBodyBytesPerSecond = bodyMinRate

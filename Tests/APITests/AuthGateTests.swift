@@ -96,7 +96,7 @@ import Testing
         let gate = try gate(limit: 5)
         let headers = ["Authorization": "Bearer \(token)"]
         let admission = try admit(gate, headers, to: .trainer, parameters: ["id": job.id]).get()
-        #expect(admission.principal == Principal(userID: user, credential: .jobToken(jobID: job.id)))
+        #expect(admission.principal == Principal(userID: user, credential: .jobToken(jobID: job.id, tokenHash: JobToken.hash(token))))
         #expect(admission.headers.isEmpty)
         #expect(refusal(admit(gate, headers, to: .trainer, parameters: ["id": newUserID()]))?.error == .unauthorized)
         #expect(refusal(admit(gate, headers, to: .scope(.training)))?.error == .unauthorized)

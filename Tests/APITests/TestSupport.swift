@@ -30,7 +30,8 @@ final class TestEnvironment: @unchecked Sendable {
         audience: String = "authenticated",
         datasetMaxBytes: Int = 100 << 20,
         modelSearch: ModelSearchSettings = ModelSearchSettings(),
-        modelHub: (any ModelHubTransport)? = nil
+        modelHub: (any ModelHubTransport)? = nil,
+        agents: AgentSettings = AgentSettings()
     ) throws {
         directory = try makeTemporaryDirectory()
         var jwks = jwks
@@ -61,7 +62,7 @@ final class TestEnvironment: @unchecked Sendable {
         )
         app = Application(
             store: store, sessionTokens: verifier, rateLimiter: limiter, datasetFiles: DatasetFiles(dataDirectory: directory),
-            settings: APISettings(version: "test", accessLog: false, datasetMaxBytes: datasetMaxBytes, modelSearch: modelSearch),
+            settings: APISettings(version: "test", accessLog: false, datasetMaxBytes: datasetMaxBytes, modelSearch: modelSearch, agents: agents),
             logger: Logger(label: "test"), modelHub: modelHub
         )
     }

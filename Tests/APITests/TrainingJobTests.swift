@@ -33,7 +33,7 @@ import Testing
             Set(data.keys) == [
                 "id", "user_id", "model_name", "dataset_id", "status", "config", "progress", "current_step", "total_steps", "current_epoch",
                 "total_epochs", "train_loss", "eval_loss", "best_eval_loss", "error_message", "resumed_from_job_id", "created_at",
-                "updated_at", "started_at", "completed_at", "job_token", "external_id", "dataset_path",
+                "updated_at", "started_at", "completed_at", "job_token", "external_id", "dataset_path", "agent_id", "claimed_at", "attempts",
             ])
         #expect(data["status"] == .string("pending"))
         #expect(data["user_id"] == .string(user))

@@ -41,7 +41,7 @@ struct TrainingFiguresTests {
                 "epoch", "train_loss", "eval_loss", "learning_rate", "grad_norm", "gpu_memory_allocated_gb", "gpu_utilization_percent",
                 "samples_per_second", "tokens_per_second",
             ])
-        #expect(names.suffix(3) == ["gpu_memory_reserved_gb", "perplexity", "train_perplexity"])
+        #expect(names.suffix(4) == ["gpu_memory_reserved_gb", "perplexity", "train_perplexity", "eval_perplexity"])
     }
 
     @Test func pointsOnlyFollowWhenTheirStepsRisePastTheLastOne() {

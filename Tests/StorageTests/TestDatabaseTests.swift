@@ -96,6 +96,13 @@ struct TestDatabaseTests {
         try store.apiKeys.insert(keyRecord(userID: "alice", name: "k"))
         try store.datasets.insert(dataset(userID: "alice"))
         _ = try store.notificationPreferences.update(userID: "alice", at: instant()) { $0.timezone = "UTC" }
+        var queued = job(userID: "alice", status: .pending)
+        queued.jobTokenHash = "first-token"
+        try store.trainingJobs.insert([queued])
+        let claimed = try store.trainingAgents.claim(
+            jobID: queued.id, userID: "alice", agentID: "agent_alice1", tokenHash: "second-token", now: instant(), leaseUntil: instant())
+        #expect(try store.trainingAgents.jobOfRetiredToken("first-token") == queued.id, "\(claimed)")
+        _ = try store.serverSecrets.secret(named: "test") { "value" }
         let written = try Self.rowCounts(configuration)
         #expect(written.count >= 8 && written.values.allSatisfy { $0 > 0 }, "\(written)")
 

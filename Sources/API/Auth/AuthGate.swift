@@ -57,7 +57,7 @@ public struct AuthGate: Sendable {
             usage.record(keyID: keyID, at: .now())
         }
         switch (requirement, caller.credential) {
-        case (.trainer, .jobToken(let jobID)):
+        case (.trainer, .jobToken(let jobID, _)):
             // A job token is good for its own job's trainer routes only.
             guard parameters["id"] == jobID else { throw refuse(.unauthorized) }
         case (.namedJobTrainer, .jobToken):

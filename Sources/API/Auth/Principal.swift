@@ -7,8 +7,8 @@ public struct Principal: Sendable, Equatable {
         case apiKey(id: String, scopes: [Scope])
         /// A session token (JWT): every scope.
         case session
-        /// A training job's own token: only `trainer` routes of that one job.
-        case jobToken(jobID: String)
+        /// A training job's own token (its SHA-256 hash): only `trainer` routes of that one job.
+        case jobToken(jobID: String, tokenHash: String)
     }
 
     public var userID: String
@@ -17,6 +17,12 @@ public struct Principal: Sendable, Equatable {
     public init(userID: String, credential: Credential) {
         self.userID = userID
         self.credential = credential
+    }
+
+    /// The hash of the job token the request came with; nil for other credentials.
+    public var jobTokenHash: String? {
+        if case .jobToken(_, let hash) = credential { return hash }
+        return nil
     }
 
     /// Whether this principal may use routes that need `scope`.

@@ -14,6 +14,8 @@ struct DatasetController {
     let files: DatasetFiles
     /// Largest dataset body accepted (the transport refuses more with a 413).
     let maxBytes: Int
+    /// Checks the tokens of dataset URLs (`download`).
+    let urls: DatasetURLSigner
 
     func register(on router: inout Router) {
         router.post(
@@ -22,6 +24,7 @@ struct DatasetController {
         router.get("/api/datasets", auth: .scope(.datasets), operation: .listDatasets, use: list)
         router.get("/api/datasets/{id:uuid}", auth: .scope(.datasets), operation: .showDataset, use: show)
         router.get("/api/datasets/{id:uuid}/content", auth: .scope(.datasets), operation: .downloadDataset, use: content)
+        router.get("/api/datasets/download", auth: .none, operation: .downloadDatasetByToken, use: downloadByToken)
         router.delete("/api/datasets/{id:uuid}", auth: .scope(.datasets), operation: .deleteDataset, use: delete)
     }
 
@@ -64,6 +67,22 @@ struct DatasetController {
         guard let record = try datasets.find(id: context.parameter("id"), userID: context.user.userID) else { throw APIError.notFound }
         return .resource(id: record.id, data: Self.json(record))
     }
+
+    /// A dataset URL's download: the token is the only credential, so a machine without one can fetch the bytes.
+    func downloadByToken(_ context: RequestContext) throws -> Response {
+        guard let token = context.query["token"], !token.isEmpty else { throw APIError(.badRequest, "Missing token parameter") }
+        switch try urls.verify(token, now: Clocks.wallSeconds()) {
+        case .failure(.expired):
+            throw APIError(.unauthorized, "Token has expired")
+        case .failure(.invalid):
+            throw Self.invalidURLToken
+        case .success(let named):
+            guard let record = try datasets.find(id: named.datasetID, userID: named.userID) else { throw Self.invalidURLToken }
+            return DatasetDownload.response(for: record, files: files, request: context.request)
+        }
+    }
+
+    private static let invalidURLToken = APIError(.unauthorized, "Invalid or expired token")
 
     func content(_ context: RequestContext) throws -> Response {
         guard let record = try datasets.find(id: context.parameter("id"), userID: context.user.userID) else { throw APIError.notFound }

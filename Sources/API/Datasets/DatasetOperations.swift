@@ -56,6 +56,14 @@ extension OpenAPIOperation {
         summary: "Download a dataset's stored JSON Lines; ranges and If-None-Match work.",
         responses: downloadResponses + [(404, "Not one of the caller's datasets.", nil)], download: true)
 
+    static let downloadDatasetByToken = OpenAPIOperation(
+        tag: "datasets",
+        summary: "Download a dataset through a job's dataset_url, with no other credential; the same bytes and headers as its content route.",
+        query: [("token", Schema.string, "The URL's token: names one dataset and an expiry.")], requiredQuery: ["token"],
+        responses: downloadResponses + [
+            (400, "No token.", nil), (401, "A token that has expired, was changed or forged, or whose dataset was deleted.", nil),
+        ], download: true)
+
     static let deleteDataset = OpenAPIOperation(
         tag: "datasets", summary: "Delete a dataset's record and file.",
         responses: [(200, "Deleted.", Schema.ref("Action")), (409, "A job that is not finished uses it (code DATASET_IN_USE).", nil)])

@@ -96,8 +96,10 @@ struct LocalJobController {
     }
 
     /// A later registration: the given fields change, a status equal to the current one changes nothing,
-    /// another follows the state machine; the token stays the job's.
+    /// another follows the state machine; the token stays the job's. A job whose token a training agent's claim
+    /// retired has no token to give: a 409 `JOB_REASSIGNED`, changing nothing.
     private func update(_ existing: TrainingJob, with registration: Registration) throws -> (TrainingJob, String) {
+        guard existing.jobToken != nil else { throw APIError.jobReassigned }
         let updated = try training.update(id: existing.id, userID: existing.userID, status: registration.status) { job in
             if let modelName = registration.modelName { job.modelName = modelName }
             if let datasetPath = registration.datasetPath { job.datasetPath = datasetPath }

@@ -24,7 +24,7 @@ struct LocalJobStatusController {
         }
         let error = try fields.string("error", required: false, length: 0...10_000)
         let job = try jobs.find(context.parameter("job"), for: caller)
-        let updated = try training.update(id: job.id, userID: job.userID, status: status) { job in
+        let updated = try training.update(id: job.id, userID: job.userID, status: status, tokenHash: caller.jobTokenHash) { job in
             if let error { job.errorMessage = error }
         }
         return .json(

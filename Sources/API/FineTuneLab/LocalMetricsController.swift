@@ -21,7 +21,7 @@ struct LocalMetricsController {
         try NamedJob.refuseForeignUser(in: body, caller: caller)
         let job = try jobs.find(in: body, for: caller)
         let points = try MetricPointReader.fineTuneLab.points(body["metrics"])
-        try training.ingest(points, jobID: job.id, userID: job.userID, followsEpoch: true)
+        try training.ingest(points, jobID: job.id, userID: job.userID, tokenHash: caller.jobTokenHash, followsEpoch: true)
         return .json(.object(["success": .bool(true), "count": .int(points.count)]))
     }
 
@@ -38,7 +38,7 @@ struct LocalMetricsController {
         try NamedJob.refuseForeignUser(in: point, caller: caller)
         point["user_id"] = nil
         let parsed = try MetricPointReader.fineTuneLab.point(point, at: "")
-        try training.ingest([parsed], jobID: job.id, userID: job.userID, followsEpoch: true)
+        try training.ingest([parsed], jobID: job.id, userID: job.userID, tokenHash: caller.jobTokenHash, followsEpoch: true)
         return .json(.object(["success": .bool(true)]))
     }
 

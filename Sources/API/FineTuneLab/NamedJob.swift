@@ -11,7 +11,7 @@ struct NamedJob {
     /// a 401, whether or not such a job exists. With a key or a session, a name that is none of the
     /// user's jobs (another user's included) is a 404.
     func find(_ name: String, for caller: Principal) throws -> TrainingJob {
-        if case .jobToken(let jobID) = caller.credential {
+        if case .jobToken(let jobID, _) = caller.credential {
             guard let job = try jobs.find(id: jobID, userID: caller.userID), Self.names(job, name) else { throw APIError.unauthorized }
             return job
         }

@@ -8,8 +8,6 @@ struct TrainingLogController {
     let jobs: NamedJob
     let logs: any TrainingLogStore
 
-    /// Lines a job keeps; older ones are dropped as new ones arrive.
-    private static let keptLines = 10_000
     private static let maximumLinesPerCall = 1000
     private static let maximumLineBytes = 16 << 10
 
@@ -25,7 +23,7 @@ struct TrainingLogController {
         try NamedJob.refuseForeignUser(in: body, caller: caller)
         let job = try jobs.find(context.parameter("job"), for: caller)
         let lines = try Self.lines(body["logs"])
-        let total = try logs.append(jobID: job.id, lines: lines, keep: Self.keptLines)
+        let total = try logs.append(jobID: job.id, lines: lines, keep: JobLog.keptLines, heldWith: caller.jobTokenHash)
         return .json(.object(["success": .bool(true), "logs_appended": .int(lines.count), "total_logs": .int(total)]))
     }
 
@@ -44,7 +42,7 @@ struct TrainingLogController {
 
     func errors(_ context: RequestContext) throws -> Response {
         let job = try jobs.find(context.parameter("job"), for: context.user)
-        let lines = try logs.lines(jobID: job.id, offset: 0, limit: Self.keptLines).lines
+        let lines = try logs.lines(jobID: job.id, offset: 0, limit: JobLog.keptLines).lines
         var body = LogErrorReport(lines: lines).json
         body["job_id"] = .string(NamedJob.publicName(of: job))
         body["error_summary"] = .string(job.errorMessage)

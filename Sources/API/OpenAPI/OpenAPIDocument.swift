@@ -21,6 +21,25 @@ enum OpenAPIDocument {
         }.joined(separator: "/")
     }
 
+    /// The path parameters of `pattern` (`{name:type}` segments), each with its schema and, where the name needs one, a description.
+    static func pathParameters(_ pattern: String) -> [JSONValue] {
+        pattern.split(separator: "/").filter { $0.hasPrefix("{") }.map { part in
+            let inner = part.dropFirst().dropLast()
+            let name = String(inner.prefix { $0 != ":" })
+            var parameter = JSONObject([
+                ("name", .string(name)), ("in", .string("path")), ("required", .bool(true)),
+                ("schema", inner.hasSuffix(":uuid") ? Schema.uuid : Schema.string),
+            ])
+            if let description = pathParameterDescriptions[name] { parameter["description"] = .string(description) }
+            return .object(parameter)
+        }
+    }
+
+    private static let pathParameterDescriptions = [
+        "job": "The job's id (uuid) or its external_id.", "jobId": "The job's id (uuid).",
+        "agent_id": "The agent's id (agent_ and 4 to 94 characters of [A-Za-z0-9_-]).",
+    ]
+
     static func security(_ auth: AuthRequirement) -> JSONValue {
         switch auth {
         case .none: .array([])
@@ -38,16 +57,7 @@ enum OpenAPIDocument {
         for route in router.routes {
             let operation = route.operation
             let path = openAPIPath(route.pattern)
-            var parameters: [JSONValue] =
-                route.pattern.contains("{id:uuid}")
-                ? [.object(["name": .string("id"), "in": .string("path"), "required": .bool(true), "schema": Schema.uuid])] : []
-            if route.pattern.contains("{job:string}") {
-                parameters.append(
-                    .object([
-                        "name": .string("job"), "in": .string("path"), "required": .bool(true), "schema": Schema.string,
-                        "description": .string("The job's id (uuid) or its external_id."),
-                    ]))
-            }
+            var parameters = pathParameters(route.pattern)
             for item in operation.query {
                 parameters.append(
                     .object([

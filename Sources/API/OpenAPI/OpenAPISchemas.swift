@@ -79,7 +79,8 @@ enum Schema {
 
     /// What FineTune Lab's trainers may send beside the contract's fields (`loss` is another name for `train_loss`).
     static let fineTuneLabMetricFields: [(String, JSONValue)] = [
-        ("gpu_memory_reserved_gb", nullable("number")), ("train_perplexity", nullable("number")), ("perplexity", nullable("number")),
+        ("gpu_memory_reserved_gb", nullable("number")), ("train_perplexity", nullable("number")), ("eval_perplexity", nullable("number")),
+        ("perplexity", nullable("number")),
         ("loss", nullable("number")),
     ]
 
@@ -159,6 +160,7 @@ enum Schema {
                     ("created_at", dateTime), ("updated_at", dateTime), ("started_at", nullable("string", format: "date-time")),
                     ("completed_at", nullable("string", format: "date-time")),
                     ("external_id", nullable("string")), ("dataset_path", nullable("string")),
+                    ("agent_id", nullable("string")), ("claimed_at", nullable("string", format: "date-time")), ("attempts", integer),
                     (
                         "job_token",
                         .object([
@@ -167,6 +169,42 @@ enum Schema {
                         ])
                     ),
                 ], required: ["id", "user_id", "model_name", "status", "config", "progress", "current_step", "created_at", "updated_at"])
+        ),
+        (
+            "AgentJob",
+            object(
+                [
+                    ("id", uuid), ("model_name", string), ("dataset_path", nullable("string")), ("dataset_url", nullable("string")),
+                    ("dataset_url_expires_at", nullable("string", format: "date-time")), ("config", object),
+                    ("total_epochs", nullable("integer")), ("total_steps", nullable("integer")), ("created_at", dateTime),
+                ], required: ["id", "model_name", "dataset_path", "dataset_url", "config", "created_at"])
+        ),
+        (
+            "AgentPoll",
+            object(
+                [
+                    ("job", .object(["anyOf": .array([ref("AgentJob"), .object(["type": .string("null")])])])),
+                    ("poll_interval_seconds", integer), ("message", string), ("cancelled", array(uuid)),
+                ], required: ["job", "poll_interval_seconds", "cancelled"])
+        ),
+        ("AgentClaim", object([("success", boolean), ("job_token", string), ("job", ref("AgentJob"))], required: ["success", "job_token", "job"])),
+        (
+            "TrainingAgent",
+            object(
+                [
+                    ("agent_id", string), ("hostname", nullable("string")), ("platform", nullable("string")), ("version", nullable("string")),
+                    ("registered_at", dateTime), ("last_poll_at", dateTime), ("status", enumeration(["online", "offline"])),
+                    ("is_online", boolean), ("job_ids", array(uuid)),
+                ], required: ["agent_id", "registered_at", "last_poll_at", "status", "is_online", "job_ids"])
+        ),
+        (
+            "TrainingAgentList",
+            object(
+                [("agents", array(ref("TrainingAgent"))), ("online_threshold_seconds", integer)], required: ["agents", "online_threshold_seconds"])
+        ),
+        (
+            "TrainingAgentDetail",
+            object([("agent", ref("TrainingAgent")), ("jobs", array(ref("TrainingJob")))], required: ["agent", "jobs"])
         ),
         (
             "NewTrainingJob",

@@ -49,6 +49,10 @@ public struct APIError: Error, Sendable, Equatable {
     public static let unauthorized = APIError(.unauthorized, "Unauthorized")
     public static let insufficientScope = APIError(.forbidden, "Insufficient scope", code: "INSUFFICIENT_SCOPE")
     public static let notFound = APIError(.notFound, "Not found", code: "NOT_FOUND")
+    /// A write with a job token that a claim or a lost agent replaced: another agent may hold the job now.
+    public static let jobReassigned = APIError(
+        .conflict, "The job was reassigned", details: "a training agent's claim, or the loss of the agent that held the job, replaced its token",
+        code: "JOB_REASSIGNED")
     public static let internalError = APIError(.internalServerError, "Internal server error")
     /// The request ran past `FTAPI_REQUEST_TIMEOUT_SECONDS`: its store or Hub work was cut short.
     public static let requestTimedOut = APIError(.gatewayTimeout, "Request timed out", code: "REQUEST_TIMEOUT")

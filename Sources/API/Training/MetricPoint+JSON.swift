@@ -16,6 +16,7 @@ extension MetricPoint {
             "gpu_utilization_percent": .double(gpuUtilizationPercent), "samples_per_second": .double(samplesPerSecond),
             "tokens_per_second": .double(tokensPerSecond), "timestamp": .string(timestamp?.iso8601), "perplexity": .double(perplexity),
             "gpu_memory_reserved_gb": .double(gpuMemoryReservedGB), "train_perplexity": .double(trainPerplexity),
+            "eval_perplexity": .double(evalPerplexity),
         ])
     }
 }

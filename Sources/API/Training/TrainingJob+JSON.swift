@@ -14,7 +14,8 @@ extension TrainingJob {
             ("error_message", .string(errorMessage)), ("resumed_from_job_id", .string(resumedFromJobID)),
             ("created_at", .string(createdAt.iso8601)), ("updated_at", .string(updatedAt.iso8601)),
             ("started_at", .string(startedAt?.iso8601)), ("completed_at", .string(completedAt?.iso8601)),
-            ("external_id", .string(externalID)), ("dataset_path", .string(datasetPath)),
+            ("external_id", .string(externalID)), ("dataset_path", .string(datasetPath)), ("agent_id", .string(agentID)),
+            ("claimed_at", .string(claimedAt?.iso8601)), ("attempts", .int(attempts)),
         ])
         if let token { object["job_token"] = .string(token) }
         return .object(object)

@@ -136,7 +136,9 @@ struct TrainingJobController {
         let errorMessage = try fields.string("error_message", required: false, length: 0...10_000)
         let clearsError = fields.has("error_message") && errorMessage == nil
 
-        let updated = try training.update(id: context.parameter("id"), userID: context.user.userID, status: status) { job in
+        let updated = try training.update(
+            id: context.parameter("id"), userID: context.user.userID, status: status, tokenHash: context.user.jobTokenHash
+        ) { job in
             if let progress { job.progress = progress }
             if let currentStep { job.currentStep = currentStep }
             if let totalSteps { job.totalSteps = totalSteps }

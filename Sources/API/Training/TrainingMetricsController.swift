@@ -23,7 +23,7 @@ struct TrainingMetricsController {
             try FieldReader(body).rejectUnknown(["metrics"])
             points = try MetricPointReader.contract.points(body["metrics"])
         }
-        try training.ingest(points, jobID: context.parameter("id"), userID: context.user.userID)
+        try training.ingest(points, jobID: context.parameter("id"), userID: context.user.userID, tokenHash: context.user.jobTokenHash)
         return .json(.object(["success": .bool(true), "accepted": .int(points.count)]))
     }
 

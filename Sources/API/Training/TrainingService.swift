@@ -13,9 +13,12 @@ struct TrainingService {
 
     /// Changes the user's job `id` in one transaction: moves it to `status` when that is another status (the
     /// state machine decides: an illegal move is a 409), lets `change` set the rest and stamps `updated_at`.
-    /// A 404 when the user has no such job.
-    func update(id: String, userID: String, status: JobStatus?, _ change: (inout TrainingJob) -> Void = { _ in }) throws -> TrainingJob {
+    /// A 404 when the user has no such job. With `tokenHash` (a trainer's write), a 409 when the job's token is no longer that one.
+    func update(
+        id: String, userID: String, status: JobStatus?, tokenHash: String? = nil, _ change: (inout TrainingJob) -> Void = { _ in }
+    ) throws -> TrainingJob {
         let updated = try jobs.update(id: id, userID: userID) { job in
+            try Self.check(job, heldWith: tokenHash)
             let now = Timestamp.now()
             if let status, status != job.status { try job.transition(to: status, at: now) }
             change(&job)
@@ -29,11 +32,15 @@ struct TrainingService {
     /// pending job starts running, and its current step and losses follow the newest points.
     /// A 404 when the user has no such job; a terminal job is a 409 and stores nothing. With
     /// `followsEpoch` (FineTune Lab's trainers, which report no epoch or progress otherwise) the
-    /// job's current epoch and its progress (current / total steps) follow the newest point too.
+    /// job's current epoch and its progress (current / total steps) follow the newest point too. With `tokenHash`
+    /// (a trainer's write), a 409 when the job's token is no longer that one.
     @discardableResult
-    func ingest(_ points: [MetricPoint], jobID: String, userID: String, followsEpoch: Bool = false) throws -> TrainingJob {
+    func ingest(
+        _ points: [MetricPoint], jobID: String, userID: String, tokenHash: String? = nil, followsEpoch: Bool = false
+    ) throws -> TrainingJob {
         let now = Timestamp.now()
         let updated = try jobs.appendMetrics(id: jobID, userID: userID, points: points) { job, best in
+            try Self.check(job, heldWith: tokenHash)
             guard !job.status.isTerminal else {
                 throw APIError(
                     .conflict, "The job is \(job.status.rawValue) and takes no more metrics",
@@ -60,5 +67,11 @@ struct TrainingService {
         }
         guard let updated else { throw APIError.notFound }
         return updated
+    }
+
+    /// Refuses a trainer's write whose token the job no longer has (a claim or a lost agent replaced it since the
+    /// request was authenticated): read in the write's own transaction, so no such write lands.
+    private static func check(_ job: TrainingJob, heldWith tokenHash: String?) throws(APIError) {
+        if let tokenHash, job.jobTokenHash != tokenHash { throw APIError.jobReassigned }
     }
 }

@@ -17,12 +17,13 @@ public struct MetricPoint: Sendable, Equatable {
     /// Perplexities as the trainer reported them (FineTune Lab's points carry them).
     public var perplexity: Double?
     public var trainPerplexity: Double?
+    public var evalPerplexity: Double?
 
     public init(
         step: Int64, epoch: Double? = nil, trainLoss: Double? = nil, evalLoss: Double? = nil, learningRate: Double? = nil,
         gradNorm: Double? = nil, gpuMemoryAllocatedGB: Double? = nil, gpuUtilizationPercent: Double? = nil,
         samplesPerSecond: Double? = nil, tokensPerSecond: Double? = nil, timestamp: Timestamp? = nil, gpuMemoryReservedGB: Double? = nil,
-        perplexity: Double? = nil, trainPerplexity: Double? = nil
+        perplexity: Double? = nil, trainPerplexity: Double? = nil, evalPerplexity: Double? = nil
     ) {
         self.step = step
         self.epoch = epoch
@@ -38,6 +39,7 @@ public struct MetricPoint: Sendable, Equatable {
         self.gpuMemoryReservedGB = gpuMemoryReservedGB
         self.perplexity = perplexity
         self.trainPerplexity = trainPerplexity
+        self.evalPerplexity = evalPerplexity
     }
 }
 
@@ -46,12 +48,12 @@ extension MetricPoint {
     /// measure's `name` is both its JSON field and its `training_metrics` column.
     public enum Measure: CaseIterable, Sendable {
         case epoch, trainLoss, evalLoss, learningRate, gradNorm, gpuMemoryAllocatedGB, gpuUtilizationPercent, samplesPerSecond
-        case tokensPerSecond, gpuMemoryReservedGB, perplexity, trainPerplexity
+        case tokensPerSecond, gpuMemoryReservedGB, perplexity, trainPerplexity, evalPerplexity
 
         /// Every measure, made once (`allCases` makes its array on each call).
         public static let all: [Measure] = allCases
         /// The contract's measures; the others are FineTune Lab's.
-        public static let contract: [Measure] = all.filter { ![.gpuMemoryReservedGB, .perplexity, .trainPerplexity].contains($0) }
+        public static let contract: [Measure] = all.filter { ![.gpuMemoryReservedGB, .perplexity, .trainPerplexity, .evalPerplexity].contains($0) }
 
         public var name: String {
             switch self {
@@ -67,6 +69,7 @@ extension MetricPoint {
             case .gpuMemoryReservedGB: "gpu_memory_reserved_gb"
             case .perplexity: "perplexity"
             case .trainPerplexity: "train_perplexity"
+            case .evalPerplexity: "eval_perplexity"
             }
         }
     }
@@ -87,6 +90,7 @@ extension MetricPoint {
             case .gpuMemoryReservedGB: gpuMemoryReservedGB
             case .perplexity: perplexity
             case .trainPerplexity: trainPerplexity
+            case .evalPerplexity: evalPerplexity
             }
         }
         set {
@@ -103,6 +107,7 @@ extension MetricPoint {
             case .gpuMemoryReservedGB: gpuMemoryReservedGB = newValue
             case .perplexity: perplexity = newValue
             case .trainPerplexity: trainPerplexity = newValue
+            case .evalPerplexity: evalPerplexity = newValue
             }
         }
     }

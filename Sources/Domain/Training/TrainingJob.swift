@@ -31,6 +31,15 @@ public struct TrainingJob: Sendable, Equatable {
     /// The token itself, kept only for jobs made through `POST /api/training/local/jobs`, whose upsert
     /// answers it again on every call; nil (only the hash kept) for every other job. Never changed.
     public var jobToken: String?
+    /// The training agent that holds the job (claimed it and has not been lost), or held it last when the job
+    /// ended; nil while the job is queued.
+    public var agentID: String?
+    /// When the holder claimed the job.
+    public var claimedAt: Timestamp?
+    /// How many times agents have claimed the job.
+    public var attempts: Int64
+    /// When the holder's lease lapses unless it shows life; nil when no agent holds the job or it has ended.
+    public var leaseExpiresAt: Timestamp?
 
     public init(
         id: String, userID: String, modelName: String, datasetID: String? = nil, status: JobStatus = .pending,
@@ -38,7 +47,8 @@ public struct TrainingJob: Sendable, Equatable {
         currentEpoch: Int64 = 0, totalEpochs: Int64? = nil, trainLoss: Double? = nil, evalLoss: Double? = nil,
         bestEvalLoss: Double? = nil, errorMessage: String? = nil, resumedFromJobID: String? = nil,
         jobTokenHash: String? = nil, createdAt: Timestamp, updatedAt: Timestamp? = nil, startedAt: Timestamp? = nil,
-        completedAt: Timestamp? = nil, externalID: String? = nil, datasetPath: String? = nil, jobToken: String? = nil
+        completedAt: Timestamp? = nil, externalID: String? = nil, datasetPath: String? = nil, jobToken: String? = nil,
+        agentID: String? = nil, claimedAt: Timestamp? = nil, attempts: Int64 = 0, leaseExpiresAt: Timestamp? = nil
     ) {
         self.id = id
         self.userID = userID
@@ -64,12 +74,20 @@ public struct TrainingJob: Sendable, Equatable {
         self.externalID = externalID
         self.datasetPath = datasetPath
         self.jobToken = jobToken
+        self.agentID = agentID
+        self.claimedAt = claimedAt
+        self.attempts = attempts
+        self.leaseExpiresAt = leaseExpiresAt
     }
+
+    /// Whether the job waits in the agents' queue: pending and held by no agent.
+    public var isQueued: Bool { status == .pending && agentID == nil }
 }
 
 extension TrainingJob {
     /// The job as `change` leaves it, with the fields no change may alter as they are here: the id, the
-    /// user, the resumed-from job, the token's hash, the creation time, the external id and the kept token.
+    /// user, the resumed-from job, the token's hash, the creation time, the external id, the kept token and
+    /// the agent's hold (its agent, claim time, attempts and lease; a job that ends drops its lease).
     package func changed(by change: (inout TrainingJob) throws -> Void) rethrows -> TrainingJob {
         var job = self
         try change(&job)
@@ -80,6 +98,10 @@ extension TrainingJob {
         job.createdAt = createdAt
         job.externalID = externalID
         job.jobToken = jobToken
+        job.agentID = agentID
+        job.claimedAt = claimedAt
+        job.attempts = attempts
+        job.leaseExpiresAt = job.status.isTerminal ? nil : leaseExpiresAt
         return job
     }
 }

@@ -5,7 +5,10 @@ import Domain
 /// and real constraints. A step is never edited once released. Every step
 /// runs in the schema named by `DATABASE_SCHEMA` (the session's search path).
 enum PostgreSQLMigrations {
-    static let steps: [(version: Int, sql: String)] = [
+    static let steps: [(version: Int, sql: String)] = released + SchemaSteps.steps(.postgresql)
+
+    /// Steps 1 to 8, as released: later steps are written once for both backends (`SchemaSteps`).
+    private static let released: [(version: Int, sql: String)] = [
         (
             1,
             """

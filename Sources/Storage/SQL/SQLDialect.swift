@@ -53,6 +53,16 @@ struct SQLDialect: Sendable {
     /// write lock from their start (`BEGIN IMMEDIATE`), which already orders them.
     var forUpdate: String { backend == .sqlite ? "" : " FOR UPDATE" }
 
+    /// Locks the rows read until the transaction ends, leaving out those another transaction has locked, so that
+    /// concurrent claimers never wait on each other (SQLite: `forUpdate`).
+    var forUpdateSkipLocked: String { backend == .sqlite ? "" : " FOR UPDATE SKIP LOCKED" }
+
+    /// A statement whose one row is true when this transaction is the only one to hold the lock `key` until it
+    /// ends, false when another holds it (without waiting); nil for SQLite, whose write transactions are one at a time.
+    func tryTransactionLock(_ key: Int64) -> String? {
+        backend == .sqlite ? nil : "SELECT pg_try_advisory_xact_lock(\(key))"
+    }
+
     /// Keeps the rows read from being deleted (or their key changed) until the transaction ends.
     var forKeyShare: String { backend == .sqlite ? "" : " FOR KEY SHARE" }
 
@@ -63,6 +73,25 @@ struct SQLDialect: Sendable {
     func indexedBy(_ index: String) -> String {
         backend == .sqlite ? " INDEXED BY \(index)" : ""
     }
+
+    // MARK: Schema
+
+    /// The column type that holds values of `type`.
+    func columnType(_ type: BatchColumn.ValueType) -> String {
+        switch (backend, type) {
+        case (.sqlite, .integer), (.sqlite, .timestamp): "INTEGER"
+        case (.sqlite, .real): "REAL"
+        case (.sqlite, .text), (.sqlite, .uuid): "TEXT"
+        case (.postgresql, .integer): "bigint"
+        case (.postgresql, .real): "double precision"
+        case (.postgresql, .text): "text"
+        case (.postgresql, .uuid): "uuid"
+        case (.postgresql, .timestamp): "timestamptz"
+        }
+    }
+
+    /// What ends a CREATE TABLE whose primary key is its storage order (SQLite's `WITHOUT ROWID`).
+    var withoutRowID: String { backend == .sqlite ? " WITHOUT ROWID" : "" }
 
     // MARK: Columns
 

@@ -1,6 +1,6 @@
 public import Domain
 
-/// The seven stores over one database, made once for both backends.
+/// The stores over one database, made once for both backends.
 public struct StoreTables: Sendable {
     let apiKeys: any APIKeyStore
     let trainingJobs: any TrainingJobStore
@@ -9,6 +9,8 @@ public struct StoreTables: Sendable {
     let notificationPreferences: any NotificationPreferencesStore
     let trainingLogs: any TrainingLogStore
     let trainingPredictions: any TrainingPredictionStore
+    let trainingAgents: any TrainingAgentStore
+    let serverSecrets: any ServerSecretStore
 
     init<Database: SQLDatabase>(database: Database) {
         apiKeys = SQLAPIKeyStore(database: database)
@@ -16,8 +18,11 @@ public struct StoreTables: Sendable {
         datasets = SQLDatasetStore(database: database)
         analytics = SQLAnalyticsStore(database: database)
         notificationPreferences = SQLNotificationPreferencesStore(database: database)
-        trainingLogs = SQLTrainingLogStore(database: database)
+        let logs = SQLTrainingLogStore(database: database)
+        trainingLogs = logs
         trainingPredictions = SQLTrainingPredictionStore(database: database)
+        trainingAgents = SQLTrainingAgentStore(database: database, logs: logs)
+        serverSecrets = SQLServerSecretStore(database: database)
     }
 }
 
@@ -35,4 +40,6 @@ extension TableBackedStore {
     public var notificationPreferences: any NotificationPreferencesStore { tables.notificationPreferences }
     public var trainingLogs: any TrainingLogStore { tables.trainingLogs }
     public var trainingPredictions: any TrainingPredictionStore { tables.trainingPredictions }
+    public var trainingAgents: any TrainingAgentStore { tables.trainingAgents }
+    public var serverSecrets: any ServerSecretStore { tables.serverSecrets }
 }

@@ -3,7 +3,10 @@ import Domain
 /// The schema, as numbered steps. A step is never edited once released:
 /// changes go into a new step.
 enum SQLiteMigrations {
-    static let steps: [(version: Int, sql: String)] = [
+    static let steps: [(version: Int, sql: String)] = released + SchemaSteps.steps(.sqlite)
+
+    /// Steps 1 to 8, as released: later steps are written once for both backends (`SchemaSteps`).
+    private static let released: [(version: Int, sql: String)] = [
         (
             1,
             """

@@ -27,6 +27,10 @@ extension JobColumn {
         case .externalID: job.externalID.sql
         case .datasetPath: job.datasetPath.sql
         case .jobToken: job.jobToken.sql
+        case .agentID: job.agentID.sql
+        case .claimedAt: job.claimedAt.sql
+        case .attempts: .integer(job.attempts)
+        case .leaseExpiresAt: job.leaseExpiresAt.sql
         }
     }
 }

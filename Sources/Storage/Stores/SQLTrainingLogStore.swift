@@ -16,24 +16,30 @@ final class SQLTrainingLogStore<Database: SQLDatabase>: TrainingLogStore {
     init(database: Database) {
         self.database = database
         let sql = database.dialect
-        lockJob = "SELECT 1 FROM training_jobs WHERE id = $1" + sql.forUpdate
+        lockJob = "SELECT job_token_hash FROM training_jobs WHERE id = $1" + sql.forUpdate
         let lines = sql.rows(fixed: [BatchColumn("job_id", .uuid)], [BatchColumn("seq", .integer), BatchColumn("line", .text)])
         insertLines = "INSERT INTO training_logs (job_id, seq, line) \(lines)"
     }
 
-    func append(jobID: String, lines: [String], keep: Int) throws -> Int {
+    func append(jobID: String, lines: [String], keep: Int, heldWith tokenHash: String?) throws -> Int {
         guard database.dialect.canName(jobID) else { throw StoreError.missingReference("job_id") }
         return try database.write { connection in
-            guard try connection.first(lockJob, [.text(jobID)], { $0.int(0) }) != nil else {
+            guard let stored = try connection.first(lockJob, [.text(jobID)], { $0.optionalString(0) }) else {
                 throw StoreError.missingReference("job_id")
             }
-            let last = try connection.first(Self.selectLast, [.text(jobID)]) { $0.int(0) } ?? 0
-            let rows = lines.enumerated().map { [SQLValue.integer(last + Int64($0.offset) + 1), .text($0.element)] }
-            if !rows.isEmpty { try connection.run(insertLines, fixed: [.text(jobID)], rows: rows) }
-            let newest = last + Int64(lines.count)
-            if newest > Int64(keep) { try connection.run(Self.deleteOldest, [.text(jobID), .integer(newest - Int64(keep))]) }
-            return Int(min(newest, Int64(keep)))
+            if let tokenHash, stored != tokenHash { throw JobReassignedError() }
+            return try append(jobID: jobID, lines: lines, keep: keep, on: connection)
         }
+    }
+
+    /// `append` in the caller's write transaction, which has locked the job's row.
+    func append(jobID: String, lines: [String], keep: Int, on connection: Database.Connection) throws -> Int {
+        let last = try connection.first(Self.selectLast, [.text(jobID)]) { $0.int(0) } ?? 0
+        let rows = lines.enumerated().map { [SQLValue.integer(last + Int64($0.offset) + 1), .text($0.element)] }
+        if !rows.isEmpty { try connection.run(insertLines, fixed: [.text(jobID)], rows: rows) }
+        let newest = last + Int64(lines.count)
+        if newest > Int64(keep) { try connection.run(Self.deleteOldest, [.text(jobID), .integer(newest - Int64(keep))]) }
+        return Int(min(newest, Int64(keep)))
     }
 
     func lines(jobID: String, offset: Int, limit: Int) throws -> LogPage {
