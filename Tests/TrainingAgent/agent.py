@@ -163,10 +163,16 @@ class Agent:
         """What the platform's executor does with a claimed job: loads its data, reports a point per step and its
         log lines, ends it completed. Returns what was sent."""
         record = {"id": job["id"], "claimed": job, "points": [], "logs": [], "dataset": None}
-        source = job.get("dataset_path")
+        source, content = job.get("dataset_path"), None
         if isinstance(source, str) and source.startswith("http"):
-            status, headers, content = download(source)
-            expect(status == 200, f"download of {source}: {status} {content[:300]!r}")
+            try:
+                status, headers, content = download(source)
+                expect(status == 200, f"download of {source}: {status} {content[:300]!r}")
+            except Failure as failure:  # told in the record (the training goes on, so that the rest is checked too)
+                print(f"FAILED: {failure}")
+                record["dataset"] = {"error": str(failure)}
+                content = None
+        if content is not None:
             record["dataset"] = {"bytes": len(content), "sha256": hashlib.sha256(content).hexdigest(),
                                  "content_type": headers.get("content-type"), "etag": headers.get("etag")}
             if download_dir:
@@ -230,6 +236,8 @@ def download(url):
         connection.endheaders()
         response = connection.getresponse()
         return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    except OSError as error:
+        raise Failure(f"download of {url}: {error!r}") from error
     finally:
         connection.close()
 
@@ -306,6 +314,8 @@ def loop(base, credential):
         records.append(record)
         expect(len(records) <= 100, "the queue never empties")
     print("RESULT " + json.dumps({"agent_id": agent.agent_id, "jobs": records}))
+    failed = [r["dataset"]["error"] for r in records if r["dataset"] and "error" in r["dataset"]]
+    expect(not failed, lambda: "; ".join(failed))
 
 
 # The races -----------------------------------------------------------------------------------------------------------
@@ -584,9 +594,12 @@ def cancel(base, credential):
     expect(first in body["cancelled"], f"the holder's next poll does not list its cancelled job: {body}")
     expect(body["job"] is not None and body["job"]["id"] == second, f"the holder's poll: {body}")
     expect(first not in b.poll().json()["cancelled"], "another agent's poll lists the cancelled job")
-    for what, answer in (("PUT metrics", a.put_metric(first, token, point(2, 3, False))), ("POST logs", a.post_logs(first, token, ["x"])),
-                         ("PATCH status", a.set_status(first, token, "completed"))):
-        expect(answer.status_code == 409, f"{what} for a cancelled job: {answer!r}")
+    # (Told at the end, so that the rest is checked too.)
+    accepted = [f"{what} with the holder's token for its cancelled job: {answer!r}, not 409"
+                for what, answer in (("PUT metrics", a.put_metric(first, token, point(2, 3, False))),
+                                     ("POST logs", a.post_logs(first, token, ["after the cancel"])),
+                                     ("PATCH status", a.set_status(first, token, "completed")))
+                if answer.status_code != 409]
     job = user.job(first)
     expect(job["status"] == "cancelled" and job["current_step"] == 1, f"cancelled: {job}")
     expect(user.agents()[a.agent_id]["job_ids"] == [], f"a cancelled job among job_ids: {user.agents()[a.agent_id]}")
@@ -610,6 +623,7 @@ def cancel(base, credential):
     expect(refused.status_code in (401, 409), f"the deleted agent's token after another claim: {refused!r}")
     b.train(taken[1], taken[0], 2)
     expect(user.job(second)["status"] == "completed", "B did not finish the job")
+    expect(not accepted, lambda: "; ".join(accepted))
     print("cancel: the holder told, its token refused; a deleted agent's job claimed again")
 
 
