@@ -191,6 +191,14 @@ struct TrainingAgentTests {
         print(try Self.runAgent(["lease-max"], cluster: cluster, credential: key, environment: ["FTAPI_LEASE_SECONDS": "2"]))
     }
 
+    @Test func aJobFailsAtTheDefaultThirdLostAgent() throws {
+        let cluster = try TestCluster(extraArguments: ["--rate-limit", "0"], environment: ["FTAPI_AGENT_LEASE_SECONDS": "2"])
+        defer { cluster.stop() }
+        let key = try cluster.createKey(user: UUID().uuidString.lowercased(), scopes: "training")
+        print(
+            try Self.runAgent(["lease-max"], cluster: cluster, credential: key, environment: ["FTAPI_LEASE_SECONDS": "2", "FTAPI_MAX_ATTEMPTS": "3"]))
+    }
+
     @Test func cancellationReachesTheHolderAndADeletedAgentLetsGo() throws {
         let cluster = try TestCluster(extraArguments: ["--rate-limit", "0"])
         defer { cluster.stop() }
@@ -225,6 +233,9 @@ struct TrainingAgentTests {
         let claim = try client.send("POST", "/api/training/agent/claim/\(jobs[0])", headers: agent)
         #expect(claim.status == 200, "\(claim.text)")
         let claimedURL = try Self.datasetURL(claim.json["job"])
+        let claimToken = try #require(claim.json["job_token"] as? String)
+        let viaJob = try client.get("/api/training/jobs/\(jobs[0])/dataset", headers: ["Authorization": "Bearer \(claimToken)"])
+        #expect(viaJob.status == 200 && viaJob.body == first, "the job's dataset with the claim's token: \(viaJob.status)")
         let secondURL = try Self.datasetURL(try client.get("/api/training/agent/poll", headers: agent).json["job"])
 
         // No header but Host: the bytes and headers as /content gives them, ranges, ETag.
@@ -417,6 +428,26 @@ struct TrainingAgentTests {
         #expect(new.status == 200, "\(new.text)")
         let points = try client.get("/api/training/jobs/\(mine)/metrics", headers: ["X-API-Key": key]).json["data"] as? [[String: Any]] ?? []
         #expect(points.compactMap { Self.number($0["step"]) } == [2], "the refused token wrote: \(points)")
+        // The claim's token works on every trainer route.
+        let trainer = ["Authorization": "Bearer \(jobToken)", "Content-Type": "application/json"]
+        let writes = [
+            ("POST", "/api/training/local/metrics", #"{"job_id":"\#(mine)","metrics":[{"step":3,"loss":1.0}]}"#),
+            ("POST", "/api/training/jobs/\(mine)/metrics", #"{"metrics":[{"step":4,"train_loss":0.9}]}"#),
+            ("PATCH", "/api/training/jobs/\(mine)", #"{"progress":40}"#), ("POST", "/api/training/local/\(mine)/logs", #"{"logs":["hello"]}"#),
+            (
+                "POST", "/api/training/local/predictions",
+                #"{"job_id":"\#(mine)","predictions":[{"epoch":1,"step":4,"sample_index":0,"prompt":"p","prediction":"q"}]}"#
+            ),
+            ("PATCH", "/api/training/local/\(mine)/status", #"{"status":"paused"}"#),
+            ("PATCH", "/api/training/local/\(mine)/status", #"{"status":"running"}"#),
+        ]
+        for (method, path, body) in writes {
+            let answer = try client.send(method, path, headers: trainer, body: Array(body.utf8))
+            #expect(answer.status == 200, "\(method) \(path) with the claim's token: \(answer.status) \(answer.text)")
+        }
+        let old2 = try client.send(
+            "POST", "/api/training/local/\(mine)/logs", headers: ["Authorization": "Bearer \(creationToken)"], body: Array(#"{"logs":["x"]}"#.utf8))
+        #expect(old2.status == 401 || old2.status == 409, "logs with the creation token after the claim: \(old2.status) \(old2.text)")
         // The claim's token is no key for the agent routes.
         #expect(try client.get(poll, headers: agent("agent_shared01", ["Authorization": "Bearer \(jobToken)"])).status == 401)
 

@@ -17,12 +17,13 @@ is downloaded with no header but Host.
   agent.py race AGENTS JOBS     JOBS new jobs, AGENTS agents polling and claiming at once: each job claimed once
   agent.py claim-one ROUNDS N   ROUNDS times: one new job, N agents claiming it at the same moment: one winner
   agent.py lease                (pool with FTAPI_AGENT_LEASE_SECONDS) a silent agent loses its job; polls and writes keep theirs
-  agent.py lease-max            (and FTAPI_AGENT_MAX_ATTEMPTS=2) two silent agents: the job fails with "agent lost"
+  agent.py lease-max            silent agents one after the other: the job fails with "agent lost" at the last attempt
   agent.py cancel               a held job cancelled by its user; an agent deleted while it holds a job
 
 Environment: FTAPI_URL (nginx), FTAPI_KEY (an API key of scope training, or a session token: the credential),
 FTAPI_AGENT_ID (loop; else a new one), FTAPI_DOWNLOAD_DIR (loop: where downloaded datasets go),
-FTAPI_STEPS (loop: steps per job, 3), FTAPI_LEASE_SECONDS (lease modes: the pool's lease, 2).
+FTAPI_STEPS (loop: steps per job, 3), FTAPI_LEASE_SECONDS (lease modes: the pool's lease, 2), FTAPI_MAX_ATTEMPTS
+(lease-max: the pool's FTAPI_AGENT_MAX_ATTEMPTS, 2).
 Prints OK as its last line when every check held; otherwise FAILED: <what> (or a traceback), exit 1.
 """
 
@@ -535,13 +536,14 @@ def lease(base, credential, seconds):
     print(f"lease: back in the queue {requeued_after:.1f} s after the agent's last sign of life (lease {seconds} s)")
 
 
-def lease_max(base, credential, seconds):
-    """With FTAPI_AGENT_MAX_ATTEMPTS=2: A and then B go silent; the job fails with `agent lost`."""
+def lease_max(base, credential, seconds, attempts):
+    """With the pool's FTAPI_AGENT_MAX_ATTEMPTS = `attempts`: one silent agent after the other; the job goes back to the
+    queue until the last is lost, and then fails with `agent lost`."""
     http = lambda: HTTPTransport(base)  # noqa: E731
     user = User(http(), credential)
     job_id = user.create_job("lease-max", total_steps=3)
     tokens = []
-    for number, agent in enumerate((Agent(http(), credential), Agent(http(), credential)), start=1):
+    for number, agent in enumerate([Agent(http(), credential) for _ in range(attempts)], start=1):
         polled = agent.next_job()
         expect(polled is not None and polled["id"] == job_id, f"attempt {number}: poll gave {polled}")
         taken = agent.take(polled)
@@ -549,7 +551,7 @@ def lease_max(base, credential, seconds):
         tokens.append(taken[0])
         agent.write(agent.put_metric(job_id, taken[0], point(1, 3, False)), "the first metric")
         expect(user.job(job_id)["attempts"] == number, f"attempt {number}: {user.job(job_id)}")
-        final = "pending" if number == 1 else "failed"
+        final = "pending" if number < attempts else "failed"
 
         def left_running():
             job = user.job(job_id)
@@ -557,21 +559,22 @@ def lease_max(base, credential, seconds):
 
         job = wait_until(f"attempt {number}'s agent lost ({final})", left_running, seconds + 15)
         expect(job["status"] == final, f"after attempt {number}'s agent was lost: {job}")
-        if number == 1:  # (the contract asks for the line where the job goes back to the queue)
+        if number < attempts:  # (the contract asks for the line where the job goes back to the queue)
             lost_line(user, job_id, agent.agent_id, number)
         refused = agent.put_metric(job_id, taken[0], point(2, 3, False))
-        if number == 1:
+        if number < attempts:
             reassigned(refused, "PUT metrics")
         else:  # the job is failed now: JOB_REASSIGNED or the terminal job's 409
             expect(refused.status_code == 409, f"the last lost agent's PUT metrics: {refused!r}")
     job = user.job(job_id)
-    expect(job["status"] == "failed" and job["error_message"] == "agent lost" and job["attempts"] == 2, f"after two lost agents: {job}")
+    expect(job["status"] == "failed" and job["error_message"] == "agent lost" and job["attempts"] == attempts,
+           f"after {attempts} lost agents: {job}")
     expect(isinstance(job["completed_at"], str), f"a failed job without completed_at: {job}")
     third = Agent(http(), credential)
     expect(third.next_job() is None, "a failed job is in the queue")
     answer = third.claim(job_id)
     expect(answer.status_code == 409 and answer.code() == "INVALID_STATUS" and "failed" in answer.text, f"claim of the failed job: {answer!r}")
-    print("lease-max: failed with 'agent lost' after 2 lost agents")
+    print(f"lease-max: failed with 'agent lost' after {attempts} lost agents")
 
 
 # Cancellation and deletion ---------------------------------------------------------------------------------------------
@@ -644,7 +647,7 @@ def main():
         elif mode == "lease":
             lease(base, credential, lease_seconds)
         elif mode == "lease-max":
-            lease_max(base, credential, lease_seconds)
+            lease_max(base, credential, lease_seconds, int(os.environ.get("FTAPI_MAX_ATTEMPTS", "2")))
         elif mode == "cancel":
             cancel(base, credential)
     except Failure as failure:
