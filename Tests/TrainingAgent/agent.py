@@ -495,13 +495,13 @@ def lease(base, credential, seconds):
         for job_id, agent in ((polled_id, p), (written_id, w)):
             job = user.job(job_id)
             expect(job["status"] == "running" and job["agent_id"] == agent.agent_id and job["attempts"] == 1,
-                   f"{time.monotonic() - began:.1f} s into the lease test, a job whose agent shows life every {seconds / 4} s: {job}")
+                   f"{time.monotonic() - began:.1f} s into the lease test, a job whose agent shows life every {seconds / 8} s: {job}")
         if requeued_after is None:
             lost = user.job(lost_id)
             if lost["status"] != "running":
                 requeued_after = time.monotonic() - a_last_sign
                 expect(lost["status"] == "pending", f"the lost agent's job: {lost}")
-        time.sleep(seconds / 4)
+        time.sleep(seconds / 8)
     expect(requeued_after is not None, f"the silent agent's job was not back in the queue {seconds + 15} s after its last sign of life: "
            f"{user.job(lost_id)}")
     # (The pool may keep its last-seen times to the second.)
