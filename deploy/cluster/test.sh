@@ -5,6 +5,8 @@
 #     requests give exactly 20 × 200 and 80 × 429);
 #   - a revoked key is refused (401) at the next request on every host,
 #     each reached straight over FastCGI (nginx would send the key to one);
+#   - training agents racing for queued jobs (deploy/cluster/agents.py),
+#     through nginx and straight to each host: each job claimed exactly once;
 #   - under steady mixed load (deploy/cluster/traffic.py: GETs, job creates,
 #     metric batches, from users that hash to either host):
 #       a host SIGKILLed (master and workers), then started again;
