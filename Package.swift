@@ -128,11 +128,13 @@ let package = Package(
         ),
         .testTarget(
             name: "FastCGITransportTests",
-            dependencies: ["FastCGITransport", "HTTPCore", "FastCGITestSupport"]
+            dependencies: ["FastCGITransport", "HTTPCore", "Essentials", "FastCGITestSupport"]
         ),
         .testTarget(
             name: "PoolTests",
-            dependencies: ["Pool", "FastCGITransport", "HTTPCore", "Essentials", "FastCGITestSupport"]
+            dependencies: [
+                "Pool", "FastCGITransport", "HTTPCore", "Essentials", "FastCGITestSupport", .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "APITests",

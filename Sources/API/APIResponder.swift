@@ -88,6 +88,8 @@ public struct APIResponder: Responder {
             throw error.withHeaders(admission.headers)
         } catch let refusal as JobTransitionError {
             throw APIError(refusal).withHeaders(admission.headers)
+        } catch is JobReassignedError {
+            throw APIError.jobReassigned.withHeaders(admission.headers)
         }
     }
 

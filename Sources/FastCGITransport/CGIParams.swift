@@ -12,6 +12,7 @@ struct CGIParams {
     var contentLength: String?
     var remoteAddress: String?
     var scheme: String?
+    var serverPort: String?
 
     mutating func take(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) {
         func text() -> String { String(decoding: value, as: UTF8.self) }
@@ -19,6 +20,7 @@ struct CGIParams {
         switch (name.count, name.last) {
         case (11, UInt8(ascii: "R")) where name.holds(literal: "REMOTE_ADDR"): remoteAddress = text()
         case (11, UInt8(ascii: "I")) where name.holds(literal: "REQUEST_URI"): requestURI = text()
+        case (11, UInt8(ascii: "T")) where name.holds(literal: "SERVER_PORT"): serverPort = text()
         case (12, UInt8(ascii: "I")) where name.holds(literal: "DOCUMENT_URI"): documentURI = text()
         case (12, UInt8(ascii: "G")) where name.holds(literal: "QUERY_STRING"): query = text()
         case (12, UInt8(ascii: "E")) where name.holds(literal: "CONTENT_TYPE"): contentType = text()
@@ -97,7 +99,8 @@ struct RequestHeadDecoder {
             query: cgi.query ?? "",
             headers: HeaderFields(),
             remoteAddress: cgi.remoteAddress ?? "",
-            scheme: cgi.scheme ?? "http"
+            scheme: cgi.scheme ?? "http",
+            serverPort: cgi.serverPort ?? ""
         )
         if paramsBytes > maxParamsBytes {
             request.rejection = .paramsTooLarge(limit: maxParamsBytes)

@@ -9,6 +9,9 @@ import Synchronization
 import Glibc
 #endif
 
+/// POLLRDHUP, the peer's end of writing: a GNU extension the Glibc module leaves out (Linux's value).
+private let pollReadHangUp: Int16 = 0x2000
+
 /// Process-wide libfcgi set-up.
 public enum FastCGILibrary {
     /// `FCGX_Init`: must run once before any accept. It installs libfcgi's own
@@ -69,11 +72,17 @@ public final class FastCGISlot: @unchecked Sendable {
     private let admission: StreamedBodyAdmission?
     private var admitted = false
     private let progress = BodyProgress()
+    /// The listening socket this slot accepts its connections from itself; nil for a slot of one connection.
+    private let listenFD: Int32?
+    /// The head of the connection's input, peeked before libfcgi reads it (`ParamsScan`).
+    private var peeked = [UInt8](repeating: 0, count: 4096)
+    /// Why the last `accept()` closed its connection unread, if it did: a request whose params libfcgi must not read.
+    public private(set) var lastRefusal: String?
 
     /// A slot that accepts its connections from `listenFD` itself, blocking in accept() (one per accept thread).
     public convenience init(listenFD: Int32, limits: TransportLimits, admission: StreamedBodyAdmission? = nil) {
         // FAIL_ACCEPT_ON_INTR: a signal wakes a thread blocked in accept() so it can notice the drain.
-        self.init(limits: limits, admission: admission) { FCGX_InitRequest($0, listenFD, CFastCGI_FailAcceptOnIntr) }
+        self.init(limits: limits, admission: admission, listenFD: listenFD) { FCGX_InitRequest($0, listenFD, CFastCGI_FailAcceptOnIntr) }
     }
 
     /// A slot for one connection accepted by the caller (one per connection): `accept()` reads the
@@ -85,9 +94,12 @@ public final class FastCGISlot: @unchecked Sendable {
         }
     }
 
-    private init(limits: TransportLimits, admission: StreamedBodyAdmission?, setUp: (UnsafeMutablePointer<FCGX_Request>) -> Void) {
+    private init(
+        limits: TransportLimits, admission: StreamedBodyAdmission?, listenFD: Int32? = nil, setUp: (UnsafeMutablePointer<FCGX_Request>) -> Void
+    ) {
         self.limits = limits
         self.admission = admission
+        self.listenFD = listenFD
         request = .allocate(capacity: 1)
         request.initialize(to: FCGX_Request())
         setUp(request)
@@ -120,10 +132,59 @@ public final class FastCGISlot: @unchecked Sendable {
     /// accepting failed (interrupted, socket shut down, libfcgi shutting down),
     /// or, for a slot of one connection, when the connection ended.
     /// Then `serve(with:clock:routed:closeConnection:)` serves the request.
+    ///
+    /// Before libfcgi reads a request, its params are peeked and scanned (`ParamsScan`): a request whose params libfcgi
+    /// must not read has its connection closed unread, and `accept()` returns false with `lastRefusal` saying why. So a
+    /// slot of a listening socket accepts its connections itself, as the event dispatch does.
     public func accept() -> Bool {
+        lastRefusal = nil
+        if let listenFD, connectionFD < 0 {
+            let fd = Glibc.accept(listenFD, nil, nil)
+            // Interrupted (the drain's signal), the socket shut down, or out of descriptors: as libfcgi's failed accept.
+            guard fd >= 0 else { return false }
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            CFastCGI_RequestAdoptConnection(request, fd)
+            mirrorConnectionFD()
+        }
+        let fd = connectionFD
+        if fd >= 0, let refusal = refusalOfParams(on: fd) {
+            lastRefusal = refusal
+            closeConnection()
+            return false
+        }
         let rc = FCGX_Accept_r(request)
         mirrorConnectionFD()
         return rc >= 0
+    }
+
+    /// Why the params at the head of `fd`'s input must not reach libfcgi, or nil when they may (also when the
+    /// connection ended or a signal interrupted the wait: libfcgi then reads the end, or the drain, as before).
+    /// Waits for the params to arrive whole (nginx sends them in one write), for at most 10 seconds.
+    private func refusalOfParams(on fd: Int32) -> String? {
+        let deadline = Clocks.monotonicSeconds() + 10
+        var wanted = 0
+        while true {
+            if peeked.count < wanted { peeked = [UInt8](repeating: 0, count: max(wanted, 2 * peeked.count)) }
+            // Blocks until some input is there; then returns what is, without taking it.
+            let count = peeked.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_PEEK)) }
+            guard count > 0 else { return nil }
+            let scan = peeked.withUnsafeBytes {
+                ParamsScan.scan(UnsafeRawBufferPointer(rebasing: $0[..<count]), maxParamsBytes: limits.maxParamsBytes)
+            }
+            switch scan {
+            case .safe:
+                return nil
+            case .refused(let reason):
+                return reason
+            case .needs(let bytes):
+                // The peer is done sending: the rest will never come, and libfcgi reads the end as before.
+                var state = pollfd(fd: fd, events: pollReadHangUp, revents: 0)
+                if poll(&state, 1, 0) > 0, state.revents & (pollReadHangUp | Int16(POLLHUP | POLLERR)) != 0 { return nil }
+                guard Clocks.monotonicSeconds() < deadline else { return "the params did not arrive whole within 10 s" }
+                // More than the buffer held: peek a larger one at once; else the rest is on its way.
+                if bytes > peeked.count { wanted = bytes } else { Clocks.sleep(seconds: 0.0005) }
+            }
+        }
     }
 
     /// Serves the request `accept()` took, start to end: reads its head, matches its route (and tells

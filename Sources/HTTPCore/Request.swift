@@ -25,6 +25,8 @@ public struct Request: Sendable {
     public var remoteAddress: String
     /// `http` or `https`, as the web server received the request (`REQUEST_SCHEME`).
     public var scheme: String
+    /// The port the web server received the request on (`SERVER_PORT`); "" when not passed.
+    public var serverPort: String
     /// The body, when the transport read it whole (`BodyHandling.buffered`).
     public var body: [UInt8]
     /// The body still to be read, when the route streams it (`BodyHandling.streamed`).
@@ -42,6 +44,7 @@ public struct Request: Sendable {
         headers: HeaderFields = HeaderFields(),
         remoteAddress: String = "",
         scheme: String = "http",
+        serverPort: String = "",
         body: [UInt8] = [],
         bodyStream: (any RequestBodyStream)? = nil,
         rejection: TransportRejection? = nil,
@@ -53,6 +56,7 @@ public struct Request: Sendable {
         self.headers = headers
         self.remoteAddress = remoteAddress
         self.scheme = scheme
+        self.serverPort = serverPort
         self.body = body
         self.bodyStream = bodyStream
         self.rejection = rejection

@@ -1,6 +1,7 @@
 import Essentials
 import FastCGITransport
 import HTTPCore
+import Logging
 import Synchronization
 
 #if canImport(Glibc)
@@ -56,12 +57,13 @@ extension PoolWorker {
     /// A thread of `.threadPerConnection`: accepts a connection with its own slot and serves it until it closes.
     static func serveConnections<R: Responder>(
         _ thread: AcceptThread, _ slot: FastCGISlot, listenFD: Int32, application: WorkerApplication<R>, settings: WorkerSettings,
-        seat: ScoreboardSeat?, stopping: StopFlag
+        seat: ScoreboardSeat?, stopping: StopFlag, logger: Logger
     ) {
         defer { thread.finished.store(true, ordering: .releasing) }
         StackSampler.register(thread.stack)
         while !stopping.value.load(ordering: .acquiring) {
             guard slot.accept() else {
+                logRefusal(of: slot, logger)
                 if stopping.value.load(ordering: .acquiring) { return }
                 // A transient accept failure (EMFILE, ECONNABORTED...): don't spin. A listener left non-blocking by
                 // workers of the event dispatch (before a reload) says EAGAIN instead of blocking: wait for it to be ready.
@@ -80,7 +82,7 @@ extension PoolWorker {
     /// A thread of `.events`: while it holds a seat, serves whichever connection has a request ready.
     static func serveEvents<R: Responder>(
         _ thread: AcceptThread, _ dispatch: ConnectionDispatch, _ seats: ServingSeats, application: WorkerApplication<R>,
-        settings: WorkerSettings, seat: ScoreboardSeat?, stopping: StopFlag
+        settings: WorkerSettings, seat: ScoreboardSeat?, stopping: StopFlag, logger: Logger
     ) {
         defer { thread.finished.store(true, ordering: .releasing) }
         StackSampler.register(thread.stack)
@@ -102,6 +104,8 @@ extension PoolWorker {
                 let slot = connection.slot
                 if slot.accept() {
                     serveRequest(on: slot, thread, application: application, settings: settings, seat: seat, stopping: stopping)
+                } else {
+                    logRefusal(of: slot, logger)
                 }
                 connection.serving.withLock { $0 = false }
                 dispatch.rearm(connection)
@@ -111,6 +115,12 @@ extension PoolWorker {
                 guard seats.take() else { return }
             }
         }
+    }
+
+    /// Logs why `slot`'s last accept closed its connection unread, if it did.
+    private static func logRefusal(of slot: FastCGISlot, _ logger: Logger) {
+        guard let reason = slot.lastRefusal else { return }
+        logger.warning("FastCGI request refused unread; connection closed", metadata: ["reason": "\(reason)"])
     }
 
     /// Serves the request `slot` has accepted (`FastCGISlot.serve`), with the pool's part around it: the

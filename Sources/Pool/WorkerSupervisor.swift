@@ -67,14 +67,16 @@ public enum PoolWorker {
                 thread = AcceptThread(slot: nil, seats: events.seats)
                 body = {
                     serveEvents(
-                        thread, events.dispatch, events.seats, application: application, settings: settings, seat: seat, stopping: stopping)
+                        thread, events.dispatch, events.seats, application: application, settings: settings, seat: seat, stopping: stopping,
+                        logger: logger)
                 }
             } else {
                 let slot = FastCGISlot(listenFD: listenFD, limits: settings.limits, admission: admission)
                 thread = AcceptThread(slot: slot, seats: nil)
                 body = {
                     serveConnections(
-                        thread, slot, listenFD: listenFD, application: application, settings: settings, seat: seat, stopping: stopping)
+                        thread, slot, listenFD: listenFD, application: application, settings: settings, seat: seat, stopping: stopping,
+                        logger: logger)
                 }
             }
             threads.append(thread)

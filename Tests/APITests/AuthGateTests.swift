@@ -123,4 +123,17 @@ import Testing
         let expired = ["Authorization": "Bearer " + TestEnvironment.sessionToken(userID: "u2", ttlSeconds: -120)]
         #expect(refusal(admit(gate, expired, to: .session))?.error == .unauthorized)
     }
+
+    @Test func aKeyOnASessionRouteIsRefusedBeforeItIsCounted() throws {
+        let gate = try gate(limit: 2)
+        let key = ["X-API-Key": try env.insertKey(userID: newUserID(), scopes: [.all]).key]
+        for _ in 0..<5 {
+            let refused = try #require(refusal(admit(gate, key, to: .session)))
+            #expect(refused.error?.status == .forbidden && refused.error?.headers.isEmpty == true)
+        }
+        // Its budget is whole: the routes a key may use still take it twice.
+        #expect(try admit(gate, key, to: .scope(.training)).get().headers.contains { $0.name == "X-RateLimit-Remaining" && $0.value == "1" })
+        #expect(try admit(gate, key, to: .scope(.training)).get().principal != nil)
+        #expect(refusal(admit(gate, key, to: .scope(.training)))?.error?.status == .tooManyRequests)
+    }
 }

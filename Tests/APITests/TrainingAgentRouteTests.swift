@@ -55,6 +55,13 @@ import Testing
             body: Array(body.utf8))
     }
 
+    /// The trainer's `PATCH /api/training/local/{job}/status` to completed.
+    func complete(_ jobID: String, token: String) -> Response {
+        env.send(
+            "PATCH", "/api/training/local/\(jobID)/status", headers: ["Authorization": "Bearer \(token)", "Content-Type": "application/json"],
+            body: Array(#"{"status":"completed"}"#.utf8))
+    }
+
     func stored(_ id: String) throws -> TrainingJob { try #require(try env.store.trainingJobs.find(id: id, userID: user)) }
 
     @Test func anAgentIDIsRequiredAndWellFormed() throws {
@@ -242,6 +249,16 @@ import Testing
         let refused = putPoint(created.id, token: token, #"{"step":2}"#)
         #expect(try refused.status.code == 409 && (refused.object()["code"]) == .string("JOB_REASSIGNED"))
         #expect(try stored(created.id).currentStep == 1)
+        // A write authenticated before the sweep and run after it is refused in its own transaction, storing nothing.
+        let lateLines = try env.get("/api/training/local/\(created.id)/logs", headers: key).object()["total_lines"]
+        #expect(throws: JobReassignedError.self) {
+            try env.store.trainingLogs.append(jobID: created.id, lines: ["late"], keep: 100, heldWith: JobToken.hash(token))
+        }
+        #expect(try env.get("/api/training/local/\(created.id)/logs", headers: key).object()["total_lines"] == lateLines)
+        let late = TrainingPrediction(
+            id: UUID().uuidString.lowercased(), jobID: created.id, epoch: 1, step: 1, sampleIndex: 0, prompt: "p", prediction: "q", createdAt: .now())
+        #expect(throws: JobReassignedError.self) { try env.store.trainingPredictions.upsert([late], heldWith: JobToken.hash(token)) }
+        #expect(try env.store.trainingPredictions.list(jobID: created.id, epoch: nil, limit: 10, offset: 0).totalCount == 0)
         #expect(try poll("agent_next01")["job"]?.dictionary?["id"] == .string(created.id))
 
         // The next agent's claim is attempt 2, the last: losing it fails the job.
@@ -255,6 +272,9 @@ import Testing
         let failed = try stored(created.id)
         #expect(failed.status == .failed && failed.errorMessage == "agent lost" && failed.completedAt != nil && failed.agentID == "agent_next01")
         #expect(putPoint(created.id, token: second, #"{"step":3}"#).status.code == 409)
+        // No agent holds it now: a claim is told its status, not that it is claimed.
+        let ended = claim(created.id, by: "agent_next02")
+        #expect(try ended.status.code == 409 && (ended.object()["code"]) == .string("INVALID_STATUS"))
         let errors = try env.get("/api/training/local/\(created.id)/errors", headers: key).object()
         #expect(errors["error_summary"] == .string("agent lost"))
     }
@@ -307,12 +327,7 @@ import Testing
         let created = try job()
         let token = try claimToken(created.id, by: "agent_ends01")
         #expect(try stored(created.id).leaseExpiresAt != nil)
-        #expect(
-            env.send(
-                "PATCH", "/api/training/local/\(created.id)/status",
-                headers: ["Authorization": "Bearer \(token)", "Content-Type": "application/json"],
-                body: Array(#"{"status":"completed"}"#.utf8)
-            ).status == .ok)
+        #expect(complete(created.id, token: token).status == .ok)
         #expect(try stored(created.id).leaseExpiresAt == nil)
         // A store change can't move a lease: leases are the claims' and the sweeps' alone.
         _ = try env.store.trainingJobs.update(id: created.id, userID: user) { $0.leaseExpiresAt = .now() }
@@ -329,6 +344,14 @@ import Testing
         #expect(try poll("agent_cancel02")["cancelled"] == .array([]))
         let write = putPoint(created.id, token: token, #"{"step":1}"#)
         #expect(write.status.code == 409)
+        let trainer = ["Authorization": "Bearer \(token)"]
+        let logs = env.postJSON("/api/training/local/\(created.id)/logs", #"{"logs":["after the cancel"]}"#, headers: trainer)
+        #expect(try logs.status.code == 409 && (logs.object()["code"]) == .string("JOB_TERMINAL"))
+        let predictions = env.postJSON(
+            "/api/training/local/predictions",
+            #"{"job_id":"\#(created.id)","predictions":[{"epoch":1,"step":1,"sample_index":0,"prompt":"p","prediction":"q"}]}"#, headers: trainer)
+        #expect(predictions.status.code == 409)
+        #expect(try env.get("/api/training/local/\(created.id)/logs", headers: key).object()["total_lines"] == .int(0))
         let cancelled = try stored(created.id)
         #expect(cancelled.status == .cancelled && cancelled.agentID == "agent_cancel01" && cancelled.leaseExpiresAt == nil)
     }
@@ -336,12 +359,7 @@ import Testing
     @Test func theAgentsDetailListsItsJobsAndDeletingItRequeuesThem() throws {
         let done = try job("done")
         let doneToken = try claimToken(done.id, by: "agent_del01")
-        #expect(
-            env.send(
-                "PATCH", "/api/training/local/\(done.id)/status",
-                headers: ["Authorization": "Bearer \(doneToken)", "Content-Type": "application/json"],
-                body: Array(#"{"status":"completed"}"#.utf8)
-            ).status == .ok)
+        #expect(complete(done.id, token: doneToken).status == .ok)
         let held = try job("held")
         let heldToken = try claimToken(held.id, by: "agent_del01")
         let listed = try #require(try env.get("/api/training/agents", headers: key).object()["agents"]?.arrayValue?.first?.dictionary)
@@ -371,6 +389,16 @@ import Testing
 
         let download = env.get("/api/datasets/download", query: "token=\(token)")
         #expect(download.status == .ok && download.header("X-Accel-Redirect") == "/_ftapi/datasets/\(datasetID).jsonl")
+        // Debian's fastcgi_params passes Host without its port: the port comes from SERVER_PORT, the scheme's own left out.
+        for (scheme, port, origin) in [
+            ("https", "8443", "https://api.test:8443"), ("https", "443", "https://api.test"), ("http", "80", "http://api.test"),
+        ] {
+            let request = Request(
+                method: "GET", path: "/api/training/agent/poll", headers: HeaderFields(agent("agent_data01").merging(["Host": "api.test"]) { $1 }),
+                scheme: scheme, serverPort: port)
+            let polled = try env.app.responder.respond(to: request).object()
+            #expect(polled["job"]?.dictionary?["dataset_url"]?.stringValue?.hasPrefix(origin + "/api/datasets/download?token=") == true, "\(origin)")
+        }
         // The claim's job has one too; a job's own dataset_path wins over it.
         let claimed = try #require(try claim(created.id, by: "agent_data01").object()["job"]?.dictionary)
         #expect(claimed["dataset_url"]?.stringValue?.contains("/api/datasets/download?token=") == true)

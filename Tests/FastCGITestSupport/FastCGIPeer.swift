@@ -17,6 +17,7 @@ public final class FastCGIPeer: @unchecked Sendable {
         case stdin = 5
         case stdout = 6
         case stderr = 7
+        case getValues = 9
     }
 
     /// Takes `fd` (a connected stream socket), with send and receive timeouts so that a test never hangs on it.

@@ -1,3 +1,4 @@
+import Essentials
 import FastCGITestSupport
 import Foundation
 import HTTPCore
@@ -326,5 +327,77 @@ struct FastCGISlotTests {
         c.peer.close()
         #expect(!c.slot.accept())
         #expect(c.slot.connectionFD == -1)
+    }
+}
+
+/// A request whose params libfcgi must not read (the remainder of CVE-2025-23016: a pair declaring name and value
+/// lengths of 0x7ffffffe aborted the process in libfcgi's allocation) has its connection closed unread; the process
+/// lives (it would not, and this suite with it, without the scan) and the slot serves the next connection.
+@Suite("crafted params")
+struct CraftedParamsTests {
+    static let crafted =
+        FastCGIPeer.beginRequest(keepConnection: true)
+        + FastCGIPeer.record(.params, [0xFF, 0xFF, 0xFF, 0xFE, 0xFF, 0xFF, 0xFF, 0xFE] + [UInt8](repeating: 0x41, count: 64))
+
+    /// Runs `slot.accept()` on another thread (a refused connection's close waits for the peer's end, as libfcgi's
+    /// does), while `peer` checks that the connection ends; then closes the peer. Returns what accept said.
+    static func acceptClosing(_ slot: FastCGISlot, peer: FastCGIPeer) -> (accepted: Bool, ended: Bool) {
+        let done = DispatchSemaphore(value: 0)
+        let accepted = Locked(false)
+        Thread {
+            let result = slot.accept()
+            accepted.withLock { $0 = result }
+            done.signal()
+        }.start()
+        let ended = peer.readsEnd()
+        peer.close()
+        done.wait()
+        return (accepted.withLock { $0 }, ended)
+    }
+
+    @Test func aConnectionSlotClosesItUnread() throws {
+        try #require(FastCGITestLibrary.isInitialized)
+        let (fd, peer) = try FastCGIPeer.socketPair()
+        let slot = FastCGISlot(connectionFD: fd, limits: FastCGISlotTests.limits)
+        try peer.send(Self.crafted)
+        let (accepted, ended) = Self.acceptClosing(slot, peer: peer)
+        #expect(!accepted && ended)
+        #expect(slot.lastRefusal == "a params pair declares a name of 2147483646 bytes, over the 9216-byte limit")
+        #expect(slot.connectionFD < 0)
+    }
+
+    @Test func aListeningSlotRefusesItAndServesTheNextConnection() throws {
+        try #require(FastCGITestLibrary.isInitialized)
+        let path = NSTemporaryDirectory() + "/ftapi-crafted-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
+        let listener = try FastCGIPeer.listen(onUnixSocket: path)
+        defer {
+            Glibc.close(listener)
+            unlink(path)
+        }
+        let slot = FastCGISlot(listenFD: listener, limits: FastCGISlotTests.limits)
+        let attacker = try FastCGIPeer.connect(toUnixSocket: path)
+        try attacker.send(Self.crafted)
+        let (accepted, ended) = Self.acceptClosing(slot, peer: attacker)
+        #expect(!accepted && ended && slot.lastRefusal != nil)
+
+        // The BEGIN_REQUEST alone first, the crafted PARAMS a moment later: the scan waits for them.
+        let slow = try FastCGIPeer.connect(toUnixSocket: path)
+        try slow.send(Array(Self.crafted.prefix(16)))
+        Thread {
+            Thread.sleep(forTimeInterval: 0.05)
+            try? slow.send(Array(Self.crafted.dropFirst(16)))
+        }.start()
+        let (slowAccepted, slowEnded) = Self.acceptClosing(slot, peer: slow)
+        #expect(!slowAccepted && slowEnded && slot.lastRefusal != nil)
+
+        let nginx = try FastCGIPeer.connect(toUnixSocket: path)
+        defer { nginx.close() }
+        try nginx.send(FastCGIPeer.request(keepConnection: true, path: "/after"))
+        #expect(slot.accept() && slot.lastRefusal == nil)
+        let request = FastCGISlotTests.read(slot)
+        #expect(request.path == "/after")
+        slot.finish(with: Response(status: .ok, body: Array("ok".utf8)), closeConnection: false)
+        let response = try nginx.readResponse()
+        #expect(response.status == 200 && response.body == Array("ok".utf8))
     }
 }

@@ -64,6 +64,22 @@ final class FastCGITestClient {
         try send(bytes)
     }
 
+    /// Sends `bytes` as they are: records written by hand.
+    func sendRaw(_ bytes: [UInt8]) throws {
+        try send(bytes)
+    }
+
+    /// Whether the pool closes the connection (reads its end) within the socket's receive timeout, reading
+    /// and dropping whatever comes before.
+    func readsEnd() -> Bool {
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n == 0 { return true }
+            if n < 0 { return false }
+        }
+    }
+
     /// Sends the rest of the body and the end of input.
     func finish(rest: [UInt8]) throws {
         try send((rest.isEmpty ? [] : record(type: 5, content: rest)) + record(type: 5, content: []))

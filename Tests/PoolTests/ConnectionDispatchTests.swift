@@ -3,6 +3,7 @@ import FastCGITestSupport
 import FastCGITransport
 import Foundation
 import HTTPCore
+import Logging
 import Testing
 
 @testable import Pool
@@ -42,7 +43,7 @@ final class DispatchedWorker: @unchecked Sendable {
                 numbers.withLock { $0[pthread_self()] = thread }
                 PoolWorker.serveEvents(
                     AcceptThread(slot: nil, seats: seats), dispatch, seats, application: application, settings: settings, seat: nil,
-                    stopping: StopFlag())
+                    stopping: StopFlag(), logger: Logger(label: "test"))
                 ended.signal()
             }.start()
         }

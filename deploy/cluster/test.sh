@@ -5,6 +5,8 @@
 #     requests give exactly 20 × 200 and 80 × 429);
 #   - a revoked key is refused (401) at the next request on every host,
 #     each reached straight over FastCGI (nginx would send the key to one);
+#   - training agents racing for queued jobs (deploy/cluster/agents.py),
+#     through nginx and straight to each host: each job claimed exactly once;
 #   - under steady mixed load (deploy/cluster/traffic.py: GETs, job creates,
 #     metric batches, from users that hash to either host):
 #       a host SIGKILLed (master and workers), then started again;
@@ -230,6 +232,14 @@ for host in 1 2; do
 done
 [ "$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $REVOKED_KEY" "$URL/api/training/stats")" = 401 ] ||
     fail "the revoked key through nginx is not refused"
+
+# deploy/cluster/agents.py: the platform's agent (Tests/TrainingAgent/agent.py), 8 at once, through nginx and straight
+# to each host over FastCGI; a new user's session token (not rate-limited), so that the queue holds only the race's jobs.
+log "training agents racing for queued jobs, through nginx and straight to each host: each job claimed once"
+AGENT_TOKEN=$("$FTAPI_BIN" token --user "$(python3 -c 'import uuid; print(uuid.uuid4())')" --ttl 3600)
+summary=$(python3 "$REPO/deploy/cluster/agents.py" "$URL" "$AGENT_TOKEN" "$(host_field 1 1):9000" "$(host_field 2 1):9000") ||
+    fail "${summary:-agents: the race failed}"
+log "  $summary"
 
 log "an upload taken by one host"
 python3 - "$WORK/chats.jsonl" <<'PY'

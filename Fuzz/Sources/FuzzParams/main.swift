@@ -1,7 +1,7 @@
 import FuzzSupport
 import HTTPCore
 
-// Request decoding: the FastCGI params of a request (as libfcgi hands them
+// The scan of a connection's head before libfcgi reads it, then request decoding: the FastCGI params of a request (as libfcgi hands them
 // over, `NAME=VALUE` entries) to its method, path, query, headers and body
 // length, and the query string to its parameters.
 //
@@ -43,6 +43,17 @@ func hexValue(_ byte: UInt8) -> UInt8? {
 }
 
 fuzz { input in
+    // The records' scan before libfcgi (`ParamsScan`), on the same bytes as a connection's head: it never reads
+    // past them, asks only for more than it has, and a verdict it reaches stands whatever follows.
+    let scan = input.withUnsafeBytes { ParamsScan.scan($0, maxParamsBytes: 64) }
+    switch scan {
+    case .needs(let bytes):
+        require(bytes > input.count, "needs \(bytes) of \(input.count) bytes")
+    case .safe, .refused:
+        let extended = (input + [4, 4, 0, 1, 0xFF, 0xFF, 0, 0]).withUnsafeBytes { ParamsScan.scan($0, maxParamsBytes: 64) }
+        require(extended == scan, "\(scan) became \(extended) with more input")
+    }
+
     let entries = pieces(input[...], separator: 0x00)
 
     var decoder = RequestHeadDecoder(maxParamsBytes: maxParamsBytes)

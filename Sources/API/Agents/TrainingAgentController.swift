@@ -109,11 +109,17 @@ struct TrainingAgentController {
             ]))
     }
 
-    /// `FTAPI_PUBLIC_URL`, else the scheme and host the request came with.
+    /// `FTAPI_PUBLIC_URL`, else the scheme, host and port the request came with. Debian's `fastcgi_params` passes
+    /// `Host` without its port (`$host`), so a port not the scheme's own is taken from `SERVER_PORT`.
     private func origin(of request: Request) -> String {
         if let publicURL = settings.publicURL { return publicURL }
-        let host = request.headers["host"].flatMap { $0.isEmpty ? nil : $0 } ?? "localhost"
-        return "\(request.scheme == "https" ? "https" : "http")://\(host)"
+        let scheme = request.scheme == "https" ? "https" : "http"
+        var host = request.headers["host"].flatMap { $0.isEmpty ? nil : $0 } ?? "localhost"
+        let hasPort = host.hasPrefix("[") ? host.contains("]:") : host.contains(":")
+        if !hasPort, !request.serverPort.isEmpty, request.serverPort != (scheme == "https" ? "443" : "80") {
+            host += ":" + request.serverPort
+        }
+        return "\(scheme)://\(host)"
     }
 
     private func agentJSON(_ agent: TrainingAgent, now: Timestamp) -> JSONValue {

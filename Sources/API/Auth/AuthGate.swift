@@ -17,6 +17,9 @@ public struct AuthGate: Sendable {
         public var principal: Principal?
     }
 
+    private static let sessionOnly = APIError(
+        .forbidden, "Insufficient scope", details: "API keys are managed with a session token", code: "INSUFFICIENT_SCOPE")
+
     let authenticator: Authenticator
     let rateLimiter: RateLimiter?
     let usage: UsageRecorder
@@ -43,7 +46,10 @@ public struct AuthGate: Sendable {
         func refuse(_ error: APIError) -> Refusal {
             Refusal(error: error.withHeaders(rateHeaders), principal: caller)
         }
+        // A credential of the wrong kind for a session-only route is refused before it is counted: a key's budget
+        // (and its usage figures) are spent only on routes a key may use.
         if case .apiKey(let keyID, _) = caller.credential {
+            if requirement == .session { throw refuse(Self.sessionOnly) }
             if let rateLimiter {
                 let decision = rateLimiter.check(keyID: keyID)
                 rateHeaders = decision.headers
@@ -70,10 +76,7 @@ public struct AuthGate: Sendable {
         case (.trainer, _), (.namedJobTrainer, _):
             guard caller.allows(.training) else { throw refuse(.insufficientScope) }
         case (.session, _):
-            guard caller.credential == .session else {
-                throw refuse(
-                    APIError(.forbidden, "Insufficient scope", details: "API keys are managed with a session token", code: "INSUFFICIENT_SCOPE"))
-            }
+            break
         case (.none, _):
             break
         }

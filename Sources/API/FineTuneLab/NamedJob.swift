@@ -32,6 +32,13 @@ struct NamedJob {
         }
     }
 
+    /// Refuses a trainer's write (by the job's token) to a cancelled job: the cancel is the user's order to stop, and
+    /// its holder learns of it so. Logs and predictions of a job that completed or failed are still taken.
+    static func refuseTrainerWriteAfterCancel(_ job: TrainingJob, caller: Principal) throws(APIError) {
+        guard caller.jobTokenHash != nil, job.status == .cancelled else { return }
+        throw APIError(.conflict, "The job is cancelled and takes no more writes", details: "current status: cancelled", code: "JOB_TERMINAL")
+    }
+
     /// Whether `name` is `job`'s id (any case) or its external id.
     static func names(_ job: TrainingJob, _ name: String) -> Bool {
         canonicalUUID(name) == job.id || job.externalID == name

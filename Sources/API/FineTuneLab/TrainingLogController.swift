@@ -22,8 +22,9 @@ struct TrainingLogController {
         let body = try context.jsonObject()
         try NamedJob.refuseForeignUser(in: body, caller: caller)
         let job = try jobs.find(context.parameter("job"), for: caller)
+        try NamedJob.refuseTrainerWriteAfterCancel(job, caller: caller)
         let lines = try Self.lines(body["logs"])
-        let total = try logs.append(jobID: job.id, lines: lines, keep: JobLog.keptLines)
+        let total = try logs.append(jobID: job.id, lines: lines, keep: JobLog.keptLines, heldWith: caller.jobTokenHash)
         return .json(.object(["success": .bool(true), "logs_appended": .int(lines.count), "total_logs": .int(total)]))
     }
 

@@ -23,8 +23,9 @@ struct TrainingPredictionController {
         let body = try context.jsonObject(allowingNonFiniteNumbers: true)
         try NamedJob.refuseForeignUser(in: body, caller: caller)
         let job = try jobs.find(in: body, for: caller)
+        try NamedJob.refuseTrainerWriteAfterCancel(job, caller: caller)
         let records = try Self.records(body["predictions"], job: job, now: .now())
-        try predictions.upsert(records)
+        try predictions.upsert(records, heldWith: caller.jobTokenHash)
         return .json(.object(["success": .bool(true), "count": .int(records.count)]))
     }
 

@@ -142,10 +142,11 @@ enum OpenAPIDocument {
         if auth != .none {
             errors += [
                 (401, "Missing or invalid credential."), (403, "Credential without the needed scope (code INSUFFICIENT_SCOPE)."),
-                (429, "Rate limit exceeded (Retry-After)."),
                 (503, "The database can't be reached (DATABASE_UNAVAILABLE) or has no free connection (DATABASE_BUSY); Retry-After."),
             ]
         }
+        // Only routes an API key may use count it against its rate limit; a key on a session-only route is a 403.
+        if auth != .none && auth != .session { errors.append((429, "Rate limit exceeded (Retry-After).")) }
         if hasBody { errors += [(400, "Invalid body; details names the field."), (413, "Body too large."), (415, "Unsupported content type.")] }
         if hasQuery { errors.append((400, "Invalid query parameter; details names it.")) }
         if hasPathParameter { errors.append((404, "Not found: no such resource of the caller's (another user's is a 404 too).")) }

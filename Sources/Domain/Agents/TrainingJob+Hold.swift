@@ -1,3 +1,9 @@
+/// A trainer's write refused in its own transaction: the token it came with is no longer the job's (a training agent's
+/// claim, or the loss of the agent that held the job, replaced it after the request was authenticated).
+public struct JobReassignedError: Error, Equatable {
+    public init() {}
+}
+
 extension TrainingJob {
     /// The job as `agentID`'s claim at `now` leaves it: running (started now on its first start), held with a lease to
     /// `leaseUntil`, one more attempt, and `tokenHash` its one token (a kept token of its own is dropped).

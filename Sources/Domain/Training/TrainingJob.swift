@@ -82,6 +82,10 @@ public struct TrainingJob: Sendable, Equatable {
 
     /// Whether the job waits in the agents' queue: pending and held by no agent.
     public var isQueued: Bool { status == .pending && agentID == nil }
+
+    /// Whether an agent holds the job: it claimed it, has not been lost, and the job has not ended (an ended job
+    /// keeps its last agent in `agentID`, and no lease).
+    public var isHeld: Bool { agentID != nil && leaseExpiresAt != nil }
 }
 
 extension TrainingJob {

@@ -18,10 +18,18 @@ public struct PredictionPage: Sendable, Equatable {
 public protocol TrainingPredictionStore: Sendable {
     /// Stores `predictions` in one transaction. A record whose (job, epoch, step, sample index)
     /// is stored already replaces that row's fields and keeps its id and creation time, so a
-    /// re-sent batch changes nothing.
-    func upsert(_ predictions: [TrainingPrediction]) throws
+    /// re-sent batch changes nothing. With `tokenHash` (a trainer's write), the records' job is locked first and
+    /// `JobReassignedError` thrown, storing nothing, when its token is no longer that one.
+    func upsert(_ predictions: [TrainingPrediction], heldWith tokenHash: String?) throws
     /// The job's predictions of `epoch` (all epochs when nil), paged, with the job's totals, read from one snapshot.
     func list(jobID: String, epoch: Int64?, limit: Int, offset: Int) throws -> PredictionPage
     /// One summary per epoch of the job's predictions, by epoch.
     func epochs(jobID: String) throws -> [PredictionEpochSummary]
+}
+
+extension TrainingPredictionStore {
+    /// `upsert` by no trainer's token.
+    public func upsert(_ predictions: [TrainingPrediction]) throws {
+        try upsert(predictions, heldWith: nil)
+    }
 }

@@ -19,8 +19,12 @@ enum SchemaSteps {
                 ALTER TABLE training_jobs ADD COLUMN lease_expires_at \(time);
                 -- A poll reads the user's oldest queued job from the front of this index.
                 CREATE INDEX training_jobs_queue ON training_jobs (user_id, created_at, id) WHERE status = 'pending' AND agent_id IS NULL;
-                -- The jobs an agent holds or held, newest claim first.
+                -- The jobs an agent holds or held, newest claim first; those it holds now (a poll renews their
+                -- leases), and those cancelled while it held them (a poll tells it), whatever the number it held.
                 CREATE INDEX training_jobs_agent ON training_jobs (user_id, agent_id, claimed_at) WHERE agent_id IS NOT NULL;
+                CREATE INDEX training_jobs_held ON training_jobs (user_id, agent_id) WHERE lease_expires_at IS NOT NULL;
+                CREATE INDEX training_jobs_agent_cancelled ON training_jobs (user_id, agent_id, completed_at)
+                    WHERE status = 'cancelled' AND agent_id IS NOT NULL;
                 -- The sweep reads only the lapsed leases, whatever the number of jobs.
                 CREATE INDEX training_jobs_lease ON training_jobs (lease_expires_at) WHERE lease_expires_at IS NOT NULL;
                 CREATE TABLE training_agents (

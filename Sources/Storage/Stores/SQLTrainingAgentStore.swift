@@ -50,10 +50,14 @@ final class SQLTrainingAgentStore<Database: SQLDatabase>: TrainingAgentStore {
             INSERT INTO training_agents (\(sql.names(AgentColumn.self))) VALUES (\(sql.parameters(AgentColumn.self)))
             ON CONFLICT (user_id, agent_id) DO NOTHING
             """
+        // Two index reads (training_jobs_held, training_jobs_agent_cancelled), not one over every job the agent ever held.
         selectHeldAndCancelled = """
-            SELECT id, status, \(sql.milliseconds("lease_expires_at")) FROM training_jobs
-            WHERE user_id = $1 AND agent_id = $2 AND (lease_expires_at IS NOT NULL OR (status = 'cancelled' AND completed_at > \(sql.timestamp(3))))
-            ORDER BY completed_at, id
+            SELECT id, status, \(sql.milliseconds("lease_expires_at")) AS lease FROM training_jobs
+            WHERE user_id = $1 AND agent_id = $2 AND lease_expires_at IS NOT NULL
+            UNION ALL
+            SELECT id, status, CAST(NULL AS BIGINT) FROM training_jobs
+            WHERE user_id = $1 AND agent_id = $2 AND status = 'cancelled' AND completed_at > \(sql.timestamp(3))
+            ORDER BY 1
             """
         renewHeld = "UPDATE training_jobs SET lease_expires_at = \(sql.timestamp(3)) WHERE id = $1 AND agent_id = $2 AND lease_expires_at IS NOT NULL"
         selectOldestQueued = "\(jobs) WHERE user_id = $1 AND status = 'pending' AND agent_id IS NULL ORDER BY created_at, id LIMIT 1"
@@ -121,9 +125,9 @@ final class SQLTrainingAgentStore<Database: SQLDatabase>: TrainingAgentStore {
                 // Not there, or locked by another transaction: on PostgreSQL, a claim under way (or another change) that
                 // this one does not wait for.
                 guard let seen = try connection.first(selectForClaim, values, TrainingJob.init(row:)) else { return .notFound }
-                return seen.status == .pending || seen.agentID != nil ? .alreadyClaimed : .invalidStatus(seen.status)
+                return seen.status == .pending || seen.isHeld ? .alreadyClaimed : .invalidStatus(seen.status)
             }
-            guard stored.agentID == nil else { return .alreadyClaimed }
+            guard !stored.isHeld else { return .alreadyClaimed }
             guard stored.status == .pending else { return .invalidStatus(stored.status) }
             var job = stored
             job.claim(by: agentID, tokenHash: tokenHash, at: now, leaseUntil: leaseUntil)

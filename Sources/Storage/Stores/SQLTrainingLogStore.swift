@@ -16,17 +16,18 @@ final class SQLTrainingLogStore<Database: SQLDatabase>: TrainingLogStore {
     init(database: Database) {
         self.database = database
         let sql = database.dialect
-        lockJob = "SELECT 1 FROM training_jobs WHERE id = $1" + sql.forUpdate
+        lockJob = "SELECT job_token_hash FROM training_jobs WHERE id = $1" + sql.forUpdate
         let lines = sql.rows(fixed: [BatchColumn("job_id", .uuid)], [BatchColumn("seq", .integer), BatchColumn("line", .text)])
         insertLines = "INSERT INTO training_logs (job_id, seq, line) \(lines)"
     }
 
-    func append(jobID: String, lines: [String], keep: Int) throws -> Int {
+    func append(jobID: String, lines: [String], keep: Int, heldWith tokenHash: String?) throws -> Int {
         guard database.dialect.canName(jobID) else { throw StoreError.missingReference("job_id") }
         return try database.write { connection in
-            guard try connection.first(lockJob, [.text(jobID)], { $0.int(0) }) != nil else {
+            guard let stored = try connection.first(lockJob, [.text(jobID)], { $0.optionalString(0) }) else {
                 throw StoreError.missingReference("job_id")
             }
+            if let tokenHash, stored != tokenHash { throw JobReassignedError() }
             return try append(jobID: jobID, lines: lines, keep: keep, on: connection)
         }
     }

@@ -35,10 +35,13 @@ final class SQLTrainingPredictionStore<Database: SQLDatabase>: TrainingPredictio
     private let selectPage: String
     private let selectEpochPage: String
     private let selectEpochs: String
+    /// The token of a trainer's job, read locked, so the token can't change before the records are stored.
+    private let lockJobToken: String
 
     init(database: Database) {
         self.database = database
         let sql = database.dialect
+        lockJobToken = "SELECT job_token_hash FROM training_jobs WHERE id = $1" + sql.forUpdate
         let replaced = PredictionColumn.allCases.filter { !$0.isKey && $0 != .id && $0 != .createdAt }
         upsertRow = """
             INSERT INTO training_predictions (\(sql.names(PredictionColumn.self))) VALUES (\(sql.parameters(PredictionColumn.self)))
@@ -53,11 +56,17 @@ final class SQLTrainingPredictionStore<Database: SQLDatabase>: TrainingPredictio
             """
     }
 
-    func upsert(_ predictions: [TrainingPrediction]) throws {
+    func upsert(_ predictions: [TrainingPrediction], heldWith tokenHash: String?) throws {
         guard predictions.allSatisfy({ database.dialect.canName($0.jobID) && database.dialect.canName($0.id) }) else {
             throw StoreError.missingReference("job_id")
         }
         _ = try database.write { connection in
+            if let tokenHash {
+                for jobID in Set(predictions.map(\.jobID)) {
+                    let stored = try connection.first(lockJobToken, [.text(jobID)]) { $0.optionalString(0) }
+                    guard stored == tokenHash else { throw JobReassignedError() }
+                }
+            }
             for record in predictions {
                 try connection.run(upsertRow, PredictionColumn.allCases.map { $0.value(of: record) })
             }
