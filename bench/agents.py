@@ -242,12 +242,13 @@ def cpu_snapshot(pool_pid, pg_pid, nginx_pid):
     return {"pool": tree(pool_pid), "postgres": tree(pg_pid, with_ended=True), "nginx": tree(nginx_pid),
             "client": t.user + t.system, "machine_busy": (sum(cpu[:8]) - cpu[3] - cpu[4]) / TICK,
             "machine": sum(cpu[:8]) / TICK, "wall": time.perf_counter(),
-            "processes": {pid: (s[3], s[1] + s[2]) for pid, s in stats.items()}}
+            "processes": {pid: (s[3], s[1]) for pid, s in stats.items()}}
 
 
 def others(before, after, ids, seconds):
-    """The busiest processes of the machine between two snapshots that are none of the measured parts (with the
-    CPU their ended children left them), as 'name pid %' strings: what disturbed a phase."""
+    """The busiest processes of the machine between two snapshots that are none of the measured parts, as
+    'name pid %' strings: what disturbed a phase (their own CPU: processes that came and went in between, such as
+    compiler runs, show in the 'other' figure only)."""
     mine = {os.getpid()} | {pid for pid in ids if pid}
     pb, pa = before["processes"], after["processes"]
     # Children of the measured parts are theirs too.
