@@ -303,6 +303,7 @@ class Phase:
         self.polls = self.polls_with_job = self.requests = 0
         self.claim_attempts = self.claims_ok = self.races = self.races_won = 0
         self.claim_answers = {}
+        self.claim_latencies, self.write_latencies = [], []
         self.writes_ok = self.write_errors = self.created = 0
 
     def within(self, t):
@@ -439,9 +440,10 @@ class Bench:
         phase = self.phase
         measured = phase is not None and phase.within(time.perf_counter())
         winner, token = None, None
-        for a, (status, body, _, _) in zip(racers, answers):
+        for a, (status, body, _, latency) in zip(racers, answers):
             if measured:
                 phase.claim_attempts += 1
+                phase.claim_latencies.append(latency)
             if status == 200:
                 d = json.loads(body)
                 self.claimed.setdefault(job_id, []).append(a.agent_id)
@@ -477,9 +479,10 @@ class Bench:
                                    {"logs": [f"[2026-12-07 10:00:0{s}] [trainer] [INFO] [train] step {s * 50} loss 1.2{s}" for s in range(3)]})),
                   ("status", request("PATCH", f"/api/training/local/{job_id}/status", auth, {"status": "completed"}))]
         for what, data in writes:
-            status, body, _, _ = await self.pool.call(data)
+            status, body, _, latency = await self.pool.call(data)
             phase = self.phase
             if phase is not None and phase.within(time.perf_counter()):
+                phase.write_latencies.append(latency)
                 if status == 200:
                     phase.writes_ok += 1
                 else:
@@ -536,6 +539,8 @@ class Bench:
              "lag_p99_ms": pct(p.lags, 99) * 1e3, "with_job": p.polls_with_job / p.polls if p.polls else None,
              "claims_ok": p.claims_ok, "claims_per_s": p.claims_ok / seconds, "claim_attempts": p.claim_attempts,
              "races": p.races, "races_won": p.races_won, "claim_answers": p.claim_answers,
+             "claim_p50_ms": pct(p.claim_latencies, 50) * 1e3, "claim_p99_ms": pct(p.claim_latencies, 99) * 1e3,
+             "write_p50_ms": pct(p.write_latencies, 50) * 1e3, "write_p99_ms": pct(p.write_latencies, 99) * 1e3,
              "writes_ok": p.writes_ok, "write_errors": p.write_errors, "created": p.created, "errors": p.errors,
              "double_claims": doubles, "claimed_jobs": len(self.claimed)}
         every = p.requests + p.claim_attempts + p.writes_ok + p.write_errors + p.created
@@ -596,8 +601,10 @@ def print_phase(r):
     if r["phase"] == "mixed":
         answers = ", ".join(f"{k}: {v}" for k, v in sorted(r["claim_answers"].items())) or "none"
         print(f"  claims: {r['claims_ok']} won ({r['claims_per_s']:.1f}/s) of {r['claim_attempts']} claim requests in {r['races']} races "
-              f"({r['races_won']} won by one agent); the others answered {answers}")
-        print(f"  trainer writes: {r['writes_ok']} ok, {r['write_errors']} failed; jobs created meanwhile: {r['created']}")
+              f"({r['races_won']} won by one agent); the others answered {answers}; claim p50 {r['claim_p50_ms']:.2f} ms, "
+              f"p99 {r['claim_p99_ms']:.2f} ms")
+        print(f"  trainer writes: {r['writes_ok']} ok, {r['write_errors']} failed, p50 {r['write_p50_ms']:.2f} ms, p99 {r['write_p99_ms']:.2f} ms; "
+              f"jobs created meanwhile: {r['created']}")
         print(f"  double claims (a job id two claims got a 200 for), whole run so far: {r['double_claims']} of {r['claimed_jobs']} claimed jobs")
     if r["errors"]:
         print("  errors: " + ", ".join(f"{k} ×{v}" for k, v in sorted(r["errors"].items())))
