@@ -59,7 +59,8 @@ extension OpenAPIOperation {
     static let downloadDatasetByToken = OpenAPIOperation(
         tag: "datasets",
         summary: "Download a dataset through a job's dataset_url, with no other credential; the same bytes and headers as its content route.",
-        query: [("token", Schema.string, "The URL's token: names one dataset and an expiry.")], requiredQuery: ["token"],
+        query: [("token", .object(["type": .string("string"), "minLength": .int(1)]), "The URL's token: names one dataset and an expiry.")],
+        requiredQuery: ["token"],
         responses: downloadResponses + [
             (400, "No token.", nil), (401, "A token that has expired, was changed or forged, or whose dataset was deleted.", nil),
         ], download: true)

@@ -66,6 +66,13 @@ enum OpenAPIDocument {
                         "description": .string(item.description),
                     ]))
             }
+            for item in operation.headers {
+                parameters.append(
+                    .object([
+                        "name": .string(item.name), "in": .string("header"), "required": .bool(true), "schema": item.schema,
+                        "description": .string(item.description),
+                    ]))
+            }
             var responses = JSONObject()
             for response in operation.responses {
                 let schema = response.schema ?? Schema.ref("Error")
@@ -83,7 +90,8 @@ enum OpenAPIDocument {
             }
             let hasBody = operation.requestBody != nil || !operation.requestContent.isEmpty
             let errors = standardErrors(
-                route.auth, hasBody: hasBody, hasQuery: !operation.query.isEmpty, hasPathParameter: route.pattern.contains("{"))
+                route.auth, hasBody: hasBody, hasQuery: !operation.query.isEmpty || !operation.headers.isEmpty,
+                hasPathParameter: route.pattern.contains("{"))
             for (status, description) in errors where responses[String(status)] == nil {
                 responses[String(status)] = .object([
                     "description": .string(description), "content": .object(["application/json": .object(["schema": Schema.ref("Error")])]),
@@ -148,7 +156,7 @@ enum OpenAPIDocument {
         // Only routes an API key may use count it against its rate limit; a key on a session-only route is a 403.
         if auth != .none && auth != .session { errors.append((429, "Rate limit exceeded (Retry-After).")) }
         if hasBody { errors += [(400, "Invalid body; details names the field."), (413, "Body too large."), (415, "Unsupported content type.")] }
-        if hasQuery { errors.append((400, "Invalid query parameter; details names it.")) }
+        if hasQuery { errors.append((400, "Invalid query parameter or header; details names it.")) }
         if hasPathParameter { errors.append((404, "Not found: no such resource of the caller's (another user's is a 404 too).")) }
         return errors
     }

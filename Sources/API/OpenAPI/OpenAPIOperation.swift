@@ -6,7 +6,7 @@ public import JSON
 ///
 /// A class: a route holds one reference to it, and routes are copied on every request's match.
 public final class OpenAPIOperation: Sendable {
-    /// A query parameter.
+    /// A query parameter, or a header the operation reads.
     public typealias QueryParameter = (name: String, schema: JSONValue, description: String)
     /// A response: status, description and schema (nil for the Error schema).
     public typealias Answer = (status: Int, description: String, schema: JSONValue?)
@@ -16,6 +16,8 @@ public final class OpenAPIOperation: Sendable {
     let query: [QueryParameter]
     /// The query parameters of `query` that are required.
     let requiredQuery: Set<String>
+    /// Headers the operation reads beside the credential's, each required.
+    let headers: [QueryParameter]
     let requestBody: JSONValue?
     /// Bodies that are not application/json (JSON Lines, multipart), by media type.
     let requestContent: [(type: String, schema: JSONValue)]
@@ -27,13 +29,15 @@ public final class OpenAPIOperation: Sendable {
     let links: [String]
 
     public init(
-        tag: String, summary: String, query: [QueryParameter] = [], requiredQuery: Set<String> = [], requestBody: JSONValue? = nil,
-        requestContent: [(type: String, schema: JSONValue)] = [], responses: [Answer] = [], download: Bool = false, links: [String] = []
+        tag: String, summary: String, query: [QueryParameter] = [], requiredQuery: Set<String> = [], headers: [QueryParameter] = [],
+        requestBody: JSONValue? = nil, requestContent: [(type: String, schema: JSONValue)] = [], responses: [Answer] = [], download: Bool = false,
+        links: [String] = []
     ) {
         self.tag = tag
         self.summary = summary
         self.query = query
         self.requiredQuery = requiredQuery
+        self.headers = headers
         self.requestBody = requestBody
         self.requestContent = requestContent
         self.responses = responses
