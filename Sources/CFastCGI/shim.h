@@ -1,7 +1,10 @@
 #ifndef CFASTCGI_SHIM_H
 #define CFASTCGI_SHIM_H
 
+#include <errno.h>
+#include <fastcgi.h>
 #include <fcgiapp.h>
+#include <unistd.h>
 
 /// FCGI_FAIL_ACCEPT_ON_INTR as a plain constant (the macro is imported, but
 /// keeping every libfcgi constant we rely on in one place documents them).
@@ -27,6 +30,41 @@ static inline void CFastCGI_RequestDropConnection(FCGX_Request *request) {
 static inline void CFastCGI_RequestAdoptConnection(FCGX_Request *request, int fd) {
     request->ipcFd = fd;
     request->keepConnection = 1;
+}
+
+/// Whether the web server asked to keep the connection after the current request (FCGI_KEEP_CONN).
+static inline int CFastCGI_RequestKeepsConnection(const FCGX_Request *request) {
+    return request->keepConnection;
+}
+
+/// Ends the current request of a connection the web server asked to keep but that is closing, so that the web
+/// server drops it instead of keeping it: writes the output still buffered, then in one write the end of the output,
+/// FCGI_END_REQUEST and one more (empty) record after it, and marks the output closed so that FCGX_Finish_r writes
+/// nothing more. nginx keeps an upstream connection only when FCGI_END_REQUEST is the last thing it read
+/// (ngx_http_fastcgi_input_filter); with data after it, it closes the connection itself, and so never sends another
+/// request on a connection that this end is closing. Returns 0, or -1 when there is no request or a write failed.
+static inline int CFastCGI_EndRequestRefusingKeepAlive(FCGX_Request *request) {
+    if (request->ipcFd < 0 || request->out == NULL || request->out->wasFCloseCalled) return -1;
+    if (FCGX_FFlush(request->out) != 0) return -1;
+    unsigned char high = (unsigned char)(request->requestId >> 8), low = (unsigned char)request->requestId;
+    unsigned int status = (unsigned int)request->appStatus;
+    unsigned char records[] = {
+        FCGI_VERSION_1, FCGI_STDOUT, high, low, 0, 0, 0, 0,
+        FCGI_VERSION_1, FCGI_END_REQUEST, high, low, 0, 8, 0, 0,
+        (unsigned char)(status >> 24), (unsigned char)(status >> 16), (unsigned char)(status >> 8), (unsigned char)status,
+        FCGI_REQUEST_COMPLETE, 0, 0, 0,
+        FCGI_VERSION_1, FCGI_STDERR, high, low, 0, 0, 0, 0,
+    };
+    size_t sent = 0;
+    while (sent < sizeof(records)) {
+        ssize_t n = write(request->ipcFd, records + sent, sizeof(records) - sent);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return -1;
+        sent += (size_t)n;
+    }
+    request->out->wasFCloseCalled = 1;
+    request->out->isClosed = 1;
+    return 0;
 }
 
 #endif

@@ -138,6 +138,7 @@ public final class FastCGISlot: @unchecked Sendable {
     /// slot of a listening socket accepts its connections itself, as the event dispatch does.
     public func accept() -> Bool {
         lastRefusal = nil
+        var accepted = false
         if let listenFD, connectionFD < 0 {
             let fd = Glibc.accept(listenFD, nil, nil)
             // Interrupted (the drain's signal), the socket shut down, or out of descriptors: as libfcgi's failed accept.
@@ -145,9 +146,10 @@ public final class FastCGISlot: @unchecked Sendable {
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
             CFastCGI_RequestAdoptConnection(request, fd)
             mirrorConnectionFD()
+            accepted = true
         }
         let fd = connectionFD
-        if fd >= 0, let refusal = refusalOfParams(on: fd) {
+        if fd >= 0, let refusal = refusalOfParams(on: fd, waitingThroughSignals: accepted) {
             lastRefusal = refusal
             closeConnection()
             return false
@@ -158,15 +160,18 @@ public final class FastCGISlot: @unchecked Sendable {
     }
 
     /// Why the params at the head of `fd`'s input must not reach libfcgi, or nil when they may (also when the
-    /// connection ended or a signal interrupted the wait: libfcgi then reads the end, or the drain, as before).
-    /// Waits for the params to arrive whole (nginx sends them in one write), for at most 10 seconds.
-    private func refusalOfParams(on fd: Int32) -> String? {
+    /// connection ended, or a signal interrupted the wait on a kept connection: libfcgi then reads the end, or the
+    /// drain, as before). A connection just accepted waits through signals: the web server connected to send a
+    /// request, which a drain's signal must not cut. Waits for the params to arrive whole (nginx sends them in one
+    /// write), for at most 10 seconds.
+    private func refusalOfParams(on fd: Int32, waitingThroughSignals: Bool) -> String? {
         let deadline = Clocks.monotonicSeconds() + 10
         var wanted = 0
         while true {
             if peeked.count < wanted { peeked = [UInt8](repeating: 0, count: max(wanted, 2 * peeked.count)) }
             // Blocks until some input is there; then returns what is, without taking it.
             let count = peeked.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_PEEK)) }
+            if count < 0 && errno == EINTR && waitingThroughSignals && Clocks.monotonicSeconds() < deadline { continue }
             guard count > 0 else { return nil }
             let scan = peeked.withUnsafeBytes {
                 ParamsScan.scan(UnsafeRawBufferPointer(rebasing: $0[..<count]), maxParamsBytes: limits.maxParamsBytes)
@@ -246,7 +251,13 @@ public final class FastCGISlot: @unchecked Sendable {
     public func closeConnection() { endRequest(closingConnection: true) }
 
     private func endRequest(closingConnection: Bool) {
-        if closingConnection { CFastCGI_RequestDropConnection(request) }
+        if closingConnection {
+            // nginx keeps a connection it asked to keep as soon as it reads the request's end, and may send its next
+            // request on it before this close reaches it: that request fails (502), and nginx retries no POST. Data
+            // after the request's end makes nginx drop the connection itself.
+            if CFastCGI_RequestKeepsConnection(request) != 0 { _ = CFastCGI_EndRequestRefusingKeepAlive(request) }
+            CFastCGI_RequestDropConnection(request)
+        }
         FCGX_Finish_r(request)
         mirrorConnectionFD()
     }

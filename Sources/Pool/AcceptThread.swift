@@ -61,7 +61,9 @@ extension PoolWorker {
     ) {
         defer { thread.finished.store(true, ordering: .releasing) }
         StackSampler.register(thread.stack)
-        while !stopping.value.load(ordering: .acquiring) {
+        // A kept connection still open when the worker stops (its last answer went out just before) is served on
+        // until it ends, as the drain has it: left to the process's exit, it would close while nginx sends on it.
+        while !stopping.value.load(ordering: .acquiring) || slot.connectionFD >= 0 {
             guard slot.accept() else {
                 logRefusal(of: slot, logger)
                 if stopping.value.load(ordering: .acquiring) { return }

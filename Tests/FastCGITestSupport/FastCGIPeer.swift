@@ -174,6 +174,21 @@ public final class FastCGIPeer: @unchecked Sendable {
         }
     }
 
+    /// The bytes that came before the responder closed the connection, or nil when it did not close it within
+    /// `timeoutSeconds`.
+    public func readToEnd(timeoutSeconds: Double = 5) -> [UInt8]? {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 512)
+        while true {
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, Int32(timeoutSeconds * 1000)) == 1 else { return nil }
+            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            if count == 0 { return bytes }
+            if count < 0 { return nil }
+            bytes += chunk[..<count]
+        }
+    }
+
     /// Whether the responder closed the connection: the next read finds its end (false if bytes, or nothing for `timeoutSeconds`).
     public func readsEnd(timeoutSeconds: Double = 5) -> Bool {
         var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)

@@ -39,7 +39,8 @@ struct FastCGISlotTests {
 
         /// Finishes a request whose connection the slot closes: on another thread, since the close waits for the
         /// peer's; reads the response and the end of the connection, then closes the peer. Returns the response,
-        /// and whether the peer saw the connection end.
+        /// and whether the peer saw the connection end, with nothing after the response but the empty record that
+        /// tells a web server which asked to keep the connection not to (`trailer`).
         func finishClosing(with response: Response, closeConnection: Bool = false) throws -> (FastCGIResponse, ended: Bool) {
             let finished = DispatchSemaphore(value: 0)
             let slot = slot
@@ -51,9 +52,16 @@ struct FastCGISlotTests {
                 peer.close()
                 finished.wait()
             }
-            return (try peer.readResponse(), peer.readsEnd())
+            let answer = try peer.readResponse()
+            guard let rest = peer.readToEnd() else { return (answer, false) }
+            return (answer, rest.isEmpty || rest == FastCGISlotTests.trailer(id: answer.requestID))
         }
     }
+
+    /// What a slot sends after the end of a request whose connection it closes though nginx asked to keep it: an
+    /// empty STDERR record, so that nginx drops the connection itself (it keeps one only when the request's end is
+    /// the last thing it read).
+    static func trailer(id: UInt16) -> [UInt8] { FastCGIPeer.record(.stderr, id: id) }
 
     /// Reads the accepted request as the worker does: head, then body as `handling` says.
     static func read(_ slot: FastCGISlot, as handling: BodyHandling = .buffered) -> Request {
@@ -129,6 +137,27 @@ struct FastCGISlotTests {
         #expect(response.status == 200, "the answer still goes out")
         #expect(ended)
         #expect(c.slot.connectionFD == -1)
+    }
+
+    @Test func aKeptConnectionThatClosesTellsNginxNotToKeepIt() throws {
+        let c = try Self.connection()
+        try c.peer.send(FastCGIPeer.request(id: 3, keepConnection: true, path: "/drain"))
+        #expect(c.slot.accept())
+        let finished = DispatchSemaphore(value: 0)
+        let slot = c.slot
+        let request = Self.read(slot)
+        Thread {
+            slot.finish(with: Self.echo(request), closeConnection: true)
+            finished.signal()
+        }.start()
+        defer {
+            c.peer.close()
+            finished.wait()
+        }
+        let response = try c.peer.readResponse()
+        #expect(response.status == 200 && response.requestID == 3)
+        // Right after the request's end, in the same write, so nginx reads it with the end and drops the connection.
+        #expect(c.peer.readToEnd() == Self.trailer(id: 3))
     }
 
     /// Params cut into records of 7 bytes (so that names, lengths and values straddle records), with a value of

@@ -160,6 +160,53 @@ struct PoolOperationsTests {
         print("recycling under load: \(tally["200"]) requests, \(load.failures.values.reduce(0, +)) failed, \(section(status, "restarts"))")
     }
 
+    /// Writes through nginx while workers recycle every ~50 requests, in both dispatch modes, with nginx's kept
+    /// connections and without: nginx retries no POST on another connection, so a kept connection that a draining
+    /// worker closes as nginx sends on it is a user's write refused (97 of 14,739 in the event dispatch before the fix).
+    @Test(arguments: [("events", true), ("events", false), ("threads", true), ("threads", false)])
+    func recyclingUnderAWriteLoadRefusesNoWrite(dispatch: String, keptConnections: Bool) throws {
+        let cluster = try TestCluster(
+            workers: 2, threads: 4, extraArguments: ["--rate-limit", "0", "--dispatch", dispatch],
+            environment: ["FTAPI_MAX_REQUESTS": "50", "FTAPI_MAX_REQUESTS_JITTER": "10"], statusListener: true,
+            keepsConnections: keptConnections)
+        defer { cluster.stop() }
+        let key = try cluster.createKey(user: UUID().uuidString.lowercased(), scopes: "training")
+        let load = StatsLoad(on: cluster, key: key, clients: 4, creatingJobs: true)
+        let started = Date()
+        try cluster.waitFor("20 recycles", timeout: 120) { ((try? cluster.status()).map { section($0, "restarts")["recycled"] ?? 0 } ?? 0) >= 20 }
+        try load.stop()
+        #expect(load.failures.isEmpty, "statuses: \(load.tally.all)")
+        let status = try cluster.status()
+        #expect(section(status, "restarts")["crashed"] == 0)
+        print(
+            "recycling under a write load (\(dispatch), keep-conn \(keptConnections ? "on" : "off")): \(load.tally["200"]) jobs created in "
+                + "\(Int(Date().timeIntervalSince(started))) s, \(load.failures.values.reduce(0, +)) failed, \(section(status, "restarts"))")
+    }
+
+    /// Writes through nginx's kept connections while the pool reloads every 2 s. (Without kept connections, 1 write of
+    /// about 270,000 over six runs was refused, cause not found yet: not asserted here until it is.)
+    @Test(arguments: [true])
+    func reloadsUnderAWriteLoadRefuseNoWrite(keptConnections: Bool) throws {
+        let cluster = try TestCluster(
+            workers: 2, threads: 4, extraArguments: ["--rate-limit", "0"], statusListener: true, keepsConnections: keptConnections)
+        defer { cluster.stop() }
+        let key = try cluster.createKey(user: UUID().uuidString.lowercased(), scopes: "training")
+        let load = StatsLoad(on: cluster, key: key, clients: 4, creatingJobs: true)
+        for generation in 2...6 {
+            Thread.sleep(forTimeInterval: 2)
+            kill(cluster.masterPID, SIGHUP)
+            try cluster.waitFor("generation \(generation)", timeout: 30) {
+                guard let status = try? cluster.status() else { return false }
+                return pool(status)["generation"] as? Int == generation && pool(status)["state"] as? String == "running"
+            }
+        }
+        try load.stop()
+        #expect(load.failures.isEmpty, "statuses: \(load.tally.all)")
+        print(
+            "reloads every 2 s under a write load (keep-conn \(keptConnections ? "on" : "off")): \(load.tally["200"]) jobs created, "
+                + "\(load.failures.values.reduce(0, +)) failed")
+    }
+
     @Test func aReloadUnderLoadFailsNothingAndRaisesTheGeneration() throws {
         let cluster = try TestCluster(workers: 2, threads: 4, extraArguments: ["--rate-limit", "0"], statusListener: true)
         defer { cluster.stop() }

@@ -50,7 +50,7 @@ final class TestCluster: @unchecked Sendable {
     ///   - countsFromEnvironment: leave `--workers`/`--threads` out, so the environment (or `FTAPI_CONFIG`) sets them.
     init(
         workers: Int = 2, threads: Int = 4, extraArguments: [String] = [], environment: [String: String] = [:], statusListener: Bool = false,
-        binary: String = TestCluster.binary, countsFromEnvironment: Bool = false
+        binary: String = TestCluster.binary, countsFromEnvironment: Bool = false, keepsConnections: Bool = true
     ) throws {
         var template = Array("/tmp/ftapi-it-XXXXXX".utf8CString)
         guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else { throw TestClientError.closed }
@@ -72,6 +72,13 @@ final class TestCluster: @unchecked Sendable {
         try render.run()
         render.waitUntilExit()
         guard render.terminationStatus == 0 else { throw TestClientError.malformed("render-nginx.sh failed") }
+        if !keepsConnections {
+            // Every request a new connection to the pool: nginx's `fastcgi_keep_conn off` for the API's location.
+            let site = directory + "/nginx/ftapi-site.conf"
+            let text = try String(contentsOfFile: site, encoding: .utf8)
+            try text.replacingOccurrences(of: "fastcgi_keep_conn on;", with: "fastcgi_keep_conn off;").write(
+                toFile: site, atomically: true, encoding: .utf8)
+        }
         chmod(directory + "/nginx", 0o755)
         // As deploy/lib.sh's share_data_dir: nginx's workers (www-data) pass through the data directory and read stored datasets.
         mkdir(directory + "/data", 0o750)
@@ -327,7 +334,9 @@ final class StatsLoad: Sendable {
     private let stopping = Tally()
     private let cluster: TestCluster
 
-    init(on cluster: TestCluster, key: String, clients: Int = 6) {
+    /// `clients` threads, each with its own kept connection to nginx, sending `GET /api/training/stats` with `key`
+    /// (or, with `creatingJobs`, `POST /api/training/jobs`: a write nginx never retries on another connection).
+    init(on cluster: TestCluster, key: String, clients: Int = 6, creatingJobs: Bool = false) {
         self.cluster = cluster
         self.clients = clients
         for _ in 0..<clients {
@@ -335,8 +344,11 @@ final class StatsLoad: Sendable {
                 let client = cluster.client()
                 while stopping["stop"] == 0 {
                     do {
-                        let response = try client.get("/api/training/stats", headers: ["X-API-Key": key])
-                        tally.add("\(response.status)")
+                        let response =
+                            creatingJobs
+                            ? try client.postJSON("/api/training/jobs", #"{"model_name":"load"}"#, headers: ["X-API-Key": key])
+                            : try client.get("/api/training/stats", headers: ["X-API-Key": key])
+                        tally.add(response.status == 201 ? "200" : "\(response.status)")
                     } catch {
                         tally.add("error")
                         client.close()
@@ -353,6 +365,6 @@ final class StatsLoad: Sendable {
         try cluster.waitFor("load threads") { tally["done"] == clients }
     }
 
-    /// What was neither a 200 nor a thread's end, by status.
+    /// What was neither a success (200, or 201 for a job created) nor a thread's end, by status.
     var failures: [String: Int] { tally.all.filter { $0.key != "200" && $0.key != "done" } }
 }
