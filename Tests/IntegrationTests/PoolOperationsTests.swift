@@ -184,7 +184,7 @@ struct PoolOperationsTests {
     }
 
     /// Writes through nginx's kept connections while the pool reloads every 2 s. (Without kept connections, 1 write of
-    /// about 270,000 over six runs was refused, cause not found yet: not asserted here until it is.)
+    /// about 315,000 over seven runs was refused, cause not found yet: not asserted here until it is.)
     @Test(arguments: [true])
     func reloadsUnderAWriteLoadRefuseNoWrite(keptConnections: Bool) throws {
         let cluster = try TestCluster(
