@@ -55,51 +55,70 @@ enum ParamsScan: Equatable {
 }
 
 /// Follows the name and value lengths of the params pairs through the params' bytes, however records split them.
+/// A length whole in one piece is read at once; one split across records is gathered byte by byte.
 private struct PairLengths {
     let maxPairBytes: Int
-    /// Length bytes of the length being read (1, or 4 when its first byte has the high bit).
-    private var lengthBytes: [UInt8] = []
+    /// A length being gathered across records: its bytes so far, and how many it has (4 in all).
+    private var partial = 0
+    private var partialBytes = 0
     private var nameLength: Int?
     /// Bytes of the current pair's name and value still to skip.
     private var skipping = 0
 
     init(maxPairBytes: Int) {
         self.maxPairBytes = maxPairBytes
-        lengthBytes.reserveCapacity(4)
     }
 
     /// Takes the next bytes of the params; the refusal when a pair declares more than the limit.
     mutating func feed(_ bytes: UnsafeRawBufferPointer) -> String? {
         var index = 0
-        while index < bytes.count {
+        let count = bytes.count
+        while index < count {
             if skipping > 0 {
-                let skipped = min(skipping, bytes.count - index)
+                let skipped = min(skipping, count - index)
                 skipping -= skipped
                 index += skipped
                 continue
             }
-            lengthBytes.append(bytes[index])
-            index += 1
-            let needed = lengthBytes[0] & 0x80 == 0 ? 1 : 4
-            guard lengthBytes.count == needed else { continue }
-            let length =
-                needed == 1
-                ? Int(lengthBytes[0])
-                : Int(lengthBytes[0] & 0x7f) << 24 | Int(lengthBytes[1]) << 16 | Int(lengthBytes[2]) << 8 | Int(lengthBytes[3])
-            lengthBytes.removeAll(keepingCapacity: true)
-            if let name = nameLength {
-                guard name + length <= maxPairBytes else {
-                    return "a params pair declares a name of \(name) and a value of \(length) bytes, over the \(maxPairBytes)-byte limit"
-                }
-                nameLength = nil
-                skipping = name + length
+            let length: Int
+            if partialBytes > 0 {
+                partial = partial << 8 | Int(bytes[index])
+                partialBytes += 1
+                index += 1
+                guard partialBytes == 4 else { continue }
+                length = partial & 0x7fff_ffff
+                partialBytes = 0
+            } else if bytes[index] & 0x80 == 0 {
+                length = Int(bytes[index])
+                index += 1
+            } else if count - index >= 4 {
+                length = Int(bytes[index] & 0x7f) << 24 | Int(bytes[index + 1]) << 16 | Int(bytes[index + 2]) << 8 | Int(bytes[index + 3])
+                index += 4
             } else {
-                guard length <= maxPairBytes else {
-                    return "a params pair declares a name of \(length) bytes, over the \(maxPairBytes)-byte limit"
-                }
-                nameLength = length
+                partial = Int(bytes[index])
+                partialBytes = 1
+                index += 1
+                continue
             }
+            if let refusal = take(length) { return refusal }
         }
+        return nil
+    }
+
+    /// Takes a pair's name length, then its value length; the refusal when they declare more than the limit.
+    private mutating func take(_ length: Int) -> String? {
+        guard let name = nameLength else {
+            guard length <= maxPairBytes else {
+                return "a params pair declares a name of \(length) bytes, over the \(maxPairBytes)-byte limit"
+            }
+            nameLength = length
+            return nil
+        }
+        guard name + length <= maxPairBytes else {
+            return "a params pair declares a name of \(name) and a value of \(length) bytes, over the \(maxPairBytes)-byte limit"
+        }
+        nameLength = nil
+        skipping = name + length
         return nil
     }
 }

@@ -19,14 +19,17 @@ public final class StatusServer: Sendable {
     private let listenFD: Int32
     private let board: Scoreboard
     private let pool: PoolDescription
+    /// Metrics the pool does not keep itself (the store's), appended to `/metrics` at each request.
+    private let moreMetrics: @Sendable () -> String
     private let open = Atomic<Int>(0)
     private static let maximumConnections = 16
     private static let maximumRequestBytes = 8192
 
-    public init(listenFD: Int32, board: Scoreboard, pool: PoolDescription) {
+    public init(listenFD: Int32, board: Scoreboard, pool: PoolDescription, moreMetrics: @escaping @Sendable () -> String = { "" }) {
         self.listenFD = listenFD
         self.board = board
         self.pool = pool
+        self.moreMetrics = moreMetrics
     }
 
     /// Serves on a thread of its own for the rest of the process's life.
@@ -74,7 +77,7 @@ public final class StatusServer: Sendable {
                 extraHeaders: "Allow: GET, HEAD\r\n")
         }
         let body =
-            path == "/status" ? StatusReport.statusJSON(board, pool: pool) : StatusReport.metrics(board)
+            path == "/status" ? StatusReport.statusJSON(board, pool: pool) : StatusReport.metrics(board) + moreMetrics()
         let type = path == "/status" ? "application/json" : "text/plain; version=0.0.4; charset=utf-8"
         write(connection, status: "200 OK", type: type, body: body, headOnly: method == "HEAD")
     }

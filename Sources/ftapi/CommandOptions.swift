@@ -53,6 +53,11 @@ struct StoreOptions: ParsableArguments {
         help: "normal: a commit survives a process crash; full: a power loss too, at an fsync per commit (env SQLITE_SYNCHRONOUS).")
     var sqliteSynchronous: String = Environment.string("SQLITE_SYNCHRONOUS") ?? SQLiteSynchronous.normal.rawValue
 
+    @Option(
+        name: .customLong("sqlite-wal-limit-mb"),
+        help: "MiB of WAL past which a checkpoint truncates it, and one is forced every 5 s (env SQLITE_WAL_LIMIT_MB).")
+    var sqliteWALLimitMiB: Int = Environment.int("SQLITE_WAL_LIMIT_MB") ?? 64
+
     /// The SQLite file this configuration names.
     func sqlitePath() throws -> String {
         guard let url = databaseURL else {
@@ -104,6 +109,8 @@ struct StoreOptions: ParsableArguments {
             throw ValidationError("SQLITE_SYNCHRONOUS must be normal or full, not \(sqliteSynchronous)")
         }
         configuration.synchronous = synchronous
+        guard sqliteWALLimitMiB >= 1 else { throw ValidationError("SQLITE_WAL_LIMIT_MB must be at least 1") }
+        configuration.walLimitBytes = Int64(sqliteWALLimitMiB) << 20
         return SQLiteStore(configuration: configuration)
     }
 }

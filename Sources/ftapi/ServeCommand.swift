@@ -5,6 +5,7 @@ import Essentials
 import FastCGITransport
 import Logging
 import Pool
+import Storage
 
 #if canImport(Glibc)
 import Glibc
@@ -395,9 +396,15 @@ struct ServeCommand: ParsableCommand {
             if let statusFD { _ = fcntl(statusFD, F_SETFD, FD_CLOEXEC) }
         }
         if let statusFD {
+            let walPath = try? store.sqlitePath()
             try StatusServer(
                 listenFD: statusFD, board: Scoreboard(region: scoreboard),
-                pool: PoolDescription(version: ftapiVersion, workersConfigured: workers, threadsPerWorker: threads)
+                pool: PoolDescription(version: ftapiVersion, workersConfigured: workers, threadsPerWorker: threads),
+                moreMetrics: {
+                    guard let walPath else { return "" }
+                    return "# HELP ftapi_sqlite_wal_bytes Size of the SQLite database's write-ahead log.\n# TYPE ftapi_sqlite_wal_bytes gauge\n"
+                        + "ftapi_sqlite_wal_bytes \(SQLiteStore.walBytes(databasePath: walPath))\n"
+                }
             ).start()
         }
         let status = master.run()
@@ -411,6 +418,31 @@ struct ServeCommand: ParsableCommand {
         settings.emergencyRestartThreshold = emergencyRestartThreshold
         settings.emergencyRestartInterval = emergencyRestartInterval
         return settings
+    }
+
+    /// The WAL's safety net (`SQLiteStore.checkpointWAL`), every 5 s, in one worker of the pool: logs each checkpoint it
+    /// forces, and a WAL it could not truncate (a request's snapshot holds it) at most once a minute.
+    private static func watchWAL(of store: SQLiteStore, logger: Logger) throws {
+        let lastWarning = Locked(0.0)
+        try Threads.repeating(every: 5) {
+            do {
+                guard let checkpoint = try store.checkpointWAL() else { return }
+                let metadata: Logger.Metadata = [
+                    "sqlite.wal_bytes_before": "\(checkpoint.bytesBefore)", "sqlite.wal_bytes_after": "\(checkpoint.bytesAfter)",
+                ]
+                if !checkpoint.blocked {
+                    logger.info("SQLite WAL past its limit: checkpointed and truncated", metadata: metadata)
+                } else if lastWarning.withLock({ last in
+                    let now = Clocks.monotonicSeconds()
+                    defer { if now - last >= 60 { last = now } }
+                    return now - last >= 60
+                }) {
+                    logger.warning("SQLite WAL past its limit and a reader or writer kept the checkpoint from its end", metadata: metadata)
+                }
+            } catch {
+                logger.error("SQLite WAL checkpoint failed", metadata: ["error": "\(error)"])
+            }
+        }
     }
 
     private func runWorker(logger: Logger) -> Int32 {
@@ -443,7 +475,9 @@ struct ServeCommand: ParsableCommand {
                 modelHub: ModelHubHTTPTransport()
             )
             // Slot 0 is one worker at a time (a recycled worker's successor takes its slot), so the pool sweeps once.
-            try application.startBackgroundWork(sweepsLeases: workerSlot.map { $0 == 0 } ?? true)
+            let firstWorker = workerSlot.map { $0 == 0 } ?? true
+            try application.startBackgroundWork(sweepsLeases: firstWorker)
+            if firstWorker, let sqlite = database as? SQLiteStore { try Self.watchWAL(of: sqlite, logger: logger) }
             var limits = TransportLimits(maxBodyBytes: maxBodyBytes, maxParamsBytes: maxParamsBytes)
             limits.maxStreamedBodies = streamedBodyThreads
             limits.minimumBodyBytesPerSecond = bodyMinRate

@@ -207,6 +207,53 @@ struct PoolOperationsTests {
                 + "\(load.failures.values.reduce(0, +)) failed")
     }
 
+    /// The SQLite WAL's safety net: a reader that holds an old snapshot keeps every checkpoint short of the WAL's end,
+    /// so writes grow it past its limit; `/metrics` shows its size, and once the reader is gone one worker's
+    /// checkpoint truncates it (SQLite's own would only reset it, leaving the file as large as it grew).
+    @Test func aWALPastItsLimitIsTruncatedOnceTheReaderHoldingItIsGone() throws {
+        guard !TestCluster.usesPostgres else { return }
+        let cluster = try TestCluster(extraArguments: ["--rate-limit", "0"], environment: ["SQLITE_WAL_LIMIT_MB": "1"], statusListener: true)
+        defer { cluster.stop() }
+        let key = try cluster.createKey(user: UUID().uuidString.lowercased(), scopes: "training")
+        func walBytes() throws -> Int {
+            let line = try cluster.metrics().split(separator: "\n").first { $0.hasPrefix("ftapi_sqlite_wal_bytes ") }
+            return Int(try #require(line?.split(separator: " ").last)) ?? -1
+        }
+        #expect(try walBytes() >= 0)
+
+        // A reader with an open snapshot, as a long request would hold one, for as long as its stdin stays open.
+        let reader = Process()
+        reader.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        reader.arguments = [
+            "python3", "-c",
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1], isolation_level=None); c.execute('BEGIN'); "
+                + "c.execute('SELECT count(*) FROM training_jobs').fetchall(); print('holding', flush=True); sys.stdin.read()",
+            cluster.databasePath,
+        ]
+        let input = Pipe()
+        let output = Pipe()
+        reader.standardInput = input
+        reader.standardOutput = output
+        try reader.run()
+        #expect(String(decoding: output.fileHandleForReading.availableData, as: UTF8.self).hasPrefix("holding"))
+
+        let created = try cluster.client().postJSON("/api/training/jobs", #"{"model_name":"wal"}"#, headers: ["X-API-Key": key])
+        let id = try #require((created.json["data"] as? [String: Any])?["id"] as? String)
+        for batch in 0..<12 {
+            let points = (0..<1000).map { #"{"step":\#(batch * 1000 + $0),"train_loss":1.5,"eval_loss":1.25,"learning_rate":0.0001}"# }
+            let body = #"{"metrics":["# + points.joined(separator: ",") + "]}"
+            #expect(try cluster.client().postJSON("/api/training/jobs/\(id)/metrics", body, headers: ["X-API-Key": key]).status == 200)
+        }
+        let grown = try walBytes()
+        #expect(grown > 1 << 20, "the WAL grew past its limit behind the reader: \(grown) bytes")
+
+        try input.fileHandleForWriting.close()
+        reader.waitUntilExit()
+        try cluster.waitFor("the WAL truncated", timeout: 20) { ((try? walBytes()) ?? Int.max) < 1 << 20 }
+        #expect(cluster.logLines().contains { $0["msg"] as? String == "SQLite WAL past its limit: checkpointed and truncated" })
+        print("WAL: \(grown) bytes behind a reader, \(try walBytes()) after the safety net")
+    }
+
     @Test func aReloadUnderLoadFailsNothingAndRaisesTheGeneration() throws {
         let cluster = try TestCluster(workers: 2, threads: 4, extraArguments: ["--rate-limit", "0"], statusListener: true)
         defer { cluster.stop() }

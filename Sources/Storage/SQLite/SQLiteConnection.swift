@@ -106,6 +106,8 @@ final class SQLiteConnection: SQLConnection, @unchecked Sendable {
         try execute("PRAGMA foreign_keys=ON")
         try execute("PRAGMA cache_size=-\(configuration.cacheKiB)")
         try execute("PRAGMA mmap_size=\(configuration.mmapBytes)")
+        // A checkpoint that resets the WAL (no reader left behind it) truncates the file to this size.
+        try execute("PRAGMA journal_size_limit=\(configuration.walLimitBytes)")
     }
 
     deinit {

@@ -20,6 +20,8 @@ public struct SQLiteConfiguration: Sendable {
     public static let defaultMmapBytes = 256 << 20
     /// When a commit reaches the disk.
     public var synchronous: SQLiteSynchronous = .normal
+    /// The WAL's size past which a checkpoint truncates it (`journal_size_limit`, and `SQLiteStore.checkpointWAL`).
+    public var walLimitBytes: Int64 = 64 << 20
 
     public init(path: String) { self.path = path }
 }
