@@ -165,13 +165,20 @@ public final class FastCGISlot: @unchecked Sendable {
     /// request, which a drain's signal must not cut. Waits for the params to arrive whole (nginx sends them in one
     /// write), for at most 10 seconds.
     private func refusalOfParams(on fd: Int32, waitingThroughSignals: Bool) -> String? {
-        let deadline = Clocks.monotonicSeconds() + 10
+        // Read only once a wait begins: nginx's params are all there at the first peek, and the clock is not.
+        var deadline: Double?
+        func pastDeadline() -> Bool {
+            let now = Clocks.monotonicSeconds()
+            if let deadline { return now >= deadline }
+            deadline = now + 10
+            return false
+        }
         var wanted = 0
         while true {
             if peeked.count < wanted { peeked = [UInt8](repeating: 0, count: max(wanted, 2 * peeked.count)) }
             // Blocks until some input is there; then returns what is, without taking it.
             let count = peeked.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_PEEK)) }
-            if count < 0 && errno == EINTR && waitingThroughSignals && Clocks.monotonicSeconds() < deadline { continue }
+            if count < 0 && errno == EINTR && waitingThroughSignals && !pastDeadline() { continue }
             guard count > 0 else { return nil }
             let scan = peeked.withUnsafeBytes {
                 ParamsScan.scan(UnsafeRawBufferPointer(rebasing: $0[..<count]), maxParamsBytes: limits.maxParamsBytes)
@@ -185,7 +192,7 @@ public final class FastCGISlot: @unchecked Sendable {
                 // The peer is done sending: the rest will never come, and libfcgi reads the end as before.
                 var state = pollfd(fd: fd, events: pollReadHangUp, revents: 0)
                 if poll(&state, 1, 0) > 0, state.revents & (pollReadHangUp | Int16(POLLHUP | POLLERR)) != 0 { return nil }
-                guard Clocks.monotonicSeconds() < deadline else { return "the params did not arrive whole within 10 s" }
+                guard !pastDeadline() else { return "the params did not arrive whole within 10 s" }
                 // More than the buffer held: peek a larger one at once; else the rest is on its way.
                 if bytes > peeked.count { wanted = bytes } else { Clocks.sleep(seconds: 0.0005) }
             }

@@ -14,7 +14,7 @@ struct PoolLifecycleTests {
         let before = cluster.workerPIDs()
         #expect(before.count == 3)
 
-        let load = StatsLoad(on: cluster, key: key, clients: 6)
+        let load = SteadyLoad(on: cluster, key: key, clients: 6)
         let tally = load.tally
         try cluster.waitFor("load to start") { tally["200"] > 200 }
         let victim = before[1]
@@ -44,7 +44,7 @@ struct PoolLifecycleTests {
         let token = try cluster.sessionToken(user: user)
 
         // Load through nginx before, during and after the signal.
-        let load = StatsLoad(on: cluster, key: key, clients: 4)
+        let load = SteadyLoad(on: cluster, key: key, clients: 4)
         let tally = load.tally
         try cluster.waitFor("load to start") { tally["200"] > 100 }
 

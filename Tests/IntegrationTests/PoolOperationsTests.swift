@@ -149,7 +149,7 @@ struct PoolOperationsTests {
         defer { cluster.stop() }
         let key = try cluster.createKey(user: UUID().uuidString.lowercased(), scopes: "training")
         let before = Set(cluster.workerPIDs())
-        let load = StatsLoad(on: cluster, key: key)
+        let load = SteadyLoad(on: cluster, key: key)
         let tally = load.tally
         try cluster.waitFor("three recycles", timeout: 60) { ((try? cluster.status()).map { section($0, "restarts")["recycled"] ?? 0 } ?? 0) >= 3 }
         try load.stop()
@@ -171,7 +171,7 @@ struct PoolOperationsTests {
             keepsConnections: keptConnections)
         defer { cluster.stop() }
         let key = try cluster.createKey(user: UUID().uuidString.lowercased(), scopes: "training")
-        let load = StatsLoad(on: cluster, key: key, clients: 4, creatingJobs: true)
+        let load = SteadyLoad(on: cluster, key: key, clients: 4, creatingJobs: true)
         let started = Date()
         try cluster.waitFor("20 recycles", timeout: 120) { ((try? cluster.status()).map { section($0, "restarts")["recycled"] ?? 0 } ?? 0) >= 20 }
         try load.stop()
@@ -191,7 +191,7 @@ struct PoolOperationsTests {
             workers: 2, threads: 4, extraArguments: ["--rate-limit", "0"], statusListener: true, keepsConnections: keptConnections)
         defer { cluster.stop() }
         let key = try cluster.createKey(user: UUID().uuidString.lowercased(), scopes: "training")
-        let load = StatsLoad(on: cluster, key: key, clients: 4, creatingJobs: true)
+        let load = SteadyLoad(on: cluster, key: key, clients: 4, creatingJobs: true)
         for generation in 2...6 {
             Thread.sleep(forTimeInterval: 2)
             kill(cluster.masterPID, SIGHUP)
@@ -259,7 +259,7 @@ struct PoolOperationsTests {
         defer { cluster.stop() }
         let key = try cluster.createKey(user: UUID().uuidString.lowercased(), scopes: "training")
         let before = Set(cluster.workerPIDs())
-        let load = StatsLoad(on: cluster, key: key)
+        let load = SteadyLoad(on: cluster, key: key)
         let tally = load.tally
         try cluster.waitFor("load to start") { tally["200"] > 300 }
         kill(cluster.masterPID, SIGHUP)
@@ -371,7 +371,7 @@ struct PoolOperationsTests {
             workers: 2, threads: 4, extraArguments: ["--rate-limit", "0"], environment: ["FTAPI_MAX_RSS_MB": "1"], statusListener: true)
         defer { cluster.stop() }
         let key = try cluster.createKey(user: UUID().uuidString.lowercased(), scopes: "training")
-        let load = StatsLoad(on: cluster, key: key)
+        let load = SteadyLoad(on: cluster, key: key)
         let tally = load.tally
         try cluster.waitFor("four recycles", timeout: 60) { ((try? cluster.status()).map { section($0, "restarts")["recycled"] ?? 0 } ?? 0) >= 4 }
         try load.stop()
@@ -484,7 +484,7 @@ struct PoolOperationsTests {
         let cluster = try TestCluster(workers: 2, threads: 4, extraArguments: ["--rate-limit", "0"], statusListener: true)
         defer { cluster.stop() }
         let key = try cluster.createKey(user: UUID().uuidString.lowercased(), scopes: "training")
-        let load = StatsLoad(on: cluster, key: key)
+        let load = SteadyLoad(on: cluster, key: key)
         let tally = load.tally
         try cluster.waitFor("load to start") { tally["200"] > 200 }
         var kills = 0

@@ -325,10 +325,10 @@ final class Tally: @unchecked Sendable {
     }
 }
 
-/// `GET /api/training/stats` with one key from several client threads through nginx, until `stop()`: the load
-/// that tests changing the pool (a kill, a reload, recycling) run under. What the requests got is in `tally`, by
-/// status ("error" for a broken connection), with one "done" for each thread that has ended.
-final class StatsLoad: Sendable {
+/// `GET /api/training/stats` (or job creates) with one key from several client threads through nginx, until
+/// `stop()`: the load that tests changing the pool (a kill, a reload, recycling) run under. What the requests got is
+/// in `tally`, by status ("error" for a broken connection), with one "done" for each thread that has ended.
+final class SteadyLoad: Sendable {
     let tally = Tally()
     let clients: Int
     private let stopping = Tally()

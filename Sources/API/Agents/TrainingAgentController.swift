@@ -29,7 +29,7 @@ struct TrainingAgentController {
             userID: context.user.userID, agent: agent, now: now, leaseUntil: settings.lease.lease(from: now),
             renewingBefore: settings.lease.renewalThreshold(at: now), cancelledSince: now.adding(seconds: -settings.lease.leaseSeconds))
         var body = JSONObject([
-            ("job", try polled.job.map { try agentJSON($0, request: context.request, now: now) } ?? .null),
+            ("job", try polled.job.map { try offered($0, request: context.request, now: now) } ?? .null),
             ("poll_interval_seconds", .int(Int64(settings.pollIntervalSeconds))),
             ("cancelled", .array(polled.cancelled.map { .string($0) })),
         ])
@@ -51,7 +51,7 @@ struct TrainingAgentController {
             return .json(
                 .object(
                     JSONObject([
-                        ("success", .bool(true)), ("job_token", .string(token)), ("job", try agentJSON(job, request: context.request, now: now)),
+                        ("success", .bool(true)), ("job_token", .string(token)), ("job", try offered(job, request: context.request, now: now)),
                     ])))
         case .notFound:
             throw APIError(.notFound, "Job not found", code: "JOB_NOT_FOUND")
@@ -69,7 +69,7 @@ struct TrainingAgentController {
         return .json(
             .object(
                 JSONObject([
-                    ("agents", .array(found.map { agentJSON($0, now: now) })),
+                    ("agents", .array(found.map { resource(of: $0, now: now) })),
                     ("online_threshold_seconds", .int(Int64(settings.onlineThresholdSeconds))),
                 ])))
     }
@@ -78,7 +78,7 @@ struct TrainingAgentController {
         let id = context.parameter("agent_id")
         guard TrainingAgent.isValidID(id), let agent = try agents.agent(id: id, userID: context.user.userID) else { throw APIError.notFound }
         let jobs = try agents.jobs(heldBy: id, userID: context.user.userID, limit: Self.heldJobsShown)
-        return .json(.object(JSONObject([("agent", agentJSON(agent, now: .now())), ("jobs", .array(jobs.map { $0.json() }))])))
+        return .json(.object(JSONObject([("agent", resource(of: agent, now: .now())), ("jobs", .array(jobs.map { $0.json() }))])))
     }
 
     func delete(_ context: RequestContext) throws -> Response {
@@ -91,8 +91,7 @@ struct TrainingAgentController {
     }
 
     /// A job as the agent routes give it, with a dataset URL that works without a header when it has a stored dataset.
-    private func agentJSON(_ job: TrainingJob, request: Request, now: Timestamp) throws -> JSONValue {
-        let config = (try? JSONValue.parse(Array(job.configJSON.utf8))) ?? .object(JSONObject())
+    private func offered(_ job: TrainingJob, request: Request, now: Timestamp) throws -> JSONValue {
         var datasetURL: String?
         var expiresAt: Timestamp?
         if let datasetID = job.datasetID {
@@ -104,7 +103,7 @@ struct TrainingAgentController {
         return .object(
             JSONObject([
                 ("id", .string(job.id)), ("model_name", .string(job.modelName)), ("dataset_path", .string(job.datasetPath ?? datasetURL)),
-                ("dataset_url", .string(datasetURL)), ("dataset_url_expires_at", .string(expiresAt?.iso8601)), ("config", config),
+                ("dataset_url", .string(datasetURL)), ("dataset_url_expires_at", .string(expiresAt?.iso8601)), ("config", job.config),
                 ("total_epochs", .int(job.totalEpochs)), ("total_steps", .int(job.totalSteps)), ("created_at", .string(job.createdAt.iso8601)),
             ]))
     }
@@ -122,7 +121,8 @@ struct TrainingAgentController {
         return "\(scheme)://\(host)"
     }
 
-    private func agentJSON(_ agent: TrainingAgent, now: Timestamp) -> JSONValue {
+    /// An agent as the agents routes give it; online when it polled within the threshold.
+    private func resource(of agent: TrainingAgent, now: Timestamp) -> JSONValue {
         let online = now.secondsSinceEpoch - agent.lastPollAt.secondsSinceEpoch <= Double(settings.onlineThresholdSeconds)
         return .object(
             JSONObject([

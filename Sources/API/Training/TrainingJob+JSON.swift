@@ -5,7 +5,6 @@ extension TrainingJob {
     /// The job as clients see it: every contract field, never the token's hash;
     /// the token itself only when the job is created.
     func json(token: String? = nil) -> JSONValue {
-        let config = (try? JSONValue.parse(Array(configJSON.utf8))) ?? .object(JSONObject())
         var object = JSONObject([
             ("id", .string(id)), ("user_id", .string(userID)), ("model_name", .string(modelName)), ("dataset_id", .string(datasetID)),
             ("status", .string(status.rawValue)), ("config", config), ("progress", .double(progress)), ("current_step", .int(currentStep)),
@@ -19,5 +18,10 @@ extension TrainingJob {
         ])
         if let token { object["job_token"] = .string(token) }
         return .object(object)
+    }
+
+    /// The job's hyperparameters as JSON (an empty object if the stored text is not JSON).
+    var config: JSONValue {
+        (try? JSONValue.parse(Array(configJSON.utf8))) ?? .object(JSONObject())
     }
 }

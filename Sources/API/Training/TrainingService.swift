@@ -70,8 +70,9 @@ struct TrainingService {
     }
 
     /// Refuses a trainer's write whose token the job no longer has (a claim or a lost agent replaced it since the
-    /// request was authenticated): read in the write's own transaction, so no such write lands.
-    private static func check(_ job: TrainingJob, heldWith tokenHash: String?) throws(APIError) {
-        if let tokenHash, job.jobTokenHash != tokenHash { throw APIError.jobReassigned }
+    /// request was authenticated): read in the write's own transaction, so no such write lands. The log and prediction
+    /// stores throw the same error, which the responder answers 409 `JOB_REASSIGNED`.
+    private static func check(_ job: TrainingJob, heldWith tokenHash: String?) throws(JobReassignedError) {
+        if let tokenHash, job.jobTokenHash != tokenHash { throw JobReassignedError() }
     }
 }

@@ -39,17 +39,14 @@ final class SQLTrainingAgentStore<Database: SQLDatabase>: TrainingAgentStore {
         self.logs = logs
         let sql = database.dialect
         let jobs = "SELECT \(sql.selectList(JobColumn.self)) FROM training_jobs"
+        let insertAgent = "INSERT INTO training_agents (\(sql.names(AgentColumn.self))) VALUES (\(sql.parameters(AgentColumn.self)))"
         upsertAgent = """
-            INSERT INTO training_agents (\(sql.names(AgentColumn.self))) VALUES (\(sql.parameters(AgentColumn.self)))
-            ON CONFLICT (user_id, agent_id) DO UPDATE SET last_poll_at = excluded.last_poll_at,
+            \(insertAgent) ON CONFLICT (user_id, agent_id) DO UPDATE SET last_poll_at = excluded.last_poll_at,
                 hostname = coalesce(excluded.hostname, training_agents.hostname),
                 platform = coalesce(excluded.platform, training_agents.platform),
                 version = coalesce(excluded.version, training_agents.version)
             """
-        insertAgentIfNew = """
-            INSERT INTO training_agents (\(sql.names(AgentColumn.self))) VALUES (\(sql.parameters(AgentColumn.self)))
-            ON CONFLICT (user_id, agent_id) DO NOTHING
-            """
+        insertAgentIfNew = insertAgent + " ON CONFLICT (user_id, agent_id) DO NOTHING"
         // Two index reads (training_jobs_held, training_jobs_agent_cancelled), not one over every job the agent ever held.
         selectHeldAndCancelled = """
             SELECT id, status, \(sql.milliseconds("lease_expires_at")) AS lease FROM training_jobs
